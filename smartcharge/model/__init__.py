@@ -1,0 +1,57 @@
+"""pydantic v2 models of the OCPP 2.0.1 smart-charging datatypes and enums."""
+
+from smartcharge.model._base import OcppModel, format_datetime, parse_datetime
+from smartcharge.model.enums import (
+    ChargingLimitSource,
+    ChargingProfileKind,
+    ChargingProfilePurpose,
+    ChargingProfileStatus,
+    ChargingRateUnit,
+    CostKind,
+    EnergyTransferMode,
+    RecurrencyKind,
+)
+from smartcharge.model.types import (
+    ACChargingParameters,
+    ChargingLimit,
+    ChargingNeeds,
+    ChargingProfile,
+    ChargingSchedule,
+    ChargingSchedulePeriod,
+    CompositeSchedule,
+    ConsumptionCost,
+    Cost,
+    CustomData,
+    DCChargingParameters,
+    RelativeTimeInterval,
+    SalesTariff,
+    SalesTariffEntry,
+)
+
+__all__ = [
+    "ACChargingParameters",
+    "ChargingLimit",
+    "ChargingLimitSource",
+    "ChargingNeeds",
+    "ChargingProfile",
+    "ChargingProfileKind",
+    "ChargingProfilePurpose",
+    "ChargingProfileStatus",
+    "ChargingRateUnit",
+    "ChargingSchedule",
+    "ChargingSchedulePeriod",
+    "CompositeSchedule",
+    "ConsumptionCost",
+    "Cost",
+    "CostKind",
+    "CustomData",
+    "DCChargingParameters",
+    "EnergyTransferMode",
+    "OcppModel",
+    "RecurrencyKind",
+    "RelativeTimeInterval",
+    "SalesTariff",
+    "SalesTariffEntry",
+    "format_datetime",
+    "parse_datetime",
+]
