@@ -70,7 +70,7 @@ def amps_to_watts(
 def amps_to_watts(
     amps: ArrayLike, phases: ArrayLike = DEFAULT_PHASES, voltage: float = DEFAULT_VOLTAGE
 ) -> float | npt.NDArray[np.float64]:
-    """Total power [W] of a current ``amps`` [A per phase] on ``phases`` phases at ``voltage`` [V]."""
+    """Total power [W] of ``amps`` [A per phase] on ``phases`` phases at ``voltage`` [V]."""
     out = np.asarray(amps, dtype=np.float64) * _factor(phases, voltage)
     return float(out) if out.ndim == 0 else out
 

@@ -82,7 +82,10 @@ def format_datetime(value: datetime) -> str:
     '2024-01-01T12:00:00Z'
     """
     dt = parse_datetime(value)
-    base = dt.strftime("%Y-%m-%dT%H:%M:%S")
+    base = (
+        f"{dt.year:04d}-{dt.month:02d}-{dt.day:02d}"
+        f"T{dt.hour:02d}:{dt.minute:02d}:{dt.second:02d}"
+    )
     if dt.microsecond == 0:
         return base + "Z"
     if dt.microsecond % 1000 == 0:

@@ -1,0 +1,54 @@
+"""Project-level promises: the public API, the README and CI agree with the code."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import types
+from pathlib import Path
+
+import smartcharge
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_all_matches_public_names() -> None:
+    public = {
+        name
+        for name, value in vars(smartcharge).items()
+        if not name.startswith("_") and not isinstance(value, types.ModuleType)
+    }
+    assert set(smartcharge.__all__) - {"__version__"} == public
+    assert len(smartcharge.__all__) == len(set(smartcharge.__all__))
+    for name in smartcharge.__all__:
+        assert getattr(smartcharge, name) is not None
+
+
+def test_package_is_typed() -> None:
+    assert (ROOT / "smartcharge" / "py.typed").is_file()
+
+
+def _readme_commands() -> list[str]:
+    text = (ROOT / "README.md").read_text()
+    return re.findall(r"```bash\n(.+?)\n```", text, flags=re.S)
+
+
+def test_ci_runs_exactly_the_readme_test_command() -> None:
+    install_and_run, tests = _readme_commands()[:2]
+    test_command = tests.split("&&", 1)[1].strip()
+    ci = (ROOT / ".ci" / "run").read_text().splitlines()
+    assert test_command in [line.strip() for line in ci]
+    assert 'pip install --quiet -e ".[dev]"' in "\n".join(ci)
+    assert "smartcharge demo" in install_and_run
+
+
+def test_readme_quick_start_runs() -> None:
+    text = (ROOT / "README.md").read_text()
+    code = re.search(r"```python\n(.+?)\n```", text, flags=re.S)
+    assert code is not None
+    result = subprocess.run(
+        [sys.executable, "-c", code.group(1)], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip()
