@@ -1,0 +1,410 @@
+"""GetCompositeSchedule (OCPP 2.0.1 use case K08) as a pure function.
+
+:func:`composite_schedule` merges a station's installed ChargingProfiles into the limit that
+really applies to one EVSE (or, for EVSE 0, to the whole station) over a window. The rules,
+which reproduce EVerest libocpp's ``calculate_composite_schedule`` (see the conformance
+tests) for OCPP 2.0.1:
+
+1. **Stack levels.** Within one purpose, at each instant the period of the valid profile
+   with the highest ``stackLevel`` wins outright; where it has no period the next level
+   shows through. (Two periods at the same level: the one that started earlier wins; then
+   the EVSE's own profile before a station-wide one; then the lower profile id.)
+2. **Tx layer.** A TxProfile overrides the TxDefaultProfile wherever it has a period, even
+   when the TxDefaultProfile's limit is higher. TxDefaultProfiles of the EVSE and of EVSE 0
+   compete by stack level. A TxProfile counts only on its own EVSE (never on EVSE 0) and
+   only while a transaction with its ``transactionId`` runs there. The Tx layer counts at
+   all only when the EVSE has a transaction or ``assume_transaction`` is true (what a CSMS
+   asking GetCompositeSchedule wants: "what would a session get").
+3. **EVSE n.** The minimum of the ChargingStationExternalConstraints layer (the EVSE's and
+   EVSE 0's), the Tx layer and the ChargingStationMaxProfile (EVSE 0's only). Limits in [A]
+   and in [W] are kept apart and only compared at the end, per segment, with the
+   segment's ``numberPhases`` (absent = 3 on AC, K01.FR.49) and ``supply_voltage``.
+4. **EVSE 0.** Each EVSE's external+Tx result, summed over ``evse_ids`` (an EVSE without a
+   limit at an instant counts with the default limit), then capped by EVSE 0's external
+   constraints and ChargingStationMaxProfile. ``numberPhases`` of a total is the largest
+   of the EVSEs'.
+5. **Defaults.** Where nothing limits, the configured default limit applies
+   (``default_limit_amps`` / ``default_limit_watts``; the library's defaults are 32 A and
+   22 080 W, a 22 kW three-phase point at 230 V -- EVerest's test configuration uses 57 A
+   and 55 612 W). Segments whose limit no profile set carry no ``numberPhases``.
+6. **Output.** Periods start at 0, are merged where limit and ``numberPhases`` are equal,
+   and limits are rounded **down** to 0.1 (OCPP allows one decimal; rounding up could
+   exceed a limit). A window with ``duration <= 0`` gives the single period in force at
+   its start (a negative duration moves the start back to the end, as EVerest does).
+
+Deliberate difference from EVerest: for EVSE 0 the station-wide external constraints cap
+the *total* (EVerest only caps each EVSE with them), which is what K08 describes.
+
+>>> from datetime import datetime, timezone
+>>> from smartcharge.model import ChargingProfile
+>>> tx_default = ChargingProfile.model_validate({
+...     "id": 1, "stackLevel": 0, "chargingProfilePurpose": "TxDefaultProfile",
+...     "chargingProfileKind": "Absolute",
+...     "chargingSchedule": [{"id": 1, "chargingRateUnit": "A",
+...         "startSchedule": "2024-01-01T00:00:00Z",
+...         "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 16.0},
+...                                    {"startPeriod": 1800, "limit": 10.0}]}]})
+>>> c = composite_schedule({1: [tx_default]}, 1, datetime(2024, 1, 1, tzinfo=timezone.utc),
+...                        3600, "W")
+>>> [(p.start_period, p.limit, p.number_phases) for p in c.charging_schedule_period]
+[(0, 11040.0, 3), (1800, 6900.0, 3)]
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timezone
+from typing import NamedTuple
+
+import numpy as np
+import numpy.typing as npt
+
+from smartcharge.errors import ScheduleError
+from smartcharge.expand import Segments, period_entries
+from smartcharge.model import (
+    ChargingProfile,
+    ChargingProfilePurpose,
+    ChargingRateUnit,
+    ChargingSchedulePeriod,
+    CompositeSchedule,
+)
+from smartcharge.schedule import epoch_seconds
+from smartcharge.units import rate_unit
+
+__all__ = [
+    "DEFAULT_LIMIT_AMPS",
+    "DEFAULT_LIMIT_WATTS",
+    "composite_schedule",
+]
+
+DEFAULT_LIMIT_AMPS: float = 32.0
+"""Library default [A per phase] where no profile limits (a 32 A / 22 kW AC point)."""
+DEFAULT_LIMIT_WATTS: float = 22_080.0
+"""Library default [W] where no profile limits (32 A x 3 phases x 230 V)."""
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+PhaseArray = npt.NDArray[np.int8]
+
+_EXT = ChargingProfilePurpose.ChargingStationExternalConstraints
+_MAX = ChargingProfilePurpose.ChargingStationMaxProfile
+_TXD = ChargingProfilePurpose.TxDefaultProfile
+_TX = ChargingProfilePurpose.TxProfile
+_AC_PHASES = 3  # absent numberPhases on AC (K01.FR.49)
+
+
+class _Item(NamedTuple):
+    stack: int
+    rank: int  # tie-break among equal stack levels: lower wins
+    amps: bool  # unit of the limits
+    seg: Segments
+
+
+class _Layer(NamedTuple):
+    amps: FloatArray  # [A] per phase, NaN = no limit
+    watts: FloatArray  # [W], NaN = no limit
+    phases: PhaseArray  # 0 = unspecified
+
+
+def _empty_layer(n: int) -> _Layer:
+    return _Layer(np.full(n, np.nan), np.full(n, np.nan), np.zeros(n, dtype=np.int8))
+
+
+def _resolve(items: list[_Item], cells: IntArray) -> tuple[_Layer, npt.NDArray[np.bool_]]:
+    """Stack-level resolution of one purpose on the cells (left edges)."""
+    n = cells.size
+    layer = _empty_layer(n)
+    have = np.zeros(n, dtype=bool)
+    if not items:
+        return layer, have
+    items = sorted(items, key=lambda it: (-it.stack, it.rank))
+    best_stack = np.full(n, -1, dtype=np.int64)
+    best_start = np.zeros(n, dtype=np.int64)
+    for it in items:
+        seg = it.seg
+        if seg.starts.size == 0:
+            continue
+        idx = np.searchsorted(seg.starts, cells, side="right") - 1
+        ok = idx >= 0
+        idx[~ok] = 0
+        cov = ok & (cells < seg.ends[idx])
+        if not cov.any():
+            continue
+        sstart = seg.starts[idx]
+        win = cov & (~have | ((best_stack == it.stack) & (sstart < best_start)))
+        if not win.any():
+            continue
+        lim = seg.limits[idx]
+        ph = seg.phases[idx]
+        ph = np.where(ph == 0, _AC_PHASES, ph).astype(np.int8)
+        if it.amps:
+            layer.amps[win] = lim[win]
+            layer.watts[win] = np.nan
+        else:
+            layer.watts[win] = lim[win]
+            layer.amps[win] = np.nan
+        layer.phases[win] = ph[win]
+        best_stack[win] = it.stack
+        best_start[win] = sstart[win]
+        have |= win
+    return layer, have
+
+
+def _min_phases(a: PhaseArray, b: PhaseArray) -> PhaseArray:
+    a2 = np.where(a == 0, 99, a)
+    b2 = np.where(b == 0, 99, b)
+    m = np.minimum(a2, b2)
+    return np.where(m == 99, 0, m).astype(np.int8)
+
+
+def _lowest(a: _Layer, b: _Layer) -> _Layer:
+    return _Layer(
+        np.fmin(a.amps, b.amps), np.fmin(a.watts, b.watts), _min_phases(a.phases, b.phases)
+    )
+
+
+def _sorted_profiles(profiles: Sequence[ChargingProfile]) -> list[ChargingProfile]:
+    """Profiles in a canonical order (by id), so the input order never matters."""
+    out = sorted(profiles, key=lambda p: (p.id, p.stack_level))
+    keys = [(p.id, p.stack_level) for p in out]
+    if len(set(keys)) != len(keys):  # ties: fall back on the full content
+        out = sorted(out, key=lambda p: (p.id, p.stack_level, p.model_dump_json()))
+    return out
+
+
+def _check_number(value: float, path: str, *, positive: bool = False) -> float:
+    v = float(value)
+    if not math.isfinite(v) or v < 0 or (positive and v == 0):
+        raise ScheduleError(
+            f"must be a finite number {'> 0' if positive else '>= 0'}, got {value!r}",
+            path=path,
+            rule="positive" if positive else "non-negative",
+        )
+    return v
+
+
+def _floor_tenth(x: FloatArray) -> FloatArray:
+    """Round down to 0.1, forgiving float noise below 1e-6 of a tenth."""
+    out: FloatArray = np.floor(x * 10.0 + 1e-6) / 10.0
+    return out
+
+
+def composite_schedule(
+    installed: Mapping[int, Sequence[ChargingProfile]],
+    evse_id: int,
+    start: datetime,
+    duration: int,
+    unit: ChargingRateUnit | str,
+    *,
+    transactions: Mapping[int, tuple[str, datetime]] | None = None,
+    evse_ids: Sequence[int] | None = None,
+    assume_transaction: bool = True,
+    supply_voltage: float = 230.0,
+    default_number_phases: int = 3,
+    default_limit_amps: float = DEFAULT_LIMIT_AMPS,
+    default_limit_watts: float = DEFAULT_LIMIT_WATTS,
+) -> CompositeSchedule:
+    """The composite schedule (K08) of ``evse_id`` over ``[start, start + duration)``.
+
+    Parameters
+    ----------
+    installed
+        The installed profiles per EVSE id (0 = station-wide). They are taken as valid
+        (K01 checks belong to :mod:`smartcharge.validation`); ChargingStationMaxProfiles
+        count only on EVSE 0, TxProfiles only on EVSE > 0.
+    evse_id
+        The EVSE asked about; 0 = the station's total.
+    start
+        Window start (aware datetime; naive = UTC), floored to whole seconds.
+    duration
+        Window length [s]; ``<= 0`` gives the single period in force at the start.
+    unit
+        ``"A"`` or ``"W"``: the unit of the result.
+    transactions
+        Running transactions: EVSE id -> (transactionId, started at). The start anchors
+        Relative profiles; the id enables that EVSE's TxProfiles.
+    evse_ids
+        The station's EVSEs (needed for EVSE 0 totals); default: the keys of ``installed``
+        other than 0, plus the EVSEs of ``transactions``.
+    assume_transaction
+        Count TxDefault (and matching Tx) profiles on an EVSE without a transaction.
+    supply_voltage
+        Phase-to-neutral voltage [V] for A <-> W.
+    default_number_phases
+        Phases [1..3] used for A <-> W where no profile says.
+    default_limit_amps, default_limit_watts
+        The limit [A per phase] / [W] where no profile limits.
+
+    Returns
+    -------
+    CompositeSchedule
+        In ``unit``; ``evseId = evse_id``, ``scheduleStart`` = the floored start,
+        ``duration = max(duration, 0)``.
+
+    Raises
+    ------
+    ScheduleError
+        Unknown EVSE (K08.FR.05), bad numbers, or a profile that cannot be expanded.
+    """
+    out_unit = rate_unit(unit)
+    if isinstance(evse_id, bool) or not isinstance(evse_id, int) or evse_id < 0:
+        raise ScheduleError(
+            f"evse id must be an int >= 0, got {evse_id!r}", path="evseId", rule="type"
+        )
+    if isinstance(duration, bool) or not isinstance(duration, (int, np.integer)):
+        raise ScheduleError(
+            f"duration must be an int [s], got {duration!r}", path="duration", rule="type"
+        )
+    voltage = _check_number(supply_voltage, "supply_voltage", positive=True)
+    d_amps = _check_number(default_limit_amps, "default_limit_amps")
+    d_watts = _check_number(default_limit_watts, "default_limit_watts")
+    if default_number_phases not in (1, 2, 3):
+        raise ScheduleError(
+            f"default_number_phases must be 1..3, got {default_number_phases!r}",
+            path="default_number_phases",
+            rule="1..3",
+        )
+    txs: Mapping[int, tuple[str, datetime]] = transactions or {}
+    if evse_ids is None:
+        evses = sorted({k for k in installed if k != 0} | {k for k in txs if k != 0})
+    else:
+        evses = sorted(set(evse_ids))
+    if evse_id != 0 and evse_id not in evses:
+        raise ScheduleError(f"unknown EVSE {evse_id}", path="evseId", rule="K08.FR.05")
+
+    t_start = epoch_seconds(start)
+    dur = int(duration)
+    if dur < 0:  # start after end: the start moves to the end
+        t_start += dur
+    t0 = t_start
+    t1 = t0 + max(dur, 1)
+
+    station = _sorted_profiles(installed.get(0, ()))
+    seg_cache: dict[tuple[int, int | None], Segments] = {}
+
+    def segments(p: ChargingProfile, anchor: int | None) -> Segments:
+        key = (id(p), anchor)
+        seg = seg_cache.get(key)
+        if seg is None:
+            seg = period_entries(p, t0, t1, session_start=anchor)
+            seg_cache[key] = seg
+        return seg
+
+    def items_for(evse: int, purposes: tuple[ChargingProfilePurpose, ...]) -> list[_Item]:
+        tx = txs.get(evse) if evse else None
+        anchor = epoch_seconds(tx[1]) if tx is not None else None
+        active = tx is not None or assume_transaction
+        out: list[_Item] = []
+        own = _sorted_profiles(installed.get(evse, ())) if evse else []
+        rank = 0
+        for scope, profiles in ((evse, own), (0, station)):
+            for p in profiles:
+                rank += 1
+                purpose = p.charging_profile_purpose
+                if purpose not in purposes or purpose is _MAX:
+                    continue
+                if purpose in (_TX, _TXD) and not active:
+                    continue
+                if purpose is _TX and (scope == 0 or tx is None or p.transaction_id != tx[0]):
+                    continue
+                amps = p.charging_schedule[0].charging_rate_unit is ChargingRateUnit.A
+                out.append(_Item(p.stack_level, rank, amps, segments(p, anchor)))
+        return out
+
+    def max_items() -> list[_Item]:
+        return [
+            _Item(
+                p.stack_level,
+                i,
+                p.charging_schedule[0].charging_rate_unit is ChargingRateUnit.A,
+                segments(p, None),
+            )
+            for i, p in enumerate(station)
+            if p.charging_profile_purpose is _MAX
+        ]
+
+    # Expand everything first, then lay one grid over all breakpoints.
+    wanted = evses if evse_id == 0 else [evse_id]
+    per_evse = {
+        e: (items_for(e, (_EXT,)), items_for(e, (_TXD,)), items_for(e, (_TX,))) for e in wanted
+    }
+    station_ext = items_for(0, (_EXT,)) if evse_id == 0 else []
+    maxes = max_items()
+    cuts = [np.array([t0, t1], dtype=np.int64)]
+    for s in seg_cache.values():
+        cuts.append(s.starts)
+        cuts.append(s.ends)
+    grid = np.unique(np.concatenate(cuts))
+    grid = grid[(grid >= t0) & (grid <= t1)]
+    cells = grid[:-1]
+    n = cells.size
+
+    def evse_layer(e: int) -> _Layer:
+        ext_items, txd_items, tx_items = per_evse[e]
+        ext, _ = _resolve(ext_items, cells)
+        txd, _ = _resolve(txd_items, cells)
+        tx, have_tx = _resolve(tx_items, cells)
+        txl = _Layer(
+            np.where(have_tx, tx.amps, txd.amps),
+            np.where(have_tx, tx.watts, txd.watts),
+            np.where(have_tx, tx.phases, txd.phases).astype(np.int8),
+        )
+        return _lowest(ext, txl)
+
+    if evse_id == 0:
+        amps = np.zeros(n)
+        watts = np.zeros(n)
+        phases = np.zeros(n, dtype=np.int8)
+        for e in evses:
+            r = evse_layer(e)
+            amps += np.where(np.isnan(r.amps), d_amps, r.amps)
+            watts += np.where(np.isnan(r.watts), d_watts, r.watts)
+            phases = np.maximum(phases, r.phases)
+        if not evses:
+            amps[:] = np.nan
+            watts[:] = np.nan
+        result = _Layer(amps, watts, phases)
+        result = _lowest(result, _resolve(station_ext, cells)[0])
+    else:
+        result = evse_layer(evse_id)
+    result = _lowest(result, _resolve(maxes, cells)[0])
+
+    # Convert to the requested unit, per segment.
+    ph_eff = np.where(result.phases == 0, default_number_phases, result.phases).astype(np.float64)
+    factor = voltage * ph_eff
+    if out_unit is ChargingRateUnit.A:
+        limit = np.fmin(result.amps, result.watts / factor)
+        default = d_amps
+    else:
+        limit = np.fmin(result.watts, result.amps * factor)
+        default = d_watts
+    limit = np.where(np.isnan(limit), default, limit)
+    limit = _floor_tenth(limit)
+
+    if dur <= 0:
+        limit, phs, starts = limit[:1], result.phases[:1], cells[:1]
+    else:
+        phs, starts = result.phases, cells
+        if n > 1:
+            change = np.concatenate(([True], (limit[1:] != limit[:-1]) | (phs[1:] != phs[:-1])))
+            limit, phs, starts = limit[change], phs[change], starts[change]
+
+    offsets = (starts - t0).tolist()
+    periods = tuple(
+        ChargingSchedulePeriod.model_construct(
+            start_period=int(o),
+            limit=float(v),
+            number_phases=int(p) if p else None,
+            custom_data=None,
+        )
+        for o, v, p in zip(offsets, limit.tolist(), phs.tolist(), strict=False)
+    )
+    return CompositeSchedule.model_construct(
+        evse_id=evse_id,
+        duration=max(dur, 0),
+        schedule_start=datetime.fromtimestamp(t0, tz=timezone.utc),
+        charging_rate_unit=out_unit,
+        charging_schedule_period=periods,
+        custom_data=None,
+    )

@@ -1,0 +1,278 @@
+"""One ChargingProfile -> absolute, non-overlapping segments in a time window.
+
+The rules are those of OCPP 2.0.1 K01/K08 as EVerest's libocpp applies them (its
+``calculate_start`` / ``calculate_profile_entry`` / ``calculate_profile``), which the
+conformance tests reproduce:
+
+- **Absolute**: the schedule starts at ``startSchedule``.
+- **Relative**: the schedule starts at the transaction's start, or at ``now`` (the window
+  start) when no transaction runs.
+- **Recurring** (Daily = 86 400 s, Weekly = 604 800 s): occurrences are aligned on
+  ``startSchedule`` modulo the recurrence period; the first is the latest occurrence at or
+  before ``now`` -- even when ``startSchedule`` itself lies in the future (EVerest's
+  behaviour; only ``validFrom`` keeps a profile from applying early) -- then one per period
+  while it starts at or before the window end. An occurrence is cut by the next one.
+- A period lasts until the next period's ``startPeriod``, cut by the schedule's
+  ``duration`` (from the occurrence start), by the next occurrence and by ``validTo``; its
+  start is moved forward to ``validFrom``. Periods that end up empty, that end at or before
+  ``now``, or that start after the window end are dropped.
+
+Only the **first** ``chargingSchedule`` of a profile is used: OCPP 2.0.1 allows up to three
+only for ISO 15118, where the EV picks one; the station (and EVerest) applies the first.
+
+Times are int epoch seconds [s, UTC] or aware datetimes (floored to whole seconds).
+
+>>> from smartcharge.model import ChargingProfile
+>>> p = ChargingProfile.model_validate({
+...     "id": 1, "stackLevel": 0, "chargingProfilePurpose": "TxDefaultProfile",
+...     "chargingProfileKind": "Relative",
+...     "chargingSchedule": [{"id": 1, "chargingRateUnit": "A", "duration": 600,
+...         "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 16.0},
+...                                    {"startPeriod": 300, "limit": 8.0, "numberPhases": 1}]}]})
+>>> s = expand_profile(p, 1000, 2000)
+>>> s.edges.tolist(), s.values.tolist(), s.phases.tolist()
+([1000, 1300, 1600, 2000], [16.0, 8.0, nan], [0, 1, 0])
+>>> expand_profile(p, 1000, 2000, transaction_start=900).edges.tolist()
+[1000, 1200, 1500, 2000]
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import NamedTuple
+
+import numpy as np
+import numpy.typing as npt
+
+from smartcharge.errors import ScheduleError
+from smartcharge.model import (
+    ChargingProfile,
+    ChargingProfileKind,
+    ChargingSchedule,
+    RecurrencyKind,
+)
+from smartcharge.schedule import Schedule, epoch_seconds
+
+__all__ = [
+    "RECURRENCE_SECONDS",
+    "Segments",
+    "expand_profile",
+    "occurrence_starts",
+    "period_entries",
+    "profile_segments",
+]
+
+IntArray = npt.NDArray[np.int64]
+
+RECURRENCE_SECONDS: dict[RecurrencyKind, int] = {
+    RecurrencyKind.Daily: 86_400,
+    RecurrencyKind.Weekly: 7 * 86_400,
+}
+"""Length [s] of one recurrence."""
+
+_FOREVER = np.int64(2**31 - 1)  # EVerest's "forever" for an open-ended period [s]
+
+
+class Segments(NamedTuple):
+    """Absolute segments of one profile, sorted by start and non-overlapping.
+
+    Attributes
+    ----------
+    starts, ends
+        ``[starts[i], ends[i])`` [epoch s]; ``starts`` already moved forward to ``validFrom``.
+    limits
+        Limit of each segment in the schedule's unit (float64).
+    phases
+        ``numberPhases`` of each segment (int8, 0 = absent).
+    period_index
+        Index of the ``chargingSchedulePeriod`` each segment comes from.
+    """
+
+    starts: IntArray
+    ends: IntArray
+    limits: npt.NDArray[np.float64]
+    phases: npt.NDArray[np.int8]
+    period_index: IntArray
+
+
+class _Table(NamedTuple):
+    schedule: ChargingSchedule
+    start_period: IntArray
+    limit: npt.NDArray[np.float64]
+    phases: npt.NDArray[np.int8]
+
+
+def _table(profile: ChargingProfile) -> _Table:
+    sched = profile.charging_schedule[0]
+    periods = sched.charging_schedule_period
+    sp = np.fromiter((p.start_period for p in periods), dtype=np.int64, count=len(periods))
+    if sp[0] != 0:
+        raise ScheduleError(
+            f"the first period must start at 0, got {int(sp[0])}",
+            path="chargingSchedule[0].chargingSchedulePeriod[0].startPeriod",
+            rule="K01.FR.31",
+        )
+    if sp.size > 1:
+        bad = np.flatnonzero(np.diff(sp) <= 0)
+        if bad.size:
+            i = int(bad[0]) + 1
+            raise ScheduleError(
+                "startPeriod values must increase strictly",
+                path=f"chargingSchedule[0].chargingSchedulePeriod[{i}].startPeriod",
+                rule="K01.FR.35",
+            )
+    lim = np.fromiter((p.limit for p in periods), dtype=np.float64, count=len(periods))
+    ph = np.fromiter((p.number_phases or 0 for p in periods), dtype=np.int8, count=len(periods))
+    return _Table(sched, sp, lim, ph)
+
+
+def _opt_epoch(t: datetime | int | None) -> int | None:
+    return None if t is None else epoch_seconds(t)
+
+
+def occurrence_starts(
+    profile: ChargingProfile,
+    now: datetime | int,
+    end: datetime | int,
+    *,
+    session_start: datetime | int | None = None,
+) -> IntArray:
+    """Start times [epoch s] of the occurrences of ``profile``'s schedule that matter in
+    ``[now, end]`` (EVerest's ``calculate_start``).
+
+    Absolute: ``[startSchedule]``; Relative: ``[session_start]`` or ``[now]``; Recurring:
+    the latest occurrence at or before ``now``, then one per day/week while ``<= end`` (this
+    may return occurrences before ``validFrom`` or ``startSchedule``; the period rules
+    discard what is not valid).
+    """
+    t_now = epoch_seconds(now)
+    t_end = epoch_seconds(end)
+    sched = profile.charging_schedule[0]
+    kind = profile.charging_profile_kind
+    if kind is ChargingProfileKind.Relative:
+        anchor = t_now if session_start is None else epoch_seconds(session_start)
+        return np.array([anchor], dtype=np.int64)
+    if sched.start_schedule is None:
+        raise ScheduleError(
+            f"a {kind.value} profile needs startSchedule",
+            path="chargingSchedule[0].startSchedule",
+            rule="K01.FR.40",
+        )
+    ss = epoch_seconds(sched.start_schedule)
+    if kind is ChargingProfileKind.Absolute:
+        return np.array([ss], dtype=np.int64)
+    if profile.recurrency_kind is None:
+        raise ScheduleError(
+            "a Recurring profile needs recurrencyKind", path="recurrencyKind", rule="required"
+        )
+    period = RECURRENCE_SECONDS[profile.recurrency_kind]
+    first = t_now - (t_now - ss) % period
+    if first > t_end:
+        return np.zeros(0, dtype=np.int64)
+    count = (t_end - first) // period + 1
+    return first + period * np.arange(count, dtype=np.int64)
+
+
+def period_entries(
+    profile: ChargingProfile,
+    now: datetime | int,
+    end: datetime | int,
+    *,
+    session_start: datetime | int | None = None,
+    period_index: int | None = None,
+) -> Segments:
+    """The absolute entries of one period (``period_index``) or of all periods, in
+    ``[now, end]`` (EVerest's ``calculate_profile_entry`` / ``calculate_profile``).
+
+    Entries that end at or before ``now`` are dropped; with ``period_index=None`` so are
+    entries starting after ``end``. The result is sorted by start.
+    """
+    tab = _table(profile)
+    t_now = epoch_seconds(now)
+    t_end = epoch_seconds(end)
+    occ = occurrence_starts(profile, t_now, t_end, session_start=session_start)
+    sp = tab.start_period
+    m = sp.size
+    if period_index is not None and not 0 <= period_index < m:
+        raise ScheduleError(
+            f"period index {period_index} out of range 0..{m - 1}",
+            path="chargingSchedule[0].chargingSchedulePeriod",
+            rule="index",
+        )
+    # duration of each period from the occurrence start: next startPeriod or forever ...
+    dur = np.empty(m, dtype=np.int64)
+    dur[:-1] = sp[1:]
+    dur[-1] = _FOREVER
+    if tab.schedule.duration is not None:  # ... cut by the schedule's duration ...
+        dur = np.minimum(dur, tab.schedule.duration)
+    k = occ.size
+    nxt = np.full(k, _FOREVER, dtype=np.int64)
+    if k > 1:  # ... by the next occurrence ...
+        nxt[:-1] = np.diff(occ)
+    d = np.minimum(dur[None, :], nxt[:, None])
+    if profile.valid_to is not None:  # ... and by validTo
+        d = np.minimum(d, epoch_seconds(profile.valid_to) - occ[:, None])
+    starts = occ[:, None] + sp[None, :]
+    ends = occ[:, None] + d
+    if profile.valid_from is not None:
+        starts = np.maximum(starts, epoch_seconds(profile.valid_from))
+    valid = (ends > starts) & (ends > t_now)
+    idx = np.broadcast_to(np.arange(m, dtype=np.int64)[None, :], starts.shape)
+    if period_index is None:
+        valid &= starts <= t_end
+    else:
+        sel = np.zeros(m, dtype=bool)
+        sel[period_index] = True
+        valid &= sel[None, :]
+    s, e, i = starts[valid], ends[valid], idx[valid]
+    order = np.argsort(s, kind="stable")
+    s, e, i = s[order], e[order], i[order]
+    return Segments(s, e, tab.limit[i], tab.phases[i], i)
+
+
+def profile_segments(
+    profile: ChargingProfile,
+    now: datetime | int,
+    end: datetime | int,
+    *,
+    session_start: datetime | int | None = None,
+) -> Segments:
+    """All entries of ``profile`` that matter in ``[now, end]``, sorted and disjoint."""
+    return period_entries(profile, now, end, session_start=session_start)
+
+
+def expand_profile(
+    profile: ChargingProfile,
+    window_start: datetime | int,
+    window_end: datetime | int,
+    *,
+    transaction_start: datetime | int | None = None,
+) -> Schedule:
+    """The schedule of ``profile`` inside ``[window_start, window_end)``.
+
+    Parameters
+    ----------
+    profile
+        Any ChargingProfile (its first chargingSchedule is used).
+    window_start, window_end
+        The window [aware datetime or epoch s]; also the "now" of the expansion: periods
+        ending at or before ``window_start`` are gone.
+    transaction_start
+        Start of the running transaction, the anchor of a Relative profile; without it a
+        Relative profile is anchored at ``window_start``.
+
+    Returns
+    -------
+    Schedule
+        Domain exactly ``[window_start, window_end)`` (empty if the window is), in the
+        schedule's ``chargingRateUnit``, NaN where the profile sets no limit, ``phases`` the
+        period's ``numberPhases`` (0 where absent).
+    """
+    t0 = epoch_seconds(window_start)
+    t1 = epoch_seconds(window_end)
+    seg = period_entries(profile, t0, t1, session_start=_opt_epoch(transaction_start))
+    unit = profile.charging_schedule[0].charging_rate_unit
+    s = Schedule.from_segments(
+        np.maximum(seg.starts, t0), np.minimum(seg.ends, t1), seg.limits, seg.phases, unit
+    )
+    return s.clip(t0, t1)
