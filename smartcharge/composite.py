@@ -66,7 +66,6 @@ from smartcharge.model import (
     ChargingProfile,
     ChargingProfilePurpose,
     ChargingRateUnit,
-    ChargingSchedulePeriod,
     CompositeSchedule,
 )
 from smartcharge.schedule import epoch_seconds
@@ -119,6 +118,7 @@ def _resolve(items: list[_Item], cells: IntArray) -> tuple[_Layer, npt.NDArray[n
     if not items:
         return layer, have
     items = sorted(items, key=lambda it: (-it.stack, it.rank))
+    ties = len({it.stack for it in items}) < len(items)
     best_stack = np.full(n, -1, dtype=np.int64)
     best_start = np.zeros(n, dtype=np.int64)
     for it in items:
@@ -126,28 +126,30 @@ def _resolve(items: list[_Item], cells: IntArray) -> tuple[_Layer, npt.NDArray[n
         if seg.starts.size == 0:
             continue
         idx = np.searchsorted(seg.starts, cells, side="right") - 1
-        ok = idx >= 0
-        idx[~ok] = 0
-        cov = ok & (cells < seg.ends[idx])
-        if not cov.any():
-            continue
-        sstart = seg.starts[idx]
-        win = cov & (~have | ((best_stack == it.stack) & (sstart < best_start)))
+        np.maximum(idx, 0, out=idx)
+        cov = (cells >= seg.starts[0]) & (cells < seg.ends[idx])
+        if ties:
+            sstart = seg.starts[idx]
+            win = cov & (~have | ((best_stack == it.stack) & (sstart < best_start)))
+            best_stack[win] = it.stack
+            best_start[win] = sstart[win]
+        else:
+            win = cov & ~have
         if not win.any():
             continue
-        lim = seg.limits[idx]
-        ph = seg.phases[idx]
-        ph = np.where(ph == 0, _AC_PHASES, ph).astype(np.int8)
+        sel = idx[win]
         if it.amps:
-            layer.amps[win] = lim[win]
-            layer.watts[win] = np.nan
+            layer.amps[win] = seg.limits[sel]
+            if ties:
+                layer.watts[win] = np.nan
         else:
-            layer.watts[win] = lim[win]
-            layer.amps[win] = np.nan
-        layer.phases[win] = ph[win]
-        best_stack[win] = it.stack
-        best_start[win] = sstart[win]
+            layer.watts[win] = seg.limits[sel]
+            if ties:
+                layer.amps[win] = np.nan
+        layer.phases[win] = seg.phases[sel]
         have |= win
+    # absent numberPhases on AC means 3 (K01.FR.49)
+    layer.phases[have & (layer.phases == 0)] = _AC_PHASES
     return layer, have
 
 
@@ -390,21 +392,16 @@ def composite_schedule(
             change = np.concatenate(([True], (limit[1:] != limit[:-1]) | (phs[1:] != phs[:-1])))
             limit, phs, starts = limit[change], phs[change], starts[change]
 
-    offsets = (starts - t0).tolist()
-    periods = tuple(
-        ChargingSchedulePeriod.model_construct(
-            start_period=int(o),
-            limit=float(v),
-            number_phases=int(p) if p else None,
-            custom_data=None,
-        )
-        for o, v, p in zip(offsets, limit.tolist(), phs.tolist(), strict=False)
-    )
-    return CompositeSchedule.model_construct(
-        evse_id=evse_id,
-        duration=max(dur, 0),
-        schedule_start=datetime.fromtimestamp(t0, tz=timezone.utc),
-        charging_rate_unit=out_unit,
-        charging_schedule_period=periods,
-        custom_data=None,
+    periods = [
+        {"start_period": o, "limit": v, "number_phases": p or None}
+        for o, v, p in zip((starts - t0).tolist(), limit.tolist(), phs.tolist(), strict=True)
+    ]
+    return CompositeSchedule.model_validate(
+        {
+            "evse_id": evse_id,
+            "duration": max(dur, 0),
+            "schedule_start": datetime.fromtimestamp(t0, tz=timezone.utc),
+            "charging_rate_unit": out_unit,
+            "charging_schedule_period": periods,
+        }
     )

@@ -98,6 +98,7 @@ class Segments(NamedTuple):
 class _Table(NamedTuple):
     schedule: ChargingSchedule
     start_period: IntArray
+    dur: IntArray  # end of each period from the occurrence start [s]
     limit: npt.NDArray[np.float64]
     phases: npt.NDArray[np.int8]
 
@@ -105,25 +106,29 @@ class _Table(NamedTuple):
 def _table(profile: ChargingProfile) -> _Table:
     sched = profile.charging_schedule[0]
     periods = sched.charging_schedule_period
-    sp = np.fromiter((p.start_period for p in periods), dtype=np.int64, count=len(periods))
+    rows = [(p.start_period, p.limit, p.number_phases or 0) for p in periods]
+    arr = np.array(rows, dtype=np.float64)
+    sp = arr[:, 0].astype(np.int64)
     if sp[0] != 0:
         raise ScheduleError(
             f"the first period must start at 0, got {int(sp[0])}",
             path="chargingSchedule[0].chargingSchedulePeriod[0].startPeriod",
             rule="K01.FR.31",
         )
+    dur = np.empty(sp.size, dtype=np.int64)
+    dur[-1] = _FOREVER
     if sp.size > 1:
-        bad = np.flatnonzero(np.diff(sp) <= 0)
-        if bad.size:
-            i = int(bad[0]) + 1
+        dur[:-1] = sp[1:]
+        if np.any(dur[:-1] <= sp[:-1]):
+            i = int(np.flatnonzero(dur[:-1] <= sp[:-1])[0]) + 1
             raise ScheduleError(
                 "startPeriod values must increase strictly",
                 path=f"chargingSchedule[0].chargingSchedulePeriod[{i}].startPeriod",
                 rule="K01.FR.35",
             )
-    lim = np.fromiter((p.limit for p in periods), dtype=np.float64, count=len(periods))
-    ph = np.fromiter((p.number_phases or 0 for p in periods), dtype=np.int8, count=len(periods))
-    return _Table(sched, sp, lim, ph)
+    if sched.duration is not None:  # a period is cut by the schedule's duration
+        dur = np.minimum(dur, sched.duration)
+    return _Table(sched, sp, dur, arr[:, 1].copy(), arr[:, 2].astype(np.int8))
 
 
 def _opt_epoch(t: datetime | int | None) -> int | None:
@@ -191,43 +196,47 @@ def period_entries(
     t_now = epoch_seconds(now)
     t_end = epoch_seconds(end)
     occ = occurrence_starts(profile, t_now, t_end, session_start=session_start)
-    sp = tab.start_period
-    m = sp.size
+    m = tab.start_period.size
     if period_index is not None and not 0 <= period_index < m:
         raise ScheduleError(
             f"period index {period_index} out of range 0..{m - 1}",
             path="chargingSchedule[0].chargingSchedulePeriod",
             rule="index",
         )
-    # duration of each period from the occurrence start: next startPeriod or forever ...
-    dur = np.empty(m, dtype=np.int64)
-    dur[:-1] = sp[1:]
-    dur[-1] = _FOREVER
-    if tab.schedule.duration is not None:  # ... cut by the schedule's duration ...
-        dur = np.minimum(dur, tab.schedule.duration)
-    k = occ.size
-    nxt = np.full(k, _FOREVER, dtype=np.int64)
-    if k > 1:  # ... by the next occurrence ...
-        nxt[:-1] = np.diff(occ)
-    d = np.minimum(dur[None, :], nxt[:, None])
-    if profile.valid_to is not None:  # ... and by validTo
-        d = np.minimum(d, epoch_seconds(profile.valid_to) - occ[:, None])
-    starts = occ[:, None] + sp[None, :]
-    ends = occ[:, None] + d
-    if profile.valid_from is not None:
-        starts = np.maximum(starts, epoch_seconds(profile.valid_from))
+    vf = None if profile.valid_from is None else epoch_seconds(profile.valid_from)
+    vt = None if profile.valid_to is None else epoch_seconds(profile.valid_to)
+    if occ.size == 1:  # Absolute, Relative: one occurrence, 1-D arrays
+        o = int(occ[0])
+        starts = tab.start_period + o
+        d = tab.dur if vt is None else np.minimum(tab.dur, vt - o)
+        ends = d + o
+        if vf is not None and vf > o:
+            starts = np.maximum(starts, vf)
+    else:  # Recurring: occurrences x periods, each occurrence cut by the next one
+        k = occ.size
+        nxt = np.full(k, _FOREVER, dtype=np.int64)
+        if k > 1:
+            nxt[:-1] = np.diff(occ)
+        d2 = np.minimum(tab.dur[None, :], nxt[:, None])
+        if vt is not None:
+            d2 = np.minimum(d2, vt - occ[:, None])
+        starts = (occ[:, None] + tab.start_period[None, :]).reshape(-1)
+        ends = (occ[:, None] + d2).reshape(-1)
+        if vf is not None:
+            starts = np.maximum(starts, vf)
     valid = (ends > starts) & (ends > t_now)
-    idx = np.broadcast_to(np.arange(m, dtype=np.int64)[None, :], starts.shape)
     if period_index is None:
         valid &= starts <= t_end
+        if valid.all():  # row-major order is start order: entries are disjoint
+            i = np.arange(starts.size, dtype=np.int64) % m
+            if occ.size == 1:
+                return Segments(starts, ends, tab.limit, tab.phases, i)
+            return Segments(starts, ends, tab.limit[i], tab.phases[i], i)
     else:
-        sel = np.zeros(m, dtype=bool)
-        sel[period_index] = True
-        valid &= sel[None, :]
-    s, e, i = starts[valid], ends[valid], idx[valid]
-    order = np.argsort(s, kind="stable")
-    s, e, i = s[order], e[order], i[order]
-    return Segments(s, e, tab.limit[i], tab.phases[i], i)
+        valid &= (np.arange(starts.size) % m) == period_index
+    sel = np.flatnonzero(valid)
+    i = sel % m
+    return Segments(starts[sel], ends[sel], tab.limit[i], tab.phases[i], i)
 
 
 def profile_segments(
