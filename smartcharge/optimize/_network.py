@@ -1,0 +1,294 @@
+"""A problem compiled into numpy arrays, shared by the solver, the repair step and verify().
+
+Private: the public view is :class:`smartcharge.optimize.problem.Problem`.
+
+Line currents are complex phasors per watt: ``coef[n]`` (members x 3 lines) maps the power
+[W] of each EVSE below node ``n`` to the three line currents [A] that node's limit applies
+to. :func:`node_rows` turns every node's limits into linear rows ``coef @ p <= rhs`` that are
+an INNER approximation of the exact limits (a polygon inside each line's current circle), so
+any ``p`` meeting the rows meets the exact limits.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+import numpy.typing as npt
+
+if TYPE_CHECKING:
+    from smartcharge.optimize.problem import Problem
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+ComplexArray = npt.NDArray[np.complex128]
+BoolArray = npt.NDArray[np.bool_]
+
+_LINE = np.exp(1j * np.deg2rad(np.array([0.0, -120.0, 120.0])))
+"""Unit phasors of the phase-to-neutral voltages of L1, L2, L3."""
+_DELTA_WYE = np.array([[1, 0, -1], [-1, 1, 0], [0, -1, 1]], dtype=np.complex128)
+_LINE_INDEX = {"L1": 0, "L2": 1, "L3": 2}
+
+
+def evse_phasors(phases: int, connection: str | None, voltage_v: float) -> ComplexArray:
+    """Line currents [A] per watt drawn by an EVSE (3 complex numbers, lines L1..L3)."""
+    out = np.zeros(3, dtype=np.complex128)
+    if phases == 3:
+        return np.asarray(_LINE / (3.0 * voltage_v), dtype=np.complex128)
+    conn = connection or "L1"
+    if "-" not in conn:
+        k = _LINE_INDEX[conn]
+        out[k] = _LINE[k] / voltage_v
+        return out
+    a, b = (_LINE_INDEX[x] for x in conn.split("-"))
+    vab = _LINE[a] - _LINE[b]  # line-to-line voltage phasor, |vab| = sqrt(3)
+    i = vab / abs(vab) / (math.sqrt(3.0) * voltage_v)
+    out[a] += i
+    out[b] -= i
+    return out
+
+
+@dataclass(frozen=True)
+class Rows:
+    """Linear inner approximation of one node's limits: ``coef @ P[members, t] <= rhs[:, t]``.
+
+    ``coef`` is (R, m) over the node's member EVSEs, ``rhs`` is (R, T) with ``inf`` where a
+    row does not bind. ``forced`` (T,) marks steps where even zero EV power cannot meet the
+    rows (the site load alone is too high): every EVSE below must then be off.
+    """
+
+    coef: FloatArray
+    rhs: FloatArray
+    forced: BoolArray
+
+
+class Network:
+    """Arrays of a :class:`Problem` (see module docstring)."""
+
+    def __init__(self, problem: Problem) -> None:
+        h = problem.horizon
+        self.T = h.n_steps
+        self.step_s = h.step_s
+        self.dt_h = h.step_s / 3600.0
+        self.start = h.start
+        T = self.T
+
+        # ---- nodes
+        nodes = problem.nodes
+        self.node_ids = tuple(x.id for x in nodes)
+        self.N = len(nodes)
+        index = {x.id: i for i, x in enumerate(nodes)}
+        self.node_index = index
+        self.parent = np.array(
+            [-1 if x.parent is None else index[x.parent] for x in nodes], dtype=np.int64
+        )
+        depth = np.zeros(self.N, dtype=np.int64)
+        for i in range(self.N):
+            j = i
+            while self.parent[j] >= 0:
+                depth[i] += 1
+                j = int(self.parent[j])
+        self.root = int(np.flatnonzero(self.parent < 0)[0])
+        # children before parents (post-order by depth, ties by declaration order)
+        self.order = np.lexsort((np.arange(self.N), -depth))
+        self.power_limit = np.stack([problem.series(x.max_power_w) for x in nodes])
+        self.current_limit = np.stack([problem.series(x.max_current_a) for x in nodes])
+        mats = []
+        for x in nodes:
+            m = np.eye(3, dtype=np.complex128)
+            if x.coupling == "delta-wye":
+                m = _DELTA_WYE / x.ratio
+            mats.append(m)
+
+        # ---- EVSEs
+        ev = problem.evses
+        self.evse_ids = tuple(x.id for x in ev)
+        self.E = len(ev)
+        eindex = {x.id: i for i, x in enumerate(ev)}
+        self.evse_index = eindex
+        self.evse_node = np.array([index[x.node] for x in ev], dtype=np.int64)
+        self.evse_wpa = np.array([x.watts_per_amp for x in ev], dtype=np.float64)
+        self.evse_max_w = np.array([x.max_w for x in ev], dtype=np.float64)
+        self.evse_min_w = np.array([x.min_w for x in ev], dtype=np.float64)
+        self.evse_phases = np.array([x.phases for x in ev], dtype=np.int64)
+        raw = np.zeros((self.E, 3), dtype=np.complex128)
+        for i, evse in enumerate(ev):
+            raw[i] = evse_phasors(evse.phases, evse.connection, evse.voltage_v)
+        self.evse_raw = raw
+
+        # ---- sessions
+        ss = problem.sessions
+        self.session_ids = tuple(x.id for x in ss)
+        self.S = len(ss)
+        self.sess_evse = np.array([eindex[x.evse] for x in ss], dtype=np.int64)
+        self.need_wh = np.array([x.energy_wh for x in ss], dtype=np.float64)
+        self.priority = np.array([x.priority for x in ss], dtype=np.float64)
+        smax = np.empty(self.S)
+        smin = np.empty(self.S)
+        for i, sess in enumerate(ss):
+            e = self.sess_evse[i]
+            wpa = self.evse_wpa[e]
+            hi = [self.evse_max_w[e]]
+            lo = [self.evse_min_w[e]]
+            if sess.max_current_a is not None:
+                hi.append(sess.max_current_a * wpa)
+            if sess.max_power_w is not None:
+                hi.append(sess.max_power_w)
+            if sess.min_current_a is not None:
+                lo.append(sess.min_current_a * wpa)
+            if sess.min_power_w is not None:
+                lo.append(sess.min_power_w)
+            smax[i], smin[i] = min(hi), max(lo)
+        self.sess_min_w = smin
+        # a vehicle whose minimum is above the EVSE's maximum cannot charge here at all
+        self.sess_max_w = np.where(smin > smax, 0.0, smax)
+        t0 = _epoch(h.start)
+        arr = np.array([_epoch(y.arrival) - t0 for y in ss], dtype=np.float64)
+        dep = np.array([_epoch(y.departure) - t0 for y in ss], dtype=np.float64)
+        edges = np.arange(T + 1, dtype=np.float64) * h.step_s
+        lo_e = np.maximum(edges[None, :-1], arr[:, None])
+        hi_e = np.minimum(edges[None, 1:], dep[:, None])
+        self.frac = np.clip((hi_e - lo_e) / h.step_s, 0.0, 1.0).reshape(self.S, T)
+        """Share (S, T) of each step during which the vehicle is plugged in."""
+
+        # ---- tariff
+        tf = problem.tariff
+        self.price = problem.series(tf.price)  # currency/kWh
+        self.co2 = problem.series(tf.co2_g_per_kwh, missing=0.0) if (
+            tf.co2_g_per_kwh is not None
+        ) else np.zeros(T)
+        self.has_co2 = tf.co2_g_per_kwh is not None
+        self.demand_charge = float(tf.demand_charge_per_kw or 0.0)
+        self.base_w = problem.series(tf.site_load_w) if tf.site_load_w is not None else (
+            np.zeros(T)
+        )
+        base_node = index[tf.site_load_node] if tf.site_load_node is not None else self.root
+        self.base_node = base_node
+
+        # ---- per-node members and phasor coefficients (children first)
+        members: list[IntArray] = [np.zeros(0, dtype=np.int64)] * self.N
+        coef: list[ComplexArray] = [np.zeros((0, 3), dtype=np.complex128)] * self.N
+        base_coef: list[ComplexArray] = [np.zeros(3, dtype=np.complex128)] * self.N
+        children: list[list[int]] = [[] for _ in range(self.N)]
+        for i in range(self.N):
+            if self.parent[i] >= 0:
+                children[int(self.parent[i])].append(i)
+        for n in self.order.tolist():
+            direct = np.flatnonzero(self.evse_node == n)
+            idx = [direct] + [members[c] for c in children[n]]
+            cf = [raw[direct]] + [coef[c] for c in children[n]]
+            bc = sum((base_coef[c] for c in children[n]), np.zeros(3, dtype=np.complex128))
+            if n == base_node:
+                bc = bc + _LINE / (3.0 * nodes[n].voltage_v)
+            all_idx = np.concatenate(idx)
+            all_cf = np.concatenate(cf, axis=0)
+            srt = np.argsort(all_idx, kind="stable")
+            members[n] = all_idx[srt]
+            coef[n] = all_cf[srt] @ mats[n].T
+            base_coef[n] = mats[n] @ bc
+        self.members = members
+        self.coef = coef
+        self.base_coef = base_coef
+        self.base_under = [bool(np.any(base_coef[n] != 0)) for n in range(self.N)]
+        self._rows: dict[float, list[Rows]] = {}
+
+    # ---- derived quantities ----------------------------------------------------------------
+
+    def evse_power(self, session_power: FloatArray) -> FloatArray:
+        """Power (E, T) [W] per EVSE: the sum of its sessions' powers."""
+        out = np.zeros((self.E, self.T))
+        np.add.at(out, self.sess_evse, session_power)
+        return out
+
+    def line_currents(self, n: int, evse_power: FloatArray) -> ComplexArray:
+        """Line current phasors (3, T) [A] of node ``n``, site load included."""
+        cur = self.coef[n].T @ evse_power[self.members[n]]
+        if self.base_under[n]:
+            cur = cur + self.base_coef[n][:, None] * self.base_w[None, :]
+        return np.asarray(cur, dtype=np.complex128)
+
+    def node_power(self, n: int, evse_power: FloatArray) -> FloatArray:
+        """Real power (T,) [W] through node ``n``, site load included."""
+        p = evse_power[self.members[n]].sum(axis=0)
+        if self.base_under[n]:
+            p = p + self.base_w
+        return np.asarray(p, dtype=np.float64)
+
+    def rows(self, max_chord_deg: float = 10.0) -> list[Rows]:
+        """Every node's limits as linear rows (an inner approximation), cached."""
+        got = self._rows.get(max_chord_deg)
+        if got is None:
+            got = [self._node_rows(n, max_chord_deg) for n in range(self.N)]
+            self._rows[max_chord_deg] = got
+        return got
+
+    def _node_rows(self, n: int, max_chord_deg: float) -> Rows:
+        m = len(self.members[n])
+        base = self.base_w if self.base_under[n] else np.zeros(self.T)
+        coefs: list[FloatArray] = []
+        rhss: list[FloatArray] = []
+        seen: set[tuple[bytes, bytes]] = set()
+
+        def add(c: FloatArray, r: FloatArray) -> None:
+            key = (np.round(c, 12).tobytes(), np.round(r, 9).tobytes())
+            if key not in seen:
+                seen.add(key)
+                coefs.append(c)
+                rhss.append(r)
+
+        if np.any(np.isfinite(self.power_limit[n])):
+            add(np.ones(m), self.power_limit[n] - base)
+        limit = self.current_limit[n]
+        if np.any(np.isfinite(limit)):
+            for k in range(3):
+                c = self.coef[n][:, k]
+                b = self.base_coef[n][k]
+                for psi, cos_half in _chords(c, b if self.base_under[n] else 0j, max_chord_deg):
+                    rot = np.exp(-1j * psi)
+                    add((c * rot).real.copy(), limit * cos_half - (b * rot).real * base)
+        if not coefs:
+            return Rows(np.zeros((0, m)), np.zeros((0, self.T)), np.zeros(self.T, dtype=bool))
+        coef = np.stack(coefs)
+        rhs = np.stack(rhss)
+        rhs = np.where(np.isnan(rhs), np.inf, rhs)
+        forced = np.any(rhs < 0, axis=0)
+        return Rows(coef, rhs, forced)
+
+
+def _chords(c: ComplexArray, b: complex, max_chord_deg: float) -> list[tuple[float, float]]:
+    """Directions ``psi`` and ``cos(half-angle)`` of an inner polygon of a current circle.
+
+    All contributions are non-negative multiples of the phasors ``c`` (and ``b``), so the
+    line current lies in the cone they span. Within that cone, the polygon whose vertices
+    lie on the circle at evenly spaced angles (at most ``max_chord_deg`` apart) is inside
+    the circle; each chord gives one row ``Re(I e^{-j psi}) <= L cos(half)``. When the cone
+    is 180 degrees or wider, a full inscribed regular polygon is used.
+    """
+    pts = np.concatenate([c[np.abs(c) > 1e-15], [b] if abs(b) > 1e-15 else []])
+    if len(pts) == 0:
+        return []
+    ang = np.sort(np.mod(np.angle(pts), 2 * np.pi))
+    ang = np.unique(np.round(ang, 12))
+    step = math.radians(max_chord_deg)
+    if len(ang) == 1:
+        return [(float(ang[0]), 1.0)]
+    gaps = np.diff(np.concatenate([ang, [ang[0] + 2 * np.pi]]))
+    g = int(np.argmax(gaps))
+    width = 2 * np.pi - float(gaps[g])
+    if width >= np.pi - 1e-9:
+        k = max(3, math.ceil(2 * np.pi / step))
+        half = np.pi / k
+        return [(2 * np.pi * j / k, math.cos(half)) for j in range(k)]
+    start = float(ang[(g + 1) % len(ang)])
+    pieces = max(1, math.ceil(width / step - 1e-9))
+    half = width / (2 * pieces)
+    return [(start + (2 * j + 1) * half, math.cos(half)) for j in range(pieces)]
+
+
+def _epoch(t: object) -> float:
+    from datetime import datetime, timezone
+
+    assert isinstance(t, datetime)
+    return (t - datetime(1970, 1, 1, tzinfo=timezone.utc)).total_seconds()

@@ -1,0 +1,249 @@
+"""The optimizer's output: power per EVSE and session per step, metrics, OCPP profiles.
+
+A :class:`Plan` can also be built from any power array (``Plan.from_session_power``), e.g.
+from a baseline scheduler, and then checked with :func:`smartcharge.optimize.verify`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import TYPE_CHECKING, Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from smartcharge.errors import InvalidProblemError
+from smartcharge.model.enums import (
+    ChargingProfileKind,
+    ChargingProfilePurpose,
+    ChargingRateUnit,
+)
+from smartcharge.model.types import ChargingProfile, ChargingSchedule, ChargingSchedulePeriod
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from smartcharge.optimize._network import Network
+    from smartcharge.optimize.problem import Problem
+
+__all__ = ["EvseProfile", "Plan", "SolverStatus", "Timings"]
+
+FloatArray = npt.NDArray[np.float64]
+
+
+class SolverStatus(str, Enum):
+    """How a plan was obtained.
+
+    - ``OPTIMAL``: the LP optimum, no repair needed (min-current rule met as solved).
+    - ``FEASIBLE``: the LP optimum after the min-current repair (safe, maybe not optimal),
+      or a solver stopped early with a feasible point.
+    - ``FALLBACK``: the solver failed or ran out of time; a safe equal-share plan.
+    - ``EMPTY``: nothing to schedule (no session can charge in the horizon).
+    """
+
+    OPTIMAL = "OPTIMAL"
+    FEASIBLE = "FEASIBLE"
+    FALLBACK = "FALLBACK"
+    EMPTY = "EMPTY"
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+
+@dataclass(frozen=True)
+class Timings:
+    """Wall-clock time [s] of each phase."""
+
+    build: float = 0.0
+    solve: float = 0.0
+    extract: float = 0.0
+
+    @property
+    def total(self) -> float:
+        """Sum of the phases [s]."""
+        return self.build + self.solve + self.extract
+
+
+@dataclass(frozen=True)
+class EvseProfile:
+    """One TxProfile for one session on one EVSE."""
+
+    evse_id: str
+    session_id: str
+    profile: ChargingProfile
+
+
+@dataclass(frozen=True, eq=False)
+class Plan:
+    """Power per session and EVSE per step, with its metrics.
+
+    Attributes
+    ----------
+    problem
+        The problem it answers.
+    session_power_w
+        (n_sessions, n_steps) power limit [W] of each session in each step (0 outside
+        its window). A session draws it only while plugged in (``frac`` of the step).
+    power_w
+        (n_evse, n_steps) [W]: sum of the EVSE's sessions.
+    current_a
+        (n_evse, n_steps) [A per phase / per conductor]: ``power_w / watts_per_amp``.
+    energy_wh
+        (n_sessions,) energy delivered [Wh].
+    cost
+        Energy cost of the charging [currency] (price x energy).
+    co2_g
+        CO2 of the charging [g] (0 without an intensity).
+    peak_w
+        Highest power at the root over the horizon [W], site load included.
+    demand_cost
+        ``demand_charge_per_kw * peak_w / 1000`` [currency].
+    status, timings, message
+        How it was obtained.
+    """
+
+    problem: Problem
+    session_power_w: FloatArray
+    status: SolverStatus = SolverStatus.FEASIBLE
+    timings: Timings = field(default_factory=Timings)
+    message: str = ""
+    power_w: FloatArray = field(init=False)
+    current_a: FloatArray = field(init=False)
+    energy_wh: FloatArray = field(init=False)
+    cost: float = field(init=False)
+    co2_g: float = field(init=False)
+    peak_w: float = field(init=False)
+    demand_cost: float = field(init=False)
+
+    def __post_init__(self) -> None:
+        net: Network = self.problem.network()
+        sp = np.array(self.session_power_w, dtype=np.float64, order="C", copy=True)
+        if sp.shape != (net.S, net.T):
+            raise InvalidProblemError(
+                f"session_power_w must have shape {(net.S, net.T)}, got {sp.shape}",
+                path="session_power_w", rule="shape",
+            )
+        ep = net.evse_power(sp)
+        delivered = sp * net.frac * net.dt_h  # Wh per session and step
+        energy = delivered.sum(axis=1)
+        per_step = delivered.sum(axis=0)
+        root = net.node_power(net.root, ep)
+        for name, value in (
+            ("session_power_w", sp),
+            ("power_w", ep),
+            ("current_a", ep / net.evse_wpa[:, None] if net.E else np.zeros((0, net.T))),
+            ("energy_wh", energy),
+        ):
+            value.setflags(write=False)
+            object.__setattr__(self, name, value)
+        object.__setattr__(self, "cost", float(per_step @ net.price) / 1000.0)
+        object.__setattr__(self, "co2_g", float(per_step @ net.co2) / 1000.0)
+        peak = float(root.max()) if root.size else 0.0
+        object.__setattr__(self, "peak_w", peak)
+        object.__setattr__(self, "demand_cost", net.demand_charge * max(peak, 0.0) / 1000.0)
+
+    @classmethod
+    def from_session_power(
+        cls,
+        problem: Problem,
+        session_power_w: npt.ArrayLike,
+        *,
+        status: SolverStatus = SolverStatus.FEASIBLE,
+        message: str = "",
+    ) -> Plan:
+        """A plan from a (n_sessions, n_steps) power array [W] obtained elsewhere."""
+        return cls(problem, np.asarray(session_power_w, dtype=np.float64), status,
+                   Timings(), message)
+
+    @property
+    def session_ids(self) -> tuple[str, ...]:
+        """Row labels of ``session_power_w`` and ``energy_wh``."""
+        return tuple(s.id for s in self.problem.sessions)
+
+    @property
+    def evse_ids(self) -> tuple[str, ...]:
+        """Row labels of ``power_w`` and ``current_a``."""
+        return tuple(e.id for e in self.problem.evses)
+
+    @property
+    def energy_needed_wh(self) -> float:
+        """Total energy the sessions want [Wh]."""
+        return float(sum(s.energy_wh for s in self.problem.sessions))
+
+    @property
+    def share_delivered(self) -> float:
+        """Delivered energy over wanted energy (1 when nothing is wanted)."""
+        need = self.energy_needed_wh
+        return 1.0 if need <= 0 else float(self.energy_wh.sum()) / need
+
+    def to_charging_profiles(
+        self,
+        unit: Literal["A", "W"] | ChargingRateUnit = "A",
+        *,
+        stack_level: int = 0,
+        profile_id: int | Callable[[str, str], int] = 1,
+        only_active: bool = True,
+    ) -> list[EvseProfile]:
+        """One OCPP TxProfile per session (Absolute, ``startSchedule`` = horizon start).
+
+        Limits are rounded DOWN to 0.1 (A per phase or W), so no rounding ever crosses a
+        limit; equal neighbouring periods are merged; steps outside the session are 0.
+
+        Parameters
+        ----------
+        unit
+            ``"A"`` (per phase) or ``"W"``.
+        stack_level
+            Stack level of every profile.
+        profile_id
+            First id (sessions numbered in problem order: ``profile_id + i``), or a function
+            ``(evse_id, session_id) -> id`` for stable ids of the caller's choosing.
+        only_active
+            Skip sessions with no step inside the horizon.
+        """
+        net = self.problem.network()
+        u = ChargingRateUnit(unit)
+        out: list[EvseProfile] = []
+        dur = net.T * net.step_s
+        for i, sess in enumerate(self.problem.sessions):
+            if only_active and not np.any(net.frac[i] > 0):
+                continue
+            e = int(net.sess_evse[i])
+            evse = self.problem.evses[e]
+            p = self.session_power_w[i]
+            vals = p / net.evse_wpa[e] if u is ChargingRateUnit.A else p
+            # floor to 0.1; the 1e-6 only absorbs float noise such as 6 A * 690 / 690 =
+            # 5.999999999999999 (it can raise a value by at most 1e-7 of the unit)
+            vals = np.round(np.floor(np.maximum(vals, 0.0) * 10.0 + 1e-6) / 10.0, 1)
+            starts = np.flatnonzero(np.concatenate([[True], vals[1:] != vals[:-1]]))
+            phases = None if evse.kind == "DC" else evse.phases
+            periods = tuple(
+                ChargingSchedulePeriod(
+                    start_period=int(k * net.step_s), limit=float(vals[k]),
+                    number_phases=phases,
+                )
+                for k in starts
+            )
+            pid = profile_id(evse.id, sess.id) if callable(profile_id) else profile_id + i
+            sched = ChargingSchedule(
+                id=pid, start_schedule=net.start, duration=dur, charging_rate_unit=u,
+                charging_schedule_period=periods,
+            )
+            prof = ChargingProfile(
+                id=pid, stack_level=stack_level,
+                charging_profile_purpose=ChargingProfilePurpose.TxProfile,
+                charging_profile_kind=ChargingProfileKind.Absolute,
+                charging_schedule=(sched,), transaction_id=sess.transaction_id,
+            )
+            out.append(EvseProfile(evse.id, sess.id, prof))
+        return out
+
+    def summary(self) -> str:
+        """One line: status, share of need delivered, cost, peak and timings."""
+        t = self.timings
+        return (
+            f"{self.status}: {self.share_delivered:.1%} of {self.energy_needed_wh / 1000:.1f} "
+            f"kWh, cost {self.cost:.2f}, peak {self.peak_w / 1000:.1f} kW, build "
+            f"{t.build:.3f} s, solve {t.solve:.3f} s, extract {t.extract:.3f} s"
+        )

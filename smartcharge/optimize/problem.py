@@ -1,0 +1,589 @@
+"""The site allocation problem: horizon, electrical tree, EVSEs, sessions, tariff.
+
+Every part is a frozen pydantic model that reads plain JSON (snake_case keys, units in the
+names: ``_w`` watts, ``_a`` amperes, ``_wh`` watt-hours, ``_v`` volts, ``_s`` seconds).
+``Problem.model_validate(json_dict)`` (or ``Problem(...)``) raises
+:class:`~smartcharge.errors.InvalidProblemError` naming the JSON path of the first bad field
+(``sessions[3].departure``) and the rule broken, never a bare pydantic error.
+
+Electrical conventions
+----------------------
+- Lines L1, L2, L3 carry phase-to-neutral voltages at 0, -120 and +120 degrees (positive
+  sequence), unity power factor.
+- A three-phase EVSE (AC, or the AC side of a DC charger) draws ``P / (3 V)`` on each line.
+  A single-phase EVSE between a line and neutral (``"L1"``) draws ``P / V`` on that line.
+  A single-phase EVSE between two lines (``"L1-L2"``, as at Caltech's ACN) draws
+  ``P / (sqrt(3) V)`` in phase with the line-to-line voltage, out of the first line and back
+  through the second, so the line currents of a feeder are **phasor sums**.
+- A node's ``max_current_a`` bounds the magnitude of each of its line currents;
+  ``max_power_w`` bounds the total real power below it. A node with
+  ``coupling="delta-wye"`` is the primary (delta) side of a transformer: its line currents
+  are ``(I_a - I_c) / ratio``, ``(I_b - I_a) / ratio``, ``(I_c - I_b) / ratio`` of the
+  currents below it (ACN-Sim's model of the Caltech transformer).
+- The inflexible site load (``tariff.site_load_w``) is a balanced three-phase real load at
+  ``tariff.site_load_node`` (default: the root), at that node's ``voltage_v``.
+
+>>> p = Problem.model_validate({
+...     "horizon": {"start": "2024-01-01T00:00:00Z", "step_s": 900, "n_steps": 4},
+...     "nodes": [{"id": "grid", "max_power_w": 11000}],
+...     "evses": [{"id": "e1", "node": "grid", "max_current_a": 16}],
+...     "sessions": [{"id": "s1", "evse": "e1", "arrival": "2024-01-01T00:00:00Z",
+...                   "departure": "2024-01-01T01:00:00Z", "energy_wh": 5000}]})
+>>> p.evses[0].watts_per_amp
+690.0
+>>> Problem.model_validate({"horizon": {"start": "2024-01-01T00:00:00Z", "step_s": 0,
+...                                     "n_steps": 4}, "nodes": [{"id": "grid"}]})
+Traceback (most recent call last):
+...
+smartcharge.errors.InvalidProblemError: horizon.step_s: Input should be greater ... [greater_than]
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from itertools import pairwise
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    model_validator,
+)
+
+from smartcharge.errors import InvalidProblemError, SmartChargeError
+from smartcharge.model._base import UTCDateTime
+from smartcharge.model.types import ChargingNeeds
+
+if TYPE_CHECKING:
+    from smartcharge.schedule import Schedule
+
+__all__ = [
+    "EVSE",
+    "Horizon",
+    "Node",
+    "Objective",
+    "Problem",
+    "Session",
+    "Tariff",
+    "limits_from_schedule",
+]
+
+FloatArray = npt.NDArray[np.float64]
+
+NonNegFloat = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+PosFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+Limit = NonNegFloat | tuple[NonNegFloat | None, ...] | None
+"""A limit: one number for the whole horizon, one per step (``None`` = no limit at that
+step), or ``None`` for no limit at all."""
+Series = float | tuple[float, ...]
+"""A value per step, or one number for every step."""
+
+Connection = Literal["L1", "L2", "L3", "L1-L2", "L2-L3", "L3-L1", "L2-L1", "L3-L2", "L1-L3"]
+
+DEFAULT_AC_MIN_CURRENT_A = 6.0
+"""IEC 61851-1: an AC pilot below 6 A stops the charge, so 6 A is the default minimum."""
+
+
+class _Part(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Horizon(_Part):
+    """The time grid: ``n_steps`` steps of ``step_s`` [s] from ``start`` (UTC)."""
+
+    start: UTCDateTime
+    step_s: Annotated[int, Field(gt=0)]
+    n_steps: Annotated[int, Field(gt=0, le=100_000)]
+
+    @property
+    def end(self) -> datetime:
+        """End of the last step (UTC)."""
+        return self.start + timedelta(seconds=self.step_s * self.n_steps)
+
+    @property
+    def step_h(self) -> float:
+        """Length of a step [h]."""
+        return self.step_s / 3600.0
+
+
+class Node(_Part):
+    """A node of the site's electrical tree (grid connection, transformer, feeder, pod, ...).
+
+    Attributes
+    ----------
+    id
+        Unique name.
+    parent
+        The node above, or ``None`` for the root (exactly one root).
+    max_power_w
+        Limit on the total real power [W] of everything below (EVSEs and site load).
+    max_current_a
+        Limit on each line current's magnitude [A] (phasor sum of what is below).
+    coupling
+        ``"direct"`` or ``"delta-wye"`` (this node is a transformer's delta primary).
+    ratio
+        Current ratio of a ``delta-wye`` node (secondary phase voltage over primary
+        line-to-line voltage inverted: 4 for 480 V delta -> 120 V wye).
+    voltage_v
+        Phase-to-neutral voltage [V] at this node (used for the site load's current).
+    """
+
+    id: Annotated[str, Field(min_length=1)]
+    parent: str | None = None
+    max_power_w: Limit = None
+    max_current_a: Limit = None
+    coupling: Literal["direct", "delta-wye"] = "direct"
+    ratio: PosFloat = 1.0
+    voltage_v: PosFloat = 230.0
+
+
+class EVSE(_Part):
+    """A charging point (one connector in use at a time) attached to one node.
+
+    Attributes
+    ----------
+    id, node
+        Its name and the node it hangs from.
+    kind
+        ``"AC"`` or ``"DC"`` (a DC charger draws a balanced three-phase AC load).
+    phases
+        1 or 3 (AC); DC chargers are three-phase on their AC side.
+    connection
+        For single-phase EVSEs: ``"L1"``/``"L2"``/``"L3"`` (line to neutral) or a line pair
+        ``"L1-L2"``/``"L2-L3"``/``"L3-L1"`` (line to line). Default ``"L1"``.
+    voltage_v
+        Phase-to-neutral supply voltage [V] (line to line is ``sqrt(3)`` times it).
+    max_current_a, max_power_w
+        Upper bounds [A per phase] and [W]; at least one is required, both may be given.
+    min_current_a, min_power_w
+        Lowest non-zero rate [A per phase] / [W]: the EVSE gives 0 or at least this.
+        ``min_current_a`` defaults to 6 A on AC (IEC 61851-1) and 0 on DC.
+    """
+
+    id: Annotated[str, Field(min_length=1)]
+    node: str
+    kind: Literal["AC", "DC"] = "AC"
+    phases: Literal[1, 3] = 3
+    connection: Connection | None = None
+    voltage_v: PosFloat = 230.0
+    max_current_a: NonNegFloat | None = None
+    max_power_w: NonNegFloat | None = None
+    min_current_a: NonNegFloat | None = None
+    min_power_w: NonNegFloat | None = None
+
+    @model_validator(mode="after")
+    def _rules(self) -> EVSE:
+        if self.max_current_a is None and self.max_power_w is None:
+            raise InvalidProblemError(
+                "an EVSE needs max_current_a or max_power_w", path="max_current_a",
+                rule="required",
+            )
+        if self.kind == "DC" and self.phases != 3:
+            raise InvalidProblemError(
+                "a DC charger is modelled as a three-phase AC load", path="phases", rule="dc"
+            )
+        if self.phases == 3 and self.connection is not None:
+            raise InvalidProblemError(
+                "connection is only for single-phase EVSEs", path="connection",
+                rule="single-phase",
+            )
+        return self
+
+    @property
+    def line_to_line(self) -> bool:
+        """True for a single-phase EVSE connected between two lines."""
+        return self.phases == 1 and self.connection is not None and "-" in self.connection
+
+    @property
+    def watts_per_amp(self) -> float:
+        """Power [W] per ampere of conductor current: ``3V``, ``V`` or ``sqrt(3) V``."""
+        if self.phases == 3:
+            return 3.0 * self.voltage_v
+        if self.line_to_line:
+            return math.sqrt(3.0) * self.voltage_v
+        return self.voltage_v
+
+    @property
+    def max_w(self) -> float:
+        """Effective maximum power [W]."""
+        caps = [math.inf]
+        if self.max_current_a is not None:
+            caps.append(self.max_current_a * self.watts_per_amp)
+        if self.max_power_w is not None:
+            caps.append(self.max_power_w)
+        return min(caps)
+
+    @property
+    def min_w(self) -> float:
+        """Effective minimum non-zero power [W]."""
+        amps = self.min_current_a
+        if amps is None:
+            amps = DEFAULT_AC_MIN_CURRENT_A if self.kind == "AC" else 0.0
+        return max(amps * self.watts_per_amp, self.min_power_w or 0.0)
+
+
+class Session(_Part):
+    """An EV plugged into an EVSE from ``arrival`` to ``departure`` (UTC).
+
+    Attributes
+    ----------
+    energy_wh
+        Energy still wanted [Wh]; a soft target (the plan delivers at most this).
+    max_current_a, max_power_w, min_current_a, min_power_w
+        The vehicle's own bounds [A per phase] / [W] (``None``: the EVSE's apply).
+    priority
+        Weight (> 0) of this session's energy against the others' (default 1).
+    transaction_id
+        OCPP transactionId for the TxProfile (at most 36 characters).
+    """
+
+    id: Annotated[str, Field(min_length=1)]
+    evse: str
+    arrival: UTCDateTime
+    departure: UTCDateTime
+    energy_wh: NonNegFloat
+    max_current_a: NonNegFloat | None = None
+    max_power_w: NonNegFloat | None = None
+    min_current_a: NonNegFloat | None = None
+    min_power_w: NonNegFloat | None = None
+    priority: PosFloat = 1.0
+    transaction_id: Annotated[str, Field(max_length=36)] | None = None
+
+    @model_validator(mode="after")
+    def _window(self) -> Session:
+        if self.departure <= self.arrival:
+            raise InvalidProblemError(
+                f"departure {self.departure.isoformat()} is not after arrival "
+                f"{self.arrival.isoformat()}", path="departure", rule="departure>arrival",
+            )
+        return self
+
+    @classmethod
+    def from_charging_needs(
+        cls,
+        needs: ChargingNeeds,
+        *,
+        id: str,
+        evse: str,
+        arrival: datetime,
+        departure: datetime | None = None,
+        energy_wh: float | None = None,
+        priority: float = 1.0,
+        transaction_id: str | None = None,
+    ) -> Session:
+        """A session from an EV's NotifyEVChargingNeeds.
+
+        AC: ``energyAmount`` [Wh], ``evMinCurrent``/``evMaxCurrent`` [A]. DC:
+        ``energyAmount`` [Wh], ``evMaxPower`` [W]. ``departure``/``energy_wh`` given here
+        override the EV's; a missing departure or energy is an error.
+
+        >>> from smartcharge.model import ChargingNeeds
+        >>> needs = ChargingNeeds.model_validate({"requestedEnergyTransfer": "AC_three_phase",
+        ...     "departureTime": "2024-01-01T08:00:00Z", "acChargingParameters": {
+        ...     "energyAmount": 20000, "evMinCurrent": 6, "evMaxCurrent": 16,
+        ...     "evMaxVoltage": 400}})
+        >>> t0 = datetime.fromisoformat("2024-01-01T00:00:00+00:00")
+        >>> s = Session.from_charging_needs(needs, id="s1", evse="e1", arrival=t0)
+        >>> s.energy_wh, s.max_current_a, s.departure.hour
+        (20000.0, 16.0, 8)
+        """
+        fields: dict[str, Any] = {}
+        ac, dc = needs.ac_charging_parameters, needs.dc_charging_parameters
+        if ac is not None:
+            fields.update(
+                energy_wh=float(ac.energy_amount),
+                max_current_a=float(ac.ev_max_current),
+                min_current_a=float(ac.ev_min_current),
+            )
+        elif dc is not None:
+            if dc.energy_amount is not None:
+                fields["energy_wh"] = float(dc.energy_amount)
+            if dc.ev_max_power is not None:
+                fields["max_power_w"] = float(dc.ev_max_power)
+        if energy_wh is not None:
+            fields["energy_wh"] = energy_wh
+        if "energy_wh" not in fields:
+            raise InvalidProblemError(
+                "the charging needs carry no energyAmount and none was given",
+                path="energy_wh", rule="required",
+            )
+        dep = departure if departure is not None else needs.departure_time
+        if dep is None:
+            raise InvalidProblemError(
+                "the charging needs carry no departureTime and none was given",
+                path="departure", rule="required",
+            )
+        return _validated(
+            cls,
+            dict(id=id, evse=evse, arrival=arrival, departure=dep, priority=priority,
+                 transaction_id=transaction_id, **fields),
+        )
+
+
+class Tariff(_Part):
+    """Prices and the inflexible load, per step (or one number for every step).
+
+    Attributes
+    ----------
+    price
+        Import price [currency/kWh].
+    co2_g_per_kwh
+        Grid CO2 intensity [g/kWh], optional.
+    demand_charge_per_kw
+        Charge on the site's peak import over the horizon [currency/kW], optional.
+    site_load_w
+        Inflexible load [W] (building), a balanced three-phase load at ``site_load_node``.
+    site_load_node
+        Where that load hangs (default: the root).
+    """
+
+    price: Series = 0.0
+    co2_g_per_kwh: Series | None = None
+    demand_charge_per_kw: NonNegFloat | None = None
+    site_load_w: Series | None = None
+    site_load_node: str | None = None
+
+
+class Objective(_Part):
+    """Objective weights (see :func:`smartcharge.optimize.optimize` and docs/optimizer.md).
+
+    The optimizer maximises ``sum_s priority_s * V * energy_s`` first (``V`` is set far
+    above any price), then minimises ``cost * energy cost + co2_per_kg * CO2 + demand
+    charge``, rewards fairness with a concave bonus on each session's share of its need
+    (``fairness``, a fraction of ``V``; 0 disables it), and breaks ties by charging early.
+
+    Attributes
+    ----------
+    cost
+        Weight of the energy cost (1: money as money; 0 ignores prices).
+    co2_per_kg
+        Price put on CO2 [currency/kg].
+    demand
+        Whether the tariff's demand charge is part of the objective.
+    fairness
+        Bonus (fraction of ``V``, < 0.5) for the first share of each session's need, falling
+        linearly to 0 over ``tiers`` equal shares.
+    tiers
+        Number of equal shares of need for the fairness bonus (>= 1).
+    early
+        Charge early when everything else ties.
+    """
+
+    cost: NonNegFloat = 1.0
+    co2_per_kg: NonNegFloat = 0.0
+    demand: bool = True
+    fairness: Annotated[float, Field(ge=0, lt=0.5)] = 0.01
+    tiers: Annotated[int, Field(ge=1, le=20)] = 4
+    early: bool = True
+
+
+class Problem(_Part):
+    """A site allocation problem (see the module docstring for conventions)."""
+
+    horizon: Horizon
+    nodes: Annotated[tuple[Node, ...], Field(min_length=1)]
+    evses: tuple[EVSE, ...] = ()
+    sessions: tuple[Session, ...] = ()
+    tariff: Tariff = Tariff()
+
+    _cache: dict[str, Any] = PrivateAttr(default_factory=dict)
+
+    def __init__(self, **data: Any) -> None:
+        try:
+            super().__init__(**data)
+        except ValidationError as exc:
+            raise _convert(exc) from None
+
+    @classmethod
+    def model_validate(
+        cls, obj: Any, *args: Any, **kwargs: Any
+    ) -> Problem:
+        """Read a problem from its JSON dict; errors are :class:`InvalidProblemError`."""
+        try:
+            return super().model_validate(obj, *args, **kwargs)
+        except ValidationError as exc:
+            raise _convert(exc) from None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Problem:
+        n = self.horizon.n_steps
+        node_ids = _unique([x.id for x in self.nodes], "nodes")
+        roots = [i for i, x in enumerate(self.nodes) if x.parent is None]
+        if len(roots) != 1:
+            raise InvalidProblemError(
+                f"the tree needs exactly one root (parent null), found {len(roots)}",
+                path="nodes", rule="one-root",
+            )
+        for i, node in enumerate(self.nodes):
+            if node.parent is not None and node.parent not in node_ids:
+                raise InvalidProblemError(
+                    f"unknown parent {node.parent!r}", path=f"nodes[{i}].parent",
+                    rule="known-node",
+                )
+            for name in ("max_power_w", "max_current_a"):
+                _check_series(getattr(node, name), n, f"nodes[{i}].{name}")
+        # cycles: every node must reach the root
+        parent = {x.id: x.parent for x in self.nodes}
+        for i, node in enumerate(self.nodes):
+            seen: set[str] = set()
+            cur: str | None = node.id
+            while cur is not None:
+                if cur in seen:
+                    raise InvalidProblemError(
+                        "the parent links form a cycle", path=f"nodes[{i}].parent",
+                        rule="tree",
+                    )
+                seen.add(cur)
+                cur = parent[cur]
+        evse_ids = _unique([x.id for x in self.evses], "evses")
+        for i, evse in enumerate(self.evses):
+            if evse.node not in node_ids:
+                raise InvalidProblemError(
+                    f"unknown node {evse.node!r}", path=f"evses[{i}].node", rule="known-node"
+                )
+        _unique([x.id for x in self.sessions], "sessions")
+        by_evse: dict[str, list[int]] = {}
+        for i, s in enumerate(self.sessions):
+            if s.evse not in evse_ids:
+                raise InvalidProblemError(
+                    f"unknown EVSE {s.evse!r}", path=f"sessions[{i}].evse", rule="known-evse"
+                )
+            by_evse.setdefault(s.evse, []).append(i)
+        for idx in by_evse.values():
+            idx.sort(key=lambda k: self.sessions[k].arrival)
+            for a, b in pairwise(idx):
+                if self.sessions[b].arrival < self.sessions[a].departure:
+                    raise InvalidProblemError(
+                        f"overlaps session {self.sessions[a].id!r} on the same EVSE",
+                        path=f"sessions[{b}].arrival", rule="one-session-per-evse",
+                    )
+        t = self.tariff
+        _check_series(t.price, n, "tariff.price", finite=True, nonneg=False)
+        _check_series(t.co2_g_per_kwh, n, "tariff.co2_g_per_kwh", finite=True)
+        _check_series(t.site_load_w, n, "tariff.site_load_w", finite=True)
+        if t.site_load_node is not None and t.site_load_node not in node_ids:
+            raise InvalidProblemError(
+                f"unknown node {t.site_load_node!r}", path="tariff.site_load_node",
+                rule="known-node",
+            )
+        return self
+
+    # ---- arrays -------------------------------------------------------------------------
+
+    def series(self, value: Limit | Series, *, missing: float = math.inf) -> FloatArray:
+        """A per-step float array of ``value`` (``None`` entries become ``missing``)."""
+        n = self.horizon.n_steps
+        if value is None:
+            return np.full(n, missing)
+        if isinstance(value, tuple):
+            return np.array([missing if v is None else v for v in value], dtype=np.float64)
+        return np.full(n, float(value))
+
+    def network(self) -> Any:
+        """The compiled arrays (:class:`smartcharge.optimize._network.Network`), cached."""
+        net = self._cache.get("network")
+        if net is None:
+            from smartcharge.optimize._network import Network
+
+            net = Network(self)
+            self._cache["network"] = net
+        return net
+
+
+def limits_from_schedule(
+    schedule: Schedule, horizon: Horizon
+) -> dict[str, tuple[float | None, ...]]:
+    """A node's per-step limit from an OCPP-derived :class:`smartcharge.schedule.Schedule`.
+
+    Takes the minimum over each step (``Schedule.sample(..., how="min")``, so the limit never
+    exceeds the schedule inside a step) and returns ``{"max_power_w": ...}`` for a schedule
+    in W or ``{"max_current_a": ...}`` for one in A, ready to pass to :class:`Node`.
+    Steps without any limit are ``None``.
+    """
+    values = np.asarray(
+        schedule.sample(horizon.start, horizon.step_s, horizon.n_steps, how="min"),
+        dtype=np.float64,
+    )
+    per_step = tuple(None if math.isnan(v) else max(float(v), 0.0) for v in values)
+    key = "max_power_w" if str(schedule.unit) == "W" else "max_current_a"
+    return {key: per_step}
+
+
+# ---- helpers ------------------------------------------------------------------------------
+
+
+def _unique(ids: Sequence[str], where: str) -> set[str]:
+    seen: set[str] = set()
+    for i, x in enumerate(ids):
+        if x in seen:
+            raise InvalidProblemError(
+                f"duplicate id {x!r}", path=f"{where}[{i}].id", rule="unique-id"
+            )
+        seen.add(x)
+    return seen
+
+
+def _check_series(
+    value: object, n: int, path: str, *, finite: bool = False, nonneg: bool = True
+) -> None:
+    if not isinstance(value, tuple):
+        if isinstance(value, float) and nonneg and value < 0:
+            raise InvalidProblemError(f"must be >= 0, got {value}", path=path, rule="ge0")
+        return
+    if len(value) != n:
+        raise InvalidProblemError(
+            f"needs one value per step ({n}), got {len(value)}", path=path, rule="per-step"
+        )
+    for k, v in enumerate(value):
+        if v is None:
+            if finite:
+                raise InvalidProblemError("must be a number", path=f"{path}[{k}]", rule="type")
+            continue
+        if not math.isfinite(v) or (nonneg and v < 0):
+            raise InvalidProblemError(
+                f"must be a finite number{' >= 0' if nonneg else ''}, got {v}",
+                path=f"{path}[{k}]", rule="ge0" if nonneg else "finite",
+            )
+
+
+_TYPE_TAGS = {"float", "int", "str", "bool", "none", "list", "tuple", "dict"}
+
+
+def _path(loc: Sequence[int | str]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part in _TYPE_TAGS or any(c in part for c in "[(-"):
+            continue  # pydantic's union / validator tags, not field names
+        else:
+            out += f".{part}" if out else part
+    return out
+
+
+def _convert(exc: ValidationError) -> SmartChargeError:
+    err = exc.errors()[0]
+    loc = list(err.get("loc", ()))
+    ctx = err.get("ctx") or {}
+    inner = ctx.get("error")
+    if isinstance(inner, SmartChargeError):
+        base = _path(loc)
+        sub = inner.path or ""
+        path = f"{base}.{sub}" if base and sub else (base or sub)
+        return InvalidProblemError(inner.message, path=path or None, rule=inner.rule)
+    return InvalidProblemError(err.get("msg", "invalid"), path=_path(loc) or None,
+                               rule=str(err.get("type", "invalid")))
+
+
+def _validated(cls: type[Session], data: dict[str, Any]) -> Session:
+    try:
+        return cls.model_validate(data)
+    except ValidationError as exc:
+        raise _convert(exc) from None

@@ -1,0 +1,156 @@
+"""Check a plan against every limit of its problem, exactly, with plain numpy.
+
+Independent of the solver: line currents are exact phasor magnitudes (not the solver's
+polygon), so :func:`verify` also checks plans obtained elsewhere (baselines, replays).
+
+>>> from smartcharge.optimize.problem import Problem
+>>> from smartcharge.optimize.plan import Plan
+>>> p = Problem.model_validate({
+...     "horizon": {"start": "2024-01-01T00:00:00Z", "step_s": 3600, "n_steps": 2},
+...     "nodes": [{"id": "grid", "max_power_w": 5000}],
+...     "evses": [{"id": "e1", "node": "grid", "max_power_w": 11000}],
+...     "sessions": [{"id": "s1", "evse": "e1", "arrival": "2024-01-01T00:00:00Z",
+...                   "departure": "2024-01-01T02:00:00Z", "energy_wh": 20000}]})
+>>> [v.message for v in verify(p, Plan.from_session_power(p, [[6000.0, 5000.0]]))]
+['node grid step 0: power 6000 W > limit 5000 W']
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+import numpy.typing as npt
+
+if TYPE_CHECKING:
+    from smartcharge.optimize.plan import Plan
+    from smartcharge.optimize.problem import Problem
+
+__all__ = ["Violation", "verify"]
+
+FloatArray = npt.NDArray[np.float64]
+_LINES = ("L1", "L2", "L3")
+
+
+@dataclass(frozen=True)
+class Violation:
+    """One broken rule.
+
+    Attributes
+    ----------
+    kind
+        ``node_power``, ``node_current``, ``evse_max``, ``session_max``, ``min_current``,
+        ``outside_window``, ``energy_above_need``, ``negative`` or ``not_finite``.
+    subject
+        The node, EVSE or session id.
+    step
+        The step index (``None`` for whole-horizon rules such as energy).
+    value, limit
+        What was found and what is allowed, in ``unit``.
+    unit
+        ``W``, ``A`` or ``Wh``.
+    phase
+        ``L1``/``L2``/``L3`` for a line current, else ``None``.
+    """
+
+    kind: str
+    subject: str
+    step: int | None
+    value: float
+    limit: float
+    unit: str
+    phase: str | None = None
+
+    @property
+    def message(self) -> str:
+        """A human sentence."""
+        where = {
+            "node_power": "node", "node_current": "node", "evse_max": "EVSE",
+        }.get(self.kind, "session")
+        at = "" if self.step is None else f" step {self.step}"
+        what = {
+            "node_power": "power", "node_current": f"{self.phase} current",
+            "evse_max": "power", "session_max": "power", "min_current": "power",
+            "outside_window": "power outside the session", "energy_above_need": "energy",
+            "negative": "power", "not_finite": "power",
+        }[self.kind]
+        rel = {
+            "min_current": "below minimum", "outside_window": "> allowed",
+            "negative": "< allowed",
+        }.get(self.kind, "> limit")
+        if self.kind == "not_finite":
+            return f"{where} {self.subject}{at}: power is not a finite number"
+        return (
+            f"{where} {self.subject}{at}: {what} {self.value:.6g} {self.unit} {rel} "
+            f"{self.limit:.6g} {self.unit}"
+        )
+
+
+def verify(
+    problem: Problem, plan: Plan, *, rtol: float = 1e-9, atol: float = 1e-6
+) -> list[Violation]:
+    """Every violation of ``problem``'s rules by ``plan`` (empty list: the plan is safe).
+
+    Checks, at every step: each node's total power and each of its line currents (exact
+    phasor magnitudes, site load included; if the site load alone already exceeds a limit,
+    EV power below that node must be zero there), each EVSE's maximum, each session's
+    maximum (EVSE and vehicle), the minimum-current rule (0 or at least the minimum), no
+    power outside a session's window, non-negative finite power; and over the horizon, no
+    session above its energy need.
+
+    Parameters
+    ----------
+    rtol, atol
+        Tolerances: a value ``v`` breaks a limit ``L`` when ``v > L * (1 + rtol) + atol``
+        (``atol`` in W, A or Wh).
+    """
+    net = problem.network()
+    sp = np.asarray(plan.session_power_w, dtype=np.float64)
+    out: list[Violation] = []
+    sid, eid, nid = net.session_ids, net.evse_ids, net.node_ids
+
+    def over(v: FloatArray, lim: FloatArray) -> npt.NDArray[np.bool_]:
+        return np.asarray(v > lim * (1 + rtol) + atol)
+
+    bad = ~np.isfinite(sp)
+    for s, t in np.argwhere(bad):
+        out.append(Violation("not_finite", sid[s], int(t), float("nan"), 0.0, "W"))
+    sp = np.where(bad, 0.0, sp)
+    for s, t in np.argwhere(sp < -atol):
+        out.append(Violation("negative", sid[s], int(t), float(sp[s, t]), 0.0, "W"))
+    for s, t in np.argwhere((net.frac <= 0) & (sp > atol)):
+        out.append(Violation("outside_window", sid[s], int(t), float(sp[s, t]), 0.0, "W"))
+    smax = np.broadcast_to(net.sess_max_w[:, None], sp.shape)
+    for s, t in np.argwhere(over(sp, smax) & (net.frac > 0)):
+        out.append(Violation("session_max", sid[s], int(t), float(sp[s, t]),
+                             float(net.sess_max_w[s]), "W"))
+    smin = net.sess_min_w[:, None]
+    low = (sp > atol) & (sp < smin * (1 - rtol) - atol) & (net.frac > 0)
+    for s, t in np.argwhere(low):
+        out.append(Violation("min_current", sid[s], int(t), float(sp[s, t]),
+                             float(net.sess_min_w[s]), "W"))
+    energy = (sp * net.frac).sum(axis=1) * net.dt_h
+    for s in np.flatnonzero(over(energy, net.need_wh)):
+        out.append(Violation("energy_above_need", sid[s], None, float(energy[s]),
+                             float(net.need_wh[s]), "Wh"))
+    ep = net.evse_power(np.maximum(sp, 0.0))
+    for e, t in np.argwhere(over(ep, net.evse_max_w[:, None])):
+        out.append(Violation("evse_max", eid[e], int(t), float(ep[e, t]),
+                             float(net.evse_max_w[e]), "W"))
+    for n in range(net.N):
+        members = net.members[n]
+        ev_on = ep[members].sum(axis=0) > atol if len(members) else np.zeros(net.T, bool)
+        plim = net.power_limit[n]
+        if np.any(np.isfinite(plim)):
+            pw = net.node_power(n, ep)
+            for t in np.flatnonzero(over(pw, plim) & ev_on):
+                out.append(Violation("node_power", nid[n], int(t), float(pw[t]),
+                                     float(plim[t]), "W"))
+        clim = net.current_limit[n]
+        if np.any(np.isfinite(clim)):
+            mag = np.abs(net.line_currents(n, ep))
+            for k, t in np.argwhere(over(mag, clim[None, :]) & ev_on[None, :]):
+                out.append(Violation("node_current", nid[n], int(t), float(mag[k, t]),
+                                     float(clim[t]), "A", _LINES[k]))
+    return out
