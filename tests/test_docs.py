@@ -1,0 +1,102 @@
+"""The documentation: it builds strictly, its generated pages are fresh, its code runs."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCS = ROOT / "docs"
+
+
+def _load(name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(f"_docs_{name}", DOCS / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_mkdocs_build_strict(tmp_path: Path) -> None:
+    pytest.importorskip("mkdocs")
+    pytest.importorskip("mkdocstrings")
+    pytest.importorskip("material")
+    env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
+    out = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "-q", "-d", str(tmp_path / "site")],
+        cwd=ROOT, capture_output=True, text=True, timeout=300, env=env,
+    )
+    assert out.returncode == 0, out.stderr[-4000:]
+    site = tmp_path / "site"
+    assert (site / "index.html").is_file()
+    assert (site / "nomenclature" / "index.html").is_file()
+    # the API reference was rendered from docstrings, doctests as code blocks
+    ref = (site / "reference" / "composite" / "index.html").read_text(encoding="utf-8")
+    assert "composite_schedule" in ref
+    before = ref[: ref.index("tx_default")]  # the module doctest is code, not a paragraph
+    assert before.rfind("<pre") > before.rfind("<p>")
+
+
+def test_nomenclature_page_is_fresh() -> None:
+    gen = _load("gen_nomenclature")
+    committed = (DOCS / "nomenclature.md").read_text(encoding="utf-8")
+    assert committed == gen.render(), (
+        "docs/nomenclature.md is stale: run `python docs/gen_nomenclature.py`"
+    )
+
+
+def test_nomenclature_maps_every_alias() -> None:
+    from smartcharge.model import ChargingProfile, DCChargingParameters
+
+    text = _load("gen_nomenclature").render()
+    for cls in (ChargingProfile, DCChargingParameters):
+        for attr, field in cls.model_fields.items():
+            assert f"| `{field.alias}` | `{attr}` |" in text
+    assert "| `fullSoC` | `full_soc` |" in text
+    assert "| `stackLevel` | `stack_level` | yes |" in text
+
+
+def test_fence_doctests() -> None:
+    fence = _load("griffe_doctest").fence_doctests
+    text = 'Intro.\n>>> x = {"a": [1]}\n>>> x["a"][0]\n1\n\nAfter.\n```\n>>> kept\n```'
+    assert fence(text) == (
+        'Intro.\n\n```pycon\n>>> x = {"a": [1]}\n>>> x["a"][0]\n1\n```\n\nAfter.\n'
+        "```\n>>> kept\n```"
+    )
+
+
+def test_concept_images_generate(tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")
+    written = _load("gen_images").generate(tmp_path)
+    assert [p.name for p in written] == ["stack-levels.png", "purposes.png"]
+    for path in written:
+        assert path.read_bytes()[:4] == b"\x89PNG"
+        assert (DOCS / "img" / path.name).is_file(), f"docs/img/{path.name} is not committed"
+
+
+_BLOCK = re.compile(r"^```python\n(.*?)^```", re.S | re.M)
+PAGES = sorted(p for p in DOCS.rglob("*.md") if _BLOCK.search(p.read_text(encoding="utf-8")))
+
+
+@pytest.mark.parametrize("page", PAGES, ids=[str(p.relative_to(DOCS)) for p in PAGES])
+def test_python_blocks_run(page: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every ```python block of a page runs, in order, in one namespace."""
+    if "plot" in page.read_text(encoding="utf-8"):
+        pytest.importorskip("matplotlib")
+    monkeypatch.chdir(tmp_path)
+    namespace: dict[str, object] = {"__name__": f"docs_{page.stem}"}
+    for i, block in enumerate(_BLOCK.findall(page.read_text(encoding="utf-8"))):
+        code = compile(block, f"{page.name}[block {i}]", "exec")
+        exec(code, namespace)
+
+
+def test_how_to_pages_have_code() -> None:
+    for page in (DOCS / "how-to").glob("*.md"):
+        assert _BLOCK.search(page.read_text(encoding="utf-8")), f"{page.name} shows no code"
