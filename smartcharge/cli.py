@@ -23,14 +23,16 @@ import json
 import re
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, NoReturn
 
 from smartcharge.composite import composite_schedule
 from smartcharge.errors import InvalidPayloadError, SmartChargeError
-from smartcharge.model import ChargingProfile, parse_datetime
+from smartcharge.model import ChargingProfile, ChargingProfilePurpose, parse_datetime
 from smartcharge.ocpp._schema import format_path, parse_model
+from smartcharge.validation import EVSEInfo, StationContext, conform_profile, validate_profile
 
 __all__ = ["main"]
 
@@ -231,94 +233,187 @@ def _cmd_composite(args: argparse.Namespace) -> int:
 _REQUEST_KEYS = frozenset({"evseId", "chargingProfile", "customData"})
 
 
-def validate_requests(doc: object) -> list[InvalidPayloadError]:
+@dataclass(frozen=True)
+class Problem:
+    """One problem found by ``smartcharge validate``.
+
+    Attributes
+    ----------
+    path
+        JSON path into the document (``[1].chargingProfile.stackLevel``), ``None`` = the whole.
+    message
+        What is wrong.
+    rule
+        The rule broken (``schema:minimum``, ``K01.FR.35``, ...).
+    answer
+        What a station answers: ``CALLERROR <code>`` for a malformed payload, or
+        ``Rejected (<reasonCode>)`` for a profile that breaks a K01 rule.
+    """
+
+    path: str | None
+    message: str
+    rule: str | None
+    answer: str
+
+    @classmethod
+    def from_error(cls, err: SmartChargeError) -> Problem:
+        """The problem of a payload error (a CALLERROR)."""
+        answer = f"CALLERROR {err.ocpp_error}" if err.ocpp_error else "CALLERROR"
+        return cls(err.path, err.message, err.rule, answer)
+
+    def to_json_dict(self) -> dict[str, Any]:
+        """The problem as JSON."""
+        return {"path": self.path, "message": self.message, "rule": self.rule,
+                "answer": self.answer}
+
+
+def _payload_problem(message: str, path: str | None, rule: str, code: str) -> Problem:
+    return Problem(path, message, rule, f"CALLERROR {code}")
+
+
+def validate_requests(doc: object, *, now: datetime) -> list[Problem]:
     """Every problem found in SetChargingProfile payloads (one object or a list).
 
     An object with a ``chargingProfile`` or an ``evseId`` key is a
-    SetChargingProfileRequest; any other object is read as a bare ChargingProfile. Each
-    problem's ``path`` is a JSON path into the document
-    (``[1].chargingProfile.stackLevel`` for the second request of a list).
+    SetChargingProfileRequest; any other object is read as a bare ChargingProfile sent to
+    EVSE 1. Each payload is checked against the schema and value rules (the models), then
+    against the K01 rules (:func:`smartcharge.validation.validate_profile`) on a permissive
+    station: every EVSE the document names exists (AC, three phases, phase switching, both
+    units), a transaction runs wherever a TxProfile names one, and the payloads of a list
+    are sent in order, so an accepted profile is installed and later ones can clash with it.
+
+    Parameters
+    ----------
+    doc
+        The parsed JSON document.
+    now
+        The station's clock (aware UTC), for validity periods.
+
+    Returns
+    -------
+    list of Problem
+        Empty when every payload would be accepted. Paths point into ``doc``.
     """
     items: list[tuple[str | None, object]]
     if isinstance(doc, list):
         if not doc:
-            return [InvalidPayloadError("the list is empty", rule="minItems")]
+            return [_payload_problem("the list is empty", None, "minItems", "FormationViolation")]
         items = [(f"[{i}]", item) for i, item in enumerate(doc)]
     else:
         items = [(None, doc)]
-    problems: list[InvalidPayloadError] = []
+    parsed: list[tuple[str | None, int, ChargingProfile]] = []
+    problems: list[Problem] = []
     for prefix, item in items:
-        problems.extend(_validate_one(item, prefix))
+        found, ok = _parse_one(item, prefix)
+        problems.extend(found)
+        if ok is not None:
+            parsed.append((prefix, *ok))
+    problems.extend(_check_k01(parsed, now))
+    order = {prefix: i for i, (prefix, _) in enumerate(items)}
+    if isinstance(doc, list):  # group the problems by payload, in document order
+        problems.sort(key=lambda p: order.get(_item_of(p.path), 0))
     return problems
 
 
-def _validate_one(item: object, prefix: str | None) -> list[InvalidPayloadError]:
+def _item_of(path: str | None) -> str | None:
+    """``"[3].chargingProfile.id"`` -> ``"[3]"``."""
+    if not path or not path.startswith("["):
+        return None
+    return path[: path.index("]") + 1]
+
+
+def _parse_one(
+    item: object, prefix: str | None
+) -> tuple[list[Problem], tuple[int, ChargingProfile] | None]:
     def at(*parts: str) -> str | None:
         return format_path([p for p in (prefix, *parts) if p])
 
     if not isinstance(item, Mapping):
-        return [InvalidPayloadError(
-            f"must be a JSON object, got {type(item).__name__}", path=prefix,
-            rule="schema:type", ocpp_error="FormationViolation",
-        )]
+        return [_payload_problem(f"must be a JSON object, got {type(item).__name__}", prefix,
+                                 "schema:type", "FormationViolation")], None
     if "chargingProfile" not in item and "evseId" not in item:  # a bare ChargingProfile
         try:
-            parse_model(ChargingProfile, item, prefix=prefix)
+            return [], (1, parse_model(ChargingProfile, item, prefix=prefix))
         except InvalidPayloadError as exc:
-            return [exc]
-        return []
-    problems: list[InvalidPayloadError] = []
-    for key in sorted(set(item) - _REQUEST_KEYS):
-        problems.append(InvalidPayloadError(
-            "unknown field (additional properties are not allowed)", path=at(key),
-            rule="schema:additionalProperties", ocpp_error="FormationViolation",
-        ))
+            return [Problem.from_error(exc)], None
+    problems = [
+        _payload_problem("unknown field (additional properties are not allowed)", at(key),
+                         "schema:additionalProperties", "FormationViolation")
+        for key in sorted(set(item) - _REQUEST_KEYS)
+    ]
+    evse: int | None = None
     if "evseId" not in item:
-        problems.append(InvalidPayloadError(
-            "required field is missing", path=at("evseId"), rule="schema:required",
-            ocpp_error="FormationViolation",
-        ))
+        problems.append(_payload_problem("required field is missing", at("evseId"),
+                                         "schema:required", "FormationViolation"))
     else:
-        evse = item["evseId"]
-        if isinstance(evse, bool) or not isinstance(evse, int):
-            problems.append(InvalidPayloadError(
-                f"must be an integer, got {type(evse).__name__}", path=at("evseId"),
-                rule="schema:type", ocpp_error="TypeConstraintViolation",
-            ))
-        elif evse < 0:
-            problems.append(InvalidPayloadError(
-                f"must be >= 0, got {evse}", path=at("evseId"), rule="schema:minimum",
-                ocpp_error="PropertyConstraintViolation",
-            ))
+        value = item["evseId"]
+        if isinstance(value, bool) or not isinstance(value, int):
+            problems.append(_payload_problem(f"must be an integer, got {type(value).__name__}",
+                                             at("evseId"), "schema:type",
+                                             "TypeConstraintViolation"))
+        elif value < 0:
+            problems.append(_payload_problem(f"must be >= 0, got {value}", at("evseId"),
+                                             "schema:minimum", "PropertyConstraintViolation"))
+        else:
+            evse = value
     if "chargingProfile" not in item:
-        problems.append(InvalidPayloadError(
-            "required field is missing", path=at("chargingProfile"), rule="schema:required",
-            ocpp_error="FormationViolation",
-        ))
-        return problems
+        problems.append(_payload_problem("required field is missing", at("chargingProfile"),
+                                         "schema:required", "FormationViolation"))
+        return problems, None
     try:
-        parse_model(ChargingProfile, item["chargingProfile"], prefix=at("chargingProfile"))
+        profile = parse_model(ChargingProfile, item["chargingProfile"],
+                              prefix=at("chargingProfile"))
     except InvalidPayloadError as exc:
-        problems.append(exc)
+        problems.append(Problem.from_error(exc))
+        return problems, None
+    if problems or evse is None:
+        return problems, None
+    return problems, (evse, profile)
+
+
+def _check_k01(
+    parsed: Sequence[tuple[str | None, int, ChargingProfile]], now: datetime
+) -> list[Problem]:
+    """K01 rules on a permissive station, installing accepted profiles in order."""
+    evses = {e: EVSEInfo() for _, e, _ in parsed if e > 0} or {1: EVSEInfo()}
+    transactions: dict[int, tuple[str, datetime]] = {}
+    for _, e, p in parsed:
+        if p.charging_profile_purpose is ChargingProfilePurpose.TxProfile and e > 0 and \
+                p.transaction_id is not None and e not in transactions:
+            transactions[e] = (p.transaction_id, now)
+    installed: dict[int, list[ChargingProfile]] = {}
+    problems: list[Problem] = []
+    for prefix, e, p in parsed:
+        ctx = StationContext(evses=evses, phase_switching=True, installed=installed,
+                             transactions=transactions)
+        result = validate_profile(e, p, ctx, now=now)
+        if result.accepted:
+            for key in installed:  # the same id replaces (K01.FR.05)
+                installed[key] = [q for q in installed[key] if q.id != p.id]
+            installed.setdefault(e, []).append(conform_profile(e, p, ctx))
+            continue
+        base = format_path([part for part in (prefix, "chargingProfile") if part])
+        path = base if result.path is None else f"{base}.{result.path}"
+        message = result.message
+        if result.path and message.startswith(f"{result.path}: "):
+            message = message[len(result.path) + 2:]
+        if result.rule and message.endswith(f" ({result.rule})"):
+            message = message[: -len(result.rule) - 3]
+        problems.append(Problem(path, message or str(result.reason), result.rule,
+                                f"Rejected ({result.reason_code})"))
     return problems
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
     doc = _read_json(args.payload)
-    problems = validate_requests(doc)
+    now: datetime = args.now if args.now is not None else datetime.now(timezone.utc)
+    problems = validate_requests(doc, now=now)
     n = len(doc) if isinstance(doc, list) else 1
     if args.format == "json":
-        print(_dumps({
-            "payloads": n,
-            "problems": [
-                {"path": p.path, "message": p.message, "rule": p.rule, "ocppError": p.ocpp_error}
-                for p in problems
-            ],
-        }))
+        print(_dumps({"payloads": n, "problems": [p.to_json_dict() for p in problems]}))
     else:
         for p in problems:
-            extra = f" -> {p.ocpp_error}" if p.ocpp_error else ""
-            print(f"{p.path or '$'}: {p.message} [{p.rule}]{extra}")
+            print(f"{p.path or '$'}: {p.message} [{p.rule}] -> {p.answer}")
         if problems:
             print(f"{len(problems)} problem(s) in {n} payload(s)", file=sys.stderr)
         else:
@@ -380,6 +475,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     val.add_argument("payload", metavar="PAYLOAD.json", help="the payload(s) (- = stdin)")
     val.add_argument("--format", choices=["text", "json"], default="text")
+    val.add_argument("--now", type=_datetime, default=None,
+                     help="the station's clock for validity checks (default: the current time)")
     val.set_defaults(func=_cmd_validate)
     return parser
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from smartcharge.cli import load_installed, main, validate_requests
-from smartcharge.errors import InvalidPayloadError
+from smartcharge.cli import Problem, load_installed, main, validate_requests
 
 
 def _profile(pid: int, purpose: str, periods: list[tuple[int, float]], *, stack: int = 0,
@@ -147,16 +147,20 @@ def test_load_installed_keeps_request_order() -> None:
 
 
 # ------------------------------------------------------------------------------- validate
+NOW = datetime(2024, 1, 1, 7, tzinfo=timezone.utc)
+NOW_ARG = ["--now", "2024-01-01T07:00:00Z"]
+
+
 def test_validate_accepts_good_payloads(tmp_path: Path,
                                         capsys: pytest.CaptureFixture[str]) -> None:
     path = _write(tmp_path, "ok.json", [{"evseId": 1, "chargingProfile": TX_DEFAULT},
                                         {"evseId": 0, "chargingProfile": STATION_MAX}])
-    assert main(["validate", path]) == 0
+    assert main(["validate", path, *NOW_ARG]) == 0
     assert "OK: 2 payload(s) valid" in capsys.readouterr().out
     single = _write(tmp_path, "one.json", {"evseId": 1, "chargingProfile": TX_DEFAULT})
     assert main(["validate", single]) == 0
     bare = _write(tmp_path, "bare.json", TX_DEFAULT)
-    assert main(["validate", bare]) == 0
+    assert main(["validate", bare, *NOW_ARG]) == 0
 
 
 def test_validate_reports_every_problem_with_its_path(
@@ -168,17 +172,49 @@ def test_validate_reports_every_problem_with_its_path(
         {"evseId": 1, "chargingProfile": bad_limit},
         {"evseId": 1, "chargingProfile": {**TX_DEFAULT, "chargingProfilePurpose": "Fast"}},
         {"evseId": 1, "chargingProfile": TX_DEFAULT},
+        {"evseId": 0, "chargingProfile": _profile(5, "TxProfile", [(0, 8.0)],
+                                                  transactionId="t")},
     ]
     path = _write(tmp_path, "bad.json", doc)
-    assert main(["validate", path]) == 1
+    assert main(["validate", path, *NOW_ARG]) == 1
     lines = capsys.readouterr().out.splitlines()
     paths = [line.split(":")[0] for line in lines]
     assert paths == [
         "[0].extra", "[0].evseId",
         "[1].chargingProfile.chargingSchedule[0].chargingSchedulePeriod[0].limit",
         "[2].chargingProfile.chargingProfilePurpose",
+        "[4].chargingProfile.chargingProfilePurpose",
     ]
-    assert "[schema:minimum] -> PropertyConstraintViolation" in lines[1]
+    assert lines[1].endswith("[schema:minimum] -> CALLERROR PropertyConstraintViolation")
+    assert "-> Rejected (" in lines[4]
+
+
+def test_validate_applies_k01_rules_in_order(tmp_path: Path) -> None:
+    periods_out_of_order = _profile(6, "TxDefaultProfile", [(0, 16.0), (0, 8.0)])
+    clash = {**TX_DEFAULT, "id": 7}  # same purpose, EVSE and stack level, overlapping
+    replace = {**TX_DEFAULT, "chargingSchedule": STATION_MAX["chargingSchedule"]}  # same id
+    problems = validate_requests(
+        [{"evseId": 1, "chargingProfile": TX_DEFAULT},
+         {"evseId": 1, "chargingProfile": replace},
+         {"evseId": 1, "chargingProfile": clash},
+         {"evseId": 2, "chargingProfile": periods_out_of_order}],
+        now=NOW,
+    )
+    assert [(p.path, p.rule) for p in problems] == [
+        ("[2].chargingProfile.stackLevel", "K01.FR.06"),
+        ("[3].chargingProfile.chargingSchedule[0].chargingSchedulePeriod[1].startPeriod",
+         "K01.FR.35"),
+    ]
+    assert all(p.answer.startswith("Rejected (") for p in problems)
+    assert "(K01" not in problems[1].message  # the rule is printed once, in brackets
+
+
+def test_validate_now_decides_validity(tmp_path: Path) -> None:
+    expired = {**TX_DEFAULT, "validTo": "2024-01-01T00:00:00Z"}
+    assert validate_requests({"evseId": 1, "chargingProfile": expired},
+                             now=datetime(2023, 12, 31, tzinfo=timezone.utc)) == []
+    late = validate_requests({"evseId": 1, "chargingProfile": expired}, now=NOW)
+    assert len(late) == 1 and late[0].answer.startswith("Rejected")
 
 
 def test_validate_json_format(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -188,7 +224,7 @@ def test_validate_json_format(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert out["payloads"] == 1
     assert out["problems"] == [{"path": "evseId", "message": "must be an integer, got str",
                                 "rule": "schema:type",
-                                "ocppError": "TypeConstraintViolation"}]
+                                "answer": "CALLERROR TypeConstraintViolation"}]
 
 
 @pytest.mark.parametrize(
@@ -197,10 +233,11 @@ def test_validate_json_format(tmp_path: Path, capsys: pytest.CaptureFixture[str]
      ({"chargingProfile": TX_DEFAULT}, "evseId")],
 )
 def test_validate_requests_edge_cases(doc: object, path: str | None) -> None:
-    problems = validate_requests(doc)
+    problems = validate_requests(doc, now=NOW)
     assert len(problems) == 1
-    assert isinstance(problems[0], InvalidPayloadError)
+    assert isinstance(problems[0], Problem)
     assert problems[0].path == path
+    assert problems[0].answer.startswith("CALLERROR")
 
 
 # ---------------------------------------------------------------------------------- misc
