@@ -53,7 +53,7 @@ the *total* (EVerest only caps each EVSE with them), which is what K08 describes
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timezone
 from typing import NamedTuple
 
@@ -61,11 +61,13 @@ import numpy as np
 import numpy.typing as npt
 
 from smartcharge.errors import ScheduleError
-from smartcharge.expand import Segments, period_entries
+from smartcharge.expand import Segments, batch_entries
 from smartcharge.model import (
     ChargingProfile,
+    ChargingProfileKind,
     ChargingProfilePurpose,
     ChargingRateUnit,
+    ChargingSchedulePeriod,
     CompositeSchedule,
 )
 from smartcharge.schedule import epoch_seconds
@@ -97,7 +99,7 @@ class _Item(NamedTuple):
     stack: int
     rank: int  # tie-break among equal stack levels: lower wins
     amps: bool  # unit of the limits
-    seg: Segments
+    src: int  # index of the profile's expansion
 
 
 class _Layer(NamedTuple):
@@ -110,7 +112,9 @@ def _empty_layer(n: int) -> _Layer:
     return _Layer(np.full(n, np.nan), np.full(n, np.nan), np.zeros(n, dtype=np.int8))
 
 
-def _resolve(items: list[_Item], cells: IntArray) -> tuple[_Layer, npt.NDArray[np.bool_]]:
+def _resolve(
+    items: list[_Item], segs: list[Segments], cells: IntArray
+) -> tuple[_Layer, npt.NDArray[np.bool_]]:
     """Stack-level resolution of one purpose on the cells (left edges)."""
     n = cells.size
     layer = _empty_layer(n)
@@ -122,7 +126,7 @@ def _resolve(items: list[_Item], cells: IntArray) -> tuple[_Layer, npt.NDArray[n
     best_stack = np.full(n, -1, dtype=np.int64)
     best_start = np.zeros(n, dtype=np.int64)
     for it in items:
-        seg = it.seg
+        seg = segs[it.src]
         if seg.starts.size == 0:
             continue
         idx = np.searchsorted(seg.starts, cells, side="right") - 1
@@ -153,6 +157,107 @@ def _resolve(items: list[_Item], cells: IntArray) -> tuple[_Layer, npt.NDArray[n
     return layer, have
 
 
+_MATRIX_LIMIT = 100_000  # cells x segments up to which one boolean matrix resolves all layers
+
+
+class _Columns(NamedTuple):
+    """Resolved layers side by side: column g is group g (n cells x G groups)."""
+
+    amps: npt.NDArray[np.float64]
+    watts: npt.NDArray[np.float64]
+    phases: npt.NDArray[np.int8]
+    have: npt.NDArray[np.bool_]
+
+
+def _resolve_groups(groups: list[list[_Item]], segs: list[Segments], cells: IntArray) -> _Columns:
+    """Stack-level resolution of several purposes ("groups") at once.
+
+    Same result as :func:`_resolve` per group: at each cell the covering segment with the
+    highest stack level wins, then the earliest segment start, then the lowest rank. Small
+    problems use one cells x segments coverage matrix (few numpy calls); large ones fall
+    back on the per-profile loop.
+    """
+    n, ng = cells.size, len(groups)
+    flat = [(g, it) for g, items in enumerate(groups) for it in items if segs[it.src].starts.size]
+    total = sum(segs[it.src].starts.size for _, it in flat)
+    if n * total > _MATRIX_LIMIT:
+        cols = [_resolve(items, segs, cells) for items in groups]
+        return _Columns(
+            np.stack([c[0].amps for c in cols], axis=1),
+            np.stack([c[0].watts for c in cols], axis=1),
+            np.stack([c[0].phases for c in cols], axis=1),
+            np.stack([c[1] for c in cols], axis=1),
+        )
+    amps = np.full((n, ng), np.nan)
+    watts = np.full((n, ng), np.nan)
+    phases = np.zeros((n, ng), dtype=np.int8)
+    have = np.zeros((n, ng), dtype=bool)
+    if not flat:
+        return _Columns(amps, watts, phases, have)
+    parts = [segs[it.src] for _, it in flat]
+    counts = [p.starts.size for p in parts]
+    meta = np.repeat(
+        np.array([(gi, -it.stack, it.rank, it.amps) for gi, it in flat], dtype=np.int64),
+        counts,
+        axis=0,
+    )
+    st = np.concatenate([p.starts for p in parts])
+    order = np.lexsort((meta[:, 2], st, meta[:, 1], meta[:, 0]))
+    st = st[order]
+    en = np.concatenate([p.ends for p in parts])[order]
+    lim = np.concatenate([p.limits for p in parts])[order]
+    ph = np.concatenate([p.phases for p in parts])[order]
+    ph[ph == 0] = _AC_PHASES  # absent numberPhases on AC means 3 (K01.FR.49)
+    is_a = meta[order, 3].astype(bool)
+    # blocks of the sorted segments, one per group that has any
+    per_group: dict[int, int] = {}
+    for (gi, _), cnt in zip(flat, counts, strict=True):
+        per_group[gi] = per_group.get(gi, 0) + cnt
+    present = sorted(per_group)
+    bounds = [0]
+    for gi in present[:-1]:
+        bounds.append(bounds[-1] + per_group[gi])
+    size = st.size
+    c = cells[:, None]
+    pos = np.where((st <= c) & (c < en), np.arange(size), size)
+    first = np.minimum.reduceat(pos, bounds, axis=1)
+    hit = first < size
+    w = np.minimum(first, size - 1)
+    lw, aw = lim[w], is_a[w]
+    a_ = np.where(hit & aw, lw, np.nan)
+    w_ = np.where(hit & ~aw, lw, np.nan)
+    p_ = np.where(hit, ph[w], 0).astype(np.int8)
+    if len(present) == ng:
+        return _Columns(a_, w_, p_, hit)
+    amps[:, present] = a_
+    watts[:, present] = w_
+    phases[:, present] = p_
+    have[:, present] = hit
+    return _Columns(amps, watts, phases, have)
+
+
+def _min_phases_cols(p: npt.NDArray[np.int8]) -> PhaseArray:
+    """Row-wise smallest specified phases (0 = none specified)."""
+    m = np.where(p == 0, 99, p).min(axis=1)
+    return np.where(m == 99, 0, m).astype(np.int8)
+
+
+def _evse_columns(cols: _Columns, extra: int | None) -> _Layer:
+    """EVSE layer from columns [ext, txd, tx(, extra)]: TxProfile over TxDefault, then the
+    minimum with the external constraints (and the extra column, e.g. the max profile)."""
+    htx = cols.have[:, 2]
+    keep = [0, 2] if extra is None else [0, 2, extra]
+    amps = cols.amps[:, keep]
+    watts = cols.watts[:, keep]
+    phases = cols.phases[:, keep]
+    amps[:, 1] = np.where(htx, amps[:, 1], cols.amps[:, 1])
+    watts[:, 1] = np.where(htx, watts[:, 1], cols.watts[:, 1])
+    phases[:, 1] = np.where(htx, phases[:, 1], cols.phases[:, 1])
+    return _Layer(
+        np.fmin.reduce(amps, axis=1), np.fmin.reduce(watts, axis=1), _min_phases_cols(phases)
+    )
+
+
 def _min_phases(a: PhaseArray, b: PhaseArray) -> PhaseArray:
     a2 = np.where(a == 0, 99, a)
     b2 = np.where(b == 0, 99, b)
@@ -173,6 +278,55 @@ def _sorted_profiles(profiles: Sequence[ChargingProfile]) -> list[ChargingProfil
     if len(set(keys)) != len(keys):  # ties: fall back on the full content
         out = sorted(out, key=lambda p: (p.id, p.stack_level, p.model_dump_json()))
     return out
+
+
+_new = object.__new__
+_set = object.__setattr__
+_PERIOD_FIELDS = frozenset({"start_period", "limit", "number_phases"})
+
+
+def _period_fast(start: int, limit: float, phases: int | None) -> ChargingSchedulePeriod:
+    """A ChargingSchedulePeriod without re-validation (the values are valid by construction:
+    int offsets >= 0, limits >= 0 floored to 0.1, phases 1..3 or None). Same as pydantic's
+    ``model_construct``, minus its generic overhead."""
+    obj = _new(ChargingSchedulePeriod)
+    _set(
+        obj,
+        "__dict__",
+        {
+            "start_period": start,
+            "limit": limit,
+            "number_phases": phases,
+            "phase_to_use": None,
+            "custom_data": None,
+        },
+    )
+    _set(obj, "__pydantic_fields_set__", set(_PERIOD_FIELDS))
+    _set(obj, "__pydantic_extra__", None)
+    _set(obj, "__pydantic_private__", None)
+    return obj
+
+
+def _period_checked(start: int, limit: float, phases: int | None) -> ChargingSchedulePeriod:
+    return ChargingSchedulePeriod(start_period=start, limit=limit, number_phases=phases)
+
+
+def _pick_period_builder() -> Callable[[int, float, int | None], ChargingSchedulePeriod]:
+    """Use the fast builder only if it makes exactly what validation makes (pydantic keeps
+    these internals stable across v2, but check rather than trust)."""
+    try:
+        for args in ((0, 16.0, 3), (60, 0.1, None)):
+            fast, slow = _period_fast(*args), _period_checked(*args)
+            if fast != slow or fast.to_json_dict() != slow.to_json_dict():
+                return _period_checked
+            if hash(fast) != hash(slow) or repr(fast) != repr(slow):
+                return _period_checked
+    except Exception:  # pragma: no cover - a future pydantic
+        return _period_checked
+    return _period_fast
+
+
+_period = _pick_period_builder()
 
 
 def _check_number(value: float, path: str, *, positive: bool = False) -> float:
@@ -283,15 +437,20 @@ def composite_schedule(
     t1 = t0 + max(dur, 1)
 
     station = _sorted_profiles(installed.get(0, ()))
-    seg_cache: dict[tuple[int, int | None], Segments] = {}
+    src_index: dict[tuple[int, int | None], int] = {}
+    src_profiles: list[ChargingProfile] = []
+    src_anchors: list[int | None] = []
 
-    def segments(p: ChargingProfile, anchor: int | None) -> Segments:
+    def segments(p: ChargingProfile, anchor: int | None) -> int:
+        if p.charging_profile_kind is not ChargingProfileKind.Relative:
+            anchor = None  # the anchor only matters to Relative profiles
         key = (id(p), anchor)
-        seg = seg_cache.get(key)
-        if seg is None:
-            seg = period_entries(p, t0, t1, session_start=anchor)
-            seg_cache[key] = seg
-        return seg
+        k = src_index.get(key)
+        if k is None:
+            k = src_index[key] = len(src_profiles)
+            src_profiles.append(p)
+            src_anchors.append(anchor)
+        return k
 
     def items_for(evse: int, purposes: tuple[ChargingProfilePurpose, ...]) -> list[_Item]:
         tx = txs.get(evse) if evse else None
@@ -333,44 +492,36 @@ def composite_schedule(
     }
     station_ext = items_for(0, (_EXT,)) if evse_id == 0 else []
     maxes = max_items()
+    segs = batch_entries(src_profiles, t0, t1, session_starts=src_anchors)
     cuts = [np.array([t0, t1], dtype=np.int64)]
-    for s in seg_cache.values():
-        cuts.append(s.starts)
-        cuts.append(s.ends)
+    for sg in segs:
+        cuts.append(sg.starts)
+        cuts.append(sg.ends)
     grid = np.unique(np.concatenate(cuts))
     grid = grid[(grid >= t0) & (grid <= t1)]
     cells = grid[:-1]
     n = cells.size
-
-    def evse_layer(e: int) -> _Layer:
-        ext_items, txd_items, tx_items = per_evse[e]
-        ext, _ = _resolve(ext_items, cells)
-        txd, _ = _resolve(txd_items, cells)
-        tx, have_tx = _resolve(tx_items, cells)
-        txl = _Layer(
-            np.where(have_tx, tx.amps, txd.amps),
-            np.where(have_tx, tx.watts, txd.watts),
-            np.where(have_tx, tx.phases, txd.phases).astype(np.int8),
-        )
-        return _lowest(ext, txl)
 
     if evse_id == 0:
         amps = np.zeros(n)
         watts = np.zeros(n)
         phases = np.zeros(n, dtype=np.int8)
         for e in evses:
-            r = evse_layer(e)
+            r = _evse_columns(_resolve_groups(list(per_evse[e]), segs, cells), None)
             amps += np.where(np.isnan(r.amps), d_amps, r.amps)
             watts += np.where(np.isnan(r.watts), d_watts, r.watts)
             phases = np.maximum(phases, r.phases)
         if not evses:
             amps[:] = np.nan
             watts[:] = np.nan
-        result = _Layer(amps, watts, phases)
-        result = _lowest(result, _resolve(station_ext, cells)[0])
+        caps = _resolve_groups([station_ext, maxes], segs, cells)
+        result = _Layer(
+            np.fmin(amps, np.fmin.reduce(caps.amps, axis=1)),
+            np.fmin(watts, np.fmin.reduce(caps.watts, axis=1)),
+            _min_phases_cols(np.concatenate((phases[:, None], caps.phases), axis=1)),
+        )
     else:
-        result = evse_layer(evse_id)
-    result = _lowest(result, _resolve(maxes, cells)[0])
+        result = _evse_columns(_resolve_groups([*per_evse[evse_id], maxes], segs, cells), 3)
 
     # Convert to the requested unit, per segment.
     ph_eff = np.where(result.phases == 0, default_number_phases, result.phases).astype(np.float64)
@@ -393,7 +544,7 @@ def composite_schedule(
             limit, phs, starts = limit[change], phs[change], starts[change]
 
     periods = [
-        {"start_period": o, "limit": v, "number_phases": p or None}
+        _period(o, v, p or None)
         for o, v, p in zip((starts - t0).tolist(), limit.tolist(), phs.tolist(), strict=True)
     ]
     return CompositeSchedule.model_validate(

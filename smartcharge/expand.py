@@ -38,6 +38,7 @@ Times are int epoch seconds [s, UTC] or aware datetimes (floored to whole second
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import NamedTuple
 
@@ -56,6 +57,7 @@ from smartcharge.schedule import Schedule, epoch_seconds
 __all__ = [
     "RECURRENCE_SECONDS",
     "Segments",
+    "batch_entries",
     "expand_profile",
     "occurrence_starts",
     "period_entries",
@@ -70,7 +72,8 @@ RECURRENCE_SECONDS: dict[RecurrencyKind, int] = {
 }
 """Length [s] of one recurrence."""
 
-_FOREVER = np.int64(2**31 - 1)  # EVerest's "forever" for an open-ended period [s]
+_FOREVER = 2**31 - 1  # EVerest's "forever" for an open-ended period [s]
+_NEVER = -(2**62)  # "no validFrom"
 
 
 class Segments(NamedTuple):
@@ -237,6 +240,102 @@ def period_entries(
     sel = np.flatnonzero(valid)
     i = sel % m
     return Segments(starts[sel], ends[sel], tab.limit[i], tab.phases[i], i)
+
+
+def batch_entries(
+    profiles: Sequence[ChargingProfile],
+    now: datetime | int,
+    end: datetime | int,
+    *,
+    session_starts: Sequence[datetime | int | None] | None = None,
+) -> list[Segments]:
+    """:func:`period_entries` of many profiles at once (one numpy pass for all Absolute and
+    Relative profiles; Recurring ones are expanded one by one).
+
+    ``session_starts[k]`` anchors ``profiles[k]`` when it is Relative. The result is the
+    list of each profile's segments, in the order of ``profiles``.
+    """
+    t_now = epoch_seconds(now)
+    t_end = epoch_seconds(end)
+    anchors = list(session_starts) if session_starts is not None else [None] * len(profiles)
+    out: list[Segments | None] = [None] * len(profiles)
+    sps: list[int] = []
+    lims: list[float] = []
+    phs: list[int] = []
+    counts: list[int] = []
+    origins: list[int] = []
+    caps: list[int] = []  # end of the schedule from its start: duration and validTo [s]
+    froms: list[int] = []
+    batch: list[int] = []
+    for k, p in enumerate(profiles):
+        kind = p.charging_profile_kind
+        if kind is ChargingProfileKind.Recurring:
+            out[k] = period_entries(p, t_now, t_end, session_start=anchors[k])
+            continue
+        sched = p.charging_schedule[0]
+        if kind is ChargingProfileKind.Relative:
+            a = anchors[k]
+            o = t_now if a is None else epoch_seconds(a)
+        elif sched.start_schedule is None:
+            raise ScheduleError(
+                f"a {kind.value} profile needs startSchedule",
+                path="chargingSchedule[0].startSchedule",
+                rule="K01.FR.40",
+            )
+        else:
+            o = epoch_seconds(sched.start_schedule)
+        periods = sched.charging_schedule_period
+        if periods[0].start_period != 0:
+            raise ScheduleError(
+                f"the first period must start at 0, got {periods[0].start_period}",
+                path="chargingSchedule[0].chargingSchedulePeriod[0].startPeriod",
+                rule="K01.FR.31",
+            )
+        sps.extend([q.start_period for q in periods])
+        lims.extend([q.limit for q in periods])
+        phs.extend([q.number_phases or 0 for q in periods])
+        counts.append(len(periods))
+        origins.append(o)
+        cap = _FOREVER if sched.duration is None else sched.duration
+        if p.valid_to is not None:
+            cap = min(cap, epoch_seconds(p.valid_to) - o)
+        caps.append(cap)
+        froms.append(_NEVER if p.valid_from is None else epoch_seconds(p.valid_from))
+        batch.append(k)
+    if batch:
+        sp = np.array(sps, dtype=np.int64)
+        cnt = np.array(counts, dtype=np.int64)
+        last = np.cumsum(cnt) - 1
+        nxt = np.empty_like(sp)
+        nxt[:-1] = sp[1:]
+        nxt[last] = _FOREVER
+        bad = nxt <= sp
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            j = i - int((last - cnt + 1)[np.searchsorted(last, i)])  # index in its profile
+            raise ScheduleError(
+                "startPeriod values must increase strictly",
+                path=f"chargingSchedule[0].chargingSchedulePeriod[{j + 1}].startPeriod",
+                rule="K01.FR.35",
+            )
+        p_o = np.repeat(np.array(origins, dtype=np.int64), cnt)
+        starts = np.maximum(p_o + sp, np.repeat(np.array(froms, dtype=np.int64), cnt))
+        ends = p_o + np.minimum(nxt, np.repeat(np.array(caps, dtype=np.int64), cnt))
+        valid = (ends > starts) & (ends > t_now) & (starts <= t_end)
+        lim = np.array(lims, dtype=np.float64)
+        ph = np.array(phs, dtype=np.int8)
+        idx = np.arange(sp.size, dtype=np.int64) - np.repeat(last - cnt + 1, cnt)
+        bounds = [0, *(last + 1).tolist()]
+        if valid.all():
+            s_, e_, l_, p_, i_ = starts, ends, lim, ph, idx
+        else:
+            sel = np.flatnonzero(valid)
+            bounds = np.searchsorted(sel, bounds).tolist()
+            s_, e_, l_, p_, i_ = starts[sel], ends[sel], lim[sel], ph[sel], idx[sel]
+        for j, k in enumerate(batch):
+            a, b = bounds[j], bounds[j + 1]
+            out[k] = Segments(s_[a:b], e_[a:b], l_[a:b], p_[a:b], i_[a:b])
+    return [s for s in out if s is not None]
 
 
 def profile_segments(

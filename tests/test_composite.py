@@ -481,3 +481,30 @@ def test_never_exceeds_an_applicable_profile(
         bound = min(mx, ext, tx_layer)
         assert got <= bound
         assert got == (DEFAULT_LIMIT_WATTS if np.isinf(bound) else bound)
+
+
+@given(
+    stations(),
+    st.integers(0, 2),
+    st.integers(-DAY, DAY),
+    st.integers(1, 2 * DAY),
+    st.sampled_from(["A", "W"]),
+)
+def test_matrix_and_loop_resolution_agree(
+    installed: dict[int, list[ChargingProfile]],
+    evse: int,
+    start: int,
+    duration: int,
+    unit: str,
+) -> None:
+    """The one-matrix fast path and the per-profile loop give the same composite."""
+    from unittest import mock
+
+    import smartcharge.composite as mod
+
+    args = (installed, evse, T0 + timedelta(seconds=start), duration, unit)
+    kw: dict[str, Any] = {"transactions": {1: (TX, T0)}, "evse_ids": [1, 2]}
+    fast = composite_schedule(*args, **kw)
+    with mock.patch.object(mod, "_MATRIX_LIMIT", -1):
+        slow = composite_schedule(*args, **kw)
+    assert fast == slow

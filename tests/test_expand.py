@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from smartcharge.errors import ScheduleError
 from smartcharge.expand import (
     RECURRENCE_SECONDS,
+    batch_entries,
     expand_profile,
     occurrence_starts,
     period_entries,
@@ -314,3 +315,49 @@ def test_segments_sorted_and_disjoint(p: ChargingProfile, ws: int, length: int) 
     assert np.all(seg.starts <= E0 + ws + length)
     limits = {q.limit for q in p.charging_schedule[0].charging_schedule_period}
     assert set(seg.limits.tolist()) <= limits
+
+
+@given(
+    st.lists(profiles(), min_size=1, max_size=5),
+    st.integers(-DAY, 2 * DAY),
+    st.integers(1, 3 * DAY),
+    st.none() | st.integers(-DAY, DAY),
+)
+def test_batch_entries_equal_one_by_one(
+    ps: list[ChargingProfile], ws: int, length: int, tx: int | None
+) -> None:
+    anchors = [None if tx is None or i % 2 else E0 + tx for i in range(len(ps))]
+    lo, hi = E0 + ws, E0 + ws + length
+    batch = batch_entries(ps, lo, hi, session_starts=anchors)
+    assert len(batch) == len(ps)
+    for p, a, got in zip(ps, anchors, batch, strict=True):
+        want = period_entries(p, lo, hi, session_start=a)
+        for x, y in zip(got, want, strict=True):
+            assert x.tolist() == y.tolist()
+
+
+def test_batch_entries_reports_bad_periods() -> None:
+    good = make(periods=[(0, 1.0), (60, 2.0)])
+    sched = good.charging_schedule[0]
+    p0, p1 = sched.charging_schedule_period
+    bad = good.model_copy(
+        update={
+            "charging_schedule": (
+                sched.model_copy(update={"charging_schedule_period": (p0, p1, p1)}),
+            )
+        }
+    )
+    with pytest.raises(ScheduleError) as info:
+        batch_entries([good, bad], E0, E0 + H)
+    assert info.value.path == "chargingSchedule[0].chargingSchedulePeriod[2].startPeriod"
+    assert info.value.rule == "K01.FR.35"
+    late = good.model_copy(
+        update={
+            "charging_schedule": (sched.model_copy(update={"charging_schedule_period": (p1,)}),)
+        }
+    )
+    with pytest.raises(ScheduleError) as info:
+        batch_entries([late], E0, E0 + H)
+    assert info.value.rule == "K01.FR.31"
+    with pytest.raises(ScheduleError, match="startSchedule"):
+        batch_entries([make(start=None)], E0, E0 + H)
