@@ -452,26 +452,34 @@ def composite_schedule(
             src_anchors.append(anchor)
         return k
 
-    def items_for(evse: int, purposes: tuple[ChargingProfilePurpose, ...]) -> list[_Item]:
+    def items_for(evse: int) -> tuple[list[_Item], list[_Item], list[_Item]]:
+        """The (external constraints, TxDefault, Tx) items that count on ``evse`` (0: only
+        the station-wide external constraints)."""
         tx = txs.get(evse) if evse else None
         anchor = epoch_seconds(tx[1]) if tx is not None else None
-        active = tx is not None or assume_transaction
-        out: list[_Item] = []
+        active = evse != 0 and (tx is not None or assume_transaction)
+        ext: list[_Item] = []
+        txd: list[_Item] = []
+        txp: list[_Item] = []
         own = _sorted_profiles(installed.get(evse, ())) if evse else []
         rank = 0
         for scope, profiles in ((evse, own), (0, station)):
             for p in profiles:
                 rank += 1
                 purpose = p.charging_profile_purpose
-                if purpose not in purposes or purpose is _MAX:
+                if purpose is _EXT:
+                    dest = ext
+                elif not active or purpose is _MAX:
                     continue
-                if purpose in (_TX, _TXD) and not active:
-                    continue
-                if purpose is _TX and (scope == 0 or tx is None or p.transaction_id != tx[0]):
-                    continue
+                elif purpose is _TXD:
+                    dest = txd
+                elif scope == 0 or tx is None or p.transaction_id != tx[0]:
+                    continue  # a TxProfile of another transaction, or on EVSE 0
+                else:
+                    dest = txp
                 amps = p.charging_schedule[0].charging_rate_unit is ChargingRateUnit.A
-                out.append(_Item(p.stack_level, rank, amps, segments(p, anchor)))
-        return out
+                dest.append(_Item(p.stack_level, rank, amps, segments(p, anchor)))
+        return ext, txd, txp
 
     def max_items() -> list[_Item]:
         return [
@@ -487,10 +495,8 @@ def composite_schedule(
 
     # Expand everything first, then lay one grid over all breakpoints.
     wanted = evses if evse_id == 0 else [evse_id]
-    per_evse = {
-        e: (items_for(e, (_EXT,)), items_for(e, (_TXD,)), items_for(e, (_TX,))) for e in wanted
-    }
-    station_ext = items_for(0, (_EXT,)) if evse_id == 0 else []
+    per_evse = {e: items_for(e) for e in wanted}
+    station_ext = items_for(0)[0] if evse_id == 0 else []
     maxes = max_items()
     segs = batch_entries(src_profiles, t0, t1, session_starts=src_anchors)
     cuts = [np.array([t0, t1], dtype=np.int64)]
