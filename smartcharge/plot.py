@@ -9,7 +9,7 @@ shown: save them with ``fig.savefig("site.png")``.
 - :func:`plot_composite`: a composite schedule as a bold step line over the profiles that
   contribute to it, each drawn as its own thin step line ("why is this EVSE at 6 A?").
 - :func:`plot_site_load`: per-EVSE power stacked under the node limits, with the price on a
-  second axis.
+  second axis; :func:`plot_plan` draws an optimizer :class:`~smartcharge.optimize.Plan` so.
 
 Times are int epoch seconds [s, UTC] or aware datetimes; plots label them in UTC.
 """
@@ -32,9 +32,12 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
+    from smartcharge.optimize import Plan
+
 __all__ = [
     "PlotUnavailableError",
     "plot_composite",
+    "plot_plan",
     "plot_site_load",
 ]
 
@@ -187,6 +190,8 @@ def plot_site_load(
     limits: Mapping[str, npt.ArrayLike] | None = None,
     price: npt.ArrayLike | None = None,
     labels: Sequence[str] | None = None,
+    base: npt.ArrayLike | None = None,
+    base_label: str = "other site load",
     price_label: str = "price [per kWh]",
     title: str | None = None,
 ) -> Figure:
@@ -205,6 +210,10 @@ def plot_site_load(
         Energy price per step (shape ``(T,)``), drawn on the right axis.
     labels
         One name per EVSE for the legend (shown for up to 12 EVSEs).
+    base
+        Inflexible load [kW] per step (or a constant), drawn in grey under the EVSEs.
+    base_label
+        Its legend entry.
     price_label
         Label of the right axis.
     title
@@ -246,11 +255,17 @@ def plot_site_load(
         )
     lims = {name: _check_series(f"limits.{name}", v, n_t) for name, v in (limits or {}).items()}
     pr = None if price is None else _check_series("price", price, n_t)
+    b = None if base is None else _check_series("base", base, n_t)
+    if b is not None and np.any(b < 0):
+        raise ScheduleError("base must be >= 0", path="base", rule="finite>=0")
 
     fig = _new_figure(10.0, 4.8)
     ax = fig.add_subplot()
     x = _to_datetime64(e)
     cum = np.zeros(n_t + 1)
+    if b is not None:
+        cum = np.append(b, b[-1])
+        ax.fill_between(x, 0.0, cum, step="post", color="0.75", linewidth=0, label=base_label)
     import matplotlib as mpl
 
     cmap = mpl.colormaps["viridis"]
@@ -263,14 +278,15 @@ def plot_site_load(
                         alpha=0.85, linewidth=0, label=label)
         cum = top
     if not show_each:
-        ax.step(x, cum, where="post", color="tab:blue", linewidth=1.4,
-                label=f"site load ({n} EVSEs, stacked)")
+        what = f"{n} EVSEs stacked" + ("" if b is None else " on the other load")
+        ax.step(x, cum, where="post", color="tab:blue", linewidth=1.4, label=f"total: {what}")
     styles = ["-", "--", "-.", ":"]
     for k, (name, v) in enumerate(lims.items()):
         _step(ax, e, v, color="tab:red", linestyle=styles[k % len(styles)], linewidth=2.0,
               label=f"limit: {name}")
     ax.set_ylabel("power [kW]")
-    ax.set_ylim(bottom=0)
+    tops = [float(cum.max()), *(float(v.max()) for v in lims.values())]
+    ax.set_ylim(0.0, max(max(tops) * 1.08, 1e-3))
     ax.set_xlim(x[0], x[-1])
     _format_time_axis(ax, int(e[-1] - e[0]))
     ax.grid(True, alpha=0.3)
@@ -282,7 +298,47 @@ def plot_site_load(
         ax2.set_ylim(bottom=0, top=float(pr.max()) * 1.25 if pr.max() > 0 else 1.0)
         h2, n2 = ax2.get_legend_handles_labels()
         handles, names = handles + h2, names + n2
-    ax.legend(handles, names, loc="upper left", fontsize="small")
+    ax.legend(handles, names, loc="upper center", bbox_to_anchor=(0.5, -0.14),
+              ncol=min(len(names), 4), fontsize="small", frameon=False)
     if title:
         ax.set_title(title)
     return fig
+
+
+def plot_plan(plan: Plan, *, title: str | None = None) -> Figure:
+    """An optimizer plan: per-EVSE power stacked over the site load, under the root limit.
+
+    Parameters
+    ----------
+    plan
+        A :class:`~smartcharge.optimize.Plan` (from ``optimize`` or a baseline).
+    title
+        Figure title; default: the plan's one-line summary of energy, cost and peak.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Power [kW] against UTC time; the root node's power limit (where it has one), the
+        tariff's inflexible site load (grey) and the price (right axis).
+    """
+    problem = plan.problem
+    h = problem.horizon
+    start = epoch_seconds(h.start)
+    edges = start + h.step_s * np.arange(h.n_steps + 1, dtype=np.int64)
+    root = next(node for node in problem.nodes if node.parent is None)
+    limits: dict[str, FloatArray] = {}
+    root_w = problem.series(root.max_power_w)
+    if np.all(np.isfinite(root_w)):
+        limits[root.id] = root_w / 1000.0
+    site = problem.tariff.site_load_w
+    base = None if site is None else problem.series(site) / 1000.0
+    price = problem.series(problem.tariff.price)
+    if title is None:
+        title = (
+            f"{plan.share_delivered:.1%} of {plan.energy_needed_wh / 1000:.0f} kWh delivered, "
+            f"cost {plan.cost:.2f}, peak {plan.peak_w / 1000:.1f} kW"
+        )
+    return plot_site_load(
+        edges, np.asarray(plan.power_w) / 1000.0, limits=limits, price=price,
+        labels=list(plan.evse_ids), base=base, title=title,
+    )

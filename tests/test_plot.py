@@ -15,7 +15,7 @@ pytest.importorskip("matplotlib")
 from smartcharge.composite import composite_schedule
 from smartcharge.errors import ScheduleError, SmartChargeError
 from smartcharge.model import ChargingProfile
-from smartcharge.plot import PlotUnavailableError, plot_composite, plot_site_load
+from smartcharge.plot import PlotUnavailableError, plot_composite, plot_plan, plot_site_load
 
 T0 = datetime(2024, 1, 1, 8, tzinfo=timezone.utc)
 E0 = int(T0.timestamp())
@@ -93,7 +93,7 @@ def test_site_load_many_evses_draws_one_total_line() -> None:
     power = np.ones((30, 3))
     fig = plot_site_load(edges, power)
     ax = fig.axes[0]
-    total = next(ln for ln in ax.get_lines() if "30 EVSEs" in str(ln.get_label()))
+    total = next(ln for ln in ax.get_lines() if "30 EVSEs stacked" in str(ln.get_label()))
     assert list(total.get_ydata()) == [30.0] * 4
 
 
@@ -135,3 +135,31 @@ def test_import_works_without_matplotlib_and_plots_name_the_extra() -> None:
                          check=True)
     assert "smartcharge[plot]" in out.stdout
     assert issubclass(PlotUnavailableError, SmartChargeError)
+
+
+def test_plan_plot_shows_evse_power_site_load_limit_and_price() -> None:
+    from smartcharge.optimize import Plan, Problem
+
+    problem = Problem.model_validate({
+        "horizon": {"start": "2024-01-01T00:00:00Z", "step_s": 3600, "n_steps": 3},
+        "nodes": [{"id": "grid", "max_power_w": 30000}],
+        "evses": [{"id": "e1", "node": "grid", "max_current_a": 32},
+                  {"id": "e2", "node": "grid", "max_current_a": 32}],
+        "sessions": [
+            {"id": "s1", "evse": "e1", "arrival": "2024-01-01T00:00:00Z",
+             "departure": "2024-01-01T03:00:00Z", "energy_wh": 20000},
+            {"id": "s2", "evse": "e2", "arrival": "2024-01-01T01:00:00Z",
+             "departure": "2024-01-01T03:00:00Z", "energy_wh": 10000}],
+        "tariff": {"price": [0.1, 0.3, 0.2], "site_load_w": 5000}})
+    plan = Plan.from_session_power(problem, [[11040, 11040, 0], [0, 6900, 6900]])
+    fig = plot_plan(plan)
+    ax, ax_price = fig.axes
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert labels == ["other site load", "e1", "e2", "limit: grid", "price"]
+    limit = next(ln for ln in ax.get_lines() if ln.get_label() == "limit: grid")
+    assert set(np.asarray(limit.get_ydata()).tolist()) == {30.0}
+    # base (5 kW) + e1 + e2 at the top of the stack, in kW
+    top = ax.collections[-1].get_paths()[0].vertices[:, 1].max()
+    assert top == pytest.approx(5.0 + 11.04 + 6.9)
+    assert list(ax_price.get_lines()[0].get_ydata()) == [0.1, 0.3, 0.2, 0.2]
+    assert "kWh delivered" in ax.get_title()
