@@ -189,11 +189,8 @@ def _resolve_groups(groups: list[list[_Item]], segs: list[Segments], cells: IntA
             np.stack([c[1] for c in cols], axis=1),
         )
     amps = np.full((n, ng), np.nan)
-    watts = np.full((n, ng), np.nan)
-    phases = np.zeros((n, ng), dtype=np.int8)
-    have = np.zeros((n, ng), dtype=bool)
     if not flat:
-        return _Columns(amps, watts, phases, have)
+        return _Columns(amps, amps.copy(), np.zeros((n, ng), np.int8), np.zeros((n, ng), bool))
     parts = [segs[it.src] for _, it in flat]
     counts = [p.starts.size for p in parts]
     meta = np.repeat(
@@ -229,6 +226,9 @@ def _resolve_groups(groups: list[list[_Item]], segs: list[Segments], cells: IntA
     p_ = np.where(hit, ph[w], 0).astype(np.int8)
     if len(present) == ng:
         return _Columns(a_, w_, p_, hit)
+    watts = amps.copy()
+    phases = np.zeros((n, ng), dtype=np.int8)
+    have = np.zeros((n, ng), dtype=bool)
     amps[:, present] = a_
     watts[:, present] = w_
     phases[:, present] = p_

@@ -7,8 +7,12 @@ Every OCPP 2.0.1 ``composite_schedule`` case runs through the pure
 place (never copied); everything skips cleanly when ../shared is absent.
 
 Skipped on purpose (reasons in the skip messages): the 2.0.1 cases that need OCPP 2.1-only
-fields (offline durations, setpoints / operationMode: ``OfflineDuration_*``, ``Q03_*``) and
-all OCPP 2.1 cases.
+fields (offline durations, setpoints / operationMode: ``OfflineDuration_*``, ``Q03_*``); the
+OCPP 2.1 cases are not collected (this library models 2.0.1).
+
+One deliberate difference is asserted rather than skipped: for a period index past the last
+period (5 ``CalculateProfileEntry_Negative`` cases) EVerest logs and returns no entry, while
+:func:`smartcharge.expand.period_entries` raises a ScheduleError naming the field.
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import jsonschema
+import ocpp
 import pytest
 
 from smartcharge.composite import composite_schedule
@@ -37,6 +43,11 @@ def _load_cases() -> list[dict[str, Any]]:
     return cases
 
 
+SCHEMA = json.loads(
+    (
+        Path(ocpp.__file__).parent / "v201" / "schemas" / "GetCompositeScheduleResponse.json"
+    ).read_text()
+)
 CASES = _load_cases()
 COMPOSITE = [c for c in CASES if c["kind"] == "composite_schedule" and c["ocpp_version"] == "2.0.1"]
 UNIT = [c for c in CASES if c["kind"] != "composite_schedule"]
@@ -103,6 +114,7 @@ def test_composite_case(everest: Path, case: dict[str, Any]) -> None:
     )
     exp = case["expected"]
     got = result.to_json_dict()
+    jsonschema.validate({"status": "Accepted", "schedule": got}, SCHEMA)
     assert got["evseId"] == exp["evseId"]
     assert got["chargingRateUnit"] == exp["chargingRateUnit"]
     got_periods = got["chargingSchedulePeriod"]
