@@ -796,8 +796,10 @@ def conform_profile(
 ) -> ChargingProfile:
     """``profile`` as a station stores it: absent ``numberPhases`` on AC becomes 3 (K01.FR.49).
 
-    DC EVSEs (and EVSE 0 of a DC-supplied station) are left unchanged. The profile is returned
-    as is (the same object) when nothing needs filling in.
+    On an EVSE (or station) whose supply has fewer than 3 phases the absent value becomes that
+    number instead: a stored 3 would break K01.FR.45 and the profile would fail re-validation
+    (as it does in EVerest). DC EVSEs (and EVSE 0 of a DC-supplied station) are left unchanged.
+    The profile is returned as is (the same object) when nothing needs filling in.
 
     >>> from smartcharge.model import ChargingProfile
     >>> p = ChargingProfile.model_validate({
@@ -810,13 +812,14 @@ def conform_profile(
     """  # noqa: E501
     if context.is_dc(evse_id):
         return profile
+    phases = min(_AC_DEFAULT_PHASES, context.max_phases(evse_id))
     changed = False
     schedules = []
     for sched in profile.charging_schedule:
         periods = []
         for period in sched.charging_schedule_period:
             if period.number_phases is None:
-                period = period.model_copy(update={"number_phases": _AC_DEFAULT_PHASES})
+                period = period.model_copy(update={"number_phases": phases})
                 changed = True
             periods.append(period)
         schedules.append(sched.model_copy(update={"charging_schedule_period": tuple(periods)}))

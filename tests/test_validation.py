@@ -613,3 +613,27 @@ def test_property_tx_default_profile_also_valid_as_tx_profile(p: ChargingProfile
     assert validate_profile(
         1, tx, ctx(transactions={1: (TX, NOW - timedelta(hours=1))}), now=NOW
     ).accepted
+
+
+def test_k01_fr_49_conform_on_single_phase_supply_uses_its_phases() -> None:
+    c = ctx(evses={1: EVSEInfo("AC", 1)}, supply_phases=3)
+    conformed = conform_profile(1, profile(), c)
+    assert {
+        per.number_phases for per in conformed.charging_schedule[0].charging_schedule_period
+    } == {1}
+    assert validate_profile(1, conformed, c, now=NOW).accepted  # re-validates (K01.FR.45)
+    station_1ph = ctx(supply_phases=1)
+    out = conform_profile(0, profile(), station_1ph).charging_schedule[0].charging_schedule_period
+    assert {per.number_phases for per in out} == {1}
+
+
+@given(valid_profiles(), st.sampled_from([0, 1, 2]), st.integers(1, 3))
+def test_property_conformed_profiles_still_validate(
+    p: ChargingProfile, evse: int, phases: int
+) -> None:
+    c = ctx(evses={1: EVSEInfo("AC", phases), 2: EVSEInfo("DC")}, supply_phases=phases)
+    if not validate_profile(evse, p, c, now=NOW).accepted:
+        return
+    conformed = conform_profile(evse, p, c)
+    assert validate_profile(evse, conformed, c, now=NOW).accepted
+    assert conform_profile(evse, conformed, c) is conformed
