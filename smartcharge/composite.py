@@ -236,6 +236,83 @@ def _resolve_groups(groups: list[list[_Item]], segs: list[Segments], cells: IntA
     return _Columns(amps, watts, phases, have)
 
 
+def _local_grid(groups: Sequence[list[_Item]], segs: list[Segments], t0: int, t1: int) -> IntArray:
+    """Breakpoints in [t0, t1] of the segments the groups use (always t0 and t1)."""
+    srcs = sorted({it.src for grp in groups for it in grp})
+    cuts = [np.array([t0, t1], dtype=np.int64)]
+    for k in srcs:
+        cuts.append(segs[k].starts)
+        cuts.append(segs[k].ends)
+    g = np.unique(np.concatenate(cuts))
+    out: IntArray = g[(g >= t0) & (g <= t1)]
+    return out
+
+
+def _add_ranges(n: int, lo: IntArray, hi: IntArray, values: FloatArray) -> FloatArray:
+    """Sum of ``values[k]`` over the cell ranges ``[lo[k], hi[k])`` of n cells, exact for
+    values with one decimal (summed as integer tenths), otherwise in float."""
+    tenths = np.rint(values * 10.0)
+    if np.all(np.abs(tenths - values * 10.0) < 1e-6) and np.all(np.abs(tenths) < 2**52):
+        d = np.zeros(n + 1, dtype=np.int64)
+        t = tenths.astype(np.int64)
+        np.add.at(d, lo, t)
+        np.add.at(d, hi, -t)
+        out: FloatArray = np.cumsum(d)[:-1] / 10.0
+        return out
+    df = np.zeros(n + 1)
+    np.add.at(df, lo, values)
+    np.add.at(df, hi, -values)
+    outf: FloatArray = np.cumsum(df)[:-1]
+    return outf
+
+
+def _station_total(
+    per_evse: list[tuple[list[_Item], list[_Item], list[_Item]]],
+    segs: list[Segments],
+    grid: IntArray,
+    d_amps: float,
+    d_watts: float,
+) -> tuple[FloatArray, FloatArray, PhaseArray]:
+    """The EVSEs' limits summed per cell of ``grid`` (an EVSE without a limit counts with
+    the default); ``numberPhases`` is the largest of the EVSEs'. Each EVSE is resolved on
+    its own breakpoints and added as ranges, so a station's cost grows with its EVSEs'
+    segments, not with EVSEs x all the station's breakpoints."""
+    n = grid.size - 1
+    if not per_evse:
+        return np.full(n, np.nan), np.full(n, np.nan), np.zeros(n, dtype=np.int8)
+    t0, t1 = int(grid[0]), int(grid[-1])
+    lo_l: list[IntArray] = []
+    hi_l: list[IntArray] = []
+    a_l: list[FloatArray] = []
+    w_l: list[FloatArray] = []
+    p_l: list[PhaseArray] = []
+    for groups in per_evse:
+        local = _local_grid(groups, segs, t0, t1)
+        r = _evse_columns(_resolve_groups(list(groups), segs, local[:-1]), None)
+        pos = np.searchsorted(grid, local)
+        lo_l.append(pos[:-1])
+        hi_l.append(pos[1:])
+        a_l.append(np.where(np.isnan(r.amps), d_amps, r.amps))
+        w_l.append(np.where(np.isnan(r.watts), d_watts, r.watts))
+        p_l.append(r.phases)
+    lo = np.concatenate(lo_l)
+    hi = np.concatenate(hi_l)
+    ph = np.concatenate(p_l)
+    phases = np.zeros(n, dtype=np.int8)
+    for k in (1, 2, 3):  # the largest phases present in each cell
+        sel = ph == k
+        if sel.any():
+            d = np.zeros(n + 1, dtype=np.int64)
+            np.add.at(d, lo[sel], 1)
+            np.add.at(d, hi[sel], -1)
+            phases[np.cumsum(d)[:-1] > 0] = k
+    return (
+        _add_ranges(n, lo, hi, np.concatenate(a_l)),
+        _add_ranges(n, lo, hi, np.concatenate(w_l)),
+        phases,
+    )
+
+
 def _min_phases_cols(p: npt.NDArray[np.int8]) -> PhaseArray:
     """Row-wise smallest specified phases (0 = none specified)."""
     m = np.where(p == 0, 99, p).min(axis=1)
@@ -509,17 +586,9 @@ def composite_schedule(
     n = cells.size
 
     if evse_id == 0:
-        amps = np.zeros(n)
-        watts = np.zeros(n)
-        phases = np.zeros(n, dtype=np.int8)
-        for e in evses:
-            r = _evse_columns(_resolve_groups(list(per_evse[e]), segs, cells), None)
-            amps += np.where(np.isnan(r.amps), d_amps, r.amps)
-            watts += np.where(np.isnan(r.watts), d_watts, r.watts)
-            phases = np.maximum(phases, r.phases)
-        if not evses:
-            amps[:] = np.nan
-            watts[:] = np.nan
+        amps, watts, phases = _station_total(
+            [per_evse[e] for e in evses], segs, grid, d_amps, d_watts
+        )
         caps = _resolve_groups([station_ext, maxes], segs, cells)
         result = _Layer(
             np.fmin(amps, np.fmin.reduce(caps.amps, axis=1)),

@@ -508,3 +508,51 @@ def test_matrix_and_loop_resolution_agree(
     with mock.patch.object(mod, "_MATRIX_LIMIT", -1):
         slow = composite_schedule(*args, **kw)
     assert fast == slow
+
+
+@given(
+    st.lists(random_profile(unit="W"), max_size=3),
+    st.lists(st.lists(random_profile(unit="W"), max_size=3), min_size=1, max_size=4),
+    st.lists(st.none() | st.integers(-DAY, DAY), min_size=4, max_size=4),
+    st.integers(-DAY, DAY),
+    st.integers(1, 2 * DAY),
+)
+def test_evse0_is_the_sum_of_the_evses(
+    station: list[ChargingProfile],
+    per_evse: list[list[ChargingProfile]],
+    tx_starts: list[int | None],
+    start: int,
+    duration: int,
+) -> None:
+    """Without station-wide caps, the EVSE 0 total is, at every instant, the sum of each
+    EVSE's own composite (all in W, amps never binding)."""
+    station = [
+        p for p in station if p.charging_profile_purpose.value in ("TxDefaultProfile", "TxProfile")
+    ]
+    evse_ids = list(range(1, len(per_evse) + 1))
+    installed = {0: station} | {e: per_evse[e - 1] for e in evse_ids}
+    txs = {
+        e: (TX, T0 + timedelta(seconds=s))
+        for e, s in zip(evse_ids, tx_starts, strict=False)
+        if s is not None
+    }
+    kw: dict[str, Any] = {
+        "transactions": txs,
+        "evse_ids": evse_ids,
+        "default_limit_amps": 1e6,
+        "default_limit_watts": 7400.0,
+    }
+    t = T0 + timedelta(seconds=start)
+    total = composite_schedule(installed, 0, t, duration, "W", **kw)
+    parts = [composite_schedule(installed, e, t, duration, "W", **kw) for e in evse_ids]
+
+    def at(c: CompositeSchedule, off: int) -> tuple[float, int | None]:
+        ps = [p for p in c.charging_schedule_period if p.start_period <= off]
+        return ps[-1].limit, ps[-1].number_phases
+
+    cuts = sorted({p.start_period for c in [total, *parts] for p in c.charging_schedule_period})
+    for off in cuts:
+        lim, ph = at(total, off)
+        assert lim == pytest.approx(sum(at(c, off)[0] for c in parts), abs=1e-6)
+        phases = [at(c, off)[1] for c in parts]
+        assert ph == max((p for p in phases if p), default=None)
