@@ -335,19 +335,6 @@ def _evse_columns(cols: _Columns, extra: int | None) -> _Layer:
     )
 
 
-def _min_phases(a: PhaseArray, b: PhaseArray) -> PhaseArray:
-    a2 = np.where(a == 0, 99, a)
-    b2 = np.where(b == 0, 99, b)
-    m = np.minimum(a2, b2)
-    return np.where(m == 99, 0, m).astype(np.int8)
-
-
-def _lowest(a: _Layer, b: _Layer) -> _Layer:
-    return _Layer(
-        np.fmin(a.amps, b.amps), np.fmin(a.watts, b.watts), _min_phases(a.phases, b.phases)
-    )
-
-
 def _sorted_profiles(profiles: Sequence[ChargingProfile]) -> list[ChargingProfile]:
     """Profiles in a canonical order (by id), so the input order never matters."""
     out = sorted(profiles, key=lambda p: (p.id, p.stack_level))
@@ -599,8 +586,8 @@ def composite_schedule(
         result = _evse_columns(_resolve_groups([*per_evse[evse_id], maxes], segs, cells), 3)
 
     # Convert to the requested unit, per segment.
-    ph_eff = np.where(result.phases == 0, default_number_phases, result.phases).astype(np.float64)
-    factor = voltage * ph_eff
+    # [V * phases] per segment; unspecified phases (0) use the default
+    factor = (voltage * np.array([default_number_phases, 1.0, 2.0, 3.0]))[result.phases]
     if out_unit is ChargingRateUnit.A:
         limit = np.fmin(result.amps, result.watts / factor)
         default = d_amps
