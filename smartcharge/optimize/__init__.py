@@ -20,6 +20,7 @@ from smartcharge.optimize.problem import (
     Tariff,
     limits_from_schedule,
 )
+from smartcharge.optimize.solve import optimize
 from smartcharge.optimize.verify import Violation, verify
 
 __all__ = [
@@ -36,5 +37,6 @@ __all__ = [
     "Timings",
     "Violation",
     "limits_from_schedule",
+    "optimize",
     "verify",
 ]

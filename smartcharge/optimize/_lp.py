@@ -1,0 +1,157 @@
+"""Solve ``min c.x  s.t.  row_lb <= A x <= row_ub,  lb <= x <= ub`` with OR-Tools GLOP.
+
+The only module that touches OR-Tools' linear solver. ``A`` comes in CSR form as three numpy
+arrays (no scipy needed by the caller).
+
+Two paths:
+
+1. fast (ortools >= 9.10 with scipy importable): ``model_builder``'s helper
+   ``fill_model_from_sparse_data`` loads the whole matrix in one call, and the solver helper
+   returns the solution as one numpy array. Both are undocumented internals (OR-Tools calls
+   the helper module internal), hence this small module, the pinned ortools range, and
+2. public fallback: an ``MPModelRequest`` protocol buffer filled row by row from the CSR
+   arrays, solved with ``pywraplp.Solver.SolveWithProto`` (public API, no scipy).
+
+Both use GLOP with its default parameters (its dual simplex option was measured far slower
+on these models; see the shared solver notes).
+"""
+
+from __future__ import annotations
+
+import importlib
+import time
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = ["LpResult", "solve_lp"]
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+Status = Literal["optimal", "feasible", "infeasible", "failed"]
+
+
+@dataclass(frozen=True)
+class LpResult:
+    """What the solver returned: ``x`` is ``None`` unless status is optimal/feasible."""
+
+    status: Status
+    x: FloatArray | None
+    objective: float
+    message: str
+    build_s: float
+    solve_s: float
+    path: str
+
+
+def solve_lp(
+    lb: FloatArray,
+    ub: FloatArray,
+    c: FloatArray,
+    row_lb: FloatArray,
+    row_ub: FloatArray,
+    indptr: IntArray,
+    indices: IntArray,
+    data: FloatArray,
+    *,
+    time_limit_s: float | None = None,
+    path: Literal["auto", "sparse", "proto"] = "auto",
+) -> LpResult:
+    """Solve the LP (minimisation). Infinite bounds are allowed. Never raises on solver
+    trouble: a failure comes back as ``status="failed"`` with a message."""
+    if path in ("auto", "sparse"):
+        try:
+            return _solve_sparse(lb, ub, c, row_lb, row_ub, indptr, indices, data, time_limit_s)
+        except (ImportError, AttributeError, TypeError) as exc:
+            if path == "sparse":
+                return LpResult("failed", None, np.nan, f"sparse path unavailable: {exc}",
+                                0.0, 0.0, "sparse")
+    return _solve_proto(lb, ub, c, row_lb, row_ub, indptr, indices, data, time_limit_s)
+
+
+def _solve_sparse(
+    lb: FloatArray, ub: FloatArray, c: FloatArray, row_lb: FloatArray, row_ub: FloatArray,
+    indptr: IntArray, indices: IntArray, data: FloatArray, time_limit_s: float | None,
+) -> LpResult:
+    # scipy.sparse: the pybind11 caster of fill_model_from_sparse_data needs it
+    sparse: Any = importlib.import_module("scipy.sparse")
+    mb: Any = importlib.import_module("ortools.linear_solver.python.model_builder")
+
+    t0 = time.perf_counter()
+    nrows, ncols = len(row_lb), len(lb)
+    mat = sparse.csr_matrix((data, indices, indptr), shape=(nrows, ncols))
+    model = mb.Model()
+    model.helper.fill_model_from_sparse_data(
+        np.ascontiguousarray(lb, dtype=np.float64),
+        np.ascontiguousarray(ub, dtype=np.float64),
+        np.ascontiguousarray(c, dtype=np.float64),
+        np.ascontiguousarray(row_lb, dtype=np.float64),
+        np.ascontiguousarray(row_ub, dtype=np.float64),
+        mat,
+    )
+    solver = mb.Solver("glop")
+    if time_limit_s is not None:
+        solver.set_time_limit_in_seconds(max(float(time_limit_s), 1e-3))
+    t1 = time.perf_counter()
+    status = solver.solve(model)
+    t2 = time.perf_counter()
+    name = getattr(status, "name", str(status))
+    if name not in ("OPTIMAL", "FEASIBLE"):
+        kind: Status = "infeasible" if name == "INFEASIBLE" else "failed"
+        return LpResult(kind, None, np.nan, f"GLOP: {name}", t1 - t0, t2 - t1, "sparse")
+    helper = getattr(solver, "_Solver__solve_helper", None)
+    if helper is not None and hasattr(helper, "variable_values"):
+        x = np.asarray(helper.variable_values(), dtype=np.float64).reshape(-1)
+    else:  # pragma: no cover - older/newer layouts: slower but public
+        x = np.array([solver.value(v) for v in model.get_variables()], dtype=np.float64)
+    if x.shape != (ncols,) or not np.all(np.isfinite(x)):
+        return LpResult("failed", None, np.nan, "GLOP returned no usable solution",
+                        t1 - t0, t2 - t1, "sparse")
+    return LpResult("optimal" if name == "OPTIMAL" else "feasible", x,
+                    float(solver.objective_value), f"GLOP: {name}", t1 - t0, t2 - t1, "sparse")
+
+
+def _solve_proto(
+    lb: FloatArray, ub: FloatArray, c: FloatArray, row_lb: FloatArray, row_ub: FloatArray,
+    indptr: IntArray, indices: IntArray, data: FloatArray, time_limit_s: float | None,
+) -> LpResult:
+    pb: Any = importlib.import_module("ortools.linear_solver.linear_solver_pb2")
+    pywraplp: Any = importlib.import_module("ortools.linear_solver.pywraplp")
+
+    t0 = time.perf_counter()
+    req = pb.MPModelRequest()
+    req.solver_type = pb.MPModelRequest.GLOP_LINEAR_PROGRAMMING
+    if time_limit_s is not None:
+        req.solver_time_limit_seconds = max(float(time_limit_s), 1e-3)
+    model = req.model
+    lbl = np.asarray(lb, dtype=np.float64).tolist()  # the proto takes +-inf as is
+    ubl = np.asarray(ub, dtype=np.float64).tolist()
+    cl = np.asarray(c, dtype=np.float64).tolist()
+    for lo, hi, obj in zip(lbl, ubl, cl, strict=True):
+        model.variable.add(lower_bound=lo, upper_bound=hi, objective_coefficient=obj)
+    rlo = np.asarray(row_lb, dtype=np.float64).tolist()
+    rhi = np.asarray(row_ub, dtype=np.float64).tolist()
+    idx = indices.tolist()
+    val = data.tolist()
+    ptr = indptr.tolist()
+    for r in range(len(rlo)):
+        ct = model.constraint.add(lower_bound=rlo[r], upper_bound=rhi[r])
+        ct.var_index.extend(idx[ptr[r]:ptr[r + 1]])
+        ct.coefficient.extend(val[ptr[r]:ptr[r + 1]])
+    t1 = time.perf_counter()
+    resp = pb.MPSolutionResponse()
+    pywraplp.Solver.SolveWithProto(req, resp)
+    t2 = time.perf_counter()
+    name = pb.MPSolverResponseStatus.Name(resp.status)
+    if resp.status not in (pb.MPSOLVER_OPTIMAL, pb.MPSOLVER_FEASIBLE) or len(
+        resp.variable_value
+    ) != len(lbl):
+        kind: Status = "infeasible" if resp.status == pb.MPSOLVER_INFEASIBLE else "failed"
+        return LpResult(kind, None, np.nan, f"GLOP: {name}", t1 - t0, t2 - t1, "proto")
+    x = np.array(resp.variable_value, dtype=np.float64)
+    return LpResult(
+        "optimal" if resp.status == pb.MPSOLVER_OPTIMAL else "feasible", x,
+        float(resp.objective_value), f"GLOP: {name}", t1 - t0, t2 - t1, "proto",
+    )

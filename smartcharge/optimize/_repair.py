@@ -1,0 +1,195 @@
+"""Make any power array safe, enforce the minimum-current rule, and win back lost energy.
+
+All functions work on the session power array ``sp`` (S, T) [W] and the linear rows of
+:meth:`Network.rows` (an inner approximation of every node limit). Why the result is safe:
+
+1. clip to ``[0, session max]`` and to the session's window; scale a session down if it
+   would get more than its need; scale the sessions of an EVSE down where they share a step
+   over the EVSE's maximum;
+2. visit nodes children first; where a row ``v <= rhs`` of node ``n`` is broken at step
+   ``t``, scale every session below ``n`` at ``t`` by ``alpha = min rhs / v``. A row already
+   met below stays met: ``rhs >= 0`` and ``v <= rhs`` give ``alpha * v <= rhs`` for
+   ``0 <= alpha <= 1`` (both for ``v >= 0`` and ``v < 0``), and scaling down keeps steps 1;
+3. set every power below the session's minimum to 0 (the 0-or-at-least-minimum rule);
+4. visit nodes children first again; where a row is broken (possible only through a
+   negative coefficient, i.e. a phasor pointing against the line), set every session
+   below the node at that step to 0. All-zero meets every row (``rhs >= 0``), a zero
+   subtree meets its own rows, and ancestors are visited later.
+
+Steps with ``rhs < 0`` (the site load alone breaks a limit) are excluded beforehand
+(``allowed``), so ``rhs >= 0`` holds wherever anything can flow.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+from smartcharge.optimize._network import Network, Rows
+
+FloatArray = npt.NDArray[np.float64]
+BoolArray = npt.NDArray[np.bool_]
+
+_REL = 1e-12  # float noise allowed when re-checking a row that was just enforced
+
+
+def allowed_mask(net: Network, rows: list[Rows]) -> BoolArray:
+    """(S, T): where a session may draw power at all."""
+    forbid = np.zeros((net.E, net.T), dtype=bool)
+    for n in range(net.N):
+        f = rows[n].forced
+        if f.any():
+            forbid[np.ix_(net.members[n], np.flatnonzero(f))] = True
+    ok = (net.frac > 0) & (net.sess_max_w[:, None] > 0) & (net.need_wh[:, None] > 0)
+    return np.asarray(ok & ~forbid[net.sess_evse], dtype=bool)
+
+
+def _row_values(net: Network, rows: Rows, n: int, ep: FloatArray) -> FloatArray:
+    return np.asarray(rows.coef @ ep[net.members[n]], dtype=np.float64)
+
+
+def _broken(v: FloatArray, rhs: FloatArray) -> BoolArray:
+    return np.asarray(v > rhs + _REL * (np.abs(rhs) + 1.0), dtype=bool)
+
+
+def _sessions_under(net: Network, n: int) -> BoolArray:
+    inside = np.zeros(net.E, dtype=bool)
+    inside[net.members[n]] = True
+    return np.asarray(inside[net.sess_evse], dtype=bool)
+
+
+def make_safe(
+    net: Network, rows: list[Rows], sp: FloatArray, allowed: BoolArray
+) -> tuple[FloatArray, bool]:
+    """A safe version of ``sp`` (see module docstring) and whether anything changed beyond
+    float noise."""
+    orig = sp
+    sp = np.where(allowed, np.clip(sp, 0.0, net.sess_max_w[:, None]), 0.0)
+    # energy never above need
+    energy = (sp * net.frac).sum(axis=1) * net.dt_h
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        f = np.where(energy > net.need_wh, net.need_wh / energy, 1.0)
+    sp = sp * f[:, None]
+    # EVSEs shared by two sessions within a step
+    ep = net.evse_power(sp)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        g = np.where(ep > net.evse_max_w[:, None], net.evse_max_w[:, None] / ep, 1.0)
+    sp = sp * g[net.sess_evse]
+    ep = net.evse_power(sp)
+    # nodes, children first: scale down
+    for n in net.order.tolist():
+        r = rows[n]
+        if r.coef.shape[0] == 0 or len(net.members[n]) == 0:
+            continue
+        v = _row_values(net, r, n, ep)
+        bad = _broken(v, r.rhs) & (v > 0)
+        if not bad.any():
+            continue
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            ratio = np.where(bad, np.maximum(r.rhs, 0.0) / v, 1.0)
+        alpha = np.clip(ratio.min(axis=0), 0.0, 1.0)
+        under = _sessions_under(net, n)
+        sp[under] *= alpha[None, :]
+        ep[net.members[n]] *= alpha[None, :]
+    # minimum current: 0 or at least the minimum (values within 1e-9 of it snap to it)
+    mn = net.sess_min_w[:, None]
+    near = (sp > 0) & (sp < mn) & (sp >= mn * (1 - 1e-9))
+    sp = np.where(near, np.broadcast_to(mn, sp.shape), sp)
+    sp = np.where((sp > 0) & (sp < mn), 0.0, sp)
+    ep = net.evse_power(sp)
+    # nodes, children first: a row broken now (negative coefficients) zeroes the subtree
+    for n in net.order.tolist():
+        r = rows[n]
+        if r.coef.shape[0] == 0 or len(net.members[n]) == 0:
+            continue
+        bad_t = _broken(_row_values(net, r, n, ep), r.rhs).any(axis=0)
+        if bad_t.any():
+            under = _sessions_under(net, n)
+            sp[np.ix_(under, bad_t)] = 0.0
+            ep[np.ix_(net.members[n], bad_t)] = 0.0
+    changed = bool(np.any(np.abs(sp - orig) > 1e-6 * (np.abs(orig) + 1.0)))
+    return sp, changed
+
+
+def fallback_plan(net: Network, rows: list[Rows], allowed: BoolArray) -> FloatArray:
+    """A safe plan without a solver: each session spreads its need evenly over its window
+    (at most its maximum), then :func:`make_safe` scales it down under every limit."""
+    hours = (net.frac * allowed).sum(axis=1) * net.dt_h
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        even = np.where(hours > 0, net.need_wh / hours, 0.0)
+    even = np.maximum(np.minimum(even, net.sess_max_w), np.minimum(net.sess_min_w,
+                                                                    net.sess_max_w))
+    sp = np.where(allowed, even[:, None], 0.0)
+    return make_safe(net, rows, sp, allowed)[0]
+
+
+def win_back(
+    net: Network, rows: list[Rows], sp: FloatArray, allowed: BoolArray, dropped: BoolArray
+) -> FloatArray:
+    """Turn steps dropped by the minimum-current rule back on at the minimum where every
+    row still holds, for sessions short of their need.
+
+    Greedy, sessions in order, steps early first. Raising a step to the minimum may give a
+    session more than its need; the excess is then taken off its latest other steps (never
+    below the minimum). A change is kept only if every row of every node above the EVSE,
+    at every step it touches, still holds (and the EVSE's own maximum), so the result stays
+    safe.
+    """
+    sp = sp.copy()
+    ep = net.evse_power(sp)
+    # ancestors of each EVSE's node, with the EVSE's position in each member list
+    anc: list[list[tuple[int, int]]] = []
+    pos = [dict(zip(net.members[n].tolist(), range(len(net.members[n])), strict=True))
+           for n in range(net.N)]
+    for e in range(net.E):
+        chain = []
+        n = int(net.evse_node[e])
+        while n >= 0:
+            if rows[n].coef.shape[0]:
+                chain.append((n, pos[n][e]))
+            n = int(net.parent[n])
+        anc.append(chain)
+    lhs = [
+        _row_values(net, rows[n], n, ep) if rows[n].coef.shape[0] else np.zeros((0, net.T))
+        for n in range(net.N)
+    ]
+    energy = (sp * net.frac).sum(axis=1) * net.dt_h
+    dt = net.dt_h
+    for s in np.flatnonzero(dropped.any(axis=1)).tolist():
+        e = int(net.sess_evse[s])
+        mn = float(net.sess_min_w[s])
+        for t in np.flatnonzero(dropped[s]).tolist():
+            short = net.need_wh[s] - energy[s]
+            if short <= 1e-6 or not allowed[s, t] or sp[s, t] > 0:
+                continue
+            gain = mn * net.frac[s, t] * dt
+            change = {t: mn}
+            excess = gain - short
+            if excess > 0:
+                for u in np.flatnonzero(sp[s] > mn)[::-1].tolist():
+                    if excess <= 0:
+                        break
+                    room = (sp[s, u] - mn) * net.frac[s, u] * dt
+                    take = min(room, excess)
+                    change[u] = sp[s, u] - take / (net.frac[s, u] * dt)
+                    excess -= take
+                if excess > 1e-9:
+                    continue
+            steps = np.array(sorted(change), dtype=np.int64)
+            delta = np.array([change[k] - sp[s, k] for k in steps.tolist()])
+            if np.any(ep[e, steps] + delta > net.evse_max_w[e] * (1 + 1e-12)):
+                continue
+            ok = True
+            for n, p in anc[e]:
+                new = lhs[n][:, steps] + rows[n].coef[:, p:p + 1] * delta[None, :]
+                if _broken(new, rows[n].rhs[:, steps]).any():
+                    ok = False
+                    break
+            if not ok:
+                continue
+            for n, p in anc[e]:
+                lhs[n][:, steps] += rows[n].coef[:, p:p + 1] * delta[None, :]
+            sp[s, steps] += delta
+            ep[e, steps] += delta
+            energy[s] = float((sp[s] * net.frac[s]).sum() * dt)
+    return sp

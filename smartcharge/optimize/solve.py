@@ -1,0 +1,350 @@
+"""``optimize(problem) -> Plan``: the LP, its repair, and the safe fallback.
+
+The model (docs/optimizer.md has it as mathematics). Variables: the power ``p[s,t]`` [W] of
+each session in each step it is plugged in, and for each session ``K`` tier variables
+``y[s,k]`` (Wh, each at most ``need_s / K``) whose sum is the energy delivered. One weighted
+objective, minimised::
+
+    - sum_s,k V * priority_s * (1 + fairness * (K-1-k)/(K-1)) * y[s,k]        energy first
+    + sum_s,t p[s,t] * frac[s,t] * dt * (cost * price_t / 1000 + co2_per_kg * co2_t / 1e6)
+    + demand_charge / 1000 * peak                                            demand charge
+    + sum_s,t p[s,t] * frac[s,t] * dt * eps * V * t / T                      charge early
+
+``V`` (value of a Wh) is ten times the most a Wh can cost (highest price and CO2 price per
+Wh, plus the demand charge of delivering it within one step), so an unmet Wh always costs
+more than any price: energy is maximised first (**weighted, not lexicographic**: the
+fairness bonus, at most ``fairness`` x V per Wh, may trade at most that fraction of energy
+for a fairer split; set ``Objective(fairness=0)`` for pure energy-then-cost). The concave
+tiers make the LP give every session its first ``1/K`` of need before anyone gets a second
+share. ``eps = 1e-5``: price differences under a hundred-thousandth of ``V`` count as ties.
+
+Constraints: ``0 <= p <= min(EVSE max, vehicle max)``; energy ``sum_t p frac dt = sum_k y
+<= need``; per node and step the linear rows of ``Network.rows`` (total power, and each line
+current's magnitude through an inscribed polygon of its circle: safe); ``peak >= root power``.
+
+Minimum current (0 or at least the minimum): LP relaxation, then the repair of
+:mod:`smartcharge.optimize._repair` (round sub-minimum values to 0 with proofs of safety,
+then turn dropped steps back on at the minimum where all rows still hold). Chosen over a MIP
+because it scales to thousands of EVSEs within the time targets; the plan is then
+``FEASIBLE`` (safe, possibly not optimal) unless the LP already met the rule (``OPTIMAL``).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from smartcharge.optimize._lp import LpResult, solve_lp
+from smartcharge.optimize._network import Network, Rows
+from smartcharge.optimize._repair import allowed_mask, fallback_plan, make_safe, win_back
+from smartcharge.optimize.plan import Plan, SolverStatus, Timings
+from smartcharge.optimize.problem import Objective, Problem
+
+__all__ = ["optimize"]
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+BoolArray = npt.NDArray[np.bool_]
+
+EPS_EARLY = 1e-5
+"""Weight of the charge-early tie-breaker, relative to the value of a Wh."""
+_MARGIN_REL = 1e-7
+_MARGIN_ABS = 1e-4
+"""The LP sees every row's right-hand side lowered by this much, so that the solver's own
+feasibility tolerance cannot push a plan over a real limit."""
+
+
+@dataclass
+class _LP:
+    lb: FloatArray
+    ub: FloatArray
+    c: FloatArray
+    row_lb: FloatArray
+    row_ub: FloatArray
+    indptr: IntArray
+    indices: IntArray
+    data: FloatArray
+    vs: IntArray  # session of each power variable
+    vt: IntArray  # step of each power variable
+    value_wh: float
+
+
+def optimize(
+    problem: Problem,
+    objective: Objective | None = None,
+    *,
+    time_limit_s: float | None = None,
+    max_chord_deg: float = 10.0,
+    win_back_energy: bool = True,
+    max_lp_rounds: int = 3,
+    resolve_share: float = 1e-3,
+    lp_path: Literal["auto", "sparse", "proto"] = "auto",
+) -> Plan:
+    """Allocate the site's power to the sessions of ``problem``.
+
+    Never fails on an infeasible or difficult input: energy is a soft target, limits are
+    hard. If the solver errors or runs out of time without a solution, the plan is a safe
+    even share scaled down under every limit (status ``FALLBACK``). Every plan returned
+    passes :func:`smartcharge.optimize.verify`. Same input, same plan (byte for byte).
+
+    Parameters
+    ----------
+    problem
+        The site, sessions and tariff.
+    objective
+        Weights (default :class:`Objective`): energy first, then cost, CO2, demand charge,
+        fairness, early charging.
+    time_limit_s
+        Solver time limit [s] (``None``: no limit).
+    max_chord_deg
+        Angle [deg] between the polygon vertices that approximate each line current's
+        circle from inside: 10 degrees loses at most 0.4 % of a line limit.
+    win_back_energy
+        After the minimum-current repair, turn dropped steps back on at the minimum where
+        every limit still holds.
+    max_lp_rounds
+        LP solves at most: after the first, the on/off pattern of the repaired plan is
+        fixed and the LP re-solved, so capacity freed by the repair is re-used.
+    resolve_share
+        Re-solve only if the repair lost more than this share of the LP's energy.
+    lp_path
+        ``"auto"``, ``"sparse"`` (one-call sparse load) or ``"proto"`` (public API).
+    """
+    obj = objective or Objective()
+    t0 = time.perf_counter()
+    net: Network = problem.network()
+    rows = net.rows(max_chord_deg)
+    allowed = allowed_mask(net, rows)
+    if not allowed.any():
+        t1 = time.perf_counter()
+        return Plan(problem, np.zeros((net.S, net.T)), SolverStatus.EMPTY,
+                    Timings(build=t1 - t0), "no session can charge within the horizon")
+    lp = _build(net, rows, allowed, obj)
+    t1 = time.perf_counter()
+    try:
+        res = solve_lp(lp.lb, lp.ub, lp.c, lp.row_lb, lp.row_ub, lp.indptr, lp.indices,
+                       lp.data, time_limit_s=time_limit_s, path=lp_path)
+    except Exception as exc:  # any solver trouble means: fall back safely
+        res = LpResult("failed", None, np.nan, f"solver error: {exc!r}", 0.0, 0.0, lp_path)
+    t2 = time.perf_counter()
+    if res.x is None:
+        sp = fallback_plan(net, rows, allowed)
+        t3 = time.perf_counter()
+        return Plan(problem, sp, SolverStatus.FALLBACK,
+                    Timings(build=t1 - t0, solve=t2 - t1, extract=t3 - t2),
+                    f"{res.message}; safe even-share fallback")
+    sp, changed, dropped, lost = _extract(net, rows, allowed, lp, res.x, win_back_energy)
+    status = SolverStatus.OPTIMAL if (res.status == "optimal" and not changed) else (
+        SolverStatus.FEASIBLE
+    )
+    msg = f"{res.message} via {res.path}"
+    solve_s = t2 - t1
+    rounds = 1
+    # fix and re-solve: steps on in the safe plan keep at least the minimum, dropped steps of
+    # sessions still short are tried at the minimum (undone if that makes the LP infeasible),
+    # other dropped steps stay off; the LP then re-balances within that on/off pattern
+    promote_ok = True
+    while changed and lost > resolve_share and rounds < max_lp_rounds:
+        left = None if time_limit_s is None else time_limit_s - (time.perf_counter() - t1)
+        if left is not None and left <= 0:
+            break
+        ta = time.perf_counter()
+        lb_p, ub_p = _fixings(net, lp, sp, dropped, promote_ok)
+        lb = lp.lb.copy()
+        ub = lp.ub.copy()
+        nv = len(lp.vs)
+        lb[:nv] = lb_p
+        ub[:nv] = ub_p
+        try:
+            res2 = solve_lp(lb, ub, lp.c, lp.row_lb, lp.row_ub, lp.indptr, lp.indices,
+                            lp.data, time_limit_s=left, path=lp_path)
+        except Exception as exc:  # any solver trouble: stop re-solving
+            res2 = LpResult("failed", None, np.nan, f"solver error: {exc!r}", 0.0, 0.0,
+                            lp_path)
+        rounds += 1
+        solve_s += time.perf_counter() - ta
+        if res2.x is None:
+            if promote_ok:
+                promote_ok = False  # retry with the dropped steps kept off
+                continue
+            break
+        sp2, changed2, dropped2, lost = _extract(net, rows, allowed, lp, res2.x,
+                                                 win_back_energy)
+        if _energy(net, sp2).sum() < _energy(net, sp).sum() - 1e-6:
+            break  # keep the better plan
+        sp, changed, dropped = sp2, changed2, dropped | dropped2
+        if not changed2:
+            status = SolverStatus.FEASIBLE
+            msg = f"{res2.message} via {res2.path}"
+            break
+    t3 = time.perf_counter()
+    if changed or rounds > 1:
+        msg += f"; minimum-current repair in {rounds} LP round(s)"
+    return Plan(problem, sp, status,
+                Timings(build=t1 - t0, solve=solve_s, extract=t3 - t2 - (solve_s - (t2 - t1))),
+                msg)
+
+
+def _energy(net: Network, sp: FloatArray) -> FloatArray:
+    return np.asarray((sp * net.frac).sum(axis=1) * net.dt_h, dtype=np.float64)
+
+
+def _extract(
+    net: Network, rows: list[Rows], allowed: BoolArray, lp: _LP, x: FloatArray, wb: bool
+) -> tuple[FloatArray, bool, BoolArray, float]:
+    """Safe plan from an LP solution, the steps the repair dropped, and the share of the LP's
+    energy the repair lost."""
+    raw = np.zeros((net.S, net.T))
+    raw[lp.vs, lp.vt] = x[: len(lp.vs)]
+    sp, changed = make_safe(net, rows, raw, allowed)
+    dropped = (raw > 1e-6) & (sp == 0.0) & allowed
+    if wb and dropped.any():
+        sp = win_back(net, rows, sp, allowed, dropped)
+    before = float(_energy(net, np.clip(raw, 0.0, None)).sum())
+    lost = (before - float(_energy(net, sp).sum())) / max(before, 1e-9)
+    return sp, changed, dropped, lost
+
+
+def _fixings(
+    net: Network, lp: _LP, sp: FloatArray, dropped: BoolArray, promote: bool
+) -> tuple[FloatArray, FloatArray]:
+    vs, vt = lp.vs, lp.vt
+    mn = net.sess_min_w[vs]
+    p = sp[vs, vt]
+    short = (net.need_wh - _energy(net, sp)) > 1e-6
+    on = p >= mn * (1 - 1e-9)
+    on &= p > 0
+    up = dropped[vs, vt] & (p == 0)
+    lift = up & short[vs] if promote else np.zeros_like(up)
+    lb = np.where(on | lift, np.minimum(mn, net.sess_max_w[vs]), 0.0)
+    lb = np.where(on, np.minimum(lb, p), lb)  # never above what the safe plan already has
+    ub = np.where(up & ~lift, 0.0, net.sess_max_w[vs])
+    return lb, ub
+
+
+def energy_value(net: Network, obj: Objective) -> float:
+    """``V`` [currency/Wh]: ten times the most a Wh can cost, at least 1e-3 (1 per kWh)."""
+    per_wh = obj.cost * float(np.max(np.abs(net.price), initial=0.0)) / 1000.0
+    per_wh += obj.co2_per_kg * float(np.max(net.co2, initial=0.0)) / 1e6
+    if obj.demand:
+        per_wh += net.demand_charge / 1000.0 / net.dt_h
+    return max(10.0 * per_wh, 1e-3)
+
+
+def _build(net: Network, rows: list[Rows], allowed: BoolArray, obj: Objective) -> _LP:
+    T, S = net.T, net.S
+    vs, vt = np.nonzero(allowed)
+    vs = vs.astype(np.int64)
+    vt = vt.astype(np.int64)
+    nv = len(vs)
+    V = energy_value(net, obj)
+    scale = 1.0 / V  # objective in units of "Wh of value"
+    wh_per_w = net.frac[vs, vt] * net.dt_h  # energy [Wh] per W in that step
+    c_p = wh_per_w * (
+        obj.cost * net.price[vt] / 1000.0 + obj.co2_per_kg * net.co2[vt] / 1e6
+    ) * scale
+    if obj.early:
+        c_p = c_p + wh_per_w * EPS_EARLY * (vt + 1) / T
+    active = np.flatnonzero(allowed.any(axis=1))
+    K = obj.tiers if obj.fairness > 0 else 1
+    ns = len(active)
+    tier = np.arange(K)
+    bonus = 1.0 + (obj.fairness * (K - 1 - tier) / (K - 1) if K > 1 else np.zeros(1))
+    c_y = -(net.priority[active][:, None] * bonus[None, :]).reshape(-1)
+    ub_y = np.repeat(net.need_wh[active] / K, K)
+    use_peak = obj.demand and net.demand_charge > 0
+    n_cols = nv + ns * K + (1 if use_peak else 0)
+    lb = np.zeros(n_cols)
+    ub = np.concatenate([net.sess_max_w[vs], ub_y, [np.inf] if use_peak else []])
+    c = np.concatenate([c_p, c_y, [net.demand_charge / 1000.0 * scale] if use_peak else []])
+
+    r_rows: list[IntArray] = []
+    r_cols: list[IntArray] = []
+    r_vals: list[FloatArray] = []
+    lo: list[FloatArray] = []
+    hi: list[FloatArray] = []
+    n_rows = 0
+
+    # (1) energy of each session = sum of its tiers
+    pos_in_active = np.full(S, -1, dtype=np.int64)
+    pos_in_active[active] = np.arange(ns)
+    r_rows += [pos_in_active[vs], np.repeat(np.arange(ns), K)]
+    r_cols += [np.arange(nv), nv + np.arange(ns * K)]
+    r_vals += [wh_per_w, -np.ones(ns * K)]
+    lo.append(np.zeros(ns))
+    hi.append(np.zeros(ns))
+    n_rows += ns
+
+    # (2) EVSE maximum where two sessions share a step
+    key = net.sess_evse[vs] * T + vt
+    _, inv, cnt = np.unique(key, return_inverse=True, return_counts=True)
+    shared = cnt[inv] > 1
+    if shared.any():
+        sk, sinv = np.unique(key[shared], return_inverse=True)
+        r_rows.append(n_rows + sinv)
+        r_cols.append(np.flatnonzero(shared))
+        r_vals.append(np.ones(int(shared.sum())))
+        lo.append(np.full(len(sk), -np.inf))
+        hi.append(net.evse_max_w[sk // T])
+        n_rows += len(sk)
+
+    # (3) node rows
+    v_evse = net.sess_evse[vs]
+    ubv = net.sess_max_w[vs]
+    for n in range(net.N):
+        r = rows[n]
+        R = r.coef.shape[0]
+        m = len(net.members[n])
+        if R == 0 or m == 0:
+            continue
+        posn = np.full(net.E, -1, dtype=np.int64)
+        posn[net.members[n]] = np.arange(m)
+        J = np.flatnonzero(posn[v_evse] >= 0)
+        if len(J) == 0:
+            continue
+        coef = r.coef[:, posn[v_evse[J]]]  # (R, |J|)
+        tj = vt[J]
+        keys = (np.arange(R)[:, None] * T + tj[None, :]).reshape(-1)
+        vals = coef.reshape(-1)
+        cols = np.tile(J, R)
+        rhs = r.rhs.reshape(-1)  # (R*T,) indexed by key
+        worst = np.bincount(keys, weights=np.maximum(vals, 0.0) * np.tile(ubv[J], R),
+                            minlength=R * T)
+        binding = np.isfinite(rhs) & (worst > rhs)
+        keep = binding[keys] & (vals != 0.0)
+        if not keep.any():
+            continue
+        kk = keys[keep]
+        used, rid = np.unique(kk, return_inverse=True)
+        r_rows.append(n_rows + rid)
+        r_cols.append(cols[keep])
+        r_vals.append(vals[keep])
+        b = rhs[used]
+        lo.append(np.full(len(used), -np.inf))
+        hi.append(np.maximum(b - _MARGIN_REL * np.abs(b) - _MARGIN_ABS, 0.0))
+        n_rows += len(used)
+
+    # (4) peak >= root power at every step (site load included)
+    if use_peak:
+        base = net.base_w if net.base_under[net.root] else np.zeros(T)
+        r_rows += [n_rows + vt, n_rows + np.arange(T)]
+        r_cols += [np.arange(nv), np.full(T, n_cols - 1)]
+        r_vals += [np.ones(nv), -np.ones(T)]
+        lo.append(np.full(T, -np.inf))
+        hi.append(-base)
+        n_rows += T
+        lb[-1] = max(float(base.max()), 0.0)
+
+    rr = np.concatenate(r_rows)
+    cc = np.concatenate(r_cols)
+    vv = np.concatenate(r_vals)
+    order = np.lexsort((cc, rr))
+    rr, cc, vv = rr[order], cc[order], vv[order]
+    indptr = np.zeros(n_rows + 1, dtype=np.int64)
+    np.cumsum(np.bincount(rr, minlength=n_rows), out=indptr[1:])
+    return _LP(lb, ub, c, np.concatenate(lo), np.concatenate(hi), indptr,
+               cc.astype(np.int64), vv.astype(np.float64), vs, vt, V)
