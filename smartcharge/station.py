@@ -130,6 +130,30 @@ def _check_float(value: object, path: str, *, positive: bool = False) -> float:
     return v
 
 
+def _purpose(value: ChargingProfilePurpose | str | None) -> ChargingProfilePurpose | None:
+    if value is None:
+        return None
+    try:
+        return ChargingProfilePurpose(value)
+    except ValueError:
+        raise StationError(
+            f"unknown charging profile purpose {value!r}",
+            path="chargingProfilePurpose",
+            rule="enum",
+        ) from None
+
+
+def _source(value: ChargingLimitSource | str) -> ChargingLimitSource:
+    try:
+        return ChargingLimitSource(value)
+    except ValueError:
+        raise StationError(
+            f"unknown charging limit source {value!r} (EMS, Other, SO or CSO)",
+            path="chargingLimitSource",
+            rule="enum",
+        ) from None
+
+
 class ChargingStation:
     """One station's smart-charging state (K01, K08, K09, K10).
 
@@ -369,7 +393,7 @@ class ChargingStation:
         -------
         ``"Accepted"`` when something was cleared, else ``"Unknown"``.
         """
-        want_purpose = None if purpose is None else ChargingProfilePurpose(purpose)
+        want_purpose = _purpose(purpose)
         if charging_profile_id is not None:
 
             def pred(e: int, p: ChargingProfile) -> bool:
@@ -401,11 +425,9 @@ class ChargingStation:
         ``evse_id`` 0 means the station-wide profiles only, absent means all. The list is sorted
         by EVSE id, then profile id.
         """
-        want_purpose = None if purpose is None else ChargingProfilePurpose(purpose)
+        want_purpose = _purpose(purpose)
         want_ids = None if ids is None else frozenset(ids)
-        want_sources = (
-            None if sources is None else frozenset(ChargingLimitSource(s) for s in sources)
-        )
+        want_sources = None if sources is None else frozenset(_source(s) for s in sources)
         out: list[tuple[int, ChargingProfile]] = []
         for e in sorted(self._profiles):
             if evse_id is not None and e != evse_id:
@@ -443,7 +465,7 @@ class ChargingStation:
             ``source`` is ``CSO`` or the profile is not ChargingStationExternalConstraints.
         """
         profile = self._check_profile(profile)
-        src = ChargingLimitSource(source)
+        src = _source(source)
         if src is _CSO:
             raise StationError(
                 "external constraints come from the site (EMS, SO or Other), not the CSMS (CSO);"
@@ -738,9 +760,20 @@ class ChargingStation:
             raw = get(item, "chargingProfile", f"{p}.chargingProfile")
             try:
                 profile = ChargingProfile.model_validate(raw)
-                src = ChargingLimitSource(item.get("chargingLimitSource", "CSO"))
-            except (ValidationError, ValueError) as exc:
+            except ValidationError as exc:
                 raise StationError(str(exc), path=f"{p}.chargingProfile", rule="schema") from None
+            try:
+                src = _source(item.get("chargingLimitSource", "CSO"))
+            except StationError as exc:
+                raise StationError(exc.message, path=f"{p}.chargingLimitSource") from None
+            if (src is _CSO) == (profile.charging_profile_purpose is _EXT):
+                raise StationError(
+                    "ChargingStationExternalConstraints, and only they, come from a source other"
+                    f" than the CSMS (CSO); got {profile.charging_profile_purpose.value} from"
+                    f" {src.value}",
+                    path=f"{p}.chargingLimitSource",
+                    rule="K01.FR.22",
+                )
             if station._find(profile.id) is not None:
                 raise StationError(
                     f"profile id {profile.id} appears twice", path=f"{p}.chargingProfile.id"

@@ -720,7 +720,14 @@ def validate_profile(
         ``Accepted``, or ``Rejected`` with the first broken rule (see the module table).
     """
     R = ProfileRejection
-    src = ChargingLimitSource(source)
+    try:
+        src = ChargingLimitSource(source)
+    except ValueError:
+        raise InvalidPayloadError(
+            f"unknown charging limit source {source!r} (EMS, Other, SO or CSO)",
+            path="chargingLimitSource",
+            rule="enum",
+        ) from None
     purpose = profile.charging_profile_purpose
     from_csms = src is ChargingLimitSource.CSO
     if from_csms and purpose is _EXT:

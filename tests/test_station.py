@@ -139,6 +139,12 @@ def test_end_transaction_by_id() -> None:
             1, prof(9, "ChargingStationExternalConstraints"), NOW, source="CSO"
         ),
         lambda s: s.set_external_constraints(1, prof(9), NOW),
+        lambda s: s.set_external_constraints(
+            1, prof(9, "ChargingStationExternalConstraints"), NOW, source="Grid"
+        ),
+        lambda s: s.clear_charging_profile(purpose="TxDefault"),
+        lambda s: s.get_charging_profiles(purpose="Max"),
+        lambda s: s.get_charging_profiles(sources=["EMS", "DSO"]),
     ],
 )
 def test_misuse_raises_station_error_and_changes_nothing(
@@ -347,6 +353,10 @@ def test_json_round_trip_and_determinism() -> None:
         ),
         (lambda d: d["transactions"][0].update(evseId=9), "transactions[0].evseId"),
         (lambda d: d["transactions"][0].pop("startedAt"), "transactions[0].startedAt"),
+        (lambda d: d["profiles"][2].update(chargingLimitSource="CSO"), "profiles[2].chargingLimit"),
+        (lambda d: d["profiles"][1].update(chargingLimitSource="EMS"), "profiles[1].chargingLimit"),
+        (lambda d: d["profiles"][1].update(chargingLimitSource="X"), "profiles[1].chargingLimit"),
+        (lambda d: d.pop("profiles"), "profiles"),
     ],
 )
 def test_from_json_errors_name_the_field(

@@ -535,6 +535,8 @@ def test_context_rejects_bad_configuration() -> None:
         EVSEInfo("AC", 0)
     with pytest.raises(InvalidPayloadError):
         validate_profile("1", profile(), ctx(), now=NOW)  # type: ignore[arg-type]
+    with pytest.raises(InvalidPayloadError, match="source"):
+        validate_profile(1, profile(), ctx(), now=NOW, source="Grid")
 
 
 def test_context_is_a_snapshot() -> None:
