@@ -3,6 +3,7 @@ for the controlled ones, whatever the tree, phases, site load and windows)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -31,7 +32,7 @@ def _iso(seconds: float) -> str:
 
 
 def _problem(nodes: list[dict[str, Any]], evses: list[dict[str, Any]],
-             sessions: list[tuple[str, str, float, float, float]], *, step_s: int = 3600,
+             sessions: Sequence[tuple[str, str, float, float, float]], *, step_s: int = 3600,
              n_steps: int = 4, **extra: Any) -> Problem:
     return Problem.model_validate({
         "horizon": {"start": T0.isoformat(), "step_s": step_s, "n_steps": n_steps},
