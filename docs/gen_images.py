@@ -13,7 +13,9 @@ from typing import Any
 
 from smartcharge.composite import composite_schedule
 from smartcharge.model import ChargingProfile
-from smartcharge.plot import plot_composite
+from smartcharge.optimize import optimize
+from smartcharge.plot import plot_composite, plot_plan
+from smartcharge.synthetic import workplace_site
 
 START = datetime(2024, 1, 1, 8, tzinfo=timezone.utc)
 
@@ -66,6 +68,11 @@ def generate(outdir: Path) -> list[Path]:
         path = outdir / name
         fig.savefig(path, metadata={"Software": None})
         written.append(path)
+    # the plan of `smartcharge demo` (its default site)
+    fig = plot_plan(optimize(workplace_site()))
+    path = outdir / "demo-site-load.png"
+    fig.savefig(path, metadata={"Software": None})
+    written.append(path)
     return written
 
 

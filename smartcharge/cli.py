@@ -2,6 +2,12 @@
 
 Commands
 --------
+``smartcharge demo [--out DIR]``
+    Plans an embedded workplace site with the optimizer and the baselines, prints the
+    comparison and writes the OCPP payloads, the plan and a picture.
+``smartcharge plan PROBLEM.json [--out DIR] [--format table|json]``
+    The optimizer on a problem (the JSON of :class:`smartcharge.optimize.Problem`); writes
+    ``plan.json`` and ``profiles.json``.
 ``smartcharge composite PROFILES.json --evse N --start T --duration D --unit A|W``
     The composite schedule (K08) of installed profiles, printed as a
     GetCompositeScheduleResponse payload; ``--plot FILE.png`` draws it with its layers.
@@ -26,13 +32,21 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from smartcharge.composite import composite_schedule
 from smartcharge.errors import InvalidPayloadError, SmartChargeError
-from smartcharge.model import ChargingProfile, ChargingProfilePurpose, parse_datetime
+from smartcharge.model import (
+    ChargingProfile,
+    ChargingProfilePurpose,
+    format_datetime,
+    parse_datetime,
+)
 from smartcharge.ocpp._schema import format_path, parse_model
 from smartcharge.validation import EVSEInfo, StationContext, conform_profile, validate_profile
+
+if TYPE_CHECKING:
+    from smartcharge.optimize import Plan, Problem
 
 __all__ = ["main"]
 
@@ -234,7 +248,7 @@ _REQUEST_KEYS = frozenset({"evseId", "chargingProfile", "customData"})
 
 
 @dataclass(frozen=True)
-class Problem:
+class PayloadProblem:
     """One problem found by ``smartcharge validate``.
 
     Attributes
@@ -256,7 +270,7 @@ class Problem:
     answer: str
 
     @classmethod
-    def from_error(cls, err: SmartChargeError) -> Problem:
+    def from_error(cls, err: SmartChargeError) -> PayloadProblem:
         """The problem of a payload error (a CALLERROR)."""
         answer = f"CALLERROR {err.ocpp_error}" if err.ocpp_error else "CALLERROR"
         return cls(err.path, err.message, err.rule, answer)
@@ -267,11 +281,11 @@ class Problem:
                 "answer": self.answer}
 
 
-def _payload_problem(message: str, path: str | None, rule: str, code: str) -> Problem:
-    return Problem(path, message, rule, f"CALLERROR {code}")
+def _payload_problem(message: str, path: str | None, rule: str, code: str) -> PayloadProblem:
+    return PayloadProblem(path, message, rule, f"CALLERROR {code}")
 
 
-def validate_requests(doc: object, *, now: datetime) -> list[Problem]:
+def validate_requests(doc: object, *, now: datetime) -> list[PayloadProblem]:
     """Every problem found in SetChargingProfile payloads (one object or a list).
 
     An object with a ``chargingProfile`` or an ``evseId`` key is a
@@ -291,7 +305,7 @@ def validate_requests(doc: object, *, now: datetime) -> list[Problem]:
 
     Returns
     -------
-    list of Problem
+    list of PayloadProblem
         Empty when every payload would be accepted. Paths point into ``doc``.
     """
     items: list[tuple[str | None, object]]
@@ -302,7 +316,7 @@ def validate_requests(doc: object, *, now: datetime) -> list[Problem]:
     else:
         items = [(None, doc)]
     parsed: list[tuple[str | None, int, ChargingProfile]] = []
-    problems: list[Problem] = []
+    problems: list[PayloadProblem] = []
     for prefix, item in items:
         found, ok = _parse_one(item, prefix)
         problems.extend(found)
@@ -324,7 +338,7 @@ def _item_of(path: str | None) -> str | None:
 
 def _parse_one(
     item: object, prefix: str | None
-) -> tuple[list[Problem], tuple[int, ChargingProfile] | None]:
+) -> tuple[list[PayloadProblem], tuple[int, ChargingProfile] | None]:
     def at(*parts: str) -> str | None:
         return format_path([p for p in (prefix, *parts) if p])
 
@@ -335,7 +349,7 @@ def _parse_one(
         try:
             return [], (1, parse_model(ChargingProfile, item, prefix=prefix))
         except InvalidPayloadError as exc:
-            return [Problem.from_error(exc)], None
+            return [PayloadProblem.from_error(exc)], None
     problems = [
         _payload_problem("unknown field (additional properties are not allowed)", at(key),
                          "schema:additionalProperties", "FormationViolation")
@@ -364,7 +378,7 @@ def _parse_one(
         profile = parse_model(ChargingProfile, item["chargingProfile"],
                               prefix=at("chargingProfile"))
     except InvalidPayloadError as exc:
-        problems.append(Problem.from_error(exc))
+        problems.append(PayloadProblem.from_error(exc))
         return problems, None
     if problems or evse is None:
         return problems, None
@@ -373,7 +387,7 @@ def _parse_one(
 
 def _check_k01(
     parsed: Sequence[tuple[str | None, int, ChargingProfile]], now: datetime
-) -> list[Problem]:
+) -> list[PayloadProblem]:
     """K01 rules on a permissive station, installing accepted profiles in order."""
     evses = {e: EVSEInfo() for _, e, _ in parsed if e > 0} or {1: EVSEInfo()}
     transactions: dict[int, tuple[str, datetime]] = {}
@@ -382,7 +396,7 @@ def _check_k01(
                 p.transaction_id is not None and e not in transactions:
             transactions[e] = (p.transaction_id, now)
     installed: dict[int, list[ChargingProfile]] = {}
-    problems: list[Problem] = []
+    problems: list[PayloadProblem] = []
     for prefix, e, p in parsed:
         ctx = StationContext(evses=evses, phase_switching=True, installed=installed,
                              transactions=transactions)
@@ -399,7 +413,7 @@ def _check_k01(
             message = message[len(result.path) + 2:]
         if result.rule and message.endswith(f" ({result.rule})"):
             message = message[: -len(result.rule) - 3]
-        problems.append(Problem(path, message or str(result.reason), result.rule,
+        problems.append(PayloadProblem(path, message or str(result.reason), result.rule,
                                 f"Rejected ({result.reason_code})"))
     return problems
 
@@ -419,6 +433,235 @@ def _cmd_validate(args: argparse.Namespace) -> int:
         else:
             print(f"OK: {n} payload(s) valid")
     return EXIT_PROBLEMS if problems else EXIT_OK
+
+
+# ---------------------------------------------------------------------------------- plan
+def _progress(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def ocpp_evse_ids(problem: Problem) -> dict[str, int]:
+    """OCPP ``evseId`` of each EVSE of ``problem``: its id when every id is a positive
+    integer (``"3"`` -> 3), else its position + 1 (problem order)."""
+    ids = [e.id for e in problem.evses]
+    if ids and all(i.isdigit() and int(i) > 0 for i in ids):
+        return {i: int(i) for i in ids}
+    return {i: k + 1 for k, i in enumerate(ids)}
+
+
+def profile_requests(
+    plan: Plan, evse_numbers: Mapping[str, int], unit: str = "A"
+) -> list[dict[str, Any]]:
+    """The SetChargingProfileRequest payloads of ``plan``: one TxProfile per session."""
+    out = []
+    for item in plan.to_charging_profiles(unit):  # type: ignore[arg-type]
+        out.append({"evseId": evse_numbers[item.evse_id],
+                    "chargingProfile": item.profile.to_json_dict()})
+    return out
+
+
+def plan_to_json(plan: Plan, evse_numbers: Mapping[str, int]) -> dict[str, Any]:
+    """A plan as JSON: metrics, power per EVSE [W] per step, energy per session [Wh] and
+    the violations :func:`smartcharge.optimize.verify` finds (deterministic: no timings)."""
+    from smartcharge.optimize import verify
+
+    problem = plan.problem
+    h = problem.horizon
+    violations = verify(problem, plan)
+    return {
+        "status": str(plan.status),
+        "message": plan.message,
+        "horizon": {"start": format_datetime(h.start), "step_s": h.step_s,
+                    "n_steps": h.n_steps},
+        "metrics": {
+            "energy_needed_wh": plan.energy_needed_wh,
+            "energy_delivered_wh": float(plan.energy_wh.sum()),
+            "share_delivered": plan.share_delivered,
+            "cost": plan.cost,
+            "co2_g": plan.co2_g,
+            "peak_w": plan.peak_w,
+            "demand_cost": plan.demand_cost,
+            "violations": len(violations),
+        },
+        "evses": [
+            {"id": e.id, "evse_id": evse_numbers[e.id], "power_w": plan.power_w[k].tolist()}
+            for k, e in enumerate(problem.evses)
+        ],
+        "sessions": [
+            {"id": sess.id, "evse": sess.evse, "energy_wh": float(plan.energy_wh[k]),
+             "needed_wh": sess.energy_wh}
+            for k, sess in enumerate(problem.sessions)
+        ],
+        "violations": [
+            {"kind": v.kind, "subject": v.subject, "step": v.step, "value": v.value,
+             "limit": v.limit, "unit": v.unit, "phase": v.phase, "message": v.message}
+            for v in violations
+        ],
+    }
+
+
+def _plan_table(plan: Plan, n_violations: int) -> str:
+    rows = [f"{'session':<12} {'EVSE':<12} {'needed kWh':>10} {'delivered kWh':>13} "
+            f"{'share':>7}"]
+    for k, sess in enumerate(plan.problem.sessions):
+        got = float(plan.energy_wh[k])
+        share = 1.0 if sess.energy_wh <= 0 else got / sess.energy_wh
+        rows.append(f"{sess.id:<12} {sess.evse:<12} {sess.energy_wh / 1000:>10.1f} "
+                    f"{got / 1000:>13.1f} {share:>7.1%}")
+    rows.append("")
+    rows.append(
+        f"{plan.status}: {plan.share_delivered:.1%} of {plan.energy_needed_wh / 1000:.1f} kWh "
+        f"delivered, cost {plan.cost:.2f}, peak {plan.peak_w / 1000:.1f} kW, "
+        f"{n_violations} limit violation(s)"
+    )
+    return "\n".join(rows)
+
+
+def _save_json(out_dir: Path, name: str, doc: object) -> Path:
+    path = out_dir / name
+    _write_text(path, _dumps(doc) + "\n")
+    return path
+
+
+def _cmd_plan(args: argparse.Namespace) -> int:
+    from smartcharge.optimize import Problem, optimize
+
+    raw = _read_json(args.problem)
+    problem = Problem.model_validate(raw)
+    h = problem.horizon
+    _progress(f"planning {len(problem.sessions)} session(s) on {len(problem.evses)} EVSE(s), "
+              f"{h.n_steps} steps of {h.step_s} s ...")
+    plan = optimize(problem, time_limit_s=args.time_limit)
+    _progress(f"  {plan.status} in {plan.timings.total:.2f} s")
+    numbers = ocpp_evse_ids(problem)
+    doc = plan_to_json(plan, numbers)
+    requests = profile_requests(plan, numbers, args.unit)
+    out_dir = Path(args.out)
+    plan_path = _save_json(out_dir, "plan.json", doc)
+    prof_path = _save_json(out_dir, "profiles.json", requests)
+    if args.format == "json":
+        print(_dumps({"plan": doc, "profiles": requests}))
+    else:
+        print(_plan_table(plan, len(doc["violations"])))
+    _progress(f"wrote {plan_path} and {prof_path} ({len(requests)} SetChargingProfile "
+              f"payload(s))")
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------------------------- demo
+_METHOD_NAMES = {
+    "uncontrolled": "uncontrolled",
+    "equal_share": "equal share",
+    "edf": "earliest deadline first",
+    "llf": "least laxity first",
+}
+
+
+def comparison_rows(plans: Mapping[str, Plan]) -> list[dict[str, Any]]:
+    """One row per plan: energy delivered [kWh], share of need, cost, peak [kW], and the
+    number of limit violations :func:`smartcharge.optimize.verify` finds."""
+    from smartcharge.optimize import verify
+
+    rows = []
+    for name, plan in plans.items():
+        rows.append({
+            "method": name,
+            "energy_kwh": round(float(plan.energy_wh.sum()) / 1000.0, 3),
+            "share_delivered": round(plan.share_delivered, 6),
+            "cost": round(plan.cost, 4),
+            "peak_kw": round(plan.peak_w / 1000.0, 3),
+            "violations": len(verify(plan.problem, plan)),
+        })
+    return rows
+
+
+def format_comparison(rows: Sequence[Mapping[str, Any]]) -> str:
+    """The comparison rows as a text table."""
+    width = max(len("method"), *(len(str(r["method"])) for r in rows))
+    lines = [f"{'method':<{width}}  {'energy kWh':>10}  {'share':>7}  {'cost':>9}  "
+             f"{'peak kW':>8}  {'limit violations':>16}"]
+    lines.append("-" * len(lines[0]))
+    for r in rows:
+        lines.append(
+            f"{r['method']:<{width}}  {r['energy_kwh']:>10.1f}  {r['share_delivered']:>7.1%}  "
+            f"{r['cost']:>9.2f}  {r['peak_kw']:>8.1f}  {r['violations']:>16d}"
+        )
+    return "\n".join(lines)
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    import time
+
+    from smartcharge.optimize import optimize
+    from smartcharge.optimize.baselines import BASELINES
+    from smartcharge.synthetic import workplace_site
+
+    if args.evses < 1:
+        raise UsageError(f"--evses must be at least 1, got {args.evses}")
+    problem = workplace_site(n_evse=args.evses, seed=args.seed)
+    root = problem.nodes[0]
+    _progress(
+        f"workplace site: {len(problem.evses)} EVSEs on {len(problem.nodes) - 1} feeders behind "
+        f"a {problem.series(root.max_power_w)[0] / 1000:.0f} kW transformer, "
+        f"{len(problem.sessions)} sessions (mass arrival around 08:00), price peak "
+        f"17:00-21:00 UTC, {problem.horizon.n_steps} steps of {problem.horizon.step_s // 60} min"
+    )
+    plans: dict[str, Plan] = {}
+    started = time.perf_counter()
+    _progress(f"[1/{len(BASELINES) + 1}] optimizer ...")
+    plans["optimizer"] = optimize(problem)
+    _progress(f"      {plans['optimizer'].status} in {time.perf_counter() - started:.2f} s")
+    for k, (key, policy) in enumerate(BASELINES.items(), start=2):
+        name = _METHOD_NAMES.get(key, key)
+        t0 = time.perf_counter()
+        _progress(f"[{k}/{len(BASELINES) + 1}] {name} ...")
+        plans[name] = policy(problem)
+        _progress(f"      done in {time.perf_counter() - t0:.2f} s")
+    rows = comparison_rows(plans)
+    print(format_comparison(rows))
+
+    out_dir = Path(args.out)
+    numbers = ocpp_evse_ids(problem)
+    best = plans["optimizer"]
+    requests = profile_requests(best, numbers, "A")
+    written = [
+        _save_json(out_dir, "profiles.json", requests),
+        _save_json(out_dir, "plan.json", plan_to_json(best, numbers)),
+        _save_json(out_dir, "comparison.json", rows),
+        _save_json(out_dir, "problem.json", problem.model_dump(mode="json")),
+    ]
+    if args.no_plot:
+        note = "no plot (--no-plot)"
+    else:
+        try:
+            from smartcharge.plot import plot_plan
+
+            for name, file in (("optimizer", "site-load.png"),
+                               ("uncontrolled", "site-load-uncontrolled.png")):
+                if name not in plans:
+                    continue
+                plan = plans[name]
+                fig = plot_plan(plan, title=(
+                    f"{name}: {plan.share_delivered:.1%} of "
+                    f"{plan.energy_needed_wh / 1000:.0f} kWh, cost {plan.cost:.2f}, "
+                    f"peak {plan.peak_w / 1000:.0f} kW"))
+                path = out_dir / file
+                try:
+                    fig.savefig(path)
+                except OSError as exc:
+                    raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from None
+                written.append(path)
+            note = ""
+        except ImportError:
+            note = 'no plot: matplotlib is not installed (pip install "smartcharge[plot]")'
+    print()
+    print(f"{len(requests)} SetChargingProfile payloads (TxProfiles, A) and the plan written to "
+          f"{out_dir}/:")
+    for path in written:
+        print(f"  {path.name}")
+    if note:
+        print(note)
+    return EXIT_OK
 
 
 # --------------------------------------------------------------------------------- parser
@@ -478,6 +721,38 @@ def build_parser() -> argparse.ArgumentParser:
     val.add_argument("--now", type=_datetime, default=None,
                      help="the station's clock for validity checks (default: the current time)")
     val.set_defaults(func=_cmd_validate)
+
+    plan = sub.add_parser(
+        "plan",
+        help="run the optimizer on a problem; write the plan and its OCPP profiles",
+        description="Read a site allocation problem (the JSON of smartcharge.optimize.Problem), "
+        "optimize it, print the result, and write plan.json and profiles.json (the "
+        "SetChargingProfileRequest payloads) into --out.",
+    )
+    plan.add_argument("problem", metavar="PROBLEM.json", help="the problem (- = stdin)")
+    plan.add_argument("--out", default="smartcharge-out", metavar="DIR",
+                      help="output directory (default ./smartcharge-out)")
+    plan.add_argument("--format", choices=["table", "json"], default="table",
+                      help="what to print: a table of sessions, or the plan and profiles as JSON")
+    plan.add_argument("--unit", choices=["A", "W"], default="A", help="unit of the profiles")
+    plan.add_argument("--time-limit", type=float, default=None, metavar="SECONDS",
+                      help="solver time limit (a safe fallback plan when it runs out)")
+    plan.set_defaults(func=_cmd_plan)
+
+    demo = sub.add_parser(
+        "demo",
+        help="plan an embedded workplace site with the optimizer and the baselines",
+        description="Generate a workplace site (seeded, deterministic): EVSEs behind a "
+        "transformer, a mass arrival around 08:00 and a 17:00-21:00 price peak. Plan it with "
+        "the optimizer and with the baselines, print the comparison, and write the OCPP "
+        "SetChargingProfile payloads, the plan and a picture into --out.",
+    )
+    demo.add_argument("--out", default="smartcharge-out", metavar="DIR",
+                      help="output directory (default ./smartcharge-out)")
+    demo.add_argument("--evses", type=int, default=40, help="number of EVSEs (default 40)")
+    demo.add_argument("--seed", type=int, default=0, help="seed of the site (default 0)")
+    demo.add_argument("--no-plot", action="store_true", help="do not draw the PNG")
+    demo.set_defaults(func=_cmd_demo)
     return parser
 
 

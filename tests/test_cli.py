@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from smartcharge.cli import Problem, load_installed, main, validate_requests
+from smartcharge.cli import PayloadProblem, load_installed, main, validate_requests
 
 
 def _profile(pid: int, purpose: str, periods: list[tuple[int, float]], *, stack: int = 0,
@@ -235,7 +235,7 @@ def test_validate_json_format(tmp_path: Path, capsys: pytest.CaptureFixture[str]
 def test_validate_requests_edge_cases(doc: object, path: str | None) -> None:
     problems = validate_requests(doc, now=NOW)
     assert len(problems) == 1
-    assert isinstance(problems[0], Problem)
+    assert isinstance(problems[0], PayloadProblem)
     assert problems[0].path == path
     assert problems[0].answer.startswith("CALLERROR")
 
@@ -259,3 +259,134 @@ def test_subprocess_console_script_and_module(tmp_path: Path) -> None:
                           *COMPOSITE_ARGS], capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2
     assert bad.stderr.strip() == "smartcharge: error: evseId: unknown EVSE 7 [K08.FR.05]"
+
+
+# ------------------------------------------------------------------------------ plan, demo
+PROBLEM = {
+    "horizon": {"start": "2024-01-01T00:00:00Z", "step_s": 3600, "n_steps": 4},
+    "nodes": [{"id": "grid", "max_power_w": 11040}],
+    "evses": [{"id": "e1", "node": "grid", "max_current_a": 16},
+              {"id": "e2", "node": "grid", "max_current_a": 16}],
+    "sessions": [
+        {"id": "s1", "evse": "e1", "arrival": "2024-01-01T00:00:00Z",
+         "departure": "2024-01-01T02:00:00Z", "energy_wh": 11040, "transaction_id": "t1"},
+        {"id": "s2", "evse": "e2", "arrival": "2024-01-01T00:00:00Z",
+         "departure": "2024-01-01T04:00:00Z", "energy_wh": 11040, "transaction_id": "t2"}],
+    "tariff": {"price": [0.3, 0.3, 0.1, 0.1]},
+}
+
+
+def test_plan_writes_plan_and_profiles(tmp_path: Path,
+                                       capsys: pytest.CaptureFixture[str]) -> None:
+    path = _write(tmp_path, "problem.json", PROBLEM)
+    out = tmp_path / "out"
+    assert main(["plan", path, "--out", str(out)]) == 0
+    captured = capsys.readouterr()
+    assert "100.0% of 22.1 kWh delivered" in captured.out
+    assert "0 limit violation(s)" in captured.out
+    assert "wrote" in captured.err and "planning 2 session(s)" in captured.err
+    plan = json.loads((out / "plan.json").read_text(encoding="utf-8"))
+    assert plan["metrics"]["violations"] == 0
+    assert plan["metrics"]["energy_delivered_wh"] == pytest.approx(22080)
+    assert [e["evse_id"] for e in plan["evses"]] == [1, 2]
+    power = [e["power_w"] for e in plan["evses"]]
+    # the grid holds 11040 W: the site never exceeds it; s1 must finish by 02:00
+    assert all(a + b <= 11040 + 1e-6 for a, b in zip(*power, strict=True))
+    assert sum(power[0][:2]) == pytest.approx(11040)
+    requests = json.loads((out / "profiles.json").read_text(encoding="utf-8"))
+    assert [r["evseId"] for r in requests] == [1, 2]
+    assert requests[0]["chargingProfile"]["transactionId"] == "t1"
+    assert requests[0]["chargingProfile"]["chargingProfilePurpose"] == "TxProfile"
+    # the payloads pass the schema and K01
+    assert validate_requests(requests, now=datetime(2024, 1, 1, tzinfo=timezone.utc)) == []
+
+
+def test_plan_json_format_is_deterministic(tmp_path: Path,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    path = _write(tmp_path, "problem.json", PROBLEM)
+    outputs = []
+    for k in range(2):
+        assert main(["plan", path, "--out", str(tmp_path / f"o{k}"), "--format", "json",
+                     "--unit", "W"]) == 0
+        outputs.append(capsys.readouterr().out)
+    assert outputs[0] == outputs[1]
+    doc = json.loads(outputs[0])
+    assert doc["profiles"][0]["chargingProfile"]["chargingSchedule"][0][
+        "chargingRateUnit"] == "W"
+    assert (tmp_path / "o0" / "plan.json").read_bytes() == (
+        tmp_path / "o1" / "plan.json").read_bytes()
+
+
+def test_plan_bad_problem_names_the_field(tmp_path: Path,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    bad = {**PROBLEM, "sessions": [{**PROBLEM["sessions"][0], "evse": "e9"}]}  # type: ignore[dict-item]
+    path = _write(tmp_path, "problem.json", bad)
+    assert main(["plan", path, "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == "smartcharge: error: sessions[0].evse: unknown EVSE 'e9' [known-evse]"
+    assert not (tmp_path / "o").exists()
+
+
+def test_ocpp_evse_ids() -> None:
+    from smartcharge.cli import ocpp_evse_ids
+    from smartcharge.optimize import Problem
+
+    named = Problem.model_validate(PROBLEM)
+    assert ocpp_evse_ids(named) == {"e1": 1, "e2": 2}
+    numbered = Problem.model_validate({
+        **PROBLEM, "evses": [{"id": "7", "node": "grid", "max_current_a": 16}],
+        "sessions": []})
+    assert ocpp_evse_ids(numbered) == {"7": 7}
+
+
+def test_demo_compares_optimizer_and_baselines(tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("matplotlib")
+    out = tmp_path / "demo"
+    assert main(["demo", "--out", str(out), "--evses", "12"]) == 0
+    captured = capsys.readouterr()
+    lines = captured.out.splitlines()
+    assert lines[0].split() == ["method", "energy", "kWh", "share", "cost", "peak", "kW",
+                                "limit", "violations"]
+    methods = [line[:24].strip() for line in lines[2:7]]
+    assert methods == ["optimizer", "uncontrolled", "equal share",
+                       "earliest deadline first", "least laxity first"]
+    rows = json.loads((out / "comparison.json").read_text(encoding="utf-8"))
+    by = {r["method"]: r for r in rows}
+    assert by["optimizer"]["violations"] == 0
+    assert by["uncontrolled"]["violations"] > 0  # the congested morning
+    assert by["optimizer"]["cost"] < by["equal share"]["cost"]  # it avoids the price peak
+    assert by["optimizer"]["peak_kw"] <= 12 * 7.0 + 1e-6  # under the 84 kW transformer
+    for name in ("profiles.json", "plan.json", "problem.json", "site-load.png",
+                 "site-load-uncontrolled.png"):
+        assert (out / name).is_file(), name
+        assert name in captured.out
+    assert (out / "site-load.png").read_bytes()[:4] == b"\x89PNG"
+    assert "[1/5] optimizer" in captured.err
+    requests = json.loads((out / "profiles.json").read_text(encoding="utf-8"))
+    assert len(requests) == 12
+    assert validate_requests(requests, now=datetime(2024, 3, 4, tzinfo=timezone.utc)) == []
+
+
+def test_demo_without_plot(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo", "--out", str(tmp_path), "--evses", "3", "--no-plot"]) == 0
+    assert "no plot (--no-plot)" in capsys.readouterr().out
+    assert not list(tmp_path.glob("*.png"))
+    assert main(["demo", "--evses", "0"]) == 2
+
+
+def test_demo_subprocess_is_the_readme_command(tmp_path: Path) -> None:
+    run = subprocess.run([sys.executable, "-m", "smartcharge", "demo", "--evses", "8",
+                          "--no-plot"], cwd=tmp_path, capture_output=True, text=True,
+                         timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert "optimizer" in run.stdout
+    assert (tmp_path / "smartcharge-out" / "profiles.json").is_file()
+
+
+def test_demo_says_when_matplotlib_is_missing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setitem(sys.modules, "smartcharge.plot", None)  # import fails like no mpl
+    assert main(["demo", "--out", str(tmp_path), "--evses", "3"]) == 0
+    assert "no plot: matplotlib is not installed" in capsys.readouterr().out
+    assert not list(tmp_path.glob("*.png"))

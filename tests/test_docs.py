@@ -75,7 +75,8 @@ def test_fence_doctests() -> None:
 def test_concept_images_generate(tmp_path: Path) -> None:
     pytest.importorskip("matplotlib")
     written = _load("gen_images").generate(tmp_path)
-    assert [p.name for p in written] == ["stack-levels.png", "purposes.png"]
+    assert [p.name for p in written] == ["stack-levels.png", "purposes.png",
+                                            "demo-site-load.png"]
     for path in written:
         assert path.read_bytes()[:4] == b"\x89PNG"
         assert (DOCS / "img" / path.name).is_file(), f"docs/img/{path.name} is not committed"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -25,6 +26,31 @@ EXPECTED: dict[str, list[str]] = {
         "EVSE 0: from +0 min 26.0 A, from +60 min 48.0 A, from +120 min 36.2 A",
         '"limit": 6900.0',
     ],
+    "depot_overnight.py": [
+        "optimizer:    OPTIMAL: 100.0% of 875.0 kWh",
+        "peak 300.0 kW, 0 violations",
+        "uncontrolled: ",
+        "van12        80.0     80.0",
+    ],
+    "workplace_price_peak.py": [
+        "20 sessions want",
+        "kWh in peak",
+        "earliest deadline first",
+        "busiest EVSE",
+    ],
+    "caltech_replay.py": [
+        "2019-03-05: 38 sessions want 310 kWh; 50 kW transformer",
+        "least laxity first",
+    ],
+}
+# regular expressions the output must match (beyond the plain lines above)
+PATTERNS: dict[str, list[str]] = {
+    "depot_overnight.py": [r"saved \d+\.\d\d \(\d+%\) on the night"],
+    # the optimizer keeps every limit and moves nothing into the price peak
+    "workplace_price_peak.py": [r"(?m)^optimizer +\S+ +\S+ +140\.0 +0\.0 +0$",
+                                r"(?m)^uncontrolled +.* +[1-9]\d*$"],
+    "caltech_replay.py": [r"(?m)^optimizer +delivered .* violations +0 ",
+                          r"(?m)^uncontrolled +delivered .* violations +[1-9]\d* "],
 }
 NEEDS_SHARED = {"caltech_replay.py"}
 
@@ -37,7 +63,7 @@ def test_every_example_is_checked() -> None:
 @pytest.mark.parametrize("script", sorted(EXPECTED))
 def test_example_runs(script: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
     if script in NEEDS_SHARED:
-        request.getfixturevalue("shared_dir")
+        request.getfixturevalue("shared_dir")  # skips without ../shared
     out = subprocess.run(
         [sys.executable, str(EXAMPLES / script)], cwd=tmp_path, capture_output=True,
         text=True, timeout=300,
@@ -45,4 +71,16 @@ def test_example_runs(script: str, tmp_path: Path, request: pytest.FixtureReques
     assert out.returncode == 0, out.stderr[-3000:]
     for line in EXPECTED[script]:
         assert line in out.stdout, f"{script}: missing {line!r} in\n{out.stdout}"
+    for pattern in PATTERNS.get(script, []):
+        assert re.search(pattern, out.stdout), f"{script}: no match for {pattern!r} in\n" \
+            f"{out.stdout}"
     assert list(tmp_path.iterdir()) == [], f"{script} wrote into its working directory"
+
+
+def test_caltech_replay_says_where_the_data_should_be(tmp_path: Path) -> None:
+    out = subprocess.run(
+        [sys.executable, str(EXAMPLES / "caltech_replay.py"), str(tmp_path / "absent")],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300,
+    )
+    assert out.returncode == 2
+    assert "the Caltech ACN data are not at" in out.stderr
