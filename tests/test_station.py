@@ -568,3 +568,96 @@ def test_property_install_order_does_not_change_composites(
         assert b.set_charging_profile(e, p, NOW).accepted
     assert a == b
     assert composites(a) == composites(b)
+
+
+# ----------------------------------------------------------------------------- EVerest fixtures
+
+# Composite-only fixtures that no station reaches through SetChargingProfile: the same profile
+# id twice (on two EVSEs, or as TxDefault and TxProfile in relative/; K01.FR.05 replaces the
+# first), two TxDefaultProfiles at one stack level with unbounded validity on EVSE 0
+# (K01.FR.06; EVerest's composite tests mock away that database query).
+_UNREACHABLE = {
+    "RelativeProfile_minutia": "replaced",
+    "RelativeProfile_e2e": "replaced",
+    "SingleTxDefaultProfileWithStationMaxForEvse0WithMultipleEvses": "replaced",
+    "TxProfilePerEvseWithMultipleEvses": "replaced",
+    "TxProfilePerEvseWithMultipleEvses_DifferentNrOfPhases": "replaced",
+    "OCTT_TC_K_41_CS": "replaced",
+    "NoGapsWithSequentialProfiles": "DuplicateProfileValidityPeriod",
+}
+
+
+def test_everest_fixtures_installed_through_set_charging_profile(shared_dir: Any) -> None:
+    """Every EVerest 2.0.1 composite fixture goes through K01 as a station would receive it.
+
+    Where the station ends up holding every fixture profile, its composite equals the pure
+    composite of the fixture (which tests/test_conformance_everest.py checks against EVerest's
+    expectations); the others are the known unreachable states above.
+    """
+    base = shared_dir / "conformance" / "everest"
+    if not (base / "cases.json").is_file():
+        pytest.skip("conformance/everest/cases.json is absent")
+    cases = [
+        c
+        for c in json.loads((base / "cases.json").read_text())["cases"]
+        if c["kind"] == "composite_schedule"
+        and c["ocpp_version"] == "2.0.1"
+        and not c["name"].startswith(("OfflineDuration_", "Q03_"))
+    ]
+    assert len(cases) >= 40
+    unreachable: dict[str, str] = {}
+    for case in cases:
+        start = datetime.fromisoformat(case["start"].replace("Z", "+00:00"))
+        s = ChargingStation(
+            case["nr_of_evses"],
+            phase_switching=True,
+            default_limit_amps=57.0,
+            default_limit_watts=55_612.0,
+        )
+        for t in case["transactions"]:
+            started = t["start_time"] or case["start"]
+            s.start_transaction(
+                t["evse_id"],
+                t["transaction_id"],
+                datetime.fromisoformat(started.replace("Z", "+00:00")),
+            )
+        raw: dict[int, list[ChargingProfile]] = {}
+        for inst in case["installed"]:
+            path = base / inst["path"]
+            files = sorted(path.glob("*.json")) if path.is_dir() else [path]
+            for f in files:
+                p = ChargingProfile.model_validate(json.loads(f.read_text()))
+                raw.setdefault(inst["evse_id"], []).append(p)
+                if p.charging_profile_purpose is P.ChargingStationExternalConstraints:
+                    r = s.set_external_constraints(inst["evse_id"], p, start)
+                else:
+                    r = s.set_charging_profile(inst["evse_id"], p, start)
+                if not r.accepted:
+                    assert r.reason is not None
+                    unreachable[case["name"]] = r.reason.name
+        n_raw = sum(len(v) for v in raw.values())
+        if len(s.get_charging_profiles()) < n_raw and case["name"] not in unreachable:
+            unreachable[case["name"]] = "replaced"
+        if case["name"] in unreachable:
+            continue
+        got = s.composite_schedule(
+            case["evse_id"],
+            start,
+            case["duration_s"],
+            case["unit"],
+            assume_transaction=case["simulate_transaction_active"],
+        )
+        want = composite_schedule(
+            raw,
+            case["evse_id"],
+            start,
+            case["duration_s"],
+            case["unit"],
+            transactions=s.transactions,
+            evse_ids=s.evse_ids,
+            assume_transaction=case["simulate_transaction_active"],
+            default_limit_amps=57.0,
+            default_limit_watts=55_612.0,
+        )
+        assert got == want, case["name"]
+    assert unreachable == _UNREACHABLE
