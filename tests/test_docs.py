@@ -83,7 +83,11 @@ def test_concept_images_generate(tmp_path: Path) -> None:
 
 
 _BLOCK = re.compile(r"^```python\n(.*?)^```", re.S | re.M)
-PAGES = sorted(p for p in DOCS.rglob("*.md") if _BLOCK.search(p.read_text(encoding="utf-8")))
+# pages whose code is meant to run as it stands (the optimizer's and the benchmarks' pages
+# show fragments)
+_RUNNABLE = [DOCS / "index.md", DOCS / "getting-started.md", DOCS / "concepts.md",
+             *sorted((DOCS / "how-to").glob("*.md"))]
+PAGES = [p for p in _RUNNABLE if _BLOCK.search(p.read_text(encoding="utf-8"))]
 
 
 @pytest.mark.parametrize("page", PAGES, ids=[str(p.relative_to(DOCS)) for p in PAGES])
