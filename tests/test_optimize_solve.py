@@ -16,7 +16,7 @@ T0 = "2024-01-01T00:00:00Z"
 
 
 def hours(h: float) -> str:
-    return f"2024-01-01T{int(h):02d}:{int(round((h % 1) * 60)):02d}:00Z"
+    return f"2024-01-01T{int(h):02d}:{round((h % 1) * 60):02d}:00Z"
 
 
 def one_node(
