@@ -661,3 +661,13 @@ def test_everest_fixtures_installed_through_set_charging_profile(shared_dir: Any
         )
         assert got == want, case["name"]
     assert unreachable == _UNREACHABLE
+
+
+def test_pickle_round_trip_for_executors() -> None:
+    import pickle
+
+    s = _loaded()
+    assert pickle.loads(pickle.dumps(s)) == s
+    r = s.set_charging_profile(9, prof(99), NOW)
+    assert r.reason is ProfileRejection.EvseDoesNotExist
+    assert pickle.loads(pickle.dumps(r)) == r
