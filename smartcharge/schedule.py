@@ -398,7 +398,9 @@ class Schedule:
         With ``fill=None`` (default) NaN propagates: "no limit" plus any limit is "no
         limit", the honest upper bound of a total. With a number, a NaN operand counts as
         ``fill`` (what EVSE-0 totals do with the configured default limit), and the result
-        is NaN only where both operands are NaN. ``phases`` is the largest specified one.
+        is NaN only where both operands are NaN (so, unlike the default, it is not
+        associative: chain it over many schedules in one fixed order). ``phases`` is the
+        largest specified one.
         """
         unit = _same_unit(self, other)
         edges, va, pa, vb, pb = _align(self, other)
