@@ -91,13 +91,14 @@ def charging_schedule_periods(
 def charging_schedules(
     draw: st.DrawFn,
     *,
-    kind: ChargingProfileKind = ChargingProfileKind.Absolute,
-    units: Sequence[ChargingRateUnit] = (ChargingRateUnit.A, ChargingRateUnit.W),
+    kind: ChargingProfileKind | str = ChargingProfileKind.Absolute,
+    units: Sequence[ChargingRateUnit | str] = (ChargingRateUnit.A, ChargingRateUnit.W),
     schedule_id: int | None = None,
     max_periods: int = 6,
 ) -> ChargingSchedule:
     """A ChargingSchedule that fits profiles of ``kind`` (startSchedule only when not Relative)."""
-    unit = draw(st.sampled_from(tuple(units)))
+    unit = draw(st.sampled_from(tuple(ChargingRateUnit(u) for u in units)))
+    kind = ChargingProfileKind(kind)
     periods = draw(charging_schedule_periods(unit, max_size=max_periods))
     last = periods[-1].start_period
     duration = draw(st.none() | st.integers(last + 1, last + 86_400))
@@ -117,12 +118,12 @@ def charging_schedules(
 def charging_profiles(
     draw: st.DrawFn,
     *,
-    purposes: Sequence[ChargingProfilePurpose] = tuple(ChargingProfilePurpose),
-    kinds: Sequence[ChargingProfileKind] = tuple(ChargingProfileKind),
+    purposes: Sequence[ChargingProfilePurpose | str] = tuple(ChargingProfilePurpose),
+    kinds: Sequence[ChargingProfileKind | str] = tuple(ChargingProfileKind),
     ids: st.SearchStrategy[int] | None = None,
     stack_levels: st.SearchStrategy[int] | None = None,
     transaction_ids: Sequence[str] = ("tx-1",),
-    units: Sequence[ChargingRateUnit] = (ChargingRateUnit.A, ChargingRateUnit.W),
+    units: Sequence[ChargingRateUnit | str] = (ChargingRateUnit.A, ChargingRateUnit.W),
     max_schedules: int = 1,
     max_periods: int = 6,
     validity: bool | None = None,
@@ -144,17 +145,21 @@ def charging_profiles(
     validity
         ``True``: always a validFrom/validTo window; ``False``: never; ``None``: either.
     """
-    purpose = draw(st.sampled_from(tuple(purposes)))
+    purpose = draw(st.sampled_from(tuple(ChargingProfilePurpose(p) for p in purposes)))
     allowed = [
         k
-        for k in kinds
+        for k in (ChargingProfileKind(k) for k in kinds)
         if not (
             purpose is ChargingProfilePurpose.ChargingStationMaxProfile
             and k is ChargingProfileKind.Relative
         )
     ]
     kind = draw(st.sampled_from(allowed or [ChargingProfileKind.Absolute]))
-    recurrency = draw(st.sampled_from(tuple(RecurrencyKind))) if kind.value == "Recurring" else None
+    recurrency = (
+        draw(st.sampled_from(tuple(RecurrencyKind)))
+        if kind is ChargingProfileKind.Recurring
+        else None
+    )
     n_sched = draw(st.integers(1, max(1, min(3, max_schedules))))
     schedules = tuple(
         draw(charging_schedules(kind=kind, units=units, schedule_id=i, max_periods=max_periods))

@@ -258,3 +258,10 @@ def test_everest_fixtures_parse_and_round_trip(shared_dir: Any) -> None:
         # the same profile, with date-times normalised (".000Z" -> "Z")
         assert ChargingProfile.model_validate(profile.to_json_dict()) == profile
     assert len(refused) <= 3
+
+
+@given(charging_profiles(purposes=["TxProfile"], kinds=["Recurring"], units=["W"]))
+def test_strategies_accept_plain_strings(profile: ChargingProfile) -> None:
+    assert profile.purpose is ChargingProfilePurpose.TxProfile
+    assert profile.recurrency_kind is not None
+    assert profile.charging_schedule[0].charging_rate_unit is ChargingRateUnit.W

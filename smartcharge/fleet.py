@@ -1,0 +1,154 @@
+"""Plan many independent sites, in-process or on any ``concurrent.futures.Executor``.
+
+A charge-point operator re-plans hundreds to thousands of sites every few minutes. Sites are
+independent problems, so they scale out on an existing distributed engine rather than one of
+ours: :func:`plan_fleet` takes any :class:`concurrent.futures.Executor`, which covers the
+standard library's process pools, ``dask.distributed`` (``client.get_executor()``) and Ray's
+pools.
+
+>>> from smartcharge.fleet import plan_fleet
+>>> plan_fleet([])
+[]
+
+Every site comes back in input order with its own status; one site's failure (bad input, a
+solver crash, a lost worker) never loses the others.
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import Executor, Future
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+from smartcharge.errors import SmartChargeError
+from smartcharge.optimize import Plan, Problem
+
+__all__ = ["FleetStatus", "SiteResult", "plan_fleet"]
+
+
+class FleetStatus(str, Enum):
+    """Outcome of one site."""
+
+    OK = "OK"
+    """A plan came back (look at ``plan.status`` for how it was obtained)."""
+    INVALID = "INVALID"
+    """The problem was rejected (a :class:`~smartcharge.errors.SmartChargeError`)."""
+    ERROR = "ERROR"
+    """Anything else went wrong: an unexpected exception or a lost worker."""
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+
+@dataclass(frozen=True)
+class SiteResult:
+    """What :func:`plan_fleet` returns for one site.
+
+    Attributes
+    ----------
+    index
+        Position of the site in the input.
+    status
+        :class:`FleetStatus`.
+    plan
+        The plan, or ``None`` when the site failed.
+    error
+        One line saying what went wrong (``None`` when OK).
+    error_type
+        Name of the exception class (``None`` when OK).
+    seconds
+        Wall-clock time spent planning on the worker [s].
+    """
+
+    index: int
+    status: FleetStatus
+    plan: Plan | None = None
+    error: str | None = None
+    error_type: str | None = None
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        """True when a plan came back."""
+        return self.status is FleetStatus.OK
+
+
+def _plan_site(
+    index: int, problem: Problem | Mapping[str, Any], options: dict[str, Any]
+) -> SiteResult:
+    """Plan one site; never raises (runs on a worker, so it must be a module-level function)."""
+    from smartcharge.optimize import optimize
+
+    started = time.perf_counter()
+    try:
+        if not isinstance(problem, Problem):
+            problem = Problem.model_validate(problem)
+        plan = optimize(problem, **options)
+    except SmartChargeError as exc:
+        return SiteResult(index, FleetStatus.INVALID, None, str(exc), type(exc).__name__,
+                          time.perf_counter() - started)
+    except Exception as exc:  # one site's failure never loses the others
+        line = traceback.format_exception_only(type(exc), exc)[-1].strip()
+        return SiteResult(index, FleetStatus.ERROR, None, line, type(exc).__name__,
+                          time.perf_counter() - started)
+    return SiteResult(index, FleetStatus.OK, plan, None, None, time.perf_counter() - started)
+
+
+def plan_fleet(
+    problems: Iterable[Problem | Mapping[str, Any]],
+    executor: Executor | None = None,
+    *,
+    on_result: Callable[[SiteResult], None] | None = None,
+    **options: Any,
+) -> list[SiteResult]:
+    """Plan every site, in input order, each with its own status.
+
+    Parameters
+    ----------
+    problems
+        The sites: :class:`~smartcharge.optimize.Problem` objects or their JSON dicts (a
+        dict is validated on the worker, so a bad one fails only its own site).
+    executor
+        Where to run: ``None`` plans in this process, one site after the other; any
+        :class:`concurrent.futures.Executor` runs the sites on it (e.g.
+        ``ProcessPoolExecutor()``, or ``dask.distributed.Client(address).get_executor()``).
+    on_result
+        Called in this process with each :class:`SiteResult` as it is collected, in input
+        order (for progress reporting).
+    **options
+        Passed to :func:`smartcharge.optimize.optimize` for every site.
+
+    Returns
+    -------
+    list of SiteResult
+        One per site, in input order. A site that raised, or whose worker was lost, has
+        status ``INVALID`` or ``ERROR`` and ``plan=None``; the others are unaffected.
+    """
+    items = list(problems)
+    if executor is None:
+        results = []
+        for i, problem in enumerate(items):
+            result = _plan_site(i, problem, options)
+            if on_result is not None:
+                on_result(result)
+            results.append(result)
+        return results
+
+    futures: list[Future[SiteResult]] = [
+        executor.submit(_plan_site, i, problem, options) for i, problem in enumerate(items)
+    ]
+    out: list[SiteResult] = []
+    for i, future in enumerate(futures):
+        try:
+            result = future.result()
+        except Exception as exc:  # the worker itself failed (killed, unpicklable, ...)
+            line = traceback.format_exception_only(type(exc), exc)[-1].strip()
+            result = SiteResult(i, FleetStatus.ERROR, None, line, type(exc).__name__)
+        if on_result is not None:
+            on_result(result)
+        out.append(result)
+    return out
