@@ -267,7 +267,8 @@ def _run(problem: Problem, policy: Policy) -> Plan:
                 if policy == "edf":
                     key = dep_s[idx]
                 else:
-                    key = (dep_s[idx] - now) - remaining[idx] / smax[idx] * 3600.0
+                    with np.errstate(over="ignore"):
+                        key = (dep_s[idx] - now) - remaining[idx] / smax[idx] * 3600.0
                 order = idx[np.lexsort((id_rank[idx], key))]
                 x = _greedy(net, lim, t, order, cap, smin)
         sp[:, t] = x
