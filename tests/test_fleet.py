@@ -87,3 +87,13 @@ def test_dask_local_cluster_plans_hundreds_of_sites() -> None:
     ):
         results = plan_fleet(problems, client.get_executor())
     assert_all_safe(problems, results)
+
+
+def test_model_copy_does_not_reuse_the_compiled_network() -> None:
+    problem = workplace_site(n_evse=4, seed=3)
+    net = problem.network()
+    fewer = problem.model_copy(update={"sessions": problem.sessions[:1]})
+    assert fewer.network() is not net
+    assert fewer.network().S == 1
+    assert problem.network() is net
+    assert fewer != problem and problem == workplace_site(n_evse=4, seed=3)
