@@ -129,9 +129,7 @@ class ChargingSchedule16(OcppModel):
     duration: NonNegInt | None = None
     start_schedule: UTCDateTime | None = None
     charging_rate_unit: ChargingRateUnit
-    charging_schedule_period: Annotated[
-        tuple[ChargingSchedulePeriod16, ...], Field(min_length=1)
-    ]
+    charging_schedule_period: Annotated[tuple[ChargingSchedulePeriod16, ...], Field(min_length=1)]
     min_charging_rate: Limit | None = None
 
 
@@ -342,9 +340,7 @@ def profile_to_v16(profile: ChargingProfile, *, path: str | None = None) -> Char
         )
     return ChargingProfile16(
         charging_profile_id=profile.id,
-        transaction_id=_transaction_to_v16(
-            profile.transaction_id, _join(path, "transactionId")
-        ),
+        transaction_id=_transaction_to_v16(profile.transaction_id, _join(path, "transactionId")),
         stack_level=profile.stack_level,
         charging_profile_purpose=purpose,
         charging_profile_kind=profile.charging_profile_kind,
@@ -734,11 +730,8 @@ def from_v16(action: str, payload: object) -> v201.Message:
                 status=ChargingProfileStatus.Rejected,
                 status_info=v201.StatusInfo(reason_code="NotSupported"),
             )
-        return v201.SetChargingProfileResponse(
-            status=ChargingProfileStatus(msg.status.value)
-        )
+        return v201.SetChargingProfileResponse(status=ChargingProfileStatus(msg.status.value))
     assert isinstance(msg, ClearChargingProfileConf16)
     return v201.ClearChargingProfileResponse(
         status=v201.ClearChargingProfileStatus(msg.status.value)
     )
-

@@ -594,9 +594,7 @@ def set_charging_profile_response(
     status: ChargingProfileStatus | str, *, status_info: StatusInfo | str | None = None
 ) -> dict[str, Any]:
     """SetChargingProfileResponse payload; ``status_info`` may be just a reason code."""
-    return _build(
-        SetChargingProfileResponse, status=status, statusInfo=_status_info(status_info)
-    )
+    return _build(SetChargingProfileResponse, status=status, statusInfo=_status_info(status_info))
 
 
 def get_charging_profiles_request(
@@ -627,9 +625,7 @@ def get_charging_profiles_response(
     status: GetChargingProfileStatus | str, *, status_info: StatusInfo | str | None = None
 ) -> dict[str, Any]:
     """GetChargingProfilesResponse payload."""
-    return _build(
-        GetChargingProfilesResponse, status=status, statusInfo=_status_info(status_info)
-    )
+    return _build(GetChargingProfilesResponse, status=status, statusInfo=_status_info(status_info))
 
 
 def report_charging_profiles_request(
@@ -676,9 +672,7 @@ def clear_charging_profile_response(
     status: ClearChargingProfileStatus | str, *, status_info: StatusInfo | str | None = None
 ) -> dict[str, Any]:
     """ClearChargingProfileResponse payload."""
-    return _build(
-        ClearChargingProfileResponse, status=status, statusInfo=_status_info(status_info)
-    )
+    return _build(ClearChargingProfileResponse, status=status, statusInfo=_status_info(status_info))
 
 
 def get_composite_schedule_request(
@@ -1003,9 +997,7 @@ def _snake_payload(message: object) -> dict[str, Any]:
     """The camelCase JSON of an ocpp dataclass (or of a handler's snake_case kwargs)."""
     cp = _ocpp_charge_point()
     raw = (
-        cp.serialize_as_dict(message)
-        if hasattr(message, "__dataclass_fields__")
-        else dict(message)  # type: ignore[call-overload]
+        cp.serialize_as_dict(message) if hasattr(message, "__dataclass_fields__") else dict(message)  # type: ignore[call-overload]
     )
     camel = cp.snake_to_camel_case(cp.remove_nones(raw))
     # plain JSON values (the package's enums are str subclasses)
