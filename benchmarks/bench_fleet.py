@@ -1,0 +1,139 @@
+"""Fleet benchmark: sites per second in-process vs on a 2-worker dask LocalCluster.
+
+    python benchmarks/bench_fleet.py            # full run (a few minutes on 2 cores)
+    python benchmarks/bench_fleet.py --quick    # a smaller run
+    python benchmarks/bench_fleet.py --single   # also: how large one site may grow in one process
+
+Reports, for small (20 EVSE) and large (1,000 EVSE) workplace sites: sites per second
+in-process and on the cluster, the engine's overhead per site (wall time times workers minus
+the time spent planning, per site), and the pickled sizes of a problem and of a plan. With
+``--single``, each size of one very large site is planned in a fresh process and its wall time
+and peak memory are printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import pickle
+import resource
+import subprocess
+import sys
+import time
+from typing import Any
+
+from smartcharge.fleet import plan_fleet
+from smartcharge.optimize import Problem, optimize
+from smartcharge.synthetic import workplace_site
+
+
+def sites(n_sites: int, n_evse: int) -> list[Problem]:
+    return [workplace_site(n_evse=n_evse, seed=1000 + i) for i in range(n_sites)]
+
+
+def run_in_process(problems: list[Problem]) -> dict[str, float]:
+    optimize(problems[0])  # warm-up (imports, solver start)
+    started = time.perf_counter()
+    results = plan_fleet(problems)
+    wall = time.perf_counter() - started
+    assert all(r.ok for r in results)
+    return {"wall_s": wall, "sites_per_s": len(problems) / wall}
+
+
+def run_on_cluster(problems: list[Problem], workers: int) -> dict[str, float]:
+    from distributed import Client, LocalCluster
+
+    with (
+        LocalCluster(
+            n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        executor = client.get_executor()
+        plan_fleet(problems[:workers], executor)  # warm-up every worker
+        started = time.perf_counter()
+        results = plan_fleet(problems, executor)
+        wall = time.perf_counter() - started
+    assert all(r.ok for r in results)
+    busy = sum(r.seconds for r in results)
+    return {
+        "wall_s": wall,
+        "sites_per_s": len(problems) / wall,
+        "overhead_ms_per_site": 1000.0 * max(0.0, wall * workers - busy) / len(problems),
+    }
+
+
+def sizes(problem: Problem) -> dict[str, int]:
+    plan = optimize(problem)
+    return {"problem_bytes": len(pickle.dumps(problem)), "plan_bytes": len(pickle.dumps(plan))}
+
+
+SINGLE = """
+import json, resource, sys, time
+from smartcharge.synthetic import workplace_site
+from smartcharge.optimize import optimize, verify
+n = int(sys.argv[1])
+t0 = time.perf_counter(); p = workplace_site(n_evse=n, seed=7); t1 = time.perf_counter()
+plan = optimize(p); t2 = time.perf_counter()
+print(json.dumps({"evses": n, "generate_s": t1 - t0, "optimize_s": t2 - t1,
+                  "build_s": plan.timings.build, "solve_s": plan.timings.solve,
+                  "extract_s": plan.timings.extract, "status": str(plan.status),
+                  "violations": len(verify(p, plan)),
+                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+
+def single_site(n_evse: int) -> dict[str, Any]:
+    out = subprocess.run(
+        [sys.executable, "-c", SINGLE, str(n_evse)], capture_output=True, text=True, check=True
+    )
+    result: dict[str, Any] = json.loads(out.stdout)
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer sites")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--single", action="store_true", help="also measure one large site")
+    parser.add_argument("--json", help="write the figures to this JSON file")
+    args = parser.parse_args(argv)
+
+    scale = 4 if args.quick else 1
+    cases = [("small", 20, 200 // scale), ("large", 1000, 8 // scale)]
+    report: dict[str, Any] = {"workers": args.workers, "cases": []}
+    print(f"{'site':<6} {'EVSEs':>6} {'sites':>6} {'in-process/s':>13} "
+          f"{'cluster/s':>10} {'speed-up':>9} {'overhead ms':>12} {'problem B':>10} "
+          f"{'plan B':>9}")
+    for name, n_evse, n_sites in cases:
+        problems = sites(n_sites, n_evse)
+        local = run_in_process(problems)
+        cluster = run_on_cluster(problems, args.workers)
+        size = sizes(problems[0])
+        row = {"site": name, "evses": n_evse, "sites": n_sites, "in_process": local,
+               "cluster": cluster, **size}
+        report["cases"].append(row)
+        print(f"{name:<6} {n_evse:>6} {n_sites:>6} {local['sites_per_s']:>13.2f} "
+              f"{cluster['sites_per_s']:>10.2f} "
+              f"{cluster['sites_per_s'] / local['sites_per_s']:>9.2f} "
+              f"{cluster['overhead_ms_per_site']:>12.1f} {size['problem_bytes']:>10} "
+              f"{size['plan_bytes']:>9}", flush=True)
+    if args.single:
+        report["single"] = []
+        print(f"\n{'EVSEs':>7} {'optimize s':>11} {'build':>7} {'solve':>7} {'extract':>8} "
+              f"{'peak MB':>8} status")
+        for n in (1000, 5000, 10000, 20000):
+            r = single_site(n)
+            report["single"].append(r)
+            print(f"{n:>7} {r['optimize_s']:>11.2f} {r['build_s']:>7.2f} {r['solve_s']:>7.2f} "
+                  f"{r['extract_s']:>8.2f} {r['peak_rss_mb']:>8.0f} {r['status']} "
+                  f"({r['violations']} violations)", flush=True)
+    report["peak_rss_mb_parent"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as fh:
+            json.dump(report, fh, indent=2)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
