@@ -218,12 +218,13 @@ class Plan:
             vals = np.round(np.floor(np.maximum(vals, 0.0) * 10.0 + 1e-6) / 10.0, 1)
             starts = np.flatnonzero(np.concatenate([[True], vals[1:] != vals[:-1]]))
             phases = None if evse.kind == "DC" else evse.phases
+            # values are valid by construction (>= 0, one decimal): skip re-validation
             periods = tuple(
-                ChargingSchedulePeriod(
-                    start_period=int(k * net.step_s), limit=float(vals[k]),
-                    number_phases=phases,
+                ChargingSchedulePeriod.model_construct(
+                    start_period=int(k) * net.step_s, limit=float(vals[k]),
+                    number_phases=phases, phase_to_use=None, custom_data=None,
                 )
-                for k in starts
+                for k in starts.tolist()
             )
             pid = profile_id(evse.id, sess.id) if callable(profile_id) else profile_id + i
             sched = ChargingSchedule(

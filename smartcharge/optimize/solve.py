@@ -38,7 +38,7 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
-from smartcharge.optimize._lp import LpResult, solve_lp
+from smartcharge.optimize._lp import LpResult, SolverName, solve_lp
 from smartcharge.optimize._network import Network, Rows
 from smartcharge.optimize._repair import allowed_mask, fallback_plan, make_safe, win_back
 from smartcharge.optimize.plan import Plan, SolverStatus, Timings
@@ -80,9 +80,10 @@ def optimize(
     time_limit_s: float | None = None,
     max_chord_deg: float = 10.0,
     win_back_energy: bool = True,
-    max_lp_rounds: int = 3,
+    max_lp_rounds: int = 2,
     resolve_share: float = 1e-3,
     lp_path: Literal["auto", "sparse", "proto"] = "auto",
+    solver: SolverName = "highs",
 ) -> Plan:
     """Allocate the site's power to the sessions of ``problem``.
 
@@ -113,6 +114,9 @@ def optimize(
         Re-solve only if the repair lost more than this share of the LP's energy.
     lp_path
         ``"auto"``, ``"sparse"`` (one-call sparse load) or ``"proto"`` (public API).
+    solver
+        ``"highs"`` (default: HiGHS dual simplex, with GLOP as a second try) or ``"glop"``.
+        HiGHS was measured 5-30x faster on these models at 1,000-5,000 EVSEs.
     """
     obj = objective or Objective()
     t0 = time.perf_counter()
@@ -125,11 +129,7 @@ def optimize(
                     Timings(build=t1 - t0), "no session can charge within the horizon")
     lp = _build(net, rows, allowed, obj)
     t1 = time.perf_counter()
-    try:
-        res = solve_lp(lp.lb, lp.ub, lp.c, lp.row_lb, lp.row_ub, lp.indptr, lp.indices,
-                       lp.data, time_limit_s=time_limit_s, path=lp_path)
-    except Exception as exc:  # any solver trouble means: fall back safely
-        res = LpResult("failed", None, np.nan, f"solver error: {exc!r}", 0.0, 0.0, lp_path)
+    res = _solve(lp, lp.lb, lp.ub, time_limit_s, t1, lp_path, solver)
     t2 = time.perf_counter()
     if res.x is None:
         sp = fallback_plan(net, rows, allowed)
@@ -149,8 +149,7 @@ def optimize(
     # other dropped steps stay off; the LP then re-balances within that on/off pattern
     promote_ok = True
     while changed and lost > resolve_share and rounds < max_lp_rounds:
-        left = None if time_limit_s is None else time_limit_s - (time.perf_counter() - t1)
-        if left is not None and left <= 0:
+        if time_limit_s is not None and time.perf_counter() - t1 >= time_limit_s:
             break
         ta = time.perf_counter()
         lb_p, ub_p = _fixings(net, lp, sp, dropped, promote_ok)
@@ -159,12 +158,7 @@ def optimize(
         nv = len(lp.vs)
         lb[:nv] = lb_p
         ub[:nv] = ub_p
-        try:
-            res2 = solve_lp(lb, ub, lp.c, lp.row_lb, lp.row_ub, lp.indptr, lp.indices,
-                            lp.data, time_limit_s=left, path=lp_path)
-        except Exception as exc:  # any solver trouble: stop re-solving
-            res2 = LpResult("failed", None, np.nan, f"solver error: {exc!r}", 0.0, 0.0,
-                            lp_path)
+        res2 = _solve(lp, lb, ub, time_limit_s, t1, lp_path, solver)
         rounds += 1
         solve_s += time.perf_counter() - ta
         if res2.x is None:
@@ -187,6 +181,33 @@ def optimize(
     return Plan(problem, sp, status,
                 Timings(build=t1 - t0, solve=solve_s, extract=t3 - t2 - (solve_s - (t2 - t1))),
                 msg)
+
+
+def _solve(
+    lp: _LP, lb: FloatArray, ub: FloatArray, time_limit_s: float | None, t_start: float,
+    lp_path: Literal["auto", "sparse", "proto"], solver: SolverName,
+) -> LpResult:
+    """Solve with ``solver``, then GLOP if HiGHS fails; errors become a failed result."""
+    res = LpResult("failed", None, np.nan, "not solved", 0.0, 0.0, lp_path)
+    notes = []
+    for name in [solver] + (["glop"] if solver != "glop" else []):
+        left = None if time_limit_s is None else time_limit_s - (time.perf_counter() - t_start)
+        if left is not None and left <= 0:
+            notes.append("time limit reached")
+            break
+        try:
+            res = solve_lp(lb, ub, lp.c, lp.row_lb, lp.row_ub, lp.indptr, lp.indices, lp.data,
+                           time_limit_s=left, path=lp_path, solver=name)
+        except Exception as exc:  # any solver trouble means: try the next, then fall back
+            res = LpResult("failed", None, np.nan, f"{name} error: {exc!r}", 0.0, 0.0,
+                           lp_path)
+        if res.x is not None or res.status == "infeasible":
+            break  # a solution, or a definite answer: no second try
+        notes.append(res.message)
+    if res.x is None and notes:
+        res = LpResult(res.status, None, np.nan, "; ".join(notes), res.build_s, res.solve_s,
+                       res.path)
+    return res
 
 
 def _energy(net: Network, sp: FloatArray) -> FloatArray:
