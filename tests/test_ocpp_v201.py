@@ -133,13 +133,20 @@ def test_notify_charging_limit_round_trips(schedules: list[ChargingSchedule] | N
     limit = ChargingLimit(charging_limit_source=ChargingLimitSource.SO, is_grid_critical=True)
     payload = v201.notify_charging_limit_request(limit, evse_id=3, schedules=schedules)
     check("NotifyChargingLimitRequest", payload)
-    source, evse, got = v201.external_constraints(payload)
-    assert (source, evse, got) == (ChargingLimitSource.SO, 3, tuple(schedules or ()))
-    assert v201.external_constraints(v201.parse_notify_charging_limit_request(payload)) == (
-        source,
-        evse,
-        got,
+    expected = v201.ExternalLimit(
+        source=ChargingLimitSource.SO,
+        evse_id=3,
+        schedules=tuple(schedules or ()),
+        is_grid_critical=True,
+        cleared=False,
     )
+    assert v201.external_constraints(payload) == expected
+    assert v201.external_constraints(v201.parse_notify_charging_limit_request(payload)) == expected
+    from ocpp.v201 import call
+
+    dataclass = v201.to_ocpp(v201.parse_notify_charging_limit_request(payload))
+    assert isinstance(dataclass, call.NotifyChargingLimit)
+    assert v201.external_constraints(dataclass) == expected
 
 
 def test_every_builder_output_validates_against_its_schema() -> None:
@@ -497,14 +504,14 @@ def test_energy_need_refuses_needs_it_cannot_use(needs: dict[str, Any], path: st
 
 def test_external_constraints_of_a_cleared_limit() -> None:
     payload = v201.cleared_charging_limit_request(ChargingLimitSource.SO, evse_id=2)
-    assert v201.external_constraints(payload) == (ChargingLimitSource.SO, 2, ())
-    assert v201.external_constraints({"chargingLimitSource": "EMS"}) == (
-        ChargingLimitSource.EMS,
-        None,
-        (),
+    assert v201.external_constraints(payload) == v201.ExternalLimit(
+        source=ChargingLimitSource.SO, evse_id=2, cleared=True
     )
-    with pytest.raises(InvalidPayloadError):
+    whole_station = v201.external_constraints({"chargingLimitSource": "EMS"})
+    assert (whole_station.evse_id, whole_station.cleared) == (None, True)
+    with pytest.raises(InvalidPayloadError) as info:
         v201.external_constraints({"chargingLimit": {"chargingLimitSource": "Grid"}})
+    assert info.value.path == "chargingLimit.chargingLimitSource"
 
 
 # --------------------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from smartcharge.ocpp import v16, v201
 from smartcharge.ocpp.v201 import (
     MESSAGES,
     EnergyNeed,
+    ExternalLimit,
     Message,
     StatusInfo,
     energy_need,
@@ -28,6 +29,7 @@ from smartcharge.ocpp.v201 import (
 __all__ = [
     "MESSAGES",
     "EnergyNeed",
+    "ExternalLimit",
     "Message",
     "StatusInfo",
     "energy_need",

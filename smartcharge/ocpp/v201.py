@@ -69,6 +69,7 @@ __all__ = [
     "ClearedChargingLimitRequest",
     "ClearedChargingLimitResponse",
     "EnergyNeed",
+    "ExternalLimit",
     "GenericStatus",
     "GetChargingProfileStatus",
     "GetChargingProfilesRequest",
@@ -940,22 +941,50 @@ def energy_need(request: NotifyEVChargingNeedsRequest | object) -> EnergyNeed:
     )
 
 
+@dataclass(frozen=True)
+class ExternalLimit:
+    """An external charging limit as the station reports it (NotifyChargingLimit / Cleared...).
+
+    Attributes
+    ----------
+    source
+        Who set the limit (EMS, SO, CSO, Other).
+    evse_id
+        The EVSE it applies to, or ``None`` for the whole station.
+    schedules
+        The limit's ChargingSchedules (may be empty: the station did not say).
+    is_grid_critical
+        Whether the limit is critical for the grid, when the station says.
+    cleared
+        ``True`` for ClearedChargingLimit: the source no longer limits the EVSE/station.
+    """
+
+    source: ChargingLimitSource
+    evse_id: int | None
+    schedules: tuple[ChargingSchedule, ...] = ()
+    is_grid_critical: bool | None = None
+    cleared: bool = False
+
+
 def external_constraints(
     request: NotifyChargingLimitRequest | ClearedChargingLimitRequest | object,
-) -> tuple[ChargingLimitSource, int | None, tuple[ChargingSchedule, ...]]:
-    """``(source, evse_id, schedules)`` of a NotifyChargingLimit or ClearedChargingLimit.
+) -> ExternalLimit:
+    """The external limit a NotifyChargingLimit or ClearedChargingLimit request reports.
 
-    A cleared limit has no schedules: ``()`` means "this source no longer limits the EVSE".
     A raw payload is read as NotifyChargingLimitRequest when it has ``chargingLimit``, else as
-    ClearedChargingLimitRequest. ``evse_id`` ``None`` means the whole station.
+    ClearedChargingLimitRequest; ``ocpp.v201.call`` dataclasses are read by their class.
 
-    >>> external_constraints({"chargingLimitSource": "EMS", "evseId": 1})
-    (<ChargingLimitSource.EMS: 'EMS'>, 1, ())
+    Raises
+    ------
+    InvalidPayloadError
+        When the payload is invalid.
+
+    >>> limit = external_constraints({"chargingLimitSource": "EMS", "evseId": 1})
+    >>> limit.source.value, limit.evse_id, limit.schedules, limit.cleared
+    ('EMS', 1, (), True)
     """
-    if isinstance(request, NotifyChargingLimitRequest):
+    if isinstance(request, (NotifyChargingLimitRequest, ClearedChargingLimitRequest)):
         req: NotifyChargingLimitRequest | ClearedChargingLimitRequest = request
-    elif isinstance(request, ClearedChargingLimitRequest):
-        req = request
     elif (isinstance(request, Mapping) and "chargingLimit" in request) or (
         _is_ocpp_dataclass(request) and type(request).__name__ == "NotifyChargingLimit"
     ):
@@ -963,12 +992,13 @@ def external_constraints(
     else:
         req = _parse(ClearedChargingLimitRequest, request)
     if isinstance(req, NotifyChargingLimitRequest):
-        return (
-            req.charging_limit.charging_limit_source,
-            req.evse_id,
-            req.charging_schedule or (),
+        return ExternalLimit(
+            source=req.charging_limit.charging_limit_source,
+            evse_id=req.evse_id,
+            schedules=req.charging_schedule or (),
+            is_grid_critical=req.charging_limit.is_grid_critical,
         )
-    return req.charging_limit_source, req.evse_id, ()
+    return ExternalLimit(source=req.charging_limit_source, evse_id=req.evse_id, cleared=True)
 
 
 # --------------------------------------------------------------------------------------------
