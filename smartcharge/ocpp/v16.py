@@ -62,6 +62,7 @@ from smartcharge.ocpp._schema import dump, parse_model
 from smartcharge.ocpp.v201 import _StrEnum
 
 __all__ = [
+    "MESSAGES16",
     "ChargingProfile16",
     "ChargingProfilePurpose16",
     "ChargingSchedule16",
@@ -70,12 +71,14 @@ __all__ = [
     "ClearChargingProfileConf16",
     "GetCompositeSchedule16",
     "GetCompositeScheduleConf16",
+    "Message16",
     "SetChargingProfile16",
     "SetChargingProfileConf16",
     "clear_charging_profile_request",
     "from_v16",
     "get_composite_schedule_request",
     "get_composite_schedule_response",
+    "parse",
     "parse_charging_profile",
     "parse_get_composite_schedule_response",
     "parse_set_charging_profile_request",
@@ -147,11 +150,13 @@ class ChargingProfile16(OcppModel):
     charging_schedule: ChargingSchedule16
 
 
-class _Message16(OcppModel):
+class Message16(OcppModel):
+    """Base of the 1.6 message models; ``action`` is the 1.6 schema's name."""
+
     action: ClassVar[str] = ""
 
 
-class SetChargingProfile16(_Message16):
+class SetChargingProfile16(Message16):
     """SetChargingProfile.req of 1.6."""
 
     action: ClassVar[str] = "SetChargingProfile"
@@ -159,14 +164,14 @@ class SetChargingProfile16(_Message16):
     cs_charging_profiles: ChargingProfile16
 
 
-class SetChargingProfileConf16(_Message16):
+class SetChargingProfileConf16(Message16):
     """SetChargingProfile.conf of 1.6: Accepted, Rejected or NotSupported."""
 
     action: ClassVar[str] = "SetChargingProfileResponse"
     status: _Status16
 
 
-class GetCompositeSchedule16(_Message16):
+class GetCompositeSchedule16(Message16):
     """GetCompositeSchedule.req of 1.6."""
 
     action: ClassVar[str] = "GetCompositeSchedule"
@@ -175,7 +180,7 @@ class GetCompositeSchedule16(_Message16):
     charging_rate_unit: ChargingRateUnit | None = None
 
 
-class GetCompositeScheduleConf16(_Message16):
+class GetCompositeScheduleConf16(Message16):
     """GetCompositeSchedule.conf of 1.6."""
 
     action: ClassVar[str] = "GetCompositeScheduleResponse"
@@ -185,7 +190,7 @@ class GetCompositeScheduleConf16(_Message16):
     charging_schedule: ChargingSchedule16 | None = None
 
 
-class ClearChargingProfile16(_Message16):
+class ClearChargingProfile16(Message16):
     """ClearChargingProfile.req of 1.6 (every field optional)."""
 
     action: ClassVar[str] = "ClearChargingProfile"
@@ -195,14 +200,14 @@ class ClearChargingProfile16(_Message16):
     stack_level: NonNegInt | None = None
 
 
-class ClearChargingProfileConf16(_Message16):
+class ClearChargingProfileConf16(Message16):
     """ClearChargingProfile.conf of 1.6: Accepted or Unknown."""
 
     action: ClassVar[str] = "ClearChargingProfileResponse"
     status: _ClearStatus16
 
 
-_V16_MESSAGES: dict[str, type[_Message16]] = {
+MESSAGES16: Mapping[str, type[Message16]] = {
     cls.action: cls
     for cls in (
         SetChargingProfile16,
@@ -213,6 +218,36 @@ _V16_MESSAGES: dict[str, type[_Message16]] = {
         ClearChargingProfileConf16,
     )
 }
+"""The 1.6 message models by the name of their schema in the ``ocpp`` package
+(``"SetChargingProfile"``, ``"SetChargingProfileResponse"``, ...)."""
+
+
+def parse(action: str, payload: object) -> Message16:
+    """Validate a 1.6 payload into its 1.6 model (no translation to 2.0.1).
+
+    Parameters
+    ----------
+    action
+        A key of :data:`MESSAGES16`, e.g. ``"SetChargingProfile"`` or
+        ``"GetCompositeScheduleResponse"``.
+    payload
+        The 1.6 JSON.
+
+    Raises
+    ------
+    InvalidPayloadError
+        When the payload breaks the 1.6 schema or a value rule, naming the JSON path; for an
+        unknown action, with ``ocpp_error`` ``"NotImplemented"``.
+    """
+    cls = MESSAGES16.get(action)
+    if cls is None:
+        raise InvalidPayloadError(
+            f"unknown OCPP 1.6 smart-charging action {action!r}; known: "
+            f"{', '.join(sorted(MESSAGES16))}",
+            rule="NotImplemented",
+            ocpp_error="NotImplemented",
+        )
+    return parse_model(cls, payload)
 
 
 def _untranslatable(message: str, path: str | None, rule: str) -> TranslationError:
@@ -694,14 +729,7 @@ def from_v16(action: str, payload: object) -> v201.Message:
         return parse_set_charging_profile_request(payload)
     if action == "GetCompositeScheduleResponse":
         return parse_get_composite_schedule_response(payload)
-    cls = _V16_MESSAGES.get(action)
-    if cls is None:
-        raise InvalidPayloadError(
-            f"unknown OCPP 1.6 smart-charging action {action!r}",
-            rule="NotImplemented",
-            ocpp_error="NotImplemented",
-        )
-    msg = parse_model(cls, payload)
+    msg = parse(action, payload)
     if isinstance(msg, GetCompositeSchedule16):
         return v201.GetCompositeScheduleRequest(
             duration=msg.duration,
