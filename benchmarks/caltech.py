@@ -297,10 +297,11 @@ def summarize(
 def format_table(rows: Sequence[ReplayRow]) -> str:
     """A Markdown table of replay rows."""
     out = ["| capacity [kW] | strategy | delivered [% of requested] | energy [kWh] | "
-           "cost | peak [kW] | violations | time [s] |",
-           "|---:|---|---:|---:|---:|---:|---:|---:|"]
+           "cost | cost per kWh | peak [kW] | violations | time [s] |",
+           "|---:|---|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
+        per_kwh = r.cost / r.energy_kwh if r.energy_kwh > 0 else 0.0
         out.append(f"| {r.capacity_kw:g} | {r.strategy} | {100 * r.share_delivered:.1f} | "
-                   f"{r.energy_kwh:.1f} | {r.cost:.2f} | {r.peak_kw:.1f} | {r.violations} | "
-                   f"{r.seconds:.1f} |")
+                   f"{r.energy_kwh:.1f} | {r.cost:.2f} | {per_kwh:.4f} | {r.peak_kw:.1f} | "
+                   f"{r.violations} | {r.seconds:.1f} |")
     return "\n".join(out)

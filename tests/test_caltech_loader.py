@@ -162,4 +162,4 @@ def test_baselines_are_causal_replay_equals_one_shot(data: Path) -> None:
 def test_table_format() -> None:
     row = caltech.ReplayRow("llf", 40, 0.9512, 100.0, 12.345, 39.9, 0, 1.2)
     table = caltech.format_table([row])
-    assert "| 40 | llf | 95.1 | 100.0 | 12.35 | 39.9 | 0 | 1.2 |" in table
+    assert "| 40 | llf | 95.1 | 100.0 | 12.35 | 0.1235 | 39.9 | 0 | 1.2 |" in table
