@@ -413,3 +413,34 @@ def test_translation_is_deterministic(profile: ChargingProfile, shift: int) -> N
     assert one == two
     later = profile.model_copy(update={"valid_from": T0 + timedelta(seconds=shift)})
     assert v16.profile_to_v16(later).valid_from == T0 + timedelta(seconds=shift)
+
+
+def test_interop_with_the_ocpp_packages_1_6_dataclasses() -> None:
+    from ocpp.v16 import call, call_result
+
+    request = v201.SetChargingProfileRequest(evse_id=1, charging_profile=base_profile())
+    dataclass = v16.to_ocpp(request)
+    assert isinstance(dataclass, call.SetChargingProfile)
+    assert dataclass.connector_id == 1
+    assert dataclass.cs_charging_profiles["charging_profile_id"] == 12
+    assert dataclass.cs_charging_profiles["transaction_id"] == 345
+    assert v16.from_ocpp(dataclass) == request
+
+    conf = call_result.GetCompositeSchedule(
+        status="Accepted",
+        connector_id=2,
+        schedule_start="2024-01-01T08:00:00Z",
+        charging_schedule={"charging_rate_unit": "W", "duration": 60,
+                           "charging_schedule_period": [{"start_period": 0, "limit": 7400.0}]},
+    )  # fmt: skip
+    answer = v16.from_ocpp(conf)
+    assert isinstance(answer, v201.GetCompositeScheduleResponse)
+    assert answer.schedule is not None and answer.schedule.evse_id == 2
+    assert v16.to_ocpp(v201.ClearChargingProfileRequest(charging_profile_id=3)) == (
+        call.ClearChargingProfile(id=3)
+    )
+    with pytest.raises(InvalidPayloadError):
+        v16.from_ocpp(call.Heartbeat())
+    with pytest.raises(InvalidPayloadError) as info:
+        v16.from_ocpp(call.SetChargingProfile(connector_id=-1, cs_charging_profiles={}))
+    assert info.value.path == "connectorId"

@@ -38,6 +38,7 @@ True
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Mapping
 from typing import Annotated, Any, ClassVar
 
@@ -75,6 +76,7 @@ __all__ = [
     "SetChargingProfile16",
     "SetChargingProfileConf16",
     "clear_charging_profile_request",
+    "from_ocpp",
     "from_v16",
     "get_composite_schedule_request",
     "get_composite_schedule_response",
@@ -87,6 +89,7 @@ __all__ = [
     "purpose_from_v16",
     "purpose_to_v16",
     "set_charging_profile_request",
+    "to_ocpp",
     "to_v16",
 ]
 
@@ -763,3 +766,53 @@ def from_v16(action: str, payload: object) -> v201.Message:
     return v201.ClearChargingProfileResponse(
         status=v201.ClearChargingProfileStatus(msg.status.value)
     )
+
+
+# --------------------------------------------------------------------------------------------
+# Interop with the ``ocpp`` package's 1.6 dataclasses (optional; imported lazily)
+# --------------------------------------------------------------------------------------------
+
+
+def to_ocpp(message: v201.Message) -> Any:
+    """The ``ocpp.v16.call`` (or ``call_result``) dataclass of a 2.0.1 message, via :func:`to_v16`.
+
+    Ready for ``await charge_point.call(...)`` of an ``ocpp.v16.ChargePoint``.
+
+    Raises
+    ------
+    TranslationError
+        When the message has no 1.6 equivalent.
+    ImportError
+        When the ``ocpp`` package is not installed (``pip install 'smartcharge[ocpp]'``).
+    """
+    action, payload = to_v16(message)
+    cp = v201._ocpp_charge_point()
+    module = importlib.import_module(
+        "ocpp.v16.call_result" if action.endswith("Response") else "ocpp.v16.call"
+    )
+    cls = getattr(module, action.removesuffix("Response"))
+    return cls(**cp.camel_to_snake_case(payload))
+
+
+def from_ocpp(message: object) -> v201.Message:
+    """Read an ``ocpp.v16.call`` / ``call_result`` dataclass as the 2.0.1 message model.
+
+    Raises
+    ------
+    InvalidPayloadError
+        When the message is invalid or not a 1.6 smart-charging message.
+    TranslationError
+        As :func:`from_v16`.
+    """
+    module = type(message).__module__
+    if module not in {"ocpp.v16.call", "ocpp.v16.call_result"} or not hasattr(
+        message, "__dataclass_fields__"
+    ):
+        raise InvalidPayloadError(
+            f"from_ocpp needs an ocpp.v16 call or call_result dataclass, got "
+            f"{type(message).__name__}",
+            rule="interop",
+            ocpp_error="FormationViolation",
+        )
+    action = type(message).__name__ + ("Response" if module.endswith("call_result") else "")
+    return from_v16(action, v201._snake_payload(message))
