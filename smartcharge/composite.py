@@ -169,6 +169,67 @@ class _Columns(NamedTuple):
     have: npt.NDArray[np.bool_]
 
 
+_KEYED = True  # use _resolve_keyed where it applies (tests switch it off to compare paths)
+_KEY_SHIFT = 2**40  # separates the items' time axes in one sorted key array [s]
+
+
+def _resolve_keyed(
+    flat: list[tuple[int, _Item]], ng: int, segs: list[Segments], cells: IntArray
+) -> _Columns:
+    """:func:`_resolve_groups` when no two items of a group share a stack level.
+
+    ``flat`` is sorted by (group, stack descending, rank). All items' segments go into one
+    sorted key array (item number * shift + start), so a single ``searchsorted`` finds, for
+    every cell and item, the item's segment that may cover the cell; the first covering
+    item of each group (the highest stack level) wins. Cost: cells x items, not cells x
+    segments.
+    """
+    n = cells.size
+    k = len(flat)
+    parts = [segs[it.src] for _, it in flat]
+    counts = [p.starts.size for p in parts]
+    base = int(cells[0])
+    owner = np.repeat(np.arange(k, dtype=np.int64), counts)
+    starts = np.maximum(np.concatenate([p.starts for p in parts]), base) - base
+    ends = np.concatenate([p.ends for p in parts])
+    keys = owner * _KEY_SHIFT + starts
+    cols = np.arange(k, dtype=np.int64)
+    queries = (cols * _KEY_SHIFT)[None, :] + (cells - base)[:, None]
+    idx = np.searchsorted(keys, queries.ravel(), side="right").reshape(n, k) - 1
+    before = idx < 0  # the cell precedes every segment (only possible for item 0)
+    idx[before] = 0
+    cover = (owner[idx] == cols) & (cells[:, None] < ends[idx]) & ~before
+    pos = np.where(cover, cols, k)
+    present: list[int] = []
+    bounds: list[int] = []
+    for j, (gi, _) in enumerate(flat):
+        if not present or present[-1] != gi:
+            present.append(gi)
+            bounds.append(j)
+    first = np.minimum.reduceat(pos, bounds, axis=1)
+    hit = first < k
+    fcol = np.minimum(first, k - 1)
+    seg = np.take_along_axis(idx, fcol, axis=1)
+    lim = np.concatenate([p.limits for p in parts])[seg]
+    ph = np.concatenate([p.phases for p in parts])[seg]
+    ph[ph == 0] = _AC_PHASES  # absent numberPhases on AC means 3 (K01.FR.49)
+    is_a = np.array([it.amps for _, it in flat], dtype=bool)[fcol]
+    a_ = np.where(hit & is_a, lim, np.nan)
+    w_ = np.where(hit & ~is_a, lim, np.nan)
+    p_ = np.where(hit, ph, 0).astype(np.int8)
+    if len(present) == ng:
+        return _Columns(a_, w_, p_, hit)
+    amps = np.full((n, ng), np.nan)
+    watts = amps.copy()
+    phases = np.zeros((n, ng), dtype=np.int8)
+    have = np.zeros((n, ng), dtype=bool)
+    amps[:, present] = a_
+    watts[:, present] = w_
+    phases[:, present] = p_
+    have[:, present] = hit
+    return _Columns(amps, watts, phases, have)
+
+
 def _resolve_groups(groups: list[list[_Item]], segs: list[Segments], cells: IntArray) -> _Columns:
     """Stack-level resolution of several purposes ("groups") at once.
 
@@ -179,6 +240,11 @@ def _resolve_groups(groups: list[list[_Item]], segs: list[Segments], cells: IntA
     """
     n, ng = cells.size, len(groups)
     flat = [(g, it) for g, items in enumerate(groups) for it in items if segs[it.src].starts.size]
+    if (
+        flat and _KEYED and all(len({it.stack for it in items}) == len(items) for items in groups)
+    ):  # no two profiles of a purpose share a stack level: the common, fast case
+        flat.sort(key=lambda gi: (gi[0], -gi[1].stack, gi[1].rank))
+        return _resolve_keyed(flat, ng, segs, cells)
     total = sum(segs[it.src].starts.size for _, it in flat)
     if n * total > _MATRIX_LIMIT:
         cols = [_resolve(items, segs, cells) for items in groups]

@@ -497,17 +497,20 @@ def test_matrix_and_loop_resolution_agree(
     duration: int,
     unit: str,
 ) -> None:
-    """The one-matrix fast path and the per-profile loop give the same composite."""
+    """The three ways of resolving stack levels give the same composite: the keyed search
+    (no shared stack levels), the coverage matrix, and the per-profile loop."""
     from unittest import mock
 
     import smartcharge.composite as mod
 
     args = (installed, evse, T0 + timedelta(seconds=start), duration, unit)
     kw: dict[str, Any] = {"transactions": {1: (TX, T0)}, "evse_ids": [1, 2]}
-    fast = composite_schedule(*args, **kw)
-    with mock.patch.object(mod, "_MATRIX_LIMIT", -1):
-        slow = composite_schedule(*args, **kw)
-    assert fast == slow
+    keyed = composite_schedule(*args, **kw)
+    with mock.patch.object(mod, "_KEYED", False):
+        matrix = composite_schedule(*args, **kw)
+        with mock.patch.object(mod, "_MATRIX_LIMIT", -1):
+            loop = composite_schedule(*args, **kw)
+    assert keyed == matrix == loop
 
 
 @given(
