@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-
 from ocpp_schemas import assert_valid
+
 from smartcharge.errors import InvalidPayloadError
 from smartcharge.model import ChargingProfile, ChargingProfilePurpose
 from smartcharge.ocpp.reconcile import (
@@ -252,7 +252,7 @@ def test_external_constraints_are_never_touched() -> None:
     with pytest.raises(InvalidPayloadError) as err:
         reconcile(s, {1: [prof(7)]})
     assert err.value.rule == "id-out-of-scope"
-    with pytest.raises(InvalidPayloadError, match="K01.FR.22|energy manager"):
+    with pytest.raises(InvalidPayloadError, match=r"energy manager"):
         reconcile(s, {}, purposes=["ChargingStationExternalConstraints"])
 
 
