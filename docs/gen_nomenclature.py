@@ -13,8 +13,12 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-MODULES = ("smartcharge.model",)
-"""Modules whose exported pydantic models are listed, in this order."""
+MODULES = (
+    ("smartcharge.model", "OCPP 2.0.1 datatypes"),
+    ("smartcharge.ocpp.v201", "OCPP 2.0.1 messages"),
+    ("smartcharge.ocpp.v16", "OCPP 1.6 payloads"),
+)
+"""Modules whose pydantic models are listed (those they define and export), in this order."""
 
 HEADER = """\
 # Nomenclature
@@ -39,14 +43,17 @@ def _models(module_name: str) -> list[type[BaseModel]]:
     found = []
     for name in sorted(names):
         obj = getattr(module, name)
-        if inspect.isclass(obj) and issubclass(obj, BaseModel) and obj.model_fields:
-            found.append(obj)
+        if not (inspect.isclass(obj) and issubclass(obj, BaseModel) and obj.model_fields):
+            continue
+        if module_name != "smartcharge.model" and not obj.__module__.startswith(module_name):
+            continue  # a datatype re-exported from smartcharge.model: listed there
+        found.append(obj)
     return found
 
 
-def _ocpp_type(cls: type[BaseModel]) -> str:
+def _ocpp_type(module_name: str, cls: type[BaseModel]) -> str:
     name = cls.__name__
-    if name.endswith(("Request", "Response")):
+    if module_name != "smartcharge.model" or name.endswith(("Request", "Response")):
         return name
     return f"{name}Type"
 
@@ -54,9 +61,10 @@ def _ocpp_type(cls: type[BaseModel]) -> str:
 def render() -> str:
     """The full text of docs/nomenclature.md."""
     lines = [HEADER]
-    for module_name in MODULES:
+    for module_name, title in MODULES:
+        lines.append(f"## {title}\n")
         for cls in _models(module_name):
-            lines.append(f"## {_ocpp_type(cls)}\n")
+            lines.append(f"### {_ocpp_type(module_name, cls)}\n")
             lines.append(f"Python: `{module_name}.{cls.__name__}`\n")
             lines.append("| OCPP field | Python attribute | required |")
             lines.append("|---|---|---|")

@@ -42,6 +42,7 @@ from smartcharge.model import (
     format_datetime,
     parse_datetime,
 )
+from smartcharge.ocpp import v201
 from smartcharge.ocpp._schema import format_path, parse_model
 from smartcharge.validation import EVSEInfo, StationContext, conform_profile, validate_profile
 
@@ -290,7 +291,8 @@ def validate_requests(doc: object, *, now: datetime) -> list[PayloadProblem]:
 
     An object with a ``chargingProfile`` or an ``evseId`` key is a
     SetChargingProfileRequest; any other object is read as a bare ChargingProfile sent to
-    EVSE 1. Each payload is checked against the schema and value rules (the models), then
+    EVSE 1. Each payload is checked against the schema and value rules (the models and
+    :func:`smartcharge.ocpp.v201.parse_set_charging_profile_request`), then
     against the K01 rules (:func:`smartcharge.validation.validate_profile`) on a permissive
     station: every EVSE the document names exists (AC, three phases, phase switching, both
     units), a transaction runs wherever a TxProfile names one, and the payloads of a list
@@ -382,6 +384,12 @@ def _parse_one(
         return problems, None
     if problems or evse is None:
         return problems, None
+    try:  # the adapter's parser: the whole request (customData, message-level rules)
+        v201.parse_set_charging_profile_request(item)
+    except InvalidPayloadError as exc:
+        full = format_path([p for p in (prefix, exc.path) if p])
+        answer = f"CALLERROR {exc.ocpp_error}" if exc.ocpp_error else "CALLERROR"
+        return [PayloadProblem(full, exc.message, exc.rule, answer)], None
     return problems, (evse, profile)
 
 

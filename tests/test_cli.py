@@ -390,3 +390,10 @@ def test_demo_says_when_matplotlib_is_missing(tmp_path: Path, monkeypatch: pytes
     assert main(["demo", "--out", str(tmp_path), "--evses", "3"]) == 0
     assert "no plot: matplotlib is not installed" in capsys.readouterr().out
     assert not list(tmp_path.glob("*.png"))
+
+
+def test_validate_uses_the_adapter_for_the_whole_request() -> None:
+    problems = validate_requests(
+        [{"evseId": 1, "chargingProfile": TX_DEFAULT, "customData": {"x": 1}}], now=NOW)
+    assert [(p.path, p.answer.split()[0]) for p in problems] == [
+        ("[0].customData.vendorId", "CALLERROR")]

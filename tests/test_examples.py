@@ -38,6 +38,10 @@ EXPECTED: dict[str, list[str]] = {
         "earliest deadline first",
         "busiest EVSE",
     ],
+    "reconcile_replan.py": [
+        "07:00 0 session(s): 0 Set, 0 Clear, 0 bytes",
+        "in 25 re-plans; 7 profiles installed",
+    ],
     "caltech_replay.py": [
         "2019-03-05: 38 sessions want 310 kWh; 50 kW transformer",
         "least laxity first",
@@ -49,6 +53,9 @@ PATTERNS: dict[str, list[str]] = {
     # the optimizer keeps every limit and moves nothing into the price peak
     "workplace_price_peak.py": [r"(?m)^optimizer +\S+ +\S+ +140\.0 +0\.0 +0$",
                                 r"(?m)^uncontrolled +.* +[1-9]\d*$"],
+    # once sessions are known, re-plans without news send nothing; an arrival sends Sets
+    "reconcile_replan.py": [r"(?m)^\d\d:\d\d [1-9] session\(s\): 0 Set, 0 Clear, 0 bytes$",
+                            r"(?m)^\d\d:\d\d [1-9] session\(s\): [1-9] Set, 0 Clear, \d+ bytes$"],
     "caltech_replay.py": [r"(?m)^optimizer +delivered .* violations +0 ",
                           r"(?m)^uncontrolled +delivered .* violations +[1-9]\d* "],
 }
