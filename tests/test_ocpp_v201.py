@@ -245,6 +245,9 @@ def test_builders_refuse_bad_arguments_with_a_path() -> None:
     with pytest.raises(InvalidPayloadError) as info:
         v201.set_charging_profile_response("Maybe")
     assert (info.value.path, info.value.rule) == ("status", "schema:enum")
+    with pytest.raises(InvalidPayloadError) as info:
+        v201.set_charging_profile_response("Rejected", status_info="a reason code too long")
+    assert (info.value.path, info.value.rule) == ("statusInfo.reasonCode", "schema:maxLength")
 
 
 # --------------------------------------------------------------------------------------------

@@ -8,8 +8,8 @@
 - :mod:`smartcharge.ocpp.v16`: OCPP 1.6 ChargingProfiles and messages, translated to and from
   the 2.0.1 models (:class:`~smartcharge.errors.TranslationError` for what 1.6 cannot say).
 
-The 2.0.1 names are re-exported here. Nothing in this package needs the third-party ``ocpp``
-package at run time (only :func:`from_ocpp` / :func:`to_ocpp` import it, lazily).
+The most used 2.0.1 names are re-exported here. Nothing in this package needs the third-party
+``ocpp`` package at run time (only the ``from_ocpp`` / ``to_ocpp`` helpers import it, lazily).
 """
 
 from smartcharge.ocpp import v16, v201

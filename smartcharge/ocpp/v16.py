@@ -727,6 +727,11 @@ def from_v16(action: str, payload: object) -> v201.Message:
     TranslationError
         When a composite schedule answer lacks what 2.0.1 needs (see
         :func:`parse_get_composite_schedule_response`).
+
+    Notes
+    -----
+    A 1.6 ``SetChargingProfile.conf`` with status ``NotSupported`` (2.0.1 has no such status)
+    reads as ``Rejected`` with ``statusInfo.reasonCode`` ``"NotSupported"``.
     """
     if action == "SetChargingProfile":
         return parse_set_charging_profile_request(payload)

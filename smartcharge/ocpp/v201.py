@@ -573,9 +573,9 @@ def _build(cls: type[Message], **fields: object) -> dict[str, Any]:
     return dump(_parse(cls, payload))
 
 
-def _status_info(info: StatusInfo | str | None) -> StatusInfo | None:
+def _status_info(info: StatusInfo | str | None) -> StatusInfo | dict[str, str] | None:
     if isinstance(info, str):
-        return StatusInfo(reason_code=info)
+        return {"reasonCode": info}  # validated (<= 20 characters) with the message
     return info
 
 
