@@ -14,6 +14,7 @@ Run: ``python benchmarks/bench_composite.py [--repeat N]``.
 from __future__ import annotations
 
 import argparse
+import statistics
 import time
 from datetime import datetime, timedelta, timezone
 
@@ -27,12 +28,9 @@ TX_ID = "tx-bench"
 def _profile(
     pid: int, purpose: str, stack: int, unit: str, base: float, *, tx: str | None = None
 ) -> ChargingProfile:
+    step = 1.0 if unit == "A" else 500.0
     periods = [
-        {
-            "startPeriod": h * 3600,
-            "limit": round(base + (h % 5) * (1.0 if unit == "A" else 500.0), 1),
-        }
-        for h in range(24)
+        {"startPeriod": h * 3600, "limit": round(base + (h % 5) * step, 1)} for h in range(24)
     ]
     payload: dict[str, object] = {
         "id": pid,
@@ -68,7 +66,12 @@ def one_evse_setup() -> dict[int, list[ChargingProfile]]:
     }
 
 
-def bench_one_evse(repeat: int) -> float:
+def bench_one_evse(repeat: int) -> tuple[float, float]:
+    """(composites/s of the best batch, composites/s at the median single-call time).
+
+    The median is robust to other processes taking the core now and then; the batch figure
+    is what a loop sees on this machine right now.
+    """
     installed = one_evse_setup()
     txs = {1: (TX_ID, T0 - timedelta(hours=1))}
     for _ in range(50):  # warm up
@@ -79,7 +82,12 @@ def bench_one_evse(repeat: int) -> float:
         for _ in range(repeat):
             composite_schedule(installed, 1, T0, 86_400, "A", transactions=txs)
         best = max(best, repeat / (time.perf_counter() - t))
-    return best
+    single = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        composite_schedule(installed, 1, T0, 86_400, "A", transactions=txs)
+        single.append(time.perf_counter() - t)
+    return best, 1.0 / statistics.median(single)
 
 
 def bench_station(n_evses: int) -> float:
@@ -105,8 +113,11 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=2000)
     parser.add_argument("--evses", type=int, default=1000)
     args = parser.parse_args()
-    rate = bench_one_evse(args.repeat)
-    print(f"one EVSE, 5 profiles x 24 periods, 24 h: {rate:,.0f} composites/s (target >= 5,000)")
+    rate, median_rate = bench_one_evse(args.repeat)
+    print(
+        f"one EVSE, 5 profiles x 24 periods, 24 h: {rate:,.0f} composites/s in a loop, "
+        f"{median_rate:,.0f}/s at the median call time (target >= 5,000)"
+    )
     secs = bench_station(args.evses)
     print(f"station of {args.evses} EVSEs, EVSE 0 total over 24 h: {secs:.3f} s (target < 0.5)")
 
