@@ -283,3 +283,18 @@ def test_profiles_round_down_and_merge() -> None:
     assert [x.profile.id for x in w] == [101, 102]
     lim = w[0].profile.charging_schedule[0].charging_schedule_period[1].limit
     assert lim == 6941.4 and lim <= 10.06 * 690.0
+
+
+def test_profiles_validate_like_parsed_ones() -> None:
+    from smartcharge.model import ChargingProfile
+
+    p = Problem.model_validate(base())
+    power = np.array([[5000.0, 4200.0, 0.0, 0.0], [0.0, 2000.0, 2000.0, 0.0]])
+    plan = Plan.from_session_power(p, power)
+    for x in plan.to_charging_profiles("A", stack_level=2):
+        again = ChargingProfile.model_validate(x.profile.to_json_dict())
+        assert again == x.profile
+    with pytest.raises(InvalidProblemError):
+        plan.to_charging_profiles("A", stack_level=-1)
+    with pytest.raises(InvalidProblemError):
+        plan.to_charging_profiles("A", profile_id=lambda e, s: "x")  # type: ignore[arg-type,return-value]

@@ -289,3 +289,17 @@ def test_synthetic_profiles_never_exceed_plan() -> None:
                          np.diff([*starts, net.T]))
         assert np.all(lims <= plan.session_power_w[s] / net.evse_wpa[e] + 1e-6)
         assert np.all(lims >= plan.session_power_w[s] / net.evse_wpa[e] - 0.1 - 1e-9)
+
+
+def test_mip_mode_meets_the_rule_exactly() -> None:
+    # 7 kW for three cars with a 6 A (1380 W) minimum and needs of 4 kWh each over 2 h
+    p = one_node([sess(i, 4000, 0, 2) for i in range(3)], steps=2,
+                 node={"max_power_w": 7000}, evse={"min_current_a": 6.0})
+    mip = solved(p, min_current="mip", time_limit_s=30)
+    rep = solved(p)
+    sp = mip.session_power_w
+    assert np.all((sp == 0) | (sp >= 1380.0 - 1e-6))
+    assert mip.status is SolverStatus.OPTIMAL
+    # capacity 14 kWh, need 12 kWh: the MIP serves everyone
+    assert math.isclose(mip.energy_wh.sum(), 12000.0, rel_tol=1e-6)
+    assert rep.energy_wh.sum() <= mip.energy_wh.sum() + 1e-6

@@ -34,7 +34,7 @@ __all__ = ["LpResult", "solve_lp"]
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 Status = Literal["optimal", "feasible", "infeasible", "failed"]
-SolverName = Literal["highs", "glop"]
+SolverName = Literal["highs", "glop", "scip"]
 _HIGHS_PARAMS = "output_flag=false\nparallel=off"
 
 
@@ -64,25 +64,27 @@ def solve_lp(
     time_limit_s: float | None = None,
     path: Literal["auto", "sparse", "proto"] = "auto",
     solver: SolverName = "highs",
+    integer: IntArray | None = None,
 ) -> LpResult:
     """Solve the LP (minimisation). Infinite bounds are allowed. Never raises on solver
-    trouble: a failure comes back as ``status="failed"`` with a message."""
+    trouble: a failure comes back as ``status="failed"`` with a message. ``integer``: indices
+    of integer columns (a MIP: use ``solver="scip"``)."""
     if path in ("auto", "sparse"):
         try:
             return _solve_sparse(lb, ub, c, row_lb, row_ub, indptr, indices, data, time_limit_s,
-                                 solver)
+                                 solver, integer)
         except (ImportError, AttributeError, TypeError) as exc:
             if path == "sparse":
                 return LpResult("failed", None, np.nan, f"sparse path unavailable: {exc}",
                                 0.0, 0.0, "sparse")
     return _solve_proto(lb, ub, c, row_lb, row_ub, indptr, indices, data, time_limit_s,
-                        solver)
+                        solver, integer)
 
 
 def _solve_sparse(
     lb: FloatArray, ub: FloatArray, c: FloatArray, row_lb: FloatArray, row_ub: FloatArray,
     indptr: IntArray, indices: IntArray, data: FloatArray, time_limit_s: float | None,
-    solver_name: SolverName,
+    solver_name: SolverName, integer: IntArray | None,
 ) -> LpResult:
     # scipy.sparse: the pybind11 caster of fill_model_from_sparse_data needs it
     sparse: Any = importlib.import_module("scipy.sparse")
@@ -100,6 +102,8 @@ def _solve_sparse(
         np.ascontiguousarray(row_ub, dtype=np.float64),
         mat,
     )
+    for i in (integer if integer is not None else np.zeros(0, dtype=np.int64)).tolist():
+        model.helper.set_var_integrality(i, True)
     solver = mb.Solver(solver_name)
     if solver_name == "highs":
         solver.set_solver_specific_parameters(_HIGHS_PARAMS)
@@ -128,7 +132,7 @@ def _solve_sparse(
 def _solve_proto(
     lb: FloatArray, ub: FloatArray, c: FloatArray, row_lb: FloatArray, row_ub: FloatArray,
     indptr: IntArray, indices: IntArray, data: FloatArray, time_limit_s: float | None,
-    solver_name: SolverName,
+    solver_name: SolverName, integer: IntArray | None,
 ) -> LpResult:
     pb: Any = importlib.import_module("ortools.linear_solver.linear_solver_pb2")
     pywraplp: Any = importlib.import_module("ortools.linear_solver.pywraplp")
@@ -138,6 +142,8 @@ def _solve_proto(
     if solver_name == "highs":
         req.solver_type = pb.MPModelRequest.HIGHS_LINEAR_PROGRAMMING
         req.solver_specific_parameters = _HIGHS_PARAMS
+    elif solver_name == "scip":
+        req.solver_type = pb.MPModelRequest.SCIP_MIXED_INTEGER_PROGRAMMING
     else:
         req.solver_type = pb.MPModelRequest.GLOP_LINEAR_PROGRAMMING
     if time_limit_s is not None:
@@ -146,8 +152,12 @@ def _solve_proto(
     lbl = np.asarray(lb, dtype=np.float64).tolist()  # the proto takes +-inf as is
     ubl = np.asarray(ub, dtype=np.float64).tolist()
     cl = np.asarray(c, dtype=np.float64).tolist()
-    for lo, hi, obj in zip(lbl, ubl, cl, strict=True):
-        model.variable.add(lower_bound=lo, upper_bound=hi, objective_coefficient=obj)
+    is_int = np.zeros(len(lbl), dtype=bool)
+    if integer is not None:
+        is_int[integer] = True
+    for lo, hi, obj, isi in zip(lbl, ubl, cl, is_int.tolist(), strict=True):
+        model.variable.add(lower_bound=lo, upper_bound=hi, objective_coefficient=obj,
+                           is_integer=isi)
     rlo = np.asarray(row_lb, dtype=np.float64).tolist()
     rhi = np.asarray(row_ub, dtype=np.float64).tolist()
     idx = indices.tolist()

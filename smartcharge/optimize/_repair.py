@@ -123,6 +123,22 @@ def fallback_plan(net: Network, rows: list[Rows], allowed: BoolArray) -> FloatAr
     return make_safe(net, rows, sp, allowed)[0]
 
 
+def ancestors(net: Network, rows: list[Rows]) -> list[list[tuple[int, int]]]:
+    """For each EVSE: the nodes above it that have rows, with its column in their rows."""
+    pos = [dict(zip(net.members[n].tolist(), range(len(net.members[n])), strict=True))
+           for n in range(net.N)]
+    anc: list[list[tuple[int, int]]] = []
+    for e in range(net.E):
+        chain = []
+        n = int(net.evse_node[e])
+        while n >= 0:
+            if rows[n].coef.shape[0]:
+                chain.append((n, pos[n][e]))
+            n = int(net.parent[n])
+        anc.append(chain)
+    return anc
+
+
 def win_back(
     net: Network, rows: list[Rows], sp: FloatArray, allowed: BoolArray, dropped: BoolArray
 ) -> FloatArray:
@@ -137,18 +153,7 @@ def win_back(
     """
     sp = sp.copy()
     ep = net.evse_power(sp)
-    # ancestors of each EVSE's node, with the EVSE's position in each member list
-    anc: list[list[tuple[int, int]]] = []
-    pos = [dict(zip(net.members[n].tolist(), range(len(net.members[n])), strict=True))
-           for n in range(net.N)]
-    for e in range(net.E):
-        chain = []
-        n = int(net.evse_node[e])
-        while n >= 0:
-            if rows[n].coef.shape[0]:
-                chain.append((n, pos[n][e]))
-            n = int(net.parent[n])
-        anc.append(chain)
+    anc = ancestors(net, rows)
     lhs = [
         _row_values(net, rows[n], n, ep) if rows[n].coef.shape[0] else np.zeros((0, net.T))
         for n in range(net.N)

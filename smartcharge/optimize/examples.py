@@ -33,9 +33,9 @@ def synthetic_problem(
 
     EVSEs are three-phase 16 A or 32 A (11 / 22 kW) or, for ``single_phase_share`` of them,
     single-phase 32 A on L1/L2/L3 in turn. Sessions arrive over the first 60 % of the
-    horizon, stay 2 to 10 h and want 5 to 40 kWh. The grid limit is ``congestion`` times
-    the power needed to serve everyone at a uniform rate over their stays, plus the building
-    load; each feeder may carry 60 % of its EVSEs' maximum, and each feeder's line currents
+    horizon, stay 2 to 10 h and want 5 to 40 kWh. The grid limit (above the building load)
+    is ``congestion`` times the smaller of the peak of serving everyone at a uniform rate
+    over their stays and the average power the needs ask for while any car is present; each feeder may carry 60 % of its EVSEs' maximum, and each feeder's line currents
     are limited too.
     """
     rng = np.random.default_rng(seed)
@@ -64,7 +64,10 @@ def synthetic_problem(
         hi = min(math.ceil(d * 3600 / step_s), n_steps)
         if hi > lo:
             load[lo:hi] += e / (d - a)
-    grid = float(congestion * load.max() + building.max())
+    # congestion < 1 also caps the energy the grid can pass while cars are present
+    busy_h = float((load > 0).sum()) * step_s / 3600.0
+    grid = float(min(congestion * load.max(), congestion * need.sum() / max(busy_h, 1.0))
+                 + building.max())
     nodes: list[dict[str, object]] = [{"id": "grid", "max_power_w": round(grid)}]
     for f in range(n_feed):
         cap = 0.6 * pmax[feeder == f].sum()

@@ -204,8 +204,12 @@ class Plan:
         """
         net = self.problem.network()
         u = ChargingRateUnit(unit)
+        if not isinstance(stack_level, int) or isinstance(stack_level, bool) or stack_level < 0:
+            raise InvalidProblemError(f"stack level must be an int >= 0, got {stack_level!r}",
+                                      path="stack_level", rule="ge0")
         out: list[EvseProfile] = []
         dur = net.T * net.step_s
+        cache: dict[tuple[int, float, int | None], ChargingSchedulePeriod] = {}
         for i, sess in enumerate(self.problem.sessions):
             if only_active and not np.any(net.frac[i] > 0):
                 continue
@@ -220,22 +224,29 @@ class Plan:
             phases = None if evse.kind == "DC" else evse.phases
             # values are valid by construction (>= 0, one decimal): skip re-validation
             periods = tuple(
-                ChargingSchedulePeriod.model_construct(
-                    start_period=int(k) * net.step_s, limit=float(vals[k]),
-                    number_phases=phases, phase_to_use=None, custom_data=None,
-                )
+                _period(int(k) * net.step_s, float(vals[k]), phases, cache)
                 for k in starts.tolist()
             )
             pid = profile_id(evse.id, sess.id) if callable(profile_id) else profile_id + i
-            sched = ChargingSchedule(
+            if not isinstance(pid, int) or isinstance(pid, bool):
+                raise InvalidProblemError(f"profile id must be an int, got {pid!r}",
+                                          path="profile_id", rule="type")
+            if len(periods) > 1024:
+                raise InvalidProblemError(
+                    f"session {sess.id!r} needs {len(periods)} periods, OCPP allows 1024: "
+                    "use fewer steps", path="chargingSchedulePeriod", rule="maxItems")
+            # every field is valid by construction (checked above or by the Problem)
+            sched = ChargingSchedule.model_construct(
                 id=pid, start_schedule=net.start, duration=dur, charging_rate_unit=u,
-                charging_schedule_period=periods,
+                charging_schedule_period=periods, min_charging_rate=None, sales_tariff=None,
+                custom_data=None,
             )
-            prof = ChargingProfile(
+            prof = ChargingProfile.model_construct(
                 id=pid, stack_level=stack_level,
                 charging_profile_purpose=ChargingProfilePurpose.TxProfile,
-                charging_profile_kind=ChargingProfileKind.Absolute,
-                charging_schedule=(sched,), transaction_id=sess.transaction_id,
+                charging_profile_kind=ChargingProfileKind.Absolute, recurrency_kind=None,
+                valid_from=None, valid_to=None, charging_schedule=(sched,),
+                transaction_id=sess.transaction_id, custom_data=None,
             )
             out.append(EvseProfile(evse.id, sess.id, prof))
         return out
@@ -248,3 +259,20 @@ class Plan:
             f"kWh, cost {self.cost:.2f}, peak {self.peak_w / 1000:.1f} kW, build "
             f"{t.build:.3f} s, solve {t.solve:.3f} s, extract {t.extract:.3f} s"
         )
+
+
+def _period(
+    start: int, limit: float, phases: int | None,
+    cache: dict[tuple[int, float, int | None], ChargingSchedulePeriod],
+) -> ChargingSchedulePeriod:
+    """A period built without re-validation (values valid by construction), shared between
+    profiles (the models are frozen): ``model_construct`` costs 20 us a call."""
+    key = (start, limit, phases)
+    got = cache.get(key)
+    if got is None:
+        got = ChargingSchedulePeriod.model_construct(
+            start_period=start, limit=limit, number_phases=phases, phase_to_use=None,
+            custom_data=None,
+        )
+        cache[key] = got
+    return got

@@ -40,7 +40,13 @@ import numpy.typing as npt
 
 from smartcharge.optimize._lp import LpResult, SolverName, solve_lp
 from smartcharge.optimize._network import Network, Rows
-from smartcharge.optimize._repair import allowed_mask, fallback_plan, make_safe, win_back
+from smartcharge.optimize._repair import (
+    allowed_mask,
+    ancestors,
+    fallback_plan,
+    make_safe,
+    win_back,
+)
 from smartcharge.optimize.plan import Plan, SolverStatus, Timings
 from smartcharge.optimize.problem import Objective, Problem
 
@@ -71,6 +77,7 @@ class _LP:
     vs: IntArray  # session of each power variable
     vt: IntArray  # step of each power variable
     value_wh: float
+    integer: IntArray | None = None  # binary on/off columns (MIP mode)
 
 
 def optimize(
@@ -84,6 +91,7 @@ def optimize(
     resolve_share: float = 1e-3,
     lp_path: Literal["auto", "sparse", "proto"] = "auto",
     solver: SolverName = "highs",
+    min_current: Literal["repair", "mip"] = "repair",
 ) -> Plan:
     """Allocate the site's power to the sessions of ``problem``.
 
@@ -117,6 +125,10 @@ def optimize(
     solver
         ``"highs"`` (default: HiGHS dual simplex, with GLOP as a second try) or ``"glop"``.
         HiGHS was measured 5-30x faster on these models at 1,000-5,000 EVSEs.
+    min_current
+        ``"repair"`` (default): LP, then the repair described above. ``"mip"``: one binary
+        per session and step (``min * z <= p <= max * z``) solved by SCIP; exact but only
+        for small sites (see docs/optimizer.md for measurements). Give it a time limit.
     """
     obj = objective or Objective()
     t0 = time.perf_counter()
@@ -127,9 +139,10 @@ def optimize(
         t1 = time.perf_counter()
         return Plan(problem, np.zeros((net.S, net.T)), SolverStatus.EMPTY,
                     Timings(build=t1 - t0), "no session can charge within the horizon")
-    lp = _build(net, rows, allowed, obj)
+    mip = min_current == "mip"
+    lp = _build(net, rows, allowed, obj, mip=mip)
     t1 = time.perf_counter()
-    res = _solve(lp, lp.lb, lp.ub, time_limit_s, t1, lp_path, solver)
+    res = _solve(lp, lp.lb, lp.ub, time_limit_s, t1, lp_path, "scip" if mip else solver)
     t2 = time.perf_counter()
     if res.x is None:
         sp = fallback_plan(net, rows, allowed)
@@ -137,22 +150,23 @@ def optimize(
         return Plan(problem, sp, SolverStatus.FALLBACK,
                     Timings(build=t1 - t0, solve=t2 - t1, extract=t3 - t2),
                     f"{res.message}; safe even-share fallback")
-    sp, changed, dropped, lost = _extract(net, rows, allowed, lp, res.x, win_back_energy)
+    sp, changed, dropped, relax_wh = _extract(net, rows, allowed, lp, res.x, win_back_energy)
     status = SolverStatus.OPTIMAL if (res.status == "optimal" and not changed) else (
         SolverStatus.FEASIBLE
     )
     msg = f"{res.message} via {res.path}"
     solve_s = t2 - t1
     rounds = 1
-    # fix and re-solve: steps on in the safe plan keep at least the minimum, dropped steps of
-    # sessions still short are tried at the minimum (undone if that makes the LP infeasible),
-    # other dropped steps stay off; the LP then re-balances within that on/off pattern
-    promote_ok = True
-    while changed and lost > resolve_share and rounds < max_lp_rounds:
+    # fix and re-solve (see _fixings): the first LP's energy is an upper bound; stop when
+    # the plan is within resolve_share of it, or the rounds are used up
+    while (
+        not mip and rounds < max_lp_rounds
+        and relax_wh - _energy(net, sp).sum() > resolve_share * relax_wh
+    ):
         if time_limit_s is not None and time.perf_counter() - t1 >= time_limit_s:
             break
         ta = time.perf_counter()
-        lb_p, ub_p = _fixings(net, lp, sp, dropped, promote_ok)
+        lb_p, ub_p = _fixings(net, rows, lp, sp, dropped, allowed)
         lb = lp.lb.copy()
         ub = lp.ub.copy()
         nv = len(lp.vs)
@@ -162,22 +176,15 @@ def optimize(
         rounds += 1
         solve_s += time.perf_counter() - ta
         if res2.x is None:
-            if promote_ok:
-                promote_ok = False  # retry with the dropped steps kept off
-                continue
             break
-        sp2, changed2, dropped2, lost = _extract(net, rows, allowed, lp, res2.x,
-                                                 win_back_energy)
-        if _energy(net, sp2).sum() < _energy(net, sp).sum() - 1e-6:
-            break  # keep the better plan
-        sp, changed, dropped = sp2, changed2, dropped | dropped2
-        if not changed2:
-            status = SolverStatus.FEASIBLE
-            msg = f"{res2.message} via {res2.path}"
-            break
+        sp2, _, dropped2, _ = _extract(net, rows, allowed, lp, res2.x, win_back_energy)
+        if _energy(net, sp2).sum() <= _energy(net, sp).sum() + 1e-6:
+            break  # no progress: keep what we have
+        sp, dropped = sp2, dropped | dropped2
+        status = SolverStatus.FEASIBLE
     t3 = time.perf_counter()
-    if changed or rounds > 1:
-        msg += f"; minimum-current repair in {rounds} LP round(s)"
+    if status is not SolverStatus.OPTIMAL:
+        msg += f"; minimum-current repair, {rounds} LP round(s)"
     return Plan(problem, sp, status,
                 Timings(build=t1 - t0, solve=solve_s, extract=t3 - t2 - (solve_s - (t2 - t1))),
                 msg)
@@ -190,14 +197,14 @@ def _solve(
     """Solve with ``solver``, then GLOP if HiGHS fails; errors become a failed result."""
     res = LpResult("failed", None, np.nan, "not solved", 0.0, 0.0, lp_path)
     notes = []
-    for name in [solver] + (["glop"] if solver != "glop" else []):
+    for name in [solver] + (["glop"] if solver == "highs" else []):
         left = None if time_limit_s is None else time_limit_s - (time.perf_counter() - t_start)
         if left is not None and left <= 0:
             notes.append("time limit reached")
             break
         try:
             res = solve_lp(lb, ub, lp.c, lp.row_lb, lp.row_ub, lp.indptr, lp.indices, lp.data,
-                           time_limit_s=left, path=lp_path, solver=name)
+                           time_limit_s=left, path=lp_path, solver=name, integer=lp.integer)
         except Exception as exc:  # any solver trouble means: try the next, then fall back
             res = LpResult("failed", None, np.nan, f"{name} error: {exc!r}", 0.0, 0.0,
                            lp_path)
@@ -217,8 +224,8 @@ def _energy(net: Network, sp: FloatArray) -> FloatArray:
 def _extract(
     net: Network, rows: list[Rows], allowed: BoolArray, lp: _LP, x: FloatArray, wb: bool
 ) -> tuple[FloatArray, bool, BoolArray, float]:
-    """Safe plan from an LP solution, the steps the repair dropped, and the share of the LP's
-    energy the repair lost."""
+    """Safe plan from an LP solution, whether the repair changed it, the steps it dropped,
+    and the LP solution's own energy [Wh]."""
     raw = np.zeros((net.S, net.T))
     raw[lp.vs, lp.vt] = x[: len(lp.vs)]
     sp, changed = make_safe(net, rows, raw, allowed)
@@ -226,24 +233,75 @@ def _extract(
     if wb and dropped.any():
         sp = win_back(net, rows, sp, allowed, dropped)
     before = float(_energy(net, np.clip(raw, 0.0, None)).sum())
-    lost = (before - float(_energy(net, sp).sum())) / max(before, 1e-9)
-    return sp, changed, dropped, lost
+    return sp, changed, dropped, before
 
 
 def _fixings(
-    net: Network, lp: _LP, sp: FloatArray, dropped: BoolArray, promote: bool
+    net: Network, rows: list[Rows], lp: _LP, sp: FloatArray, dropped: BoolArray,
+    allowed: BoolArray,
 ) -> tuple[FloatArray, FloatArray]:
+    """Bounds of the power columns for a re-solve with a fixed on/off pattern.
+
+    Steps on in the safe plan stay on: at least their minimum (never above their current
+    value). Sessions short of their need get more steps "on at the minimum": the steps the
+    repair dropped, then their other free steps, early first, until the steps on could carry
+    the need at full power. A step is promoted only while the lower bounds alone still
+    fit every row (positive coefficients only, so conservative), the EVSE maximum and the
+    session's need; the lower-bound vector is then itself feasible, so the re-solve is too
+    (up to the LP's margins). Every other step stays off, so the re-solve cannot create new
+    values below a minimum.
+    """
     vs, vt = lp.vs, lp.vt
-    mn = net.sess_min_w[vs]
+    mx = net.sess_max_w[vs]
+    mn = np.minimum(net.sess_min_w[vs], mx)
     p = sp[vs, vt]
+    on = (p >= mn * (1 - 1e-9)) & (p > 0)
+    lb = np.where(on, np.minimum(mn, p), 0.0)
+    lift = np.zeros(len(vs), dtype=bool)
     short = (net.need_wh - _energy(net, sp)) > 1e-6
-    on = p >= mn * (1 - 1e-9)
-    on &= p > 0
-    up = dropped[vs, vt] & (p == 0)
-    lift = up & short[vs] if promote else np.zeros_like(up)
-    lb = np.where(on | lift, np.minimum(mn, net.sess_max_w[vs]), 0.0)
-    lb = np.where(on, np.minimum(lb, p), lb)  # never above what the safe plan already has
-    ub = np.where(up & ~lift, 0.0, net.sess_max_w[vs])
+    free = ~on & short[vs] & allowed[vs, vt]
+    # dropped steps first, then the others; sessions in order, steps early first
+    cand = np.flatnonzero(free)
+    cand = cand[np.lexsort((vt[cand], ~dropped[vs[cand], vt[cand]], vs[cand]))]
+    if len(cand):
+        wh = net.frac[vs, vt] * net.dt_h
+        cap = np.zeros(net.S)
+        np.add.at(cap, vs[on], (mx * wh)[on])
+        lb_sp = np.zeros((net.S, net.T))
+        lb_sp[vs, vt] = lb
+        ep = net.evse_power(lb_sp)
+        load = [
+            np.maximum(rows[n].coef, 0.0) @ ep[net.members[n]] if rows[n].coef.shape[0]
+            else np.zeros((0, net.T))
+            for n in range(net.N)
+        ]
+        e_lb = _energy(net, lb_sp)
+        anc = ancestors(net, rows)
+        for j in cand.tolist():
+            s, t = int(vs[j]), int(vt[j])
+            if cap[s] >= net.need_wh[s] and not dropped[s, t]:
+                continue
+            e = int(net.sess_evse[s])
+            add = float(mn[j])
+            if e_lb[s] + add * wh[j] > net.need_wh[s] or ep[e, t] + add > net.evse_max_w[e]:
+                continue
+            ok = True
+            for n, k in anc[e]:
+                r = rows[n]
+                new = load[n][:, t] + np.maximum(r.coef[:, k], 0.0) * add
+                if np.any(new > r.rhs[:, t] * (1 - 1e-6) - 1e-3):
+                    ok = False
+                    break
+            if not ok:
+                continue
+            for n, k in anc[e]:
+                load[n][:, t] += np.maximum(rows[n].coef[:, k], 0.0) * add
+            ep[e, t] += add
+            e_lb[s] += add * wh[j]
+            cap[s] += mx[j] * wh[j]
+            lb[j] = add
+            lift[j] = True
+    ub = np.where(on | lift, mx, 0.0)
     return lb, ub
 
 
@@ -256,7 +314,9 @@ def energy_value(net: Network, obj: Objective) -> float:
     return max(10.0 * per_wh, 1e-3)
 
 
-def _build(net: Network, rows: list[Rows], allowed: BoolArray, obj: Objective) -> _LP:
+def _build(
+    net: Network, rows: list[Rows], allowed: BoolArray, obj: Objective, mip: bool = False
+) -> _LP:
     T, S = net.T, net.S
     vs, vt = np.nonzero(allowed)
     vs = vs.astype(np.int64)
@@ -360,6 +420,29 @@ def _build(net: Network, rows: list[Rows], allowed: BoolArray, obj: Objective) -
         n_rows += T
         lb[-1] = max(float(base.max()), 0.0)
 
+    integer = None
+    if mip:
+        # z[s,t] in {0,1}: min * z <= p <= max * z
+        z0 = n_cols
+        mn = np.minimum(net.sess_min_w[vs], net.sess_max_w[vs])
+        lb = np.concatenate([lb, np.zeros(nv)])
+        ub = np.concatenate([ub, np.ones(nv)])
+        c = np.concatenate([c, np.zeros(nv)])
+        n_cols += nv
+        integer = z0 + np.arange(nv, dtype=np.int64)
+        r_rows += [n_rows + np.arange(nv), n_rows + np.arange(nv)]
+        r_cols += [np.arange(nv), integer]
+        r_vals += [np.ones(nv), -net.sess_max_w[vs]]
+        lo.append(np.full(nv, -np.inf))
+        hi.append(np.zeros(nv))
+        n_rows += nv
+        r_rows += [n_rows + np.arange(nv), n_rows + np.arange(nv)]
+        r_cols += [np.arange(nv), integer]
+        r_vals += [np.ones(nv), -mn]
+        lo.append(np.zeros(nv))
+        hi.append(np.full(nv, np.inf))
+        n_rows += nv
+
     rr = np.concatenate(r_rows)
     cc = np.concatenate(r_cols)
     vv = np.concatenate(r_vals)
@@ -368,4 +451,4 @@ def _build(net: Network, rows: list[Rows], allowed: BoolArray, obj: Objective) -
     indptr = np.zeros(n_rows + 1, dtype=np.int64)
     np.cumsum(np.bincount(rr, minlength=n_rows), out=indptr[1:])
     return _LP(lb, ub, c, np.concatenate(lo), np.concatenate(hi), indptr,
-               cc.astype(np.int64), vv.astype(np.float64), vs, vt, V)
+               cc.astype(np.int64), vv.astype(np.float64), vs, vt, V, integer)
