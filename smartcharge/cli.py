@@ -597,6 +597,25 @@ def format_comparison(rows: Sequence[Mapping[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def demo_requests(plan: Plan, evse_numbers: Mapping[str, int]) -> list[dict[str, Any]]:
+    """What the demo would send: per EVSE, a fallback TxDefaultProfile that keeps the site
+    within its limits with every station offline at once (stack level 0,
+    :func:`smartcharge.ocpp.fallback.fallback_profiles`), then the plan's TxProfiles (stack
+    level 1), all with stable ids (:func:`smartcharge.ocpp.reconcile.restamp`), as the
+    SetChargingProfileRequest payloads :func:`smartcharge.ocpp.reconcile.reconcile` gives
+    for an empty station."""
+    from smartcharge.ocpp.fallback import fallback_profiles
+    from smartcharge.ocpp.reconcile import reconcile, restamp
+
+    desired: dict[int, list[ChargingProfile]] = {}
+    for evse, profile in fallback_profiles(plan.problem, evse_ids=evse_numbers).items():
+        desired.setdefault(evse_numbers[evse], []).append(profile)
+    for item in plan.to_charging_profiles("A", stack_level=1):
+        desired.setdefault(evse_numbers[item.evse_id], []).append(item.profile)
+    messages = reconcile({}, restamp(desired))
+    return [m.to_json_dict() for m in messages]
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     import time
 
@@ -631,7 +650,9 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     out_dir = Path(args.out)
     numbers = ocpp_evse_ids(problem)
     best = plans["optimizer"]
-    requests = profile_requests(best, numbers, "A")
+    requests = demo_requests(best, numbers)
+    n_fallback = sum(1 for r in requests
+                     if r["chargingProfile"]["chargingProfilePurpose"] == "TxDefaultProfile")
     written = [
         _save_json(out_dir, "profiles.json", requests),
         _save_json(out_dir, "plan.json", plan_to_json(best, numbers)),
@@ -663,8 +684,9 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         except ImportError:
             note = 'no plot: matplotlib is not installed (pip install "smartcharge[plot]")'
     print()
-    print(f"{len(requests)} SetChargingProfile payloads (TxProfiles, A) and the plan written to "
-          f"{out_dir}/:")
+    print(f"{len(requests)} SetChargingProfile payloads ({n_fallback} offline-safe fallback "
+          f"TxDefaultProfiles at stack level 0, {len(requests) - n_fallback} TxProfiles of the "
+          f"plan at stack level 1, in A) and the plan written to {out_dir}/:")
     for path in written:
         print(f"  {path.name}")
     if note:

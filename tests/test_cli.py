@@ -364,7 +364,11 @@ def test_demo_compares_optimizer_and_baselines(tmp_path: Path,
     assert (out / "site-load.png").read_bytes()[:4] == b"\x89PNG"
     assert "[1/5] optimizer" in captured.err
     requests = json.loads((out / "profiles.json").read_text(encoding="utf-8"))
-    assert len(requests) == 12
+    purposes = [(r["evseId"], r["chargingProfile"]["chargingProfilePurpose"],
+                 r["chargingProfile"]["stackLevel"]) for r in requests]
+    assert purposes == [(e, p, k) for e in range(1, 13)
+                        for p, k in (("TxDefaultProfile", 0), ("TxProfile", 1))]
+    assert "24 SetChargingProfile payloads (12 offline-safe fallback" in captured.out
     assert validate_requests(requests, now=datetime(2024, 3, 4, tzinfo=timezone.utc)) == []
 
 
