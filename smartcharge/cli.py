@@ -225,8 +225,7 @@ def _cmd_composite(args: argparse.Namespace) -> int:
         supply_voltage=args.voltage,
         default_number_phases=args.phases,
     )
-    payload = {"status": "Accepted", "schedule": result.to_json_dict()}
-    print(_dumps(payload))
+    print(_dumps(v201.get_composite_schedule_response("Accepted", schedule=result)))
     if args.plot:
         from smartcharge.plot import plot_composite
 
