@@ -614,3 +614,30 @@ def test_the_library_does_not_need_the_ocpp_package_at_run_time() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+
+
+def test_from_ocpp_reads_typed_datatypes_and_enums() -> None:
+    from ocpp.v201 import call, datatypes, enums
+
+    profile = datatypes.ChargingProfileType(
+        id=1,
+        stack_level=0,
+        charging_profile_purpose=enums.ChargingProfilePurposeEnumType.tx_default_profile,
+        charging_profile_kind=enums.ChargingProfileKindEnumType.relative,
+        charging_schedule=[
+            datatypes.ChargingScheduleType(
+                id=1,
+                charging_rate_unit=enums.ChargingRateUnitEnumType.amps,
+                charging_schedule_period=[
+                    datatypes.ChargingSchedulePeriodType(start_period=0, limit=16)
+                ],
+            )
+        ],
+    )
+    message = v201.parse_set_charging_profile_request(
+        call.SetChargingProfile(evse_id=1, charging_profile=profile)
+    )
+    assert message.charging_profile.charging_profile_purpose is (
+        ChargingProfilePurpose.TxDefaultProfile
+    )
+    assert message.charging_profile.charging_schedule[0].charging_schedule_period[0].limit == 16.0
