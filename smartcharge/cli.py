@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import re
 import sys
 from collections.abc import Callable, Mapping, Sequence
@@ -36,14 +37,17 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from smartcharge.composite import composite_schedule
 from smartcharge.errors import InvalidPayloadError, SmartChargeError
+from smartcharge.expand import expand_profile
 from smartcharge.model import (
     ChargingProfile,
     ChargingProfilePurpose,
+    CompositeSchedule,
     format_datetime,
     parse_datetime,
 )
 from smartcharge.ocpp import v201
 from smartcharge.ocpp._schema import format_path, parse_model
+from smartcharge.schedule import epoch_seconds
 from smartcharge.validation import EVSEInfo, StationContext, conform_profile, validate_profile
 
 if TYPE_CHECKING:
@@ -211,6 +215,47 @@ def load_installed(
     return installed, transactions, evse_ids
 
 
+def explain_composite(
+    result: CompositeSchedule,
+    installed: Mapping[int, Sequence[ChargingProfile]],
+    *,
+    transactions: Mapping[int, tuple[str, datetime]] | None = None,
+    supply_voltage: float = 230.0,
+    default_number_phases: int = 3,
+) -> list[str]:
+    """One line per period of ``result``: its start, its limit, and the limit each installed
+    profile of the EVSE (and of EVSE 0) sets at that instant, in the result's unit.
+
+    Profiles whose limit, rounded down to 0.1 like the result, equals the result's are
+    marked ``*``: they are the ones that bind (for EVSE 0 the result is a sum, so usually
+    none is marked). A profile that sets no limit at that instant is left out.
+    """
+    txs = transactions or {}
+    unit = result.charging_rate_unit
+    t0 = epoch_seconds(result.schedule_start)
+    keys = [result.evse_id] if result.evse_id == 0 else [result.evse_id, 0]
+    lines = []
+    for period in result.charging_schedule_period:
+        t = t0 + period.start_period
+        parts = []
+        for key in keys:
+            tx = txs.get(key)
+            for p in sorted(installed.get(key, ()), key=lambda q: (q.stack_level, q.id)):
+                s = expand_profile(p, t, t + 1, transaction_start=None if tx is None else tx[1])
+                if len(s) == 0 or math.isnan(float(s.values[0])):
+                    continue
+                value = float(s.to_unit(unit, voltage=supply_voltage,
+                                        default_phases=default_number_phases).values[0])
+                floored = math.floor(value * 10 + 1e-6) / 10
+                mark = "*" if abs(floored - period.limit) < 1e-9 else " "
+                parts.append(f"{mark}EVSE {key} #{p.id} {p.charging_profile_purpose.value} "
+                             f"L{p.stack_level}: {value:.1f} {unit.value}")
+        when = format_datetime(datetime.fromtimestamp(t, tz=timezone.utc))
+        lines.append(f"{when}  {period.limit:.1f} {unit.value}  <- "
+                     + ("; ".join(parts) if parts else "no profile: the default limit"))
+    return lines
+
+
 def _cmd_composite(args: argparse.Namespace) -> int:
     installed, transactions, evse_ids = load_installed(_read_json(args.profiles))
     result = composite_schedule(
@@ -226,6 +271,11 @@ def _cmd_composite(args: argparse.Namespace) -> int:
         default_number_phases=args.phases,
     )
     print(_dumps(v201.get_composite_schedule_response("Accepted", schedule=result)))
+    if args.explain:
+        for line in explain_composite(result, installed, transactions=transactions,
+                                      supply_voltage=args.voltage,
+                                      default_number_phases=args.phases):
+            print(line, file=sys.stderr)
     if args.plot:
         from smartcharge.plot import plot_composite
 
@@ -736,6 +786,9 @@ def build_parser() -> argparse.ArgumentParser:
     comp.add_argument("--no-assume-transaction", action="store_true",
                       help="ignore Tx(Default) profiles on EVSEs without a transaction")
     comp.add_argument("--plot", metavar="FILE.png", help="also draw the schedule and its layers")
+    comp.add_argument("--explain", action="store_true",
+                      help="also print, on stderr, each period's limit and every profile's "
+                      "limit at its start (* = the binding ones)")
     comp.set_defaults(func=_cmd_composite)
 
     val = sub.add_parser(

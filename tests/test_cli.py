@@ -401,3 +401,30 @@ def test_validate_uses_the_adapter_for_the_whole_request() -> None:
         [{"evseId": 1, "chargingProfile": TX_DEFAULT, "customData": {"x": 1}}], now=NOW)
     assert [(p.path, p.answer.split()[0]) for p in problems] == [
         ("[0].customData.vendorId", "CALLERROR")]
+
+
+def test_composite_explain_names_the_binding_profile(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tx = _profile(3, "TxProfile", [(0, 10.0)], stack=1, transactionId="t-1")
+    doc = {"installed": {"0": [STATION_MAX], "1": [TX_DEFAULT, tx]},
+           "transactions": {"1": {"transactionId": "t-1", "startTime": "2024-01-01T07:00:00Z"}}}
+    path = _write(tmp_path, "p.json", doc)
+    assert main(["composite", path, "--evse", "1", *COMPOSITE_ARGS, "--explain"]) == 0
+    captured = capsys.readouterr()
+    json.loads(captured.out)  # stdout stays pure JSON
+    lines = captured.err.splitlines()
+    assert lines == [
+        "2024-01-01T08:00:00Z  10.0 A  <-  EVSE 1 #2 TxDefaultProfile L0: 16.0 A; "
+        "*EVSE 1 #3 TxProfile L1: 10.0 A;  EVSE 0 #1 ChargingStationMaxProfile L0: 32.0 A",
+        "2024-01-01T10:00:00Z  6.0 A  <-  EVSE 1 #2 TxDefaultProfile L0: 16.0 A; "
+        " EVSE 1 #3 TxProfile L1: 10.0 A; *EVSE 0 #1 ChargingStationMaxProfile L0: 6.0 A",
+    ]
+
+
+def test_composite_explain_without_profiles(tmp_path: Path,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    path = _write(tmp_path, "p.json", {"installed": {"1": []}})
+    assert main(["composite", path, "--evse", "1", *COMPOSITE_ARGS, "--explain"]) == 0
+    assert capsys.readouterr().err.strip() == (
+        "2024-01-01T08:00:00Z  32.0 A  <- no profile: the default limit")
