@@ -290,3 +290,10 @@ def test_validity_window_absorbs_clock_drift() -> None:
         validity_window(NOW, 0)
     with pytest.raises(InvalidProblemError):
         validity_window(NOW, 10, drift_s=-1)
+
+
+def test_exactly_at_the_limit_fits() -> None:
+    # three three-phase EVSEs at 6 A on an 18 A, 12,420 W node: a limit is reached, not broken
+    p = site([{"id": "g", "max_current_a": 18, "max_power_w": 3 * 6 * 690}],
+             [{"id": f"e{i}", "node": "g", "max_current_a": 32} for i in range(3)])
+    assert fallback_currents(p) == {"e0": 6.0, "e1": 6.0, "e2": 6.0}

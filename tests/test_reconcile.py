@@ -250,8 +250,8 @@ def test_external_constraints_are_never_touched() -> None:
     assert err.value.rule == "managed-purpose"
     assert err.value.path == "desired[0][0].chargingProfilePurpose"
     with pytest.raises(InvalidPayloadError) as err:
-        reconcile(s, {1: [prof(7)]})
-    assert err.value.rule == "id-out-of-scope"
+        reconcile(s, {0: [prof(9, "ChargingStationMaxProfile")], 1: [prof(8), prof(7, stack=1)]})
+    assert (err.value.rule, err.value.path) == ("id-out-of-scope", "desired[1][1].id")
     with pytest.raises(InvalidPayloadError, match=r"energy manager"):
         reconcile(s, {}, purposes=["ChargingStationExternalConstraints"])
 

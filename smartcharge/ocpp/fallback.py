@@ -46,6 +46,7 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 import numpy as np
+import numpy.typing as npt
 
 from smartcharge.errors import InvalidProblemError, SolverError
 from smartcharge.model import (
@@ -139,6 +140,10 @@ def _check_share(share_a: float) -> float:
     return float(share_a)
 
 
+def _over(value: npt.NDArray[np.float64], limit: npt.NDArray[np.float64]) -> bool:
+    return bool(np.any(value > limit * (1 + 1e-12) + 1e-9))
+
+
 def fallback_currents(site: Problem, *, share_a: float = DEFAULT_SHARE_A) -> dict[str, float]:
     """The fallback current [A per phase] of every EVSE of ``site`` (sessions ignored).
 
@@ -186,7 +191,8 @@ def fallback_currents(site: Problem, *, share_a: float = DEFAULT_SHARE_A) -> dic
         for n, row in above[e]:
             c = cur[n] + net.coef[n][row][:, None] * power
             p = pw[n] + power
-            if np.any(p > net.power_limit[n]) or np.any(np.abs(c) > net.current_limit[n]):
+            # float noise only (1e-9 A or W); verify()'s own tolerance is 1e-6
+            if _over(p, net.power_limit[n]) or _over(np.abs(c), net.current_limit[n]):
                 ok = False
                 break
             trial.append((n, c, p))

@@ -390,14 +390,15 @@ def reconcile(
                 scope[p.id] = (e, p)
 
     claimed = {p.id for _, p, _ in want}
-    for e, p, _ in want:
+    for k, (e, p, _) in enumerate(want):
         if p.id in by_id and p.id not in scope:
+            i = sum(1 for w in want[:k] if w[0] == e)
             where, other = by_id[p.id]
             raise InvalidPayloadError(
                 f"id {p.id} belongs to the installed {other.charging_profile_purpose.value}"
                 f" (stack level {other.stack_level}) on EVSE {where}, outside what this"
                 f" reconciliation manages; use another id",
-                path=f"desired[{e}].id",
+                path=f"desired[{e}][{i}].id",
                 rule="id-out-of-scope",
             )
 
