@@ -105,3 +105,22 @@ def test_python_blocks_run(page: Path, tmp_path: Path, monkeypatch: pytest.Monke
 def test_how_to_pages_have_code() -> None:
     for page in (DOCS / "how-to").glob("*.md"):
         assert _BLOCK.search(page.read_text(encoding="utf-8")), f"{page.name} shows no code"
+
+
+def test_every_page_is_in_the_nav() -> None:
+    yaml = pytest.importorskip("yaml")
+    config = yaml.safe_load((ROOT / "mkdocs.yml").read_text(encoding="utf-8"))
+
+    def pages(node: object) -> list[str]:
+        if isinstance(node, str):
+            return [node]
+        if isinstance(node, list):
+            return [p for item in node for p in pages(item)]
+        if isinstance(node, dict):
+            return [p for value in node.values() for p in pages(value)]
+        return []
+
+    in_nav = set(pages(config["nav"]))
+    on_disk = {str(p.relative_to(DOCS)) for p in DOCS.rglob("*.md")}
+    assert on_disk - in_nav == set(), "add these pages to the nav in mkdocs.yml"
+    assert in_nav - on_disk == set(), "the nav names pages that do not exist"
