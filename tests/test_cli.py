@@ -428,3 +428,16 @@ def test_composite_explain_without_profiles(tmp_path: Path,
     assert main(["composite", path, "--evse", "1", *COMPOSITE_ARGS, "--explain"]) == 0
     assert capsys.readouterr().err.strip() == (
         "2024-01-01T08:00:00Z  32.0 A  <- no profile: the default limit")
+
+
+def test_subprocess_plan_via_the_console_script(tmp_path: Path) -> None:
+    script = Path(sys.executable).parent / "smartcharge"
+    if not script.is_file():
+        pytest.skip("the smartcharge console script is not installed next to this Python")
+    path = _write(tmp_path, "problem.json", PROBLEM)
+    run = subprocess.run([str(script), "plan", path, "--out", str(tmp_path / "o"),
+                          "--format", "json"], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    doc = json.loads(run.stdout)
+    assert doc["plan"]["metrics"]["violations"] == 0
+    assert len(doc["profiles"]) == 2
