@@ -93,6 +93,7 @@ _MAX = ChargingProfilePurpose.ChargingStationMaxProfile
 _TXD = ChargingProfilePurpose.TxDefaultProfile
 _TX = ChargingProfilePurpose.TxProfile
 _AC_PHASES = 3  # absent numberPhases on AC (K01.FR.49)
+_TX_BOOST = 1 << 40  # added to a TxProfile's stack level: it outranks every TxDefaultProfile
 
 
 class _Item(NamedTuple):
@@ -333,7 +334,7 @@ def _add_ranges(n: int, lo: IntArray, hi: IntArray, values: FloatArray) -> Float
 
 
 def _station_total(
-    per_evse: list[tuple[list[_Item], list[_Item], list[_Item]]],
+    per_evse: list[tuple[list[_Item], list[_Item]]],
     segs: list[Segments],
     grid: IntArray,
     d_amps: float,
@@ -354,7 +355,7 @@ def _station_total(
     p_l: list[PhaseArray] = []
     for groups in per_evse:
         local = _local_grid(groups, segs, t0, t1)
-        r = _evse_columns(_resolve_groups(list(groups), segs, local[:-1]), None)
+        r = _combine(_resolve_groups(list(groups), segs, local[:-1]))
         pos = np.searchsorted(grid, local)
         lo_l.append(pos[:-1])
         hi_l.append(pos[1:])
@@ -385,19 +386,13 @@ def _min_phases_cols(p: npt.NDArray[np.int8]) -> PhaseArray:
     return np.where(m == 99, 0, m).astype(np.int8)
 
 
-def _evse_columns(cols: _Columns, extra: int | None) -> _Layer:
-    """EVSE layer from columns [ext, txd, tx(, extra)]: TxProfile over TxDefault, then the
-    minimum with the external constraints (and the extra column, e.g. the max profile)."""
-    htx = cols.have[:, 2]
-    keep = [0, 2] if extra is None else [0, 2, extra]
-    amps = cols.amps[:, keep]
-    watts = cols.watts[:, keep]
-    phases = cols.phases[:, keep]
-    amps[:, 1] = np.where(htx, amps[:, 1], cols.amps[:, 1])
-    watts[:, 1] = np.where(htx, watts[:, 1], cols.watts[:, 1])
-    phases[:, 1] = np.where(htx, phases[:, 1], cols.phases[:, 1])
+def _combine(cols: _Columns) -> _Layer:
+    """The minimum over the resolved layers (columns), [A] and [W] kept apart; phases: the
+    smallest specified."""
     return _Layer(
-        np.fmin.reduce(amps, axis=1), np.fmin.reduce(watts, axis=1), _min_phases_cols(phases)
+        np.fmin.reduce(cols.amps, axis=1),
+        np.fmin.reduce(cols.watts, axis=1),
+        _min_phases_cols(cols.phases),
     )
 
 
@@ -582,20 +577,22 @@ def composite_schedule(
             src_anchors.append(anchor)
         return k
 
-    def items_for(evse: int) -> tuple[list[_Item], list[_Item], list[_Item]]:
-        """The (external constraints, TxDefault, Tx) items that count on ``evse`` (0: only
-        the station-wide external constraints)."""
+    def items_for(evse: int) -> tuple[list[_Item], list[_Item]]:
+        """The (external constraints, Tx layer) items that count on ``evse`` (0: only the
+        station-wide external constraints). In the Tx layer, TxProfiles rank above every
+        TxDefaultProfile (their stack level is raised by _TX_BOOST): a TxProfile overrides
+        the TxDefaultProfile wherever it has a period."""
         tx = txs.get(evse) if evse else None
         anchor = epoch_seconds(tx[1]) if tx is not None else None
         active = evse != 0 and (tx is not None or assume_transaction)
         ext: list[_Item] = []
         txd: list[_Item] = []
-        txp: list[_Item] = []
         own = _sorted_profiles(installed.get(evse, ())) if evse else []
         rank = 0
         for scope, profiles in ((evse, own), (0, station)):
             for p in profiles:
                 rank += 1
+                boost = 0
                 purpose = p.charging_profile_purpose
                 if purpose is _EXT:
                     dest = ext
@@ -606,10 +603,11 @@ def composite_schedule(
                 elif scope == 0 or tx is None or p.transaction_id != tx[0]:
                     continue  # a TxProfile of another transaction, or on EVSE 0
                 else:
-                    dest = txp
+                    dest = txd
+                    boost = _TX_BOOST
                 amps = p.charging_schedule[0].charging_rate_unit is ChargingRateUnit.A
-                dest.append(_Item(p.stack_level, rank, amps, segments(p, anchor)))
-        return ext, txd, txp
+                dest.append(_Item(p.stack_level + boost, rank, amps, segments(p, anchor)))
+        return ext, txd
 
     def max_items() -> list[_Item]:
         return [
@@ -649,7 +647,7 @@ def composite_schedule(
             _min_phases_cols(np.concatenate((phases[:, None], caps.phases), axis=1)),
         )
     else:
-        result = _evse_columns(_resolve_groups([*per_evse[evse_id], maxes], segs, cells), 3)
+        result = _combine(_resolve_groups([*per_evse[evse_id], maxes], segs, cells))
 
     # Convert to the requested unit, per segment.
     # [V * phases] per segment; unspecified phases (0) use the default
