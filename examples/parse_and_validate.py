@@ -9,8 +9,7 @@ import copy
 from datetime import datetime, timezone
 
 from smartcharge.errors import InvalidPayloadError
-from smartcharge.model import ChargingProfile
-from smartcharge.ocpp._schema import parse_model
+from smartcharge.ocpp import v201
 from smartcharge.validation import EVSEInfo, StationContext, validate_profile
 
 REQUEST = {
@@ -26,17 +25,18 @@ REQUEST = {
 
 
 def main() -> None:
-    # 1. the payload parses into a frozen model with snake_case attributes
-    profile = parse_model(ChargingProfile, REQUEST["chargingProfile"], prefix="chargingProfile")
+    # 1. the payload parses into frozen models with snake_case attributes
+    request = v201.parse_set_charging_profile_request(REQUEST)
+    profile = request.charging_profile
     periods = profile.charging_schedule[0].charging_schedule_period
     print(f"parsed profile {profile.id}: {profile.purpose.value}, stack level "
           f"{profile.stack_level}, limits {[p.limit for p in periods]} A")
 
     # 2. a malformed payload: the error names the JSON path, the rule and the CALLERROR code
-    bad = copy.deepcopy(REQUEST["chargingProfile"])
-    bad["chargingSchedule"][0]["chargingSchedulePeriod"][1]["limit"] = 10.25
+    bad = copy.deepcopy(REQUEST)
+    bad["chargingProfile"]["chargingSchedule"][0]["chargingSchedulePeriod"][1]["limit"] = 10.25
     try:
-        parse_model(ChargingProfile, bad, prefix="chargingProfile")
+        v201.parse_set_charging_profile_request(bad)
     except InvalidPayloadError as err:
         print(f"refused: {err.path}: {err.message} [{err.rule}] -> CALLERROR {err.ocpp_error}")
 
@@ -44,7 +44,7 @@ def main() -> None:
     #    clashing with an installed one of the same stack level
     station = StationContext(evses={1: EVSEInfo(), 2: EVSEInfo()})
     now = datetime(2024, 1, 1, 7, tzinfo=timezone.utc)
-    verdict = validate_profile(1, profile, station, now=now)
+    verdict = validate_profile(request.evse_id, profile, station, now=now)
     print(f"on an empty station: {verdict.to_json_dict()}")
     occupied = StationContext(evses=station.evses, installed={1: [profile]})
     clash = profile.model_copy(update={"id": 11})
