@@ -310,8 +310,7 @@ def _local_grid(groups: Sequence[list[_Item]], segs: list[Segments], t0: int, t1
     for k in srcs:
         cuts.append(segs[k].starts)
         cuts.append(segs[k].ends)
-    g = np.unique(np.concatenate(cuts))
-    out: IntArray = g[(g >= t0) & (g <= t1)]
+    out: IntArray = np.unique(np.clip(np.concatenate(cuts), t0, t1))
     return out
 
 
@@ -631,8 +630,7 @@ def composite_schedule(
     for sg in segs:
         cuts.append(sg.starts)
         cuts.append(sg.ends)
-    grid = np.unique(np.concatenate(cuts))
-    grid = grid[(grid >= t0) & (grid <= t1)]
+    grid = np.unique(np.clip(np.concatenate(cuts), t0, t1))  # t0 and t1 are in cuts
     cells = grid[:-1]
     n = cells.size
 

@@ -262,6 +262,7 @@ def batch_entries(
     sps: list[int] = []
     lims: list[float] = []
     phs: list[int] = []
+    idxs: list[int] = []
     counts: list[int] = []
     origins: list[int] = []
     caps: list[int] = []  # end of the schedule from its start: duration and validTo [s]
@@ -294,6 +295,7 @@ def batch_entries(
         sps.extend([q.start_period for q in periods])
         lims.extend([q.limit for q in periods])
         phs.extend([q.number_phases or 0 for q in periods])
+        idxs.extend(range(len(periods)))
         counts.append(len(periods))
         origins.append(o)
         cap = _FOREVER if sched.duration is None else sched.duration
@@ -304,28 +306,31 @@ def batch_entries(
         batch.append(k)
     if batch:
         sp = np.array(sps, dtype=np.int64)
-        cnt = np.array(counts, dtype=np.int64)
-        last = np.cumsum(cnt) - 1
+        bounds = [0]
+        for c in counts:
+            bounds.append(bounds[-1] + c)
+        last = [b - 1 for b in bounds[1:]]
         nxt = np.empty_like(sp)
         nxt[:-1] = sp[1:]
         nxt[last] = _FOREVER
         bad = nxt <= sp
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
-            j = i - int((last - cnt + 1)[np.searchsorted(last, i)])  # index in its profile
+            j = i - bounds[int(np.searchsorted(last, i))]  # index in its profile
             raise ScheduleError(
                 "startPeriod values must increase strictly",
                 path=f"chargingSchedule[0].chargingSchedulePeriod[{j + 1}].startPeriod",
                 rule="K01.FR.35",
             )
-        p_o = np.repeat(np.array(origins, dtype=np.int64), cnt)
-        starts = np.maximum(p_o + sp, np.repeat(np.array(froms, dtype=np.int64), cnt))
-        ends = p_o + np.minimum(nxt, np.repeat(np.array(caps, dtype=np.int64), cnt))
-        valid = (ends > starts) & (ends > t_now) & (starts <= t_end)
+        p_o = np.repeat(np.array(origins, dtype=np.int64), counts)
+        starts = p_o + sp
+        if any(f != _NEVER for f in froms):
+            starts = np.maximum(starts, np.repeat(np.array(froms, dtype=np.int64), counts))
+        ends = p_o + np.minimum(nxt, np.repeat(np.array(caps, dtype=np.int64), counts))
+        valid = (ends > np.maximum(starts, t_now)) & (starts <= t_end)
         lim = np.array(lims, dtype=np.float64)
         ph = np.array(phs, dtype=np.int8)
-        idx = np.arange(sp.size, dtype=np.int64) - np.repeat(last - cnt + 1, cnt)
-        bounds = [0, *(last + 1).tolist()]
+        idx = np.array(idxs, dtype=np.int64)
         if valid.all():
             s_, e_, l_, p_, i_ = starts, ends, lim, ph, idx
         else:
