@@ -93,6 +93,7 @@ _MAX = ChargingProfilePurpose.ChargingStationMaxProfile
 _TXD = ChargingProfilePurpose.TxDefaultProfile
 _TX = ChargingProfilePurpose.TxProfile
 _AC_PHASES = 3  # absent numberPhases on AC (K01.FR.49)
+_CONFORM_PHASES = np.array([_AC_PHASES, 1, 2, 3], dtype=np.int8)  # numberPhases -> phases
 _TX_BOOST = 1 << 40  # added to a TxProfile's stack level: it outranks every TxDefaultProfile
 
 
@@ -211,13 +212,12 @@ def _resolve_keyed(
     hit = first < k
     fcol = np.minimum(first, k - 1)
     seg = np.take_along_axis(idx, fcol, axis=1)
-    lim = np.concatenate([p.limits for p in parts])[seg]
-    ph = np.concatenate([p.phases for p in parts])[seg]
-    ph[ph == 0] = _AC_PHASES  # absent numberPhases on AC means 3 (K01.FR.49)
+    lim = np.where(hit, np.concatenate([p.limits for p in parts])[seg], np.nan)
+    # absent numberPhases on AC means 3 (K01.FR.49); 0 where no profile limits
+    p_ = np.where(hit, _CONFORM_PHASES[np.concatenate([p.phases for p in parts])[seg]], 0)
     is_a = np.array([it.amps for _, it in flat], dtype=bool)[fcol]
-    a_ = np.where(hit & is_a, lim, np.nan)
-    w_ = np.where(hit & ~is_a, lim, np.nan)
-    p_ = np.where(hit, ph, 0).astype(np.int8)
+    a_ = np.where(is_a, lim, np.nan)
+    w_ = np.where(is_a, np.nan, lim)
     if len(present) == ng:
         return _Columns(a_, w_, p_, hit)
     amps = np.full((n, ng), np.nan)
@@ -303,6 +303,16 @@ def _resolve_groups(groups: list[list[_Item]], segs: list[Segments], cells: IntA
     return _Columns(amps, watts, phases, have)
 
 
+def _sorted_unique(x: IntArray) -> IntArray:
+    """``np.unique`` for small int arrays, without its overhead (sort, drop repeats)."""
+    g = np.sort(x)
+    keep = np.empty(g.size, dtype=bool)
+    keep[:1] = True
+    np.not_equal(g[1:], g[:-1], out=keep[1:])
+    out: IntArray = g[keep]
+    return out
+
+
 def _local_grid(groups: Sequence[list[_Item]], segs: list[Segments], t0: int, t1: int) -> IntArray:
     """Breakpoints in [t0, t1] of the segments the groups use (always t0 and t1)."""
     srcs = sorted({it.src for grp in groups for it in grp})
@@ -310,8 +320,7 @@ def _local_grid(groups: Sequence[list[_Item]], segs: list[Segments], t0: int, t1
     for k in srcs:
         cuts.append(segs[k].starts)
         cuts.append(segs[k].ends)
-    out: IntArray = np.unique(np.clip(np.concatenate(cuts), t0, t1))
-    return out
+    return _sorted_unique(np.clip(np.concatenate(cuts), t0, t1))
 
 
 def _add_ranges(n: int, lo: IntArray, hi: IntArray, values: FloatArray) -> FloatArray:
@@ -451,6 +460,81 @@ def _pick_period_builder() -> Callable[[int, float, int | None], ChargingSchedul
 
 
 _period = _pick_period_builder()
+
+_COMPOSITE_FIELDS = frozenset(
+    {"evse_id", "duration", "schedule_start", "charging_rate_unit", "charging_schedule_period"}
+)
+
+
+def _composite_checked(
+    evse_id: int,
+    duration: int,
+    start: datetime,
+    unit: ChargingRateUnit,
+    periods: tuple[ChargingSchedulePeriod, ...],
+) -> CompositeSchedule:
+    return CompositeSchedule.model_validate(
+        {
+            "evse_id": evse_id,
+            "duration": duration,
+            "schedule_start": start,
+            "charging_rate_unit": unit,
+            "charging_schedule_period": periods,
+        }
+    )
+
+
+def _composite_fast(
+    evse_id: int,
+    duration: int,
+    start: datetime,
+    unit: ChargingRateUnit,
+    periods: tuple[ChargingSchedulePeriod, ...],
+) -> CompositeSchedule:
+    """A CompositeSchedule without re-validation (valid by construction, see _period_fast)."""
+    obj = _new(CompositeSchedule)
+    _set(
+        obj,
+        "__dict__",
+        {
+            "evse_id": evse_id,
+            "duration": duration,
+            "schedule_start": start,
+            "charging_rate_unit": unit,
+            "charging_schedule_period": periods,
+            "custom_data": None,
+        },
+    )
+    _set(obj, "__pydantic_fields_set__", set(_COMPOSITE_FIELDS))
+    _set(obj, "__pydantic_extra__", None)
+    _set(obj, "__pydantic_private__", None)
+    return obj
+
+
+def _pick_composite_builder() -> Callable[
+    [int, int, datetime, ChargingRateUnit, tuple[ChargingSchedulePeriod, ...]],
+    CompositeSchedule,
+]:
+    """The fast builder only if it makes exactly what validation makes."""
+    try:
+        args = (
+            1,
+            60,
+            datetime(2024, 1, 1, tzinfo=timezone.utc),
+            ChargingRateUnit.W,
+            (_period_checked(0, 16.0, 3), _period_checked(30, 0.0, None)),
+        )
+        fast, slow = _composite_fast(*args), _composite_checked(*args)
+        if fast != slow or fast.to_json_dict() != slow.to_json_dict():
+            return _composite_checked
+        if hash(fast) != hash(slow) or repr(fast) != repr(slow):
+            return _composite_checked
+    except Exception:  # pragma: no cover - a future pydantic
+        return _composite_checked
+    return _composite_fast
+
+
+_composite = _pick_composite_builder()
 
 
 def _check_number(value: float, path: str, *, positive: bool = False) -> float:
@@ -630,7 +714,7 @@ def composite_schedule(
     for sg in segs:
         cuts.append(sg.starts)
         cuts.append(sg.ends)
-    grid = np.unique(np.clip(np.concatenate(cuts), t0, t1))  # t0 and t1 are in cuts
+    grid = _sorted_unique(np.clip(np.concatenate(cuts), t0, t1))  # t0 and t1 are in cuts
     cells = grid[:-1]
     n = cells.size
 
@@ -671,12 +755,10 @@ def composite_schedule(
         _period(o, v, p or None)
         for o, v, p in zip((starts - t0).tolist(), limit.tolist(), phs.tolist(), strict=True)
     ]
-    return CompositeSchedule.model_validate(
-        {
-            "evse_id": evse_id,
-            "duration": max(dur, 0),
-            "schedule_start": datetime.fromtimestamp(t0, tz=timezone.utc),
-            "charging_rate_unit": out_unit,
-            "charging_schedule_period": periods,
-        }
+    return _composite(
+        evse_id,
+        max(dur, 0),
+        datetime.fromtimestamp(t0, tz=timezone.utc),
+        out_unit,
+        tuple(periods),
     )
