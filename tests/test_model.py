@@ -265,3 +265,24 @@ def test_strategies_accept_plain_strings(profile: ChargingProfile) -> None:
     assert profile.purpose is ChargingProfilePurpose.TxProfile
     assert profile.recurrency_kind is not None
     assert profile.charging_schedule[0].charging_rate_unit is ChargingRateUnit.W
+
+
+def test_huge_and_out_of_range_values_give_validation_errors_not_crashes() -> None:
+    assert ChargingSchedulePeriod(start_period=0, limit=1e308).limit == 1e308
+    for field, text in (("validFrom", "0001-01-01T00:00:00+01:00"),
+                        ("validTo", "9999-12-31T23:00:00-02:00")):
+        with pytest.raises(ValidationError):
+            ChargingProfile.model_validate(_set(base_payload(), field, text))
+
+
+def test_vendor_null_values_in_custom_data_are_kept() -> None:
+    payload = _set(base_payload(), "customData", {"vendorId": "v", "a": None, "b": {"c": None}})
+    assert ChargingProfile.model_validate(payload).to_json_dict() == payload
+
+
+def test_composite_duration_is_not_negative() -> None:
+    with pytest.raises(ValidationError):
+        CompositeSchedule.model_validate({
+            "evseId": 1, "duration": -1, "scheduleStart": "2024-01-01T00:00:00Z",
+            "chargingRateUnit": "A", "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 6}],
+        })

@@ -71,7 +71,10 @@ def parse_datetime(value: object) -> datetime:
         raise ValueError(f"a date-time must be a string, got {type(value).__name__}")
     if dt.tzinfo is None:
         return dt.replace(tzinfo=timezone.utc)
-    return dt.astimezone(timezone.utc)
+    try:
+        return dt.astimezone(timezone.utc)
+    except OverflowError:
+        raise ValueError(f"date-time out of range once converted to UTC: {value!r}") from None
 
 
 def format_datetime(value: datetime) -> str:
@@ -107,6 +110,8 @@ NonNegInt = Annotated[int, Field(strict=True, ge=0)]
 def _one_decimal(value: float) -> float:
     if not math.isfinite(value):
         raise ValueError("must be a finite number")
+    if abs(value) >= 2.0**52:  # every float this large is a whole number
+        return value
     if abs(value * 10 - round(value * 10)) > 1e-6 * max(1.0, abs(value)):
         raise ValueError(f"accepts at most one digit fraction (e.g. 8.1), got {value!r}")
     return value

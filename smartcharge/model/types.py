@@ -13,9 +13,16 @@ that depend on a station's context (use case K01) live in :mod:`smartcharge.vali
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import ConfigDict, Field, StrictBool, StrictStr
+from pydantic import (
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    StrictBool,
+    StrictStr,
+    model_serializer,
+)
 
 from smartcharge.model._base import (
     FiniteFloat,
@@ -62,6 +69,16 @@ class CustomData(OcppModel):
     model_config = ConfigDict(extra="allow")
 
     vendor_id: Annotated[StrictStr, Field(max_length=255)]
+
+    @model_serializer(mode="wrap")
+    def _keep_null_vendor_values(self, handler: SerializerFunctionWrapHandler) -> Any:
+        # ``exclude_none`` drops None fields; a vendor's own null values are data: keep them.
+        data = handler(self)
+        if isinstance(data, dict):
+            for key, value in (self.__pydantic_extra__ or {}).items():
+                if value is None:
+                    data[key] = None
+        return data
 
     def __hash__(self) -> int:
         return hash((type(self), self.vendor_id))
@@ -234,7 +251,7 @@ class CompositeSchedule(OcppModel):
     """
 
     evse_id: NonNegInt
-    duration: StrictInteger
+    duration: NonNegInt
     schedule_start: UTCDateTime
     charging_rate_unit: ChargingRateUnit
     charging_schedule_period: Annotated[

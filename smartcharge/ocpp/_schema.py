@@ -9,8 +9,7 @@ and the OCPP CALLERROR code a receiver should answer with.
 
 from __future__ import annotations
 
-import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -207,30 +206,7 @@ def parse_model(cls: type[M], payload: object, *, prefix: str | None = None) -> 
         return cls.model_validate(dict(payload), by_alias=True, by_name=False)
     except ValidationError as exc:
         raise payload_error(exc, prefix=prefix) from None
-    except OverflowError as exc:
-        # A value rule overflowed on a huge number (e.g. the one-decimal check of 1e308):
-        # refuse it with the path of the first number too large to scale by 10.
-        raise InvalidPayloadError(
-            "number too large to check its decimal digits",
-            path=_join(prefix, _first_huge_number(payload) or ()),
-            rule="value:overflow",
-            ocpp_error=PROPERTY,
-        ) from exc
 
-
-def _first_huge_number(value: object, loc: tuple[int | str, ...] = ()) -> tuple[int | str, ...]:
-    if isinstance(value, float) and not math.isfinite(value * 10):
-        return loc
-    items: Iterable[tuple[int | str, object]] = ()
-    if isinstance(value, Mapping):
-        items = ((str(k), v) for k, v in value.items() if k != "customData")
-    elif isinstance(value, (list, tuple)):
-        items = enumerate(value)
-    for key, item in items:
-        found = _first_huge_number(item, (*loc, key))
-        if found:
-            return found
-    return ()
 
 
 def dump(model: BaseModel) -> dict[str, Any]:
