@@ -7,12 +7,36 @@
   the JSON path, the rule and the OCPP CALLERROR code; interop with the ``ocpp`` package.
 - :mod:`smartcharge.ocpp.v16`: OCPP 1.6 ChargingProfiles and messages, translated to and from
   the 2.0.1 models (:class:`~smartcharge.errors.TranslationError` for what 1.6 cannot say).
+- :mod:`smartcharge.ocpp.reconcile`: the minimal, idempotent list of SetChargingProfile /
+  ClearChargingProfile requests that takes a station from what it holds to what you want
+  (re-exported as :func:`reconcile_station` and :func:`apply_messages`).
+- :mod:`smartcharge.ocpp.fallback`: profiles that keep a site within its limits when every
+  station is offline, validity windows, and profiles about to expire.
 
 The most used 2.0.1 names are re-exported here. Nothing in this package needs the third-party
 ``ocpp`` package at run time (only the ``from_ocpp`` / ``to_ocpp`` helpers import it, lazily).
 """
 
-from smartcharge.ocpp import v16, v201
+from smartcharge.ocpp import fallback, reconcile, v16, v201
+from smartcharge.ocpp.fallback import (
+    DEFAULT_DRIFT_S,
+    DEFAULT_MARGIN_S,
+    DEFAULT_SHARE_A,
+    expiring_profiles,
+    fallback_currents,
+    fallback_profiles,
+    fallback_violations,
+    validity_window,
+)
+from smartcharge.ocpp.reconcile import (
+    MANAGED_PURPOSES,
+    ReconcileMessage,
+    payload_bytes,
+    restamp,
+    stable_profile_id,
+)
+from smartcharge.ocpp.reconcile import apply as apply_messages
+from smartcharge.ocpp.reconcile import reconcile as reconcile_station
 from smartcharge.ocpp.v201 import (
     MESSAGES,
     EnergyNeed,
@@ -27,16 +51,33 @@ from smartcharge.ocpp.v201 import (
 )
 
 __all__ = [
+    "DEFAULT_DRIFT_S",
+    "DEFAULT_MARGIN_S",
+    "DEFAULT_SHARE_A",
+    "MANAGED_PURPOSES",
     "MESSAGES",
     "EnergyNeed",
     "ExternalLimit",
     "Message",
+    "ReconcileMessage",
     "StatusInfo",
+    "apply_messages",
     "energy_need",
+    "expiring_profiles",
     "external_constraints",
+    "fallback",
+    "fallback_currents",
+    "fallback_profiles",
+    "fallback_violations",
     "from_ocpp",
     "parse",
+    "payload_bytes",
+    "reconcile",
+    "reconcile_station",
+    "restamp",
+    "stable_profile_id",
     "to_ocpp",
     "v16",
     "v201",
+    "validity_window",
 ]
