@@ -51,4 +51,6 @@ def test_readme_quick_start_runs() -> None:
         [sys.executable, "-c", code.group(1)], capture_output=True, text=True, timeout=120
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip()
+    lines = result.stdout.splitlines()
+    assert lines[0] == "Accepted"
+    assert "22080.0" in lines[1] and "11040.0" in lines[1] and "6900.0" in lines[1]
