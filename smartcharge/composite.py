@@ -61,7 +61,7 @@ import numpy as np
 import numpy.typing as npt
 
 from smartcharge.errors import ScheduleError
-from smartcharge.expand import Segments, batch_entries
+from smartcharge.expand import Segments, _batch
 from smartcharge.model import (
     ChargingProfile,
     ChargingProfileKind,
@@ -709,11 +709,8 @@ def composite_schedule(
     per_evse = {e: items_for(e) for e in wanted}
     station_ext = items_for(0)[0] if evse_id == 0 else []
     maxes = max_items()
-    segs = batch_entries(src_profiles, t0, t1, session_starts=src_anchors)
-    cuts = [np.array([t0, t1], dtype=np.int64)]
-    for sg in segs:
-        cuts.append(sg.starts)
-        cuts.append(sg.ends)
+    segs, cuts = _batch(src_profiles, t0, t1, src_anchors)
+    cuts.append(np.array([t0, t1], dtype=np.int64))
     grid = _sorted_unique(np.clip(np.concatenate(cuts), t0, t1))  # t0 and t1 are in cuts
     cells = grid[:-1]
     n = cells.size

@@ -255,6 +255,17 @@ def batch_entries(
     ``session_starts[k]`` anchors ``profiles[k]`` when it is Relative. The result is the
     list of each profile's segments, in the order of ``profiles``.
     """
+    return _batch(profiles, now, end, session_starts)[0]
+
+
+def _batch(
+    profiles: Sequence[ChargingProfile],
+    now: datetime | int,
+    end: datetime | int,
+    session_starts: Sequence[datetime | int | None] | None,
+) -> tuple[list[Segments], list[IntArray]]:
+    """:func:`batch_entries`, plus the arrays holding every segment's start and end (in no
+    particular order; for laying a grid over all breakpoints)."""
     t_now = epoch_seconds(now)
     t_end = epoch_seconds(end)
     anchors = list(session_starts) if session_starts is not None else [None] * len(profiles)
@@ -268,10 +279,13 @@ def batch_entries(
     caps: list[int] = []  # end of the schedule from its start: duration and validTo [s]
     froms: list[int] = []
     batch: list[int] = []
+    cuts: list[IntArray] = []
     for k, p in enumerate(profiles):
         kind = p.charging_profile_kind
         if kind is ChargingProfileKind.Recurring:
-            out[k] = period_entries(p, t_now, t_end, session_start=anchors[k])
+            rec = period_entries(p, t_now, t_end, session_start=anchors[k])
+            out[k] = rec
+            cuts.extend((rec.starts, rec.ends))
             continue
         sched = p.charging_schedule[0]
         if kind is ChargingProfileKind.Relative:
@@ -340,7 +354,10 @@ def batch_entries(
         for j, k in enumerate(batch):
             a, b = bounds[j], bounds[j + 1]
             out[k] = Segments(s_[a:b], e_[a:b], l_[a:b], p_[a:b], i_[a:b])
-    return [s for s in out if s is not None]
+    segs = [sg for sg in out if sg is not None]
+    if batch:
+        cuts.extend((s_, e_))
+    return segs, cuts
 
 
 def profile_segments(
