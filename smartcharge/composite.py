@@ -211,7 +211,7 @@ def _resolve_keyed(
     first = np.minimum.reduceat(pos, bounds, axis=1)
     hit = first < k
     fcol = np.minimum(first, k - 1)
-    seg = np.take_along_axis(idx, fcol, axis=1)
+    seg = idx[np.arange(n)[:, None], fcol]
     lim = np.where(hit, np.concatenate([p.limits for p in parts])[seg], np.nan)
     # absent numberPhases on AC means 3 (K01.FR.49); 0 where no profile limits
     p_ = np.where(hit, _CONFORM_PHASES[np.concatenate([p.phases for p in parts])[seg]], 0)
