@@ -37,6 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from caltech import (
     PACIFIC,
+    OcppTraffic,
     ReplayRow,
     format_table,
     load_problem,
@@ -56,14 +57,25 @@ STRATEGIES = ("optimizer", "uncontrolled", "equal_share", "edf", "llf")
 
 
 def run_one(
-    problem: Problem, strategy: str, *, horizon_steps: int, replay: bool, lp_rounds: int
+    problem: Problem, strategy: str, *, horizon_steps: int, replay: bool,
+    lp_rounds: int | None = None, meter: OcppTraffic | None = None,
 ) -> Plan:
     """The applied plan of one strategy over the whole replay."""
     if strategy == "optimizer":
-        return mpc_replay(problem, lambda sub: optimize(sub, max_lp_rounds=lp_rounds),
-                          max_steps=horizon_steps)
+        def planner(sub: Problem) -> Plan:
+            if lp_rounds is None:
+                return optimize(sub)
+            return optimize(sub, max_lp_rounds=lp_rounds)
+
+        return mpc_replay(problem, planner, max_steps=horizon_steps, on_step=meter)
     policy = BASELINES[strategy]
     return mpc_replay(problem, policy) if replay else policy(problem)
+
+
+def _traffic_row(cap: float, m: OcppTraffic) -> str:
+    saved = 1.0 - m.bytes / m.full_bytes if m.full_bytes else 0.0
+    return (f"| {cap:g} | {m.replans} | {m.plain_bytes / 1e6:.2f} | {m.full_bytes / 1e6:.2f} "
+            f"({m.full_messages}) | {m.bytes / 1e6:.2f} ({m.messages}) | {100 * saved:.0f} % |")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -76,14 +88,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--step", type=int, default=300, help="step and re-plan period [s]")
     ap.add_argument("--horizon-h", type=float, default=24.0,
                     help="longest look-ahead of the optimizer [h]")
-    ap.add_argument("--lp-rounds", type=int, default=3,
-                    help="optimize(max_lp_rounds=...): LP solves per re-plan at most")
+    ap.add_argument("--lp-rounds", type=int, default=None,
+                    help="optimize(max_lp_rounds=...): LP solves per re-plan at most "
+                         "(default: optimize's own)")
     ap.add_argument("--strategies", default=",".join(STRATEGIES))
     ap.add_argument("--replay-baselines", action="store_true",
                     help="re-decide baselines through the MPC driver too (slower, same result)")
     ap.add_argument("--quick", action="store_true",
                     help="one weekday (2019-03-05) at 20 and 60 kW")
     ap.add_argument("--json", type=Path, help="also write the rows as JSON")
+    ap.add_argument("--ocpp", action="store_true",
+                    help="also measure the optimizer's OCPP traffic: re-send everything on "
+                         "each re-plan or only what changed (smartcharge.ocpp.reconcile)")
     args = ap.parse_args(argv)
     if args.quick:
         args.start, args.days, args.capacities = "2019-03-05", 1.0, "20,60"
@@ -98,6 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     horizon_steps = max(1, round(args.horizon_h * 3600 / args.step))
 
     rows: list[ReplayRow] = []
+    traffic: list[str] = []
     t_all = time.perf_counter()
     for cap in caps:
         problem, kept = load_problem(args.data, start, end, cap, step_s=args.step)
@@ -105,10 +122,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"# {cap:g} kW: {len(kept)} sessions, {need:.1f} kWh requested, "
               f"{problem.horizon.n_steps} steps", file=sys.stderr, flush=True)
         for strategy in strategies:
+            meter = OcppTraffic(problem) if args.ocpp and strategy == "optimizer" else None
             t0 = time.perf_counter()
             plan = run_one(problem, strategy, horizon_steps=horizon_steps,
-                           replay=args.replay_baselines, lp_rounds=args.lp_rounds)
+                           replay=args.replay_baselines, lp_rounds=args.lp_rounds, meter=meter)
             dt = time.perf_counter() - t0
+            if meter is not None:
+                traffic.append(_traffic_row(cap, meter))
             n_bad = len(verify(problem, plan))
             row = summarize(strategy, cap, problem, plan, n_bad, dt)
             rows.append(row)
@@ -117,10 +137,16 @@ def main(argv: list[str] | None = None) -> int:
                   f"{dt:6.1f} s", file=sys.stderr, flush=True)
     total = time.perf_counter() - t_all
     print(f"Caltech ACN replay, {start.isoformat()} + {args.days:g} days, step {args.step} s, "
-          f"optimizer look-ahead {args.horizon_h:g} h, {args.lp_rounds} LP round(s); "
+          f"optimizer look-ahead {args.horizon_h:g} h, LP rounds {args.lp_rounds or 'default'}; "
           f"{datetime.now(timezone.utc):%Y-%m-%d}, "
           f"{platform.machine()} {platform.python_version()}, total {total:.0f} s\n")
     print(format_table(rows))
+    if traffic:
+        print("\nOCPP traffic of the optimizer's re-plans (compact JSON payloads):\n")
+        print("| capacity [kW] | re-plans | plan as is [MB] | anchored, all [MB] (messages) "
+              "| reconciled [MB] (messages) | saved |")
+        print("|---:|---:|---:|---:|---:|---:|")
+        print("\n".join(traffic))
     if args.json is not None:
         args.json.write_text(json.dumps([asdict(r) for r in rows], indent=1))
     return 0

@@ -25,6 +25,7 @@ Time-of-use tariff (``tou_price``): 0.30 currency/kWh from 12:00 to 18:00 local 
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import math
 from collections.abc import Callable, Sequence
@@ -37,6 +38,8 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import numpy.typing as npt
 
+from smartcharge.ocpp.reconcile import payload_bytes, reconcile, restamp
+from smartcharge.ocpp.v201 import SetChargingProfileRequest
 from smartcharge.optimize.plan import Plan
 from smartcharge.optimize.problem import EVSE, Horizon, Node, Problem, Session, Tariff
 
@@ -133,6 +136,11 @@ def tou_price(start: datetime, step_s: int, n_steps: int) -> FloatArray:
     return out
 
 
+def transaction_id(session_id: str) -> str:
+    """A short deterministic OCPP transactionId (at most 36 characters) for a session id."""
+    return "acn-" + hashlib.sha1(session_id.encode("utf-8")).hexdigest()[:20]
+
+
 def _ceil_to(t: datetime, start: datetime, step_s: int) -> datetime:
     k = math.ceil((t - start).total_seconds() / step_s - 1e-9)
     return start + timedelta(seconds=k * step_s)
@@ -179,7 +187,8 @@ def load_problem(
             continue
         kept.append(s)
         sessions.append(Session(id=s.id, evse=s.station, arrival=arr, departure=dep,
-                                energy_wh=s.energy_wh, max_power_w=s.max_power_w))
+                                energy_wh=s.energy_wh, max_power_w=s.max_power_w,
+                                transaction_id=transaction_id(s.id)))
     last = max([end] + [x.departure for x in sessions])
     n_steps = math.ceil((last - start).total_seconds() / step_s)
     price = tou_price(start, step_s, n_steps)
@@ -305,3 +314,86 @@ def format_table(rows: Sequence[ReplayRow]) -> str:
                    f"{r.energy_kwh:.1f} | {r.cost:.2f} | {per_kwh:.4f} | {r.peak_kw:.1f} | "
                    f"{r.violations} | {r.seconds:.1f} |")
     return "\n".join(out)
+
+
+# ---- OCPP traffic of the re-plans ----------------------------------------------------------
+
+
+class OcppTraffic:
+    """Bytes sent to the station on each re-plan: everything again, or only what changed.
+
+    Use as ``mpc_replay(..., on_step=meter)``. At each re-plan, every session plugged in
+    gets one TxProfile (A, stack level 1) anchored on the replay's fixed horizon: the power
+    applied so far, then the new plan, then 0 (:meth:`Plan.to_charging_profiles` of the
+    whole horizon, so a profile whose future did not change is identical). Profiles get
+    stable ids per EVSE (:func:`smartcharge.ocpp.reconcile.restamp`).
+
+    - ``plain``: the plan as it comes (``to_charging_profiles`` of the re-plan, starting
+      now), a SetChargingProfile per session on every re-plan;
+    - ``full``: a SetChargingProfile for every anchored profile on every re-plan;
+    - ``reconciled``: the messages of :func:`smartcharge.ocpp.reconcile.reconcile` against
+      what the station holds after the previous re-plan (a TxProfile disappears when its
+      transaction ends, as the station drops it, so it costs no ClearChargingProfile).
+
+    Sizes are compact JSON payloads (:func:`payload_bytes`), without the OCPP-J envelope.
+    """
+
+    def __init__(self, problem: Problem) -> None:
+        from smartcharge.validation import EVSEInfo, StationContext
+
+        self.problem = problem
+        net = problem.network()
+        self.net = net
+        self.sid = {s.id: i for i, s in enumerate(problem.sessions)}
+        self.evse_no = {e.id: k + 1 for k, e in enumerate(problem.evses)}
+        self.context = StationContext(
+            evses={k + 1: EVSEInfo("AC", 1 if e.phases == 1 else 3)
+                   for k, e in enumerate(problem.evses)},
+        )
+        self.applied = np.zeros((net.S, net.T))
+        self.installed: dict[int, tuple[Any, ...]] = {}
+        self.tx_on: dict[int, str] = {}
+        self.replans = 0
+        self.full_messages = 0
+        self.full_bytes = 0
+        self.messages = 0
+        self.bytes = 0
+        self.plain_bytes = 0
+
+    def __call__(self, t: int, plan: Plan) -> None:
+        """Account for the re-plan ``plan`` made at step ``t``."""
+        h = self.problem.horizon
+        now = h.start + timedelta(seconds=t * h.step_s)
+        rows = [self.sid[s.id] for s in plan.problem.sessions]
+        sp = self.applied.copy()
+        n = plan.session_power_w.shape[1]
+        sp[rows, t:t + n] = plan.session_power_w
+        self.applied[rows, t] = plan.session_power_w[:, 0]
+        plugged = [i for i, s in enumerate(self.problem.sessions)
+                   if s.arrival <= now < s.departure]
+        sub = Problem(horizon=h, nodes=self.problem.nodes, evses=self.problem.evses,
+                      sessions=tuple(self.problem.sessions[i] for i in plugged))
+        anchored = Plan.from_session_power(sub, sp[plugged])
+        desired: dict[int, list[Any]] = {}
+        for item in anchored.to_charging_profiles("A", stack_level=1, only_active=False):
+            desired.setdefault(self.evse_no[item.evse_id], []).append(item.profile)
+        want = restamp(desired)
+        # the station drops the TxProfile of a transaction that ended
+        tx_now = {self.evse_no[self.problem.sessions[i].evse]:
+                  str(self.problem.sessions[i].transaction_id) for i in plugged}
+        current = {e: ps for e, ps in self.installed.items()
+                   if self.tx_on.get(e) == tx_now.get(e)}
+        msgs = reconcile(current, want, context=self.context)
+        full = [SetChargingProfileRequest(evse_id=e, charging_profile=p)
+                for e in sorted(want) for p in want[e]]
+        plain = [SetChargingProfileRequest(evse_id=self.evse_no[x.evse_id],
+                                           charging_profile=x.profile)
+                 for x in plan.to_charging_profiles("A", stack_level=1)]
+        self.plain_bytes += payload_bytes(plain)
+        self.replans += 1
+        self.full_messages += len(full)
+        self.full_bytes += payload_bytes(full)
+        self.messages += len(msgs)
+        self.bytes += payload_bytes(msgs)
+        self.installed = dict(want)
+        self.tx_on = tx_now

@@ -163,3 +163,26 @@ def test_table_format() -> None:
     row = caltech.ReplayRow("llf", 40, 0.9512, 100.0, 12.345, 39.9, 0, 1.2)
     table = caltech.format_table([row])
     assert "| 40 | llf | 95.1 | 100.0 | 12.35 | 0.1235 | 39.9 | 0 | 1.2 |" in table
+
+
+def test_ocpp_traffic_sends_only_what_changed(data: Path) -> None:
+    p, _ = caltech.load_problem(data, datetime(2019, 3, 5, 15, tzinfo=UTC),
+                                datetime(2019, 3, 5, 16, tzinfo=UTC), 40)
+    assert all(s.transaction_id is not None and len(s.transaction_id) <= 36
+               for s in p.sessions)
+    meter = caltech.OcppTraffic(p)
+    calls: list[tuple[int, object]] = []
+
+    def on_step(t: int, plan: object) -> None:
+        calls.append((t, plan))
+        meter(t, plan)
+
+    caltech.mpc_replay(p, equal_share, max_steps=36, on_step=on_step)
+    assert meter.replans == len(calls) > 0
+    assert 0 < meter.messages <= meter.full_messages
+    assert 0 < meter.bytes < meter.full_bytes and meter.plain_bytes > 0
+    # the same re-plan again: the station already holds it, nothing to send
+    before = (meter.messages, meter.bytes)
+    t, plan = calls[-1]
+    meter(t, plan)
+    assert (meter.messages, meter.bytes) == before
