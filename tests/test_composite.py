@@ -559,3 +559,20 @@ def test_evse0_is_the_sum_of_the_evses(
         assert lim == pytest.approx(sum(at(c, off)[0] for c in parts), abs=1e-6)
         phases = [at(c, off)[1] for c in parts]
         assert ph == max((p for p in phases if p), default=None)
+
+
+def test_fast_builders_match_validation() -> None:
+    """The output is built without re-validation only where that gives exactly what
+    validation gives (checked at import); here the fast builders are in use."""
+    import smartcharge.composite as mod
+
+    assert mod._period is mod._period_fast
+    assert mod._composite is mod._composite_fast
+    periods = (mod._period_fast(0, 16.0, 3), mod._period_fast(60, 0.1, None))
+    args = (2, 120, T0, mod.ChargingRateUnit.A, periods)
+    fast, slow = mod._composite_fast(*args), mod._composite_checked(*args)
+    assert fast == slow
+    assert fast.to_json_dict() == slow.to_json_dict()
+    assert hash(fast) == hash(slow)
+    with pytest.raises(Exception, match="frozen"):
+        fast.duration = 5  # type: ignore[misc]
