@@ -232,7 +232,11 @@ def test_shared_step_between_two_sessions() -> None:
 
 
 def test_fallback_when_the_solver_fails(monkeypatch: pytest.MonkeyPatch) -> None:
-    import smartcharge.optimize.solve as solve_mod
+    import importlib
+
+    # (not "import smartcharge.optimize.solve as ...": the root re-exports the function
+    # optimize, which shadows the subpackage as an attribute of smartcharge)
+    solve_mod = importlib.import_module("smartcharge.optimize.solve")
 
     def boom(*a: Any, **k: Any) -> Any:
         raise RuntimeError("solver crashed")

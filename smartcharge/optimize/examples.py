@@ -26,6 +26,7 @@ def synthetic_problem(
     congestion: float = 0.7,
     single_phase_share: float = 0.2,
     seed: int = 0,
+    current_limits: bool = True,
     start: datetime = datetime(2024, 1, 1, tzinfo=timezone.utc),
 ) -> Problem:
     """A site with a grid connection, ``feeders`` feeders and ``n_evse`` EVSEs, one session
@@ -37,7 +38,8 @@ def synthetic_problem(
     is ``congestion`` times the smaller of the peak of serving everyone at a uniform rate
     over their stays and the average power the needs ask for while any car is present
     (0.7 serves about two thirds of the energy asked for); each feeder may carry 60 % of
-    its EVSEs' maximum, and each feeder's line currents are limited too.
+    its EVSEs' maximum, and (``current_limits``) each feeder's line currents are limited
+    too. Sessions start and end on step boundaries.
     """
     rng = np.random.default_rng(seed)
     n_feed = max(1, min(feeders, n_evse))
@@ -51,6 +53,9 @@ def synthetic_problem(
     arrival_h = rng.uniform(0.0, 0.6 * horizon_h, n_evse)
     stay_h = rng.uniform(2.0, 10.0, n_evse)
     departure_h = np.minimum(arrival_h + stay_h, horizon_h + 2.0)
+    step_h = step_s / 3600.0
+    arrival_h = np.floor(arrival_h / step_h) * step_h
+    departure_h = np.maximum(np.ceil(departure_h / step_h) * step_h, arrival_h + step_h)
     stay_h = departure_h - arrival_h
     need = np.minimum(rng.uniform(5000.0, 40000.0, n_evse), pmax * stay_h * 0.9)
     need = np.round(need)
@@ -72,10 +77,11 @@ def synthetic_problem(
     nodes: list[dict[str, object]] = [{"id": "grid", "max_power_w": round(grid)}]
     for f in range(n_feed):
         cap = 0.6 * pmax[feeder == f].sum()
-        nodes.append({
-            "id": f"feeder{f}", "parent": "grid", "max_power_w": round(cap),
-            "max_current_a": round(cap / 690.0 * 1.05, 1),
-        })
+        node: dict[str, object] = {"id": f"feeder{f}", "parent": "grid",
+                                   "max_power_w": round(cap)}
+        if current_limits:
+            node["max_current_a"] = round(cap / 690.0 * 1.05, 1)
+        nodes.append(node)
     phases = ("L1", "L2", "L3")
     evses = []
     for i in range(n_evse):
