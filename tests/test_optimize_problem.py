@@ -298,3 +298,10 @@ def test_profiles_validate_like_parsed_ones() -> None:
         plan.to_charging_profiles("A", stack_level=-1)
     with pytest.raises(InvalidProblemError):
         plan.to_charging_profiles("A", profile_id=lambda e, s: "x")  # type: ignore[arg-type,return-value]
+
+
+def test_network_cache_follows_copies() -> None:
+    p = Problem.model_validate(base())
+    assert p.network().T == 4
+    q = p.model_copy(update={"horizon": p.horizon.model_copy(update={"n_steps": 2})})
+    assert q.network().T == 2 and p.network().T == 4

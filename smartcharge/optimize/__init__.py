@@ -2,8 +2,8 @@
 
 - :class:`Problem` (with :class:`Horizon`, :class:`Node`, :class:`EVSE`, :class:`Session`,
   :class:`Tariff`, :class:`Objective`): the input, JSON-loadable.
-- :func:`optimize`: ``Problem -> Plan`` (an LP with OR-Tools GLOP, a min-current repair,
-  a safe fallback; see docs/optimizer.md).
+- :func:`optimize`: ``Problem -> Plan`` (an LP through OR-Tools with HiGHS or GLOP, or a
+  min-cost flow; a min-current repair; a safe fallback; see docs/optimizer.md).
 - :class:`Plan`: power/current per EVSE per step, energy, cost, peak, status, timings, and
   ``to_charging_profiles()`` for OCPP TxProfiles.
 - :func:`verify`: ``(Problem, Plan) -> list[Violation]``, exact and solver-independent.
