@@ -124,3 +124,14 @@ def test_every_page_is_in_the_nav() -> None:
     on_disk = {str(p.relative_to(DOCS)) for p in DOCS.rglob("*.md")}
     assert on_disk - in_nav == set(), "add these pages to the nav in mkdocs.yml"
     assert in_nav - on_disk == set(), "the nav names pages that do not exist"
+
+
+def test_getting_started_shows_the_demo_table_as_it_is(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from smartcharge.cli import main
+
+    assert main(["demo", "--no-plot", "--out", str(tmp_path)]) == 0
+    table = capsys.readouterr().out.split("\n\n")[0].strip()
+    page = (DOCS / "getting-started.md").read_text(encoding="utf-8")
+    assert table in page, f"update the demo table in docs/getting-started.md to:\n{table}"
