@@ -602,6 +602,16 @@ def _cmd_plan(args: argparse.Namespace) -> int:
         print(_plan_table(plan, len(doc["violations"])))
     _progress(f"wrote {plan_path} and {prof_path} ({len(requests)} SetChargingProfile "
               f"payload(s))")
+    if args.plot:
+        from smartcharge.plot import plot_plan
+
+        png = Path(args.plot)
+        try:
+            png.parent.mkdir(parents=True, exist_ok=True)
+            plot_plan(plan).savefig(png)
+        except OSError as exc:
+            raise UsageError(f"cannot write {png}: {exc.strerror or exc}") from None
+        _progress(f"wrote {png}")
     return EXIT_OK
 
 
@@ -819,6 +829,8 @@ def build_parser() -> argparse.ArgumentParser:
     plan.add_argument("--unit", choices=["A", "W"], default="A", help="unit of the profiles")
     plan.add_argument("--time-limit", type=float, default=None, metavar="SECONDS",
                       help="solver time limit (a safe fallback plan when it runs out)")
+    plan.add_argument("--plot", metavar="FILE.png",
+                      help="also draw the site load per EVSE under the root limit, with the price")
     plan.set_defaults(func=_cmd_plan)
 
     demo = sub.add_parser(

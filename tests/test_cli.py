@@ -441,3 +441,12 @@ def test_subprocess_plan_via_the_console_script(tmp_path: Path) -> None:
     doc = json.loads(run.stdout)
     assert doc["plan"]["metrics"]["violations"] == 0
     assert len(doc["profiles"]) == 2
+
+
+def test_plan_plot(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("matplotlib")
+    path = _write(tmp_path, "problem.json", PROBLEM)
+    png = tmp_path / "pics" / "plan.png"
+    assert main(["plan", path, "--out", str(tmp_path / "o"), "--plot", str(png)]) == 0
+    assert png.read_bytes()[:4] == b"\x89PNG"
+    assert f"wrote {png}" in capsys.readouterr().err
