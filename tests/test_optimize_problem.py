@@ -305,3 +305,15 @@ def test_network_cache_follows_copies() -> None:
     assert p.network().T == 4
     q = p.model_copy(update={"horizon": p.horizon.model_copy(update={"n_steps": 2})})
     assert q.network().T == 2 and p.network().T == 4
+
+
+def test_parts_raise_invalid_problem_too() -> None:
+    from smartcharge.optimize import Objective
+
+    with pytest.raises(InvalidProblemError) as info:
+        Objective(fairness=0.7)
+    assert info.value.path == "fairness"
+    with pytest.raises(InvalidProblemError) as info:
+        Session.model_validate({"id": "s", "evse": "e", "arrival": T0, "departure": T0,
+                                "energy_wh": 1.0})
+    assert info.value.path == "departure" and info.value.rule == "departure>arrival"

@@ -62,6 +62,8 @@ from smartcharge.model._base import UTCDateTime
 from smartcharge.model.types import ChargingNeeds
 
 if TYPE_CHECKING:
+    from typing_extensions import Self
+
     from smartcharge.schedule import Schedule
 
 __all__ = [
@@ -92,7 +94,23 @@ DEFAULT_AC_MIN_CURRENT_A = 6.0
 
 
 class _Part(BaseModel):
+    """Base of the problem's parts: frozen, no extra keys, errors as InvalidProblemError."""
+
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+    def __init__(self, **data: Any) -> None:
+        try:
+            super().__init__(**data)
+        except ValidationError as exc:
+            raise _convert(exc) from None
+
+    @classmethod
+    def model_validate(cls, obj: Any, *args: Any, **kwargs: Any) -> Self:
+        """Read from a JSON dict; errors are :class:`InvalidProblemError` with the path."""
+        try:
+            return super().model_validate(obj, *args, **kwargs)
+        except ValidationError as exc:
+            raise _convert(exc) from None
 
 
 class Horizon(_Part):
@@ -320,8 +338,7 @@ class Session(_Part):
                 "the charging needs carry no departureTime and none was given",
                 path="departure", rule="required",
             )
-        return _validated(
-            cls,
+        return cls.model_validate(
             dict(id=id, evse=evse, arrival=arrival, departure=dep, priority=priority,
                  transaction_id=transaction_id, **fields),
         )
@@ -394,22 +411,6 @@ class Problem(_Part):
     tariff: Tariff = Tariff()
 
     _cache: dict[str, Any] = PrivateAttr(default_factory=dict)
-
-    def __init__(self, **data: Any) -> None:
-        try:
-            super().__init__(**data)
-        except ValidationError as exc:
-            raise _convert(exc) from None
-
-    @classmethod
-    def model_validate(
-        cls, obj: Any, *args: Any, **kwargs: Any
-    ) -> Problem:
-        """Read a problem from its JSON dict; errors are :class:`InvalidProblemError`."""
-        try:
-            return super().model_validate(obj, *args, **kwargs)
-        except ValidationError as exc:
-            raise _convert(exc) from None
 
     @model_validator(mode="after")
     def _consistent(self) -> Problem:
@@ -584,10 +585,3 @@ def _convert(exc: ValidationError) -> SmartChargeError:
         return InvalidProblemError(inner.message, path=path or None, rule=inner.rule)
     return InvalidProblemError(err.get("msg", "invalid"), path=_path(loc) or None,
                                rule=str(err.get("type", "invalid")))
-
-
-def _validated(cls: type[Session], data: dict[str, Any]) -> Session:
-    try:
-        return cls.model_validate(data)
-    except ValidationError as exc:
-        raise _convert(exc) from None
