@@ -335,7 +335,9 @@ def _payload_problem(message: str, path: str | None, rule: str, code: str) -> Pa
     return PayloadProblem(path, message, rule, f"CALLERROR {code}")
 
 
-def validate_requests(doc: object, *, now: datetime) -> list[PayloadProblem]:
+def validate_requests(
+    doc: object, *, now: datetime, version: str = "2.0.1"
+) -> list[PayloadProblem]:
     """Every problem found in SetChargingProfile payloads (one object or a list).
 
     An object with a ``chargingProfile`` or an ``evseId`` key is a
@@ -347,12 +349,19 @@ def validate_requests(doc: object, *, now: datetime) -> list[PayloadProblem]:
     units), a transaction runs wherever a TxProfile names one, and the payloads of a list
     are sent in order, so an accepted profile is installed and later ones can clash with it.
 
+    With ``version="1.6"`` the payloads are OCPP 1.6 ``SetChargingProfile.req``
+    (``connectorId``, ``csChargingProfiles``), read with
+    :func:`smartcharge.ocpp.v16.parse_set_charging_profile_request`; the K01 rules then run
+    on the 2.0.1 translation (paths in 1.6 names where the field exists in 1.6).
+
     Parameters
     ----------
     doc
         The parsed JSON document.
     now
         The station's clock (aware UTC), for validity periods.
+    version
+        ``"2.0.1"`` or ``"1.6"``.
 
     Returns
     -------
@@ -368,16 +377,32 @@ def validate_requests(doc: object, *, now: datetime) -> list[PayloadProblem]:
         items = [(None, doc)]
     parsed: list[tuple[str | None, int, ChargingProfile]] = []
     problems: list[PayloadProblem] = []
+    if version not in ("2.0.1", "1.6"):
+        raise UsageError(f"unknown OCPP version {version!r} (2.0.1 or 1.6)")
     for prefix, item in items:
-        found, ok = _parse_one(item, prefix)
+        found, ok = _parse_one(item, prefix) if version == "2.0.1" else _parse_v16(item, prefix)
         problems.extend(found)
         if ok is not None:
             parsed.append((prefix, *ok))
-    problems.extend(_check_k01(parsed, now))
+    problems.extend(_check_k01(parsed, now, version))
     order = {prefix: i for i, (prefix, _) in enumerate(items)}
     if isinstance(doc, list):  # group the problems by payload, in document order
         problems.sort(key=lambda p: order.get(_item_of(p.path), 0))
     return problems
+
+
+def _parse_v16(
+    item: object, prefix: str | None
+) -> tuple[list[PayloadProblem], tuple[int, ChargingProfile] | None]:
+    from smartcharge.ocpp import v16
+
+    try:
+        request = v16.parse_set_charging_profile_request(item)
+    except InvalidPayloadError as exc:
+        full = format_path([p for p in (prefix, exc.path) if p])
+        answer = f"CALLERROR {exc.ocpp_error}" if exc.ocpp_error else "CALLERROR"
+        return [PayloadProblem(full, exc.message, exc.rule, answer)], None
+    return [], (request.evse_id, request.charging_profile)
 
 
 def _item_of(path: str | None) -> str | None:
@@ -443,7 +468,8 @@ def _parse_one(
 
 
 def _check_k01(
-    parsed: Sequence[tuple[str | None, int, ChargingProfile]], now: datetime
+    parsed: Sequence[tuple[str | None, int, ChargingProfile]], now: datetime,
+    version: str = "2.0.1",
 ) -> list[PayloadProblem]:
     """K01 rules on a permissive station, installing accepted profiles in order."""
     evses = {e: EVSEInfo() for _, e, _ in parsed if e > 0} or {1: EVSEInfo()}
@@ -463,8 +489,15 @@ def _check_k01(
                 installed[key] = [q for q in installed[key] if q.id != p.id]
             installed.setdefault(e, []).append(conform_profile(e, p, ctx))
             continue
-        base = format_path([part for part in (prefix, "chargingProfile") if part])
-        path = base if result.path is None else f"{base}.{result.path}"
+        root, sub = "chargingProfile", result.path
+        if version == "1.6":  # the same field in 1.6's names
+            root = "csChargingProfiles"
+            if sub == "id":
+                sub = "chargingProfileId"
+            elif sub is not None and sub.startswith("chargingSchedule[0]"):
+                sub = "chargingSchedule" + sub[len("chargingSchedule[0]"):]
+        base = format_path([part for part in (prefix, root) if part])
+        path = base if sub is None else f"{base}.{sub}"
         message = result.message
         if result.path and message.startswith(f"{result.path}: "):
             message = message[len(result.path) + 2:]
@@ -478,7 +511,7 @@ def _check_k01(
 def _cmd_validate(args: argparse.Namespace) -> int:
     doc = _read_json(args.payload)
     now: datetime = args.now if args.now is not None else datetime.now(timezone.utc)
-    problems = validate_requests(doc, now=now)
+    problems = validate_requests(doc, now=now, version=args.ocpp)
     n = len(doc) if isinstance(doc, list) else 1
     if args.format == "json":
         print(_dumps({"payloads": n, "problems": [p.to_json_dict() for p in problems]}))
@@ -810,6 +843,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     val.add_argument("payload", metavar="PAYLOAD.json", help="the payload(s) (- = stdin)")
     val.add_argument("--format", choices=["text", "json"], default="text")
+    val.add_argument("--ocpp", choices=["2.0.1", "1.6"], default="2.0.1",
+                     help="OCPP version of the payloads (1.6: SetChargingProfile.req)")
     val.add_argument("--now", type=_datetime, default=None,
                      help="the station's clock for validity checks (default: the current time)")
     val.set_defaults(func=_cmd_validate)

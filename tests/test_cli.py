@@ -450,3 +450,32 @@ def test_plan_plot(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["plan", path, "--out", str(tmp_path / "o"), "--plot", str(png)]) == 0
     assert png.read_bytes()[:4] == b"\x89PNG"
     assert f"wrote {png}" in capsys.readouterr().err
+
+
+V16_TX = {"connectorId": 1, "csChargingProfiles": {
+    "chargingProfileId": 5, "stackLevel": 1, "transactionId": 42,
+    "chargingProfilePurpose": "TxProfile", "chargingProfileKind": "Relative",
+    "chargingSchedule": {"chargingRateUnit": "A",
+                         "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 10.0}]}}}
+
+
+def test_validate_ocpp16_payloads(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    relative_max = {"connectorId": 0, "csChargingProfiles": {
+        **V16_TX["csChargingProfiles"], "chargingProfileId": 6, "stackLevel": 0,  # type: ignore[dict-item]
+        "chargingProfilePurpose": "ChargePointMaxProfile"}}
+    del relative_max["csChargingProfiles"]["transactionId"]  # type: ignore[attr-defined]
+    bad_limit = json.loads(json.dumps(V16_TX))
+    bad_limit["csChargingProfiles"]["chargingSchedule"]["chargingSchedulePeriod"][0][
+        "limit"] = 10.05
+    path = _write(tmp_path, "v16.json", [V16_TX, relative_max, bad_limit])
+    assert main(["validate", path, "--ocpp", "1.6", *NOW_ARG]) == 1
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split(":")[0] for line in lines] == [
+        "[1].csChargingProfiles.chargingProfileKind",
+        "[2].csChargingProfiles.chargingSchedule.chargingSchedulePeriod[0].limit",
+    ]
+    assert "[K01.FR.38] -> Rejected" in lines[0]
+    ok = _write(tmp_path, "ok.json", V16_TX)
+    assert main(["validate", ok, "--ocpp", "1.6", *NOW_ARG]) == 0
+    # a 2.0.1 reading of a 1.6 payload names the 2.0.1 fields it misses
+    assert main(["validate", ok, *NOW_ARG]) == 1
