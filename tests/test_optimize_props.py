@@ -136,3 +136,33 @@ def test_more_capacity_never_less_energy(d: dict[str, Any], k: float) -> None:
     b = optimize(Problem.model_validate(_scaled(d, k)), obj)
     need = sum(s["energy_wh"] for s in d["sessions"])
     assert b.energy_wh.sum() >= a.energy_wh.sum() - 1e-6 * need - 1e-3
+
+
+@given(
+    st.lists(st.floats(-180.0, 180.0), min_size=1, max_size=6),
+    st.floats(1.0, 30.0),
+    st.integers(0, 2**32 - 1),
+)
+@settings(deadline=None)
+def test_chord_polygon_is_inside_the_circle(angles: list[float], chord: float,
+                                             seed: int) -> None:
+    """Any non-negative combination of the phasors that meets the chord rows has a magnitude
+    within the limit (the polygon is an inner approximation), and the polygon reaches the
+    circle at its vertices' directions (so it is not needlessly small)."""
+    from smartcharge.optimize._network import _chords
+
+    c = np.exp(1j * np.deg2rad(np.array(angles)))
+    rows = _chords(c, 0j, chord)
+    coef = np.array([[np.real(x * np.exp(-1j * psi)) for x in c] for psi, _ in rows])
+    rhs = np.array([cos for _, cos in rows])  # limit 1
+    rng = np.random.default_rng(seed)
+    w = rng.exponential(size=(200, len(c)))
+    v = w @ coef.T
+    scale = np.min(np.where(v > 0, rhs[None, :] / np.maximum(v, 1e-300), np.inf), axis=1)
+    pts = (w * scale[:, None]) @ c  # pushed onto the polygon's boundary
+    assert np.all(np.abs(pts) <= 1 + 1e-9)
+    # a single phasor alone reaches at least cos(chord / 2) of the limit
+    for x in c:
+        vv = np.array([np.real(x * np.exp(-1j * psi)) for psi, _ in rows])
+        reach = np.min(np.where(vv > 0, rhs / np.maximum(vv, 1e-300), np.inf))
+        assert reach >= np.cos(np.deg2rad(chord) / 2) - 1e-9
