@@ -144,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     if traffic:
         print("\nOCPP traffic of the optimizer's re-plans (compact JSON payloads):\n")
         print("| capacity [kW] | re-plans | plan as is [MB] | anchored, all [MB] (messages) "
-              "| reconciled [MB] (messages) | saved |")
+              "| reconciled [MB] (messages) | saved (vs anchored, all) |")
         print("|---:|---:|---:|---:|---:|---:|")
         print("\n".join(traffic))
     if args.json is not None:
