@@ -490,16 +490,29 @@ class Problem(_Part):
     def network(self) -> Any:
         """The compiled arrays (:class:`smartcharge.optimize._network.Network`), cached.
 
-        The cache remembers which object it was built for, so a ``model_copy`` (which shares
-        private attributes) builds its own.
+        The cache belongs to this very object: ``model_copy`` shares pydantic's private
+        state with the copy, so the owner is checked (the copy gets a cache of its own), and
+        the cache is neither pickled nor compared (two equal problems are equal whether or
+        not either compiled its arrays).
         """
-        entry = self._cache.get("network")
-        if entry is None or entry[0] is not self:
+        if self._cache.get("owner") is not self:
             from smartcharge.optimize._network import Network
 
-            entry = (self, Network(self))
-            self._cache["network"] = entry
-        return entry[1]
+            self._cache = {"owner": self, "network": Network(self)}
+        return self._cache["network"]
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Problem):
+            return NotImplemented
+        return self.__dict__ == other.__dict__
+
+    def __hash__(self) -> int:
+        return hash(tuple(self.__dict__.values()))
+
+    def __getstate__(self) -> dict[Any, Any]:
+        state = dict(super().__getstate__())
+        state["__pydantic_private__"] = {"_cache": {}}
+        return state
 
 
 def limits_from_schedule(
