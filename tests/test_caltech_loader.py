@@ -144,7 +144,7 @@ def test_tiny_replay_controlled_strategies_break_nothing(data: Path) -> None:
             assert any(x.kind == "node_current" for x in v)  # 20 kW is congested
         else:
             assert v == [], name
-    mpc = caltech.mpc_replay(p, lambda sub: optimize(sub, max_lp_rounds=1), max_steps=72)
+    mpc = caltech.mpc_replay(p, optimize, max_steps=72)
     assert verify(p, mpc) == []
     assert 0 < mpc.share_delivered <= 1
     # MPC with the optimizer delivers at least as much as equal share here
