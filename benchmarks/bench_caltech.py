@@ -4,11 +4,11 @@ One week of real sessions (default 2019-03-04 00:00 Pacific, 7 x 24 h) on the Ca
 as ACN-Sim models it (``benchmarks/caltech.py``), for transformer capacities from 20 to
 150 kW. Each strategy decides every step (5 minutes) with only what is known then:
 
-- ``optimizer``: model-predictive control; at every step :func:`smartcharge.optimize.optimize`
+- ``optimizer``: model-predictive control; at every step :func:`smartcharge.optimizer.optimize`
   plans the sessions present (declared departure, remaining energy) over the next
   ``--horizon-h`` hours at most, and the first step is applied;
 - ``uncontrolled``, ``equal_share``, ``edf``, ``llf``: the policies of
-  :mod:`smartcharge.optimize.baselines`. They are causal (each step uses only the sessions
+  :mod:`smartcharge.optimizer.baselines`. They are causal (each step uses only the sessions
   plugged in and their remaining need), so one pass over the week is the same as
   re-deciding every step (``tests/test_caltech_loader.py`` checks it;
   ``--replay-baselines`` replays them step by step anyway).
@@ -16,7 +16,7 @@ as ACN-Sim models it (``benchmarks/caltech.py``), for transformer capacities fro
 Reported per strategy and capacity: share of the requested energy delivered, the energy,
 its cost under the time-of-use tariff of ``caltech.tou_price`` (0.30/kWh 12:00-18:00
 Pacific time, 0.10 otherwise), the peak [kW], violations found by
-:func:`smartcharge.optimize.verify` over the whole replay, and the wall time.
+:func:`smartcharge.optimizer.verify` over the whole replay, and the wall time.
 
 Run: ``python benchmarks/bench_caltech.py [--quick] [--days N] [--capacities 20,40]
 [--step 300] [--data DIR] [--json out.json]``.
@@ -45,11 +45,11 @@ from caltech import (
     summarize,
 )
 
-from smartcharge.optimize.baselines import BASELINES
-from smartcharge.optimize.plan import Plan
-from smartcharge.optimize.problem import Problem
-from smartcharge.optimize.solve import optimize
-from smartcharge.optimize.verify import verify
+from smartcharge.optimizer.baselines import BASELINES
+from smartcharge.optimizer.plan import Plan
+from smartcharge.optimizer.problem import Problem
+from smartcharge.optimizer.solve import optimize
+from smartcharge.optimizer.verify import verify
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "caltech-acn-2019-03"

@@ -23,7 +23,7 @@ import time
 from typing import Any
 
 from smartcharge.fleet import plan_fleet
-from smartcharge.optimize import Problem, optimize
+from smartcharge.optimizer import Problem, optimize
 from smartcharge.synthetic import workplace_site
 
 
@@ -71,7 +71,7 @@ def sizes(problem: Problem) -> dict[str, int]:
 SINGLE = """
 import json, resource, sys, time
 from smartcharge.synthetic import workplace_site
-from smartcharge.optimize import optimize, verify
+from smartcharge.optimizer import optimize, verify
 n = int(sys.argv[1])
 t0 = time.perf_counter(); p = workplace_site(n_evse=n, seed=7); t1 = time.perf_counter()
 plan = optimize(p); t2 = time.perf_counter()

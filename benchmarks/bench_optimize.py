@@ -1,7 +1,7 @@
 """Benchmark the site optimizer: build, solve and extract times, end to end with profiles.
 
 Usage: ``python benchmarks/bench_optimize.py [n_evse ...]`` (default 100 1000 5000).
-Synthetic sites from :func:`smartcharge.optimize.examples.synthetic_problem`: a grid
+Synthetic sites from :func:`smartcharge.synthetic.synthetic_problem`: a grid
 connection, 10 feeders with power (and line-current) limits, a time-of-use tariff, a building
 load, 96 steps of 15 minutes, congested (about two thirds of the energy asked for can be
 served). Three cases per size: the LP with line-current limits, the LP with power limits
@@ -13,8 +13,8 @@ from __future__ import annotations
 import sys
 import time
 
-from smartcharge.optimize import optimize, verify
-from smartcharge.optimize.examples import synthetic_problem
+from smartcharge.optimizer import optimize, verify
+from smartcharge.synthetic import synthetic_problem
 
 
 def run(n: int, *, method: str = "lp", current_limits: bool = True) -> dict[str, float]:

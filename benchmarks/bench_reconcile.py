@@ -6,7 +6,7 @@ A workplace site (:func:`smartcharge.synthetic.workplace_site`, 40 EVSEs by defa
 re-planned every 5 minutes from 06:00 to 22:00 UTC, model-predictive style: at each re-plan
 the cars that have arrived (and not left) are sessions with their remaining energy, the
 horizon is the next 12 h on the 15-minute grid (it starts at the current 15-minute boundary),
-and :func:`smartcharge.optimize.optimize` gives one TxProfile per car. Each EVSE also holds
+and :func:`smartcharge.optimizer.optimize` gives one TxProfile per car. Each EVSE also holds
 its offline fallback TxDefaultProfile (:func:`smartcharge.ocpp.fallback.fallback_profiles`).
 Energy delivered between re-plans is the planned power of the current step. Three ways to
 update the stations, each on its own station mirror:
@@ -43,7 +43,7 @@ from smartcharge.ocpp.reconcile import (
     stable_profile_id,
 )
 from smartcharge.ocpp.v201 import SetChargingProfileRequest
-from smartcharge.optimize import Horizon, Plan, Problem, Session, Tariff, optimize
+from smartcharge.optimizer import Horizon, Plan, Problem, Session, Tariff, optimize
 from smartcharge.station import ChargingStation
 from smartcharge.synthetic import workplace_site
 

@@ -1,4 +1,4 @@
-"""Caltech ACN data -> :class:`smartcharge.optimize.problem.Problem`, and an MPC replay driver.
+"""Caltech ACN data -> :class:`smartcharge.optimizer.problem.Problem`, and an MPC replay driver.
 
 Not part of the library (it reads files): used by ``benchmarks/bench_caltech.py`` and
 ``tests/test_caltech_loader.py``. The data format is the one in
@@ -40,8 +40,8 @@ import numpy.typing as npt
 
 from smartcharge.ocpp.reconcile import payload_bytes, reconcile, restamp
 from smartcharge.ocpp.v201 import SetChargingProfileRequest
-from smartcharge.optimize.plan import Plan
-from smartcharge.optimize.problem import EVSE, Horizon, Node, Problem, Session, Tariff
+from smartcharge.optimizer.plan import Plan
+from smartcharge.optimizer.problem import EVSE, Horizon, Node, Problem, Session, Tariff
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -261,7 +261,7 @@ def mpc_replay(
     At step ``t`` the planner sees :func:`subproblem` (sessions that have arrived, their
     declared departure and remaining energy); its first step's power is applied and the
     delivered energy subtracted. Returns the applied powers as a Plan of ``problem``
-    (check it with :func:`smartcharge.optimize.verify.verify`).
+    (check it with :func:`smartcharge.optimizer.verify.verify`).
     """
     net = problem.network()
     sp = np.zeros((net.S, net.T))

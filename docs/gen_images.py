@@ -13,7 +13,7 @@ from typing import Any
 
 from smartcharge.composite import composite_schedule
 from smartcharge.model import ChargingProfile
-from smartcharge.optimize import optimize
+from smartcharge.optimizer import optimize
 from smartcharge.plot import plot_composite, plot_plan
 from smartcharge.synthetic import workplace_site
 

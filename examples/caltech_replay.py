@@ -21,8 +21,8 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from smartcharge.optimize import EVSE, Horizon, Node, Problem, Session, Tariff, optimize, verify
-from smartcharge.optimize.baselines import least_laxity_first, uncontrolled
+from smartcharge.optimizer import EVSE, Horizon, Node, Problem, Session, Tariff, optimize, verify
+from smartcharge.optimizer.baselines import least_laxity_first, uncontrolled
 
 DAY_START = datetime(2019, 3, 5, 8, tzinfo=timezone.utc)  # local midnight (PST)
 STEP_S = 900

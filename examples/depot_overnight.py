@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from smartcharge.optimize import EVSE, Horizon, Node, Problem, Session, Tariff, optimize, verify
-from smartcharge.optimize.baselines import uncontrolled
+from smartcharge.optimizer import EVSE, Horizon, Node, Problem, Session, Tariff, optimize, verify
+from smartcharge.optimizer.baselines import uncontrolled
 
 START = datetime(2024, 5, 6, 17, tzinfo=timezone.utc)  # 17:00 UTC, 15-minute steps to 07:00
 STEP_S, N_STEPS = 900, 56

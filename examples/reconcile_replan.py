@@ -14,7 +14,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from smartcharge.ocpp.reconcile import apply, payload_bytes, reconcile, restamp
-from smartcharge.optimize import Problem, optimize
+from smartcharge.optimizer import Problem, optimize
 from smartcharge.station import ChargingStation
 from smartcharge.synthetic import DEFAULT_START, workplace_site
 

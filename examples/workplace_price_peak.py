@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from smartcharge.optimize import Plan, optimize, verify
-from smartcharge.optimize.baselines import earliest_deadline_first, equal_share, uncontrolled
+from smartcharge.optimizer import Plan, optimize, verify
+from smartcharge.optimizer.baselines import earliest_deadline_first, equal_share, uncontrolled
 from smartcharge.synthetic import workplace_site
 
 

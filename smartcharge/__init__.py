@@ -43,8 +43,10 @@ from smartcharge.model import (
 )
 from smartcharge.ocpp.fallback import fallback_profiles
 from smartcharge.ocpp.reconcile import reconcile
-from smartcharge.optimize import (
+from smartcharge.optimizer import (
+    BASELINES,
     EVSE,
+    EvseProfile,
     Horizon,
     Node,
     Objective,
@@ -53,8 +55,14 @@ from smartcharge.optimize import (
     Session,
     SolverStatus,
     Tariff,
+    Timings,
     Violation,
+    earliest_deadline_first,
+    equal_share,
+    least_laxity_first,
+    limits_from_schedule,
     optimize,
+    uncontrolled,
     verify,
 )
 from smartcharge.schedule import Schedule
@@ -72,6 +80,7 @@ from smartcharge.validation import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "BASELINES",
     "EVSE",
     "ACChargingParameters",
     "ChargingLimit",
@@ -93,6 +102,7 @@ __all__ = [
     "DCChargingParameters",
     "EVSEInfo",
     "EnergyTransferMode",
+    "EvseProfile",
     "FleetStatus",
     "Horizon",
     "InvalidPayloadError",
@@ -116,6 +126,7 @@ __all__ = [
     "StationContext",
     "StationError",
     "Tariff",
+    "Timings",
     "TranslationError",
     "UnitConversionError",
     "ValidationResult",
@@ -125,11 +136,16 @@ __all__ = [
     "composite_schedule",
     "conform_profile",
     "convert",
+    "earliest_deadline_first",
+    "equal_share",
     "expand_profile",
     "fallback_profiles",
+    "least_laxity_first",
+    "limits_from_schedule",
     "optimize",
     "plan_fleet",
     "reconcile",
+    "uncontrolled",
     "validate_profile",
     "verify",
     "watts_to_amps",

@@ -6,7 +6,7 @@ Commands
     Plans an embedded workplace site with the optimizer and the baselines, prints the
     comparison and writes the OCPP payloads, the plan and a picture.
 ``smartcharge plan PROBLEM.json [--out DIR] [--format table|json]``
-    The optimizer on a problem (the JSON of :class:`smartcharge.optimize.Problem`); writes
+    The optimizer on a problem (the JSON of :class:`smartcharge.optimizer.Problem`); writes
     ``plan.json`` and ``profiles.json``.
 ``smartcharge composite PROFILES.json --evse N --start T --duration D --unit A|W``
     The composite schedule (K08) of installed profiles, printed as a
@@ -51,7 +51,7 @@ from smartcharge.schedule import epoch_seconds
 from smartcharge.validation import EVSEInfo, StationContext, conform_profile, validate_profile
 
 if TYPE_CHECKING:
-    from smartcharge.optimize import Plan, Problem
+    from smartcharge.optimizer import Plan, Problem
 
 __all__ = ["main"]
 
@@ -552,8 +552,8 @@ def profile_requests(
 
 def plan_to_json(plan: Plan, evse_numbers: Mapping[str, int]) -> dict[str, Any]:
     """A plan as JSON: metrics, power per EVSE [W] per step, energy per session [Wh] and
-    the violations :func:`smartcharge.optimize.verify` finds (deterministic: no timings)."""
-    from smartcharge.optimize import verify
+    the violations :func:`smartcharge.optimizer.verify` finds (deterministic: no timings)."""
+    from smartcharge.optimizer import verify
 
     problem = plan.problem
     h = problem.horizon
@@ -614,7 +614,7 @@ def _save_json(out_dir: Path, name: str, doc: object) -> Path:
 
 
 def _cmd_plan(args: argparse.Namespace) -> int:
-    from smartcharge.optimize import Problem, optimize
+    from smartcharge.optimizer import Problem, optimize
 
     raw = _read_json(args.problem)
     problem = Problem.model_validate(raw)
@@ -659,8 +659,8 @@ _METHOD_NAMES = {
 
 def comparison_rows(plans: Mapping[str, Plan]) -> list[dict[str, Any]]:
     """One row per plan: energy delivered [kWh], share of need, cost, peak [kW], and the
-    number of limit violations :func:`smartcharge.optimize.verify` finds."""
-    from smartcharge.optimize import verify
+    number of limit violations :func:`smartcharge.optimizer.verify` finds."""
+    from smartcharge.optimizer import verify
 
     rows = []
     for name, plan in plans.items():
@@ -711,8 +711,8 @@ def demo_requests(plan: Plan, evse_numbers: Mapping[str, int]) -> list[dict[str,
 def _cmd_demo(args: argparse.Namespace) -> int:
     import time
 
-    from smartcharge.optimize import optimize
-    from smartcharge.optimize.baselines import BASELINES
+    from smartcharge.optimizer import optimize
+    from smartcharge.optimizer.baselines import BASELINES
     from smartcharge.synthetic import workplace_site
 
     if args.evses < 1:
@@ -852,7 +852,7 @@ def build_parser() -> argparse.ArgumentParser:
     plan = sub.add_parser(
         "plan",
         help="run the optimizer on a problem; write the plan and its OCPP profiles",
-        description="Read a site allocation problem (the JSON of smartcharge.optimize.Problem), "
+        description="Read a site allocation problem (the JSON of smartcharge.optimizer.Problem), "
         "optimize it, print the result, and write plan.json and profiles.json (the "
         "SetChargingProfileRequest payloads) into --out.",
     )

@@ -25,7 +25,7 @@ from enum import Enum
 from typing import Any
 
 from smartcharge.errors import SmartChargeError
-from smartcharge.optimize import Plan, Problem
+from smartcharge.optimizer import Plan, Problem
 
 __all__ = ["FleetStatus", "SiteResult", "plan_fleet"]
 
@@ -81,7 +81,7 @@ def _plan_site(
     index: int, problem: Problem | Mapping[str, Any], options: dict[str, Any]
 ) -> SiteResult:
     """Plan one site; never raises (runs on a worker, so it must be a module-level function)."""
-    from smartcharge.optimize import optimize
+    from smartcharge.optimizer import optimize
 
     started = time.perf_counter()
     try:
@@ -110,7 +110,7 @@ def plan_fleet(
     Parameters
     ----------
     problems
-        The sites: :class:`~smartcharge.optimize.Problem` objects or their JSON dicts (a
+        The sites: :class:`~smartcharge.optimizer.Problem` objects or their JSON dicts (a
         dict is validated on the worker, so a bad one fails only its own site).
     executor
         Where to run: ``None`` plans in this process, one site after the other; any
@@ -120,7 +120,7 @@ def plan_fleet(
         Called in this process with each :class:`SiteResult` as it is collected, in input
         order (for progress reporting).
     **options
-        Passed to :func:`smartcharge.optimize.optimize` for every site.
+        Passed to :func:`smartcharge.optimizer.optimize` for every site.
 
     Returns
     -------

@@ -9,7 +9,7 @@ shown: save them with ``fig.savefig("site.png")``.
 - :func:`plot_composite`: a composite schedule as a bold step line over the profiles that
   contribute to it, each drawn as its own thin step line ("why is this EVSE at 6 A?").
 - :func:`plot_site_load`: per-EVSE power stacked under the node limits, with the price on a
-  second axis; :func:`plot_plan` draws an optimizer :class:`~smartcharge.optimize.Plan` so.
+  second axis; :func:`plot_plan` draws an optimizer :class:`~smartcharge.optimizer.Plan` so.
 
 Times are int epoch seconds [s, UTC] or aware datetimes; plots label them in UTC.
 """
@@ -32,7 +32,7 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-    from smartcharge.optimize import Plan
+    from smartcharge.optimizer import Plan
 
 __all__ = [
     "PlotUnavailableError",
@@ -311,7 +311,7 @@ def plot_plan(plan: Plan, *, title: str | None = None) -> Figure:
     Parameters
     ----------
     plan
-        A :class:`~smartcharge.optimize.Plan` (from ``optimize`` or a baseline).
+        A :class:`~smartcharge.optimizer.Plan` (from ``optimize`` or a baseline).
     title
         Figure title; default: the plan's one-line summary of energy, cost and peak.
 

@@ -12,16 +12,16 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from smartcharge.optimize.baselines import (
+from smartcharge.optimizer.baselines import (
     BASELINES,
     earliest_deadline_first,
     equal_share,
     least_laxity_first,
     uncontrolled,
 )
-from smartcharge.optimize.plan import SolverStatus
-from smartcharge.optimize.problem import Problem
-from smartcharge.optimize.verify import verify
+from smartcharge.optimizer.plan import SolverStatus
+from smartcharge.optimizer.problem import Problem
+from smartcharge.optimizer.verify import verify
 
 T0 = datetime(2024, 1, 1, tzinfo=timezone.utc)
 CONTROLLED = (equal_share, earliest_deadline_first, least_laxity_first)

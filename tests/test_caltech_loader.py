@@ -14,9 +14,9 @@ from types import ModuleType
 import numpy as np
 import pytest
 
-from smartcharge.optimize.baselines import BASELINES, equal_share, least_laxity_first
-from smartcharge.optimize.solve import optimize
-from smartcharge.optimize.verify import verify
+from smartcharge.optimizer.baselines import BASELINES, equal_share, least_laxity_first
+from smartcharge.optimizer.solve import optimize
+from smartcharge.optimizer.verify import verify
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -329,7 +329,7 @@ def test_plan_bad_problem_names_the_field(tmp_path: Path,
 
 def test_ocpp_evse_ids() -> None:
     from smartcharge.cli import ocpp_evse_ids
-    from smartcharge.optimize import Problem
+    from smartcharge.optimizer import Problem
 
     named = Problem.model_validate(PROBLEM)
     assert ocpp_evse_ids(named) == {"e1": 1, "e2": 2}

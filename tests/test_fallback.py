@@ -23,7 +23,7 @@ from smartcharge.ocpp.fallback import (
 )
 from smartcharge.ocpp.reconcile import apply, reconcile, stable_profile_id
 from smartcharge.ocpp.v201 import SetChargingProfileRequest
-from smartcharge.optimize import Problem
+from smartcharge.optimizer import Problem
 from smartcharge.station import ChargingStation
 from smartcharge.synthetic import workplace_site
 from smartcharge.validation import EVSEInfo

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from smartcharge.fleet import FleetStatus, SiteResult, plan_fleet
-from smartcharge.optimize import Problem, verify
+from smartcharge.optimizer import Problem, verify
 from smartcharge.synthetic import workplace_site
 
 

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from smartcharge.optimize import Problem, optimize, verify
+from smartcharge.optimizer import Problem, optimize, verify
 
 PAIRS = {"AB": "L1-L2", "BC": "L2-L3", "CA": "L3-L1"}
 

@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from smartcharge.errors import InvalidProblemError
-from smartcharge.optimize import Objective, Problem, SolverStatus, optimize, verify
-from smartcharge.optimize.examples import synthetic_problem
+from smartcharge.optimizer import Objective, Problem, SolverStatus, optimize, verify
+from smartcharge.synthetic import synthetic_problem
 
 START = datetime(2024, 1, 1, tzinfo=timezone.utc)
 

@@ -11,8 +11,8 @@ import pytest
 
 from smartcharge.errors import InvalidProblemError
 from smartcharge.model import ChargingNeeds
-from smartcharge.optimize import Plan, Problem, Session, limits_from_schedule, verify
-from smartcharge.optimize._network import evse_phasors
+from smartcharge.optimizer import Plan, Problem, Session, limits_from_schedule, verify
+from smartcharge.optimizer._network import evse_phasors
 
 T0 = "2024-01-01T00:00:00Z"
 
@@ -308,7 +308,7 @@ def test_network_cache_follows_copies() -> None:
 
 
 def test_parts_raise_invalid_problem_too() -> None:
-    from smartcharge.optimize import Objective
+    from smartcharge.optimizer import Objective
 
     with pytest.raises(InvalidProblemError) as info:
         Objective(fairness=0.7)

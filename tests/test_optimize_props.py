@@ -9,7 +9,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from smartcharge.optimize import Objective, Problem, SolverStatus, optimize, verify
+from smartcharge.optimizer import Objective, Problem, SolverStatus, optimize, verify
 
 START = datetime(2024, 1, 1, tzinfo=timezone.utc)
 CONNS = [None, "L1", "L2", "L3", "L1-L2", "L2-L3", "L3-L1"]
@@ -149,7 +149,7 @@ def test_chord_polygon_is_inside_the_circle(angles: list[float], chord: float,
     """Any non-negative combination of the phasors that meets the chord rows has a magnitude
     within the limit (the polygon is an inner approximation), and the polygon reaches the
     circle at its vertices' directions (so it is not needlessly small)."""
-    from smartcharge.optimize._network import _chords
+    from smartcharge.optimizer._network import _chords
 
     c = np.exp(1j * np.deg2rad(np.array(angles)))
     rows = _chords(c, 0j, chord)

@@ -9,8 +9,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from smartcharge.optimize import Objective, Plan, Problem, SolverStatus, optimize, verify
-from smartcharge.optimize.examples import synthetic_problem
+from smartcharge.optimizer import Objective, Plan, Problem, SolverStatus, optimize, verify
+from smartcharge.synthetic import synthetic_problem
 
 T0 = "2024-01-01T00:00:00Z"
 
@@ -234,9 +234,9 @@ def test_shared_step_between_two_sessions() -> None:
 def test_fallback_when_the_solver_fails(monkeypatch: pytest.MonkeyPatch) -> None:
     import importlib
 
-    # (not "import smartcharge.optimize.solve as ...": the root re-exports the function
+    # (not "import smartcharge.optimizer.solve as ...": the root re-exports the function
     # optimize, which shadows the subpackage as an attribute of smartcharge)
-    solve_mod = importlib.import_module("smartcharge.optimize.solve")
+    solve_mod = importlib.import_module("smartcharge.optimizer.solve")
 
     def boom(*a: Any, **k: Any) -> Any:
         raise RuntimeError("solver crashed")

@@ -138,7 +138,7 @@ def test_import_works_without_matplotlib_and_plots_name_the_extra() -> None:
 
 
 def test_plan_plot_shows_evse_power_site_load_limit_and_price() -> None:
-    from smartcharge.optimize import Plan, Problem
+    from smartcharge.optimizer import Plan, Problem
 
     problem = Problem.model_validate({
         "horizon": {"start": "2024-01-01T00:00:00Z", "step_s": 3600, "n_steps": 3},

@@ -54,3 +54,15 @@ def test_readme_quick_start_runs() -> None:
     lines = result.stdout.splitlines()
     assert lines[0] == "Accepted"
     assert "22080.0" in lines[1] and "11040.0" in lines[1] and "6900.0" in lines[1]
+
+
+def test_no_public_name_shadows_a_subpackage() -> None:
+    """``import smartcharge.x.y as m`` must give modules, never a re-exported function."""
+    import importlib
+    import importlib.util
+
+    for name in smartcharge.__all__:
+        assert importlib.util.find_spec(f"smartcharge.{name}") is None, name
+    solve = importlib.import_module("smartcharge.optimizer.solve")
+    assert isinstance(solve, types.ModuleType)
+    assert callable(smartcharge.optimize) and callable(smartcharge.reconcile)

@@ -15,7 +15,7 @@ keeps every node of the electrical tree within its power and line-current limits
 - limits that vary over time are taken at their minimum over the horizon and the site load
   at both its minimum and maximum (a line current's magnitude is convex in the site load, so
   the two ends bound it): the profiles hold at every moment, also past the horizon;
-- the result is checked with :func:`smartcharge.optimize.verify` on the site with one session
+- the result is checked with :func:`smartcharge.optimizer.verify` on the site with one session
   per EVSE drawing its fallback at every step; a violation raises (never a silent clamp).
 
 Validity windows: profiles carry ``validFrom``/``validTo`` in UTC. Clock drift between the
@@ -59,7 +59,7 @@ from smartcharge.model import (
     RecurrencyKind,
 )
 from smartcharge.ocpp.reconcile import MANAGED_PURPOSES, stable_profile_id
-from smartcharge.optimize import Horizon, Plan, Problem, Session, Tariff, Violation, verify
+from smartcharge.optimizer import Horizon, Plan, Problem, Session, Tariff, Violation, verify
 from smartcharge.station import ChargingStation
 
 __all__ = [
@@ -222,7 +222,7 @@ def _drawing(site: Problem, currents_a: Mapping[str, float]) -> tuple[Problem, P
 def fallback_violations(site: Problem, currents_a: Mapping[str, float]) -> list[Violation]:
     """Every limit broken when every EVSE draws ``currents_a`` at once (empty: safe).
 
-    Checked with :func:`smartcharge.optimize.verify` twice: on ``site`` at every step of its
+    Checked with :func:`smartcharge.optimizer.verify` twice: on ``site`` at every step of its
     horizon, and on its worst case (every limit at its minimum over the horizon, the site
     load at its minimum and at its maximum), which bounds every moment.
 

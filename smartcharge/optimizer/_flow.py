@@ -23,8 +23,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from smartcharge.optimize._network import Network
-from smartcharge.optimize.problem import Objective
+from smartcharge.optimizer._network import Network
+from smartcharge.optimizer.problem import Objective
 
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]

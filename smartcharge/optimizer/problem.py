@@ -369,7 +369,7 @@ class Tariff(_Part):
 
 
 class Objective(_Part):
-    """Objective weights (see :func:`smartcharge.optimize.optimize` and docs/optimizer.md).
+    """Objective weights (see :func:`smartcharge.optimizer.optimize` and docs/optimizer.md).
 
     The optimizer maximises ``sum_s priority_s * V * energy_s`` first (``V`` is set far
     above any price), then minimises ``cost * energy cost + co2_per_kg * CO2 + demand
@@ -488,7 +488,7 @@ class Problem(_Part):
         return np.full(n, float(value))
 
     def network(self) -> Any:
-        """The compiled arrays (:class:`smartcharge.optimize._network.Network`), cached.
+        """The compiled arrays (:class:`smartcharge.optimizer._network.Network`), cached.
 
         The cache belongs to this very object: ``model_copy`` shares pydantic's private
         state with the copy, so the owner is checked (the copy gets a cache of its own), and
@@ -496,7 +496,7 @@ class Problem(_Part):
         not either compiled its arrays).
         """
         if self._cache.get("owner") is not self:
-            from smartcharge.optimize._network import Network
+            from smartcharge.optimizer._network import Network
 
             self._cache = {"owner": self, "network": Network(self)}
         return self._cache["network"]

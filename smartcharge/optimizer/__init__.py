@@ -7,10 +7,19 @@
 - :class:`Plan`: power/current per EVSE per step, energy, cost, peak, status, timings, and
   ``to_charging_profiles()`` for OCPP TxProfiles.
 - :func:`verify`: ``(Problem, Plan) -> list[Violation]``, exact and solver-independent.
+- Baselines to compare with (:mod:`smartcharge.optimizer.baselines`): :func:`uncontrolled`,
+  :func:`equal_share`, :func:`earliest_deadline_first`, :func:`least_laxity_first`.
 """
 
-from smartcharge.optimize.plan import EvseProfile, Plan, SolverStatus, Timings
-from smartcharge.optimize.problem import (
+from smartcharge.optimizer.baselines import (
+    BASELINES,
+    earliest_deadline_first,
+    equal_share,
+    least_laxity_first,
+    uncontrolled,
+)
+from smartcharge.optimizer.plan import EvseProfile, Plan, SolverStatus, Timings
+from smartcharge.optimizer.problem import (
     EVSE,
     Horizon,
     Node,
@@ -20,10 +29,11 @@ from smartcharge.optimize.problem import (
     Tariff,
     limits_from_schedule,
 )
-from smartcharge.optimize.solve import optimize
-from smartcharge.optimize.verify import Violation, verify
+from smartcharge.optimizer.solve import optimize
+from smartcharge.optimizer.verify import Violation, verify
 
 __all__ = [
+    "BASELINES",
     "EVSE",
     "EvseProfile",
     "Horizon",
@@ -36,7 +46,11 @@ __all__ = [
     "Tariff",
     "Timings",
     "Violation",
+    "earliest_deadline_first",
+    "equal_share",
+    "least_laxity_first",
     "limits_from_schedule",
     "optimize",
+    "uncontrolled",
     "verify",
 ]

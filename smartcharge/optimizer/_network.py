@@ -1,6 +1,6 @@
 """A problem compiled into numpy arrays, shared by the solver, the repair step and verify().
 
-Private: the public view is :class:`smartcharge.optimize.problem.Problem`.
+Private: the public view is :class:`smartcharge.optimizer.problem.Problem`.
 
 Line currents are complex phasors per watt: ``coef[n]`` (members x 3 lines) maps the power
 [W] of each EVSE below node ``n`` to the three line currents [A] that node's limit applies
@@ -19,7 +19,7 @@ import numpy as np
 import numpy.typing as npt
 
 if TYPE_CHECKING:
-    from smartcharge.optimize.problem import Problem
+    from smartcharge.optimizer.problem import Problem
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]

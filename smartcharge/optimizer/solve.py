@@ -23,7 +23,7 @@ Constraints: ``0 <= p <= min(EVSE max, vehicle max)``; energy ``sum_t p frac dt 
 current's magnitude through an inscribed polygon of its circle: safe); ``peak >= root power``.
 
 Minimum current (0 or at least the minimum): LP relaxation, then the repair of
-:mod:`smartcharge.optimize._repair` (round sub-minimum values to 0 with proofs of safety,
+:mod:`smartcharge.optimizer._repair` (round sub-minimum values to 0 with proofs of safety,
 then turn dropped steps back on at the minimum where all rows still hold). Chosen over a MIP
 because it scales to thousands of EVSEs within the time targets; the plan is then
 ``FEASIBLE`` (safe, possibly not optimal) unless the LP already met the rule (``OPTIMAL``).
@@ -39,18 +39,18 @@ import numpy as np
 import numpy.typing as npt
 
 from smartcharge.errors import InvalidProblemError
-from smartcharge.optimize._flow import flow_applicable, solve_flow
-from smartcharge.optimize._lp import LpResult, SolverName, solve_lp
-from smartcharge.optimize._network import Network, Rows
-from smartcharge.optimize._repair import (
+from smartcharge.optimizer._flow import flow_applicable, solve_flow
+from smartcharge.optimizer._lp import LpResult, SolverName, solve_lp
+from smartcharge.optimizer._network import Network, Rows
+from smartcharge.optimizer._repair import (
     allowed_mask,
     ancestors,
     fallback_plan,
     make_safe,
     win_back,
 )
-from smartcharge.optimize.plan import Plan, SolverStatus, Timings
-from smartcharge.optimize.problem import Objective, Problem
+from smartcharge.optimizer.plan import Plan, SolverStatus, Timings
+from smartcharge.optimizer.problem import Objective, Problem
 
 __all__ = ["optimize"]
 
@@ -101,7 +101,7 @@ def optimize(
     Never fails on an infeasible or difficult input: energy is a soft target, limits are
     hard. If the solver errors or runs out of time without a solution, the plan is a safe
     even share scaled down under every limit (status ``FALLBACK``). Every plan returned
-    passes :func:`smartcharge.optimize.verify`. Same input, same plan (byte for byte).
+    passes :func:`smartcharge.optimizer.verify`. Same input, same plan (byte for byte).
 
     Parameters
     ----------
@@ -127,7 +127,7 @@ def optimize(
         ``"auto"``, ``"sparse"`` (one-call sparse load) or ``"proto"`` (public API).
     solver
         ``"highs"`` (default: HiGHS interior point with crossover, GLOP as a second try),
-        ``"highs-simplex"`` or ``"glop"``. Measurements in :mod:`smartcharge.optimize._lp`.
+        ``"highs-simplex"`` or ``"glop"``. Measurements in :mod:`smartcharge.optimizer._lp`.
     min_current
         ``"repair"`` (default): LP, then the repair described above. ``"mip"``: one binary
         per session and step (``min * z <= p <= max * z``) solved by SCIP; exact but only

@@ -2,7 +2,7 @@
 
 Each policy walks the horizon one step at a time and decides that step's power from what is
 known then: the sessions plugged in, their declared departure and the energy they still
-want. It returns a :class:`~smartcharge.optimize.plan.Plan` (``Plan.from_session_power``).
+want. It returns a :class:`~smartcharge.optimizer.plan.Plan` (``Plan.from_session_power``).
 
 - :func:`uncontrolled`: every session at its maximum from arrival until full. Ignores the
   site's limits (that is the point of the comparison) and the minimum-current rule for the
@@ -14,7 +14,7 @@ want. It returns a :class:`~smartcharge.optimize.plan.Plan` (``Plan.from_session
   (earliest departure; least laxity ``departure - now - remaining / max rate``), each gets
   the most it can given those before it (ACN-Sim's sorted schedulers).
 
-The three controlled policies meet every rule that :func:`~smartcharge.optimize.verify`
+The three controlled policies meet every rule that :func:`~smartcharge.optimizer.verify`
 checks, at every step: node power limits and **exact** line-current magnitudes (phasor sums,
 delta-wye primaries, site load included), EVSE and vehicle maximums, 0 or at least the
 minimum, the session window, and never more energy than the need. Why: a step starts from
@@ -27,8 +27,8 @@ their value so float noise never crosses them.
 
 Ties are broken by session id (stable sorts): same input, same plan.
 
->>> from smartcharge.optimize.problem import Problem
->>> from smartcharge.optimize.verify import verify
+>>> from smartcharge.optimizer.problem import Problem
+>>> from smartcharge.optimizer.verify import verify
 >>> p = Problem.model_validate({
 ...     "horizon": {"start": "2024-01-01T00:00:00Z", "step_s": 3600, "n_steps": 2},
 ...     "nodes": [{"id": "grid", "max_power_w": 10000}],
@@ -56,11 +56,11 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 import numpy.typing as npt
 
-from smartcharge.optimize.plan import Plan, SolverStatus
+from smartcharge.optimizer.plan import Plan, SolverStatus
 
 if TYPE_CHECKING:
-    from smartcharge.optimize._network import Network
-    from smartcharge.optimize.problem import Problem
+    from smartcharge.optimizer._network import Network
+    from smartcharge.optimizer.problem import Problem
 
 __all__ = [
     "BASELINES",

@@ -3,8 +3,8 @@
 Independent of the solver: line currents are exact phasor magnitudes (not the solver's
 polygon), so :func:`verify` also checks plans obtained elsewhere (baselines, replays).
 
->>> from smartcharge.optimize.problem import Problem
->>> from smartcharge.optimize.plan import Plan
+>>> from smartcharge.optimizer.problem import Problem
+>>> from smartcharge.optimizer.plan import Plan
 >>> p = Problem.model_validate({
 ...     "horizon": {"start": "2024-01-01T00:00:00Z", "step_s": 3600, "n_steps": 2},
 ...     "nodes": [{"id": "grid", "max_power_w": 5000}],
@@ -24,8 +24,8 @@ import numpy as np
 import numpy.typing as npt
 
 if TYPE_CHECKING:
-    from smartcharge.optimize.plan import Plan
-    from smartcharge.optimize.problem import Problem
+    from smartcharge.optimizer.plan import Plan
+    from smartcharge.optimizer.problem import Problem
 
 __all__ = ["Violation", "verify"]
 

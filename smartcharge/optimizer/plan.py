@@ -1,7 +1,7 @@
 """The optimizer's output: power per EVSE and session per step, metrics, OCPP profiles.
 
 A :class:`Plan` can also be built from any power array (``Plan.from_session_power``), e.g.
-from a baseline scheduler, and then checked with :func:`smartcharge.optimize.verify`.
+from a baseline scheduler, and then checked with :func:`smartcharge.optimizer.verify`.
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ from smartcharge.model.types import ChargingProfile, ChargingSchedule, ChargingS
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from smartcharge.optimize._network import Network
-    from smartcharge.optimize.problem import Problem
+    from smartcharge.optimizer._network import Network
+    from smartcharge.optimizer.problem import Problem
 
 __all__ = ["EvseProfile", "Plan", "SolverStatus", "Timings"]
 
