@@ -45,6 +45,29 @@ def test_one_bad_site_never_loses_the_others() -> None:
     assert results[1].error_type == "InvalidProblemError"
 
 
+def _worker_lost() -> None:
+    raise OSError("worker lost")
+
+
+def test_a_lost_worker_fails_only_its_chunk() -> None:
+    class Flaky(ThreadPoolExecutor):
+        calls = 0
+
+        def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> Any:
+            Flaky.calls += 1
+            if Flaky.calls == 2:
+                return super().submit(_worker_lost)
+            return super().submit(fn, *args, **kwargs)
+
+    problems = small_sites(5)
+    with Flaky(max_workers=2) as executor:
+        results = plan_fleet(problems, executor, chunksize=2)
+    assert [r.status for r in results] == [FleetStatus.OK, FleetStatus.OK, FleetStatus.ERROR,
+                                           FleetStatus.ERROR, FleetStatus.OK]
+    assert results[2].error == "OSError: worker lost"
+    assert [r.index for r in results] == list(range(5))
+
+
 def test_json_dicts_are_accepted() -> None:
     problem = small_sites(1)[0]
     [result] = plan_fleet([problem.model_dump(mode="json")])
@@ -52,12 +75,15 @@ def test_json_dicts_are_accepted() -> None:
     assert verify(problem, result.plan) == []
 
 
-@pytest.mark.parametrize("pool", [ThreadPoolExecutor, ProcessPoolExecutor])
-def test_executors_give_the_same_plans_as_in_process(pool: Any) -> None:
+@pytest.mark.parametrize(
+    ("pool", "chunksize"),
+    [(ThreadPoolExecutor, 1), (ProcessPoolExecutor, 1), (ThreadPoolExecutor, 3)],
+)
+def test_executors_give_the_same_plans_as_in_process(pool: Any, chunksize: int) -> None:
     problems = small_sites(4)
     local = plan_fleet(problems)
     with pool(max_workers=2) as executor:
-        remote = plan_fleet(problems, executor)
+        remote = plan_fleet(problems, executor, chunksize=chunksize)
     assert_all_safe(problems, remote)
     for a, b in zip(local, remote, strict=True):
         assert a.plan is not None and b.plan is not None
@@ -85,7 +111,7 @@ def test_dask_local_cluster_plans_hundreds_of_sites() -> None:
         ) as cluster,
         distributed.Client(cluster) as client,
     ):
-        results = plan_fleet(problems, client.get_executor())
+        results = plan_fleet(problems, client.get_executor(), chunksize=10)
     assert_all_safe(problems, results)
 
 
