@@ -1,0 +1,259 @@
+"""OCPP 2.1 profiles: models, 2.0.1 <-> 2.1 translation, payloads, EVerest 2.1 fixtures."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from smartcharge.errors import InvalidPayloadError, TranslationError
+from smartcharge.model import ChargingProfile, OcppModel
+from smartcharge.ocpp.v21 import (
+    ChargingProfile21,
+    OperationMode,
+    parse_charging_profile_v21,
+    parse_set_charging_profile_request_v21,
+    profile_from_v21,
+    profile_to_v21,
+    set_charging_profile_request_v21,
+)
+from smartcharge.testing import charging_profiles
+from tests.ocpp_schemas import assert_valid
+
+
+def _profile21(**period: Any) -> dict[str, Any]:
+    return {
+        "id": 7,
+        "stackLevel": 1,
+        "chargingProfilePurpose": "TxProfile",
+        "chargingProfileKind": "Absolute",
+        "transactionId": "tx-1",
+        "chargingSchedule": [
+            {
+                "id": 1,
+                "chargingRateUnit": "W",
+                "startSchedule": "2024-01-01T00:00:00Z",
+                "chargingSchedulePeriod": [
+                    {"startPeriod": 0, "limit": 11000.0},
+                    {"startPeriod": 900, **period},
+                ],
+            }
+        ],
+    }
+
+
+@given(charging_profiles(max_schedules=3))
+def test_201_to_21_and_back_is_identity(profile: ChargingProfile) -> None:
+    p21 = profile_to_v21(profile)
+    assert profile_from_v21(p21) == profile
+    payload = set_charging_profile_request_v21(2, p21)
+    assert_valid("v21", "SetChargingProfileRequest", payload)
+    # the 2.1 JSON of a 2.0.1 profile is the 2.0.1 JSON
+    assert payload["chargingProfile"] == profile.to_json_dict()
+    assert parse_set_charging_profile_request_v21(payload).charging_profile == p21
+
+
+def test_v2x_period_round_trips_through_json_with_exact_names() -> None:
+    raw = _profile21(
+        limit=7000.0,
+        limit_L2=7000.0,
+        limit_L3=6000.0,
+        dischargeLimit=-5000.0,
+        dischargeLimit_L2=-5000.0,
+        dischargeLimit_L3=-4000.0,
+        setpoint=-3000.0,
+        setpoint_L2=-3000.0,
+        setpoint_L3=-2000.0,
+        setpointReactive=100.0,
+        operationMode="CentralSetpoint",
+        v2xFreqWattCurve=[{"frequency": 49.8, "power": 1000.0}],
+    )
+    p21 = parse_charging_profile_v21(raw)
+    period = p21.charging_schedule[0].charging_schedule_period[1]
+    assert period.limit_l3 == 6000.0
+    assert period.discharge_limit_l2 == -5000.0
+    assert period.setpoint_l3 == -2000.0
+    assert period.operation_mode is OperationMode.CentralSetpoint
+    assert p21.to_json_dict() == raw
+    assert hash(p21) == hash(parse_charging_profile_v21(raw))
+    assert_valid("v21", "SetChargingProfileRequest", set_charging_profile_request_v21(1, p21))
+
+
+@pytest.mark.parametrize(
+    ("period", "path", "rule"),
+    [
+        ({"startPeriod": 0, "limit": 1.0, "dischargeLimit": 1.0}, "dischargeLimit", "maximum"),
+        ({"startPeriod": 0, "limit": 1.0, "numberPhases": 4}, "numberPhases", "maximum"),
+        ({"startPeriod": 0, "operationMode": "Boost"}, "operationMode", "enum"),
+        ({"startPeriod": 0, "limit_l2": 3.0}, "limit_l2", "additionalProperties"),
+        ({"startPeriod": 0, "v2xSignalWattCurve": []}, "v2xSignalWattCurve", "minItems"),
+    ],
+)
+def test_schema_rules_name_the_path(period: dict[str, Any], path: str, rule: str) -> None:
+    raw = _profile21()
+    raw["chargingSchedule"][0]["chargingSchedulePeriod"] = [period]
+    with pytest.raises(InvalidPayloadError) as info:
+        parse_charging_profile_v21(raw)
+    assert info.value.path == f"chargingSchedule[0].chargingSchedulePeriod[0].{path}"
+    assert info.value.rule is not None and info.value.rule.endswith(rule)
+
+
+@pytest.mark.parametrize(
+    ("period", "field", "says"),
+    [
+        ({"limit": 7000.0, "setpoint": 2000.0}, "setpoint", "setpoint"),
+        ({"limit": 7000.0, "dischargeLimit": -1.0}, "dischargeLimit", "discharging"),
+        ({"limit": 7000.0, "operationMode": "Idle"}, "operationMode", "Idle"),
+        ({"limit": 7000.0, "limit_L2": 7000.0}, "limit_L2", "per-phase"),
+        ({"limit": 7000.0, "dischargeLimit_L3": -1.0}, "dischargeLimit_L3", "per-phase"),
+        ({"limit": 7000.0, "setpointReactive": 5.0}, "setpointReactive", "reactive"),
+        ({"operationMode": "ChargingOnly"}, "limit", "without a limit"),
+        ({"limit": -100.0}, "limit", "negative"),
+        ({"limit": 7000.05}, "limit", "digit fraction"),
+        ({"limit": 7000.0, "numberPhases": 0}, "numberPhases", "1..3"),
+        ({"limit": 7000.0, "evseSleep": True}, "evseSleep", "sleep"),
+    ],
+)
+def test_what_201_cannot_express_is_a_translation_error(
+    period: dict[str, Any], field: str, says: str
+) -> None:
+    p21 = parse_charging_profile_v21(_profile21(**period))
+    with pytest.raises(TranslationError) as info:
+        profile_from_v21(p21, path="chargingProfile")
+    err = info.value
+    assert err.path == f"chargingProfile.chargingSchedule[0].chargingSchedulePeriod[1].{field}"
+    assert err.rule == "v2.0.1"
+    assert says in err.message
+
+
+def test_201_defaults_written_in_21_translate() -> None:
+    """Values that mean what 2.0.1 already does translate: ChargingOnly, dischargeLimit 0."""
+    raw = _profile21(
+        limit=7000.0, operationMode="ChargingOnly", dischargeLimit=0.0, evseSleep=False
+    )
+    raw["chargingSchedule"][0]["useLocalTime"] = False
+    raw["chargingSchedule"][0]["randomizedDelay"] = 0
+    raw["invalidAfterOfflineDuration"] = False
+    p201 = profile_from_v21(parse_charging_profile_v21(raw))
+    assert p201.charging_schedule[0].charging_schedule_period[1].limit == 7000.0
+
+
+@pytest.mark.parametrize(
+    ("where", "value", "path"),
+    [
+        ("profile", {"chargingProfilePurpose": "PriorityCharging"}, "chargingProfilePurpose"),
+        ("profile", {"chargingProfileKind": "Dynamic"}, "chargingProfileKind"),
+        ("profile", {"maxOfflineDuration": 60}, "maxOfflineDuration"),
+        ("profile", {"dynUpdateInterval": 60}, "dynUpdateInterval"),
+        ("schedule", {"useLocalTime": True}, "chargingSchedule[0].useLocalTime"),
+        ("schedule", {"randomizedDelay": 30}, "chargingSchedule[0].randomizedDelay"),
+        ("schedule", {"limitAtSoC": {"soc": 80, "limit": 10.0}}, "chargingSchedule[0].limitAtSoC"),
+        ("schedule", {"powerTolerance": 5.0}, "chargingSchedule[0].powerTolerance"),
+    ],
+)
+def test_21_only_profile_fields_are_translation_errors(
+    where: str, value: dict[str, Any], path: str
+) -> None:
+    raw = _profile21(limit=1.0)
+    (raw if where == "profile" else raw["chargingSchedule"][0]).update(value)
+    with pytest.raises(TranslationError) as info:
+        profile_from_v21(parse_charging_profile_v21(raw))
+    assert info.value.path == path
+
+
+def test_evse_id_must_be_non_negative() -> None:
+    p21 = parse_charging_profile_v21(_profile21(limit=1.0))
+    with pytest.raises(InvalidPayloadError) as info:
+        set_charging_profile_request_v21(-1, p21)
+    assert info.value.path == "evseId"
+
+
+@given(st.sampled_from([-7000.0, -0.5, 0.0, 250.0]), st.sampled_from(list(OperationMode)))
+def test_any_setpoint_and_mode_is_schema_valid(setpoint: float, mode: OperationMode) -> None:
+    p21 = parse_charging_profile_v21(
+        _profile21(limit=7000.0, dischargeLimit=-7000.0, setpoint=setpoint, operationMode=mode)
+    )
+    assert_valid("v21", "SetChargingProfileRequest", set_charging_profile_request_v21(0, p21))
+
+
+# --------------------------------------------------------------------------------------------
+# EVerest 2.1 fixtures
+# --------------------------------------------------------------------------------------------
+
+_V21 = "conformance/everest/v21/json"
+
+
+def _fixtures(shared: Path) -> list[Path]:
+    files = sorted((shared / _V21).rglob("*.json"))
+    assert files, "the EVerest 2.1 fixtures are missing"
+    return files
+
+
+def test_every_everest_v21_fixture_parses_and_round_trips(shared_dir: Path) -> None:
+    translatable = 0
+    for file in _fixtures(shared_dir):
+        raw = json.loads(file.read_text(encoding="utf-8"))
+        p21 = parse_charging_profile_v21(raw)
+        assert isinstance(p21, ChargingProfile21)
+        again = parse_charging_profile_v21(p21.to_json_dict())
+        assert again == p21, file
+        assert_valid(
+            "v21", "SetChargingProfileRequest", set_charging_profile_request_v21(1, p21)
+        )
+        try:
+            p201 = profile_from_v21(p21)
+        except TranslationError as err:
+            assert err.path is not None and err.rule == "v2.0.1", file
+            periods = [
+                period for s in raw["chargingSchedule"] for period in s["chargingSchedulePeriod"]
+            ]
+            v2x = {
+                "setpoint",
+                "setpoint_L2",
+                "setpoint_L3",
+                "limit_L2",
+                "limit_L3",
+                "dischargeLimit",
+            }
+            assert any(v2x & set(p) for p in periods) or any(
+                p.get("operationMode", "ChargingOnly") != "ChargingOnly" or "limit" not in p
+                for p in periods
+            ), (file, err)
+        else:
+            translatable += 1
+            assert profile_to_v21(p201).to_json_dict().keys() <= raw.keys()
+    assert translatable >= 5  # the plain (2.0.1-expressible) fixtures, e.g. stack/, max/0/
+
+
+def test_everest_setpoint_fixture_values(shared_dir: Path) -> None:
+    raw = json.loads((shared_dir / _V21 / "setpoints/TxProfile_1.json").read_text())
+    period = parse_charging_profile_v21(raw).charging_schedule[0].charging_schedule_period[0]
+    assert (period.limit, period.discharge_limit, period.setpoint) == (1500.0, -2000.0, 1800.0)
+    assert period.operation_mode is OperationMode.CentralSetpoint
+    with pytest.raises(TranslationError, match=r"dischargeLimit|setpoint"):
+        profile_from_v21(parse_charging_profile_v21(raw))
+
+
+def test_model_fields_are_the_21_schema_properties() -> None:
+    from smartcharge.ocpp import v21
+    from tests.ocpp_schemas import schema
+
+    definitions = schema("v21", "SetChargingProfileRequest")["definitions"]
+    pairs: list[tuple[type[OcppModel], str]] = [
+        (v21.ChargingProfile21, "ChargingProfileType"),
+        (v21.ChargingSchedule21, "ChargingScheduleType"),
+        (v21.ChargingSchedulePeriod21, "ChargingSchedulePeriodType"),
+        (v21.LimitAtSoC, "LimitAtSoCType"),
+        (v21.V2XFreqWattPoint, "V2XFreqWattPointType"),
+        (v21.V2XSignalWattPoint, "V2XSignalWattPointType"),
+    ]
+    unmodelled = {"absolutePriceSchedule", "priceLevelSchedule"}  # documented
+    for model, name in pairs:
+        aliases = {f.alias for f in model.model_fields.values()}
+        assert aliases == set(definitions[name]["properties"]) - unmodelled, name
+    modes = definitions["OperationModeEnumType"]["enum"]
+    assert [m.value for m in OperationMode] == modes
