@@ -7,6 +7,11 @@ Line currents are complex phasors per watt: ``coef[n]`` (members x 3 lines) maps
 to. :func:`node_rows` turns every node's limits into linear rows ``coef @ p <= rhs`` that are
 an INNER approximation of the exact limits (a polygon inside each line's current circle), so
 any ``p`` meeting the rows meets the exact limits.
+
+With V2X sessions (negative power allowed), a node with a power limit gets a second row
+bounding the exported power, and each line's polygon covers the opposite of every V2X
+EVSE's phasor too, so the rows hold for signed net powers. Charging-only problems get
+exactly the rows they had.
 """
 
 from __future__ import annotations
@@ -144,6 +149,15 @@ class Network:
         self.sess_min_w = smin
         # a vehicle whose minimum is above the EVSE's maximum cannot charge here at all
         self.sess_max_w = np.where(smin > smax, 0.0, smax)
+        # V2X: discharge bound [W] (0: charging only) and the energy it may lend [Wh]
+        dis = np.array([x.max_discharge_w for x in ss], dtype=np.float64)
+        evse_cap = self.evse_max_w[self.sess_evse] if self.S else np.zeros(0)
+        self.sess_dis_max_w = np.where(smin > smax, 0.0, np.minimum(dis, evse_cap))
+        self.sess_floor_wh = np.array([x.discharge_floor_wh for x in ss], dtype=np.float64)
+        self.sess_v2x = self.sess_dis_max_w > 0
+        self.has_v2x = bool(self.sess_v2x.any())
+        self.evse_v2x = np.zeros(self.E, dtype=bool)
+        self.evse_v2x[self.sess_evse[self.sess_v2x]] = True
         t0 = _epoch(h.start)
         arr = np.array([_epoch(y.arrival) - t0 for y in ss], dtype=np.float64)
         dep = np.array([_epoch(y.departure) - t0 for y in ss], dtype=np.float64)
@@ -238,14 +252,21 @@ class Network:
                 coefs.append(c)
                 rhss.append(r)
 
+        v2x = self.evse_v2x[self.members[n]]
         if np.any(np.isfinite(self.power_limit[n])):
             add(np.ones(m), self.power_limit[n] - base)
+            if v2x.any():  # V2X: the limit bounds the exported power as well
+                add(-np.ones(m), self.power_limit[n] + base)
         limit = self.current_limit[n]
         if np.any(np.isfinite(limit)):
             for k in range(3):
                 c = self.coef[n][:, k]
                 b = self.base_coef[n][k]
-                for psi, cos_half in _chords(c, b if self.base_under[n] else 0j, max_chord_deg):
+                # a discharging EVSE's current flows the other way: its phasor's opposite
+                # joins the cone the polygon must cover
+                cone = np.concatenate([c, -c[v2x]]) if v2x.any() else c
+                for psi, cos_half in _chords(cone, b if self.base_under[n] else 0j,
+                                             max_chord_deg):
                     rot = np.exp(-1j * psi)
                     add((c * rot).real.copy(), limit * cos_half - (b * rot).real * base)
         if not coefs:

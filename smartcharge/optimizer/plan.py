@@ -67,11 +67,17 @@ class Timings:
 
 @dataclass(frozen=True)
 class EvseProfile:
-    """One TxProfile for one session on one EVSE."""
+    """One TxProfile for one session on one EVSE.
+
+    ``lossy_steps``: the steps where the plan discharges (V2X) and the OCPP 2.0.1 profile
+    can only say ``limit 0`` (empty for charging-only sessions). Send the 2.1 profiles of
+    :func:`smartcharge.ocpp.v21.plan_to_v21_profiles` to stations that speak 2.1.
+    """
 
     evse_id: str
     session_id: str
     profile: ChargingProfile
+    lossy_steps: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True, eq=False)
@@ -85,14 +91,16 @@ class Plan:
     session_power_w
         (n_sessions, n_steps) power limit [W] of each session in each step (0 outside
         its window). A session draws it only while plugged in (``frac`` of the step).
+        Negative for a V2X session that discharges (feeds power back).
     power_w
         (n_evse, n_steps) [W]: sum of the EVSE's sessions.
     current_a
         (n_evse, n_steps) [A per phase / per conductor]: ``power_w / watts_per_amp``.
     energy_wh
-        (n_sessions,) energy delivered [Wh].
+        (n_sessions,) energy delivered [Wh], net of what V2X sessions fed back.
     cost
-        Energy cost of the charging [currency] (price x energy).
+        Energy cost of the charging [currency] (price x energy; discharged energy counts
+        as revenue).
     co2_g
         CO2 of the charging [g] (0 without an intensity).
     peak_w
@@ -175,6 +183,13 @@ class Plan:
         return tuple(e.id for e in self.problem.evses)
 
     @property
+    def discharged_wh(self) -> FloatArray:
+        """(n_sessions,) energy fed back by V2X sessions [Wh] (>= 0; ``energy_wh`` is net)."""
+        net = self.problem.network()
+        out = (np.maximum(-self.session_power_w, 0.0) * net.frac).sum(axis=1) * net.dt_h
+        return np.asarray(out, dtype=np.float64)
+
+    @property
     def energy_needed_wh(self) -> float:
         """Total energy the sessions want [Wh]."""
         return float(sum(s.energy_wh for s in self.problem.sessions))
@@ -197,6 +212,12 @@ class Plan:
 
         Limits are rounded DOWN to 0.1 (A per phase or W), so no rounding ever crosses a
         limit; equal neighbouring periods are merged; steps outside the session are 0.
+
+        OCPP 2.0.1 cannot ask a vehicle to discharge: a step where a V2X session's plan is
+        negative gets ``limit 0`` (the station stops charging, the EV does not feed back),
+        and the step is listed in that profile's :attr:`EvseProfile.lossy_steps`. The 2.1
+        profiles (setpoints and discharge limits) come from
+        :func:`smartcharge.ocpp.v21.plan_to_v21_profiles`.
 
         Parameters
         ----------
@@ -256,7 +277,10 @@ class Plan:
                 valid_from=None, valid_to=None, charging_schedule=(sched,),
                 transaction_id=sess.transaction_id, custom_data=None,
             )
-            out.append(EvseProfile(evse.id, sess.id, prof))
+            lossy: tuple[int, ...] = ()
+            if net.sess_v2x[i]:
+                lossy = tuple(int(k) for k in np.flatnonzero((p < 0) & (net.frac[i] > 0)))
+            out.append(EvseProfile(evse.id, sess.id, prof, lossy))
         return out
 
     def summary(self) -> str:

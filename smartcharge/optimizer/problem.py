@@ -260,6 +260,15 @@ class Session(_Part):
         Weight (> 0) of this session's energy against the others' (default 1).
     transaction_id
         OCPP transactionId for the TxProfile (at most 36 characters).
+    max_discharge_w
+        Bidirectional power (V2X): the most [W] the vehicle may feed back (> 0 enables it;
+        default 0, charging only). The EVSE's maximum bounds it too.
+    discharge_floor_wh
+        The most energy [Wh] the vehicle may lend: the net energy delivered since arrival
+        (charged minus discharged) must stay >= ``-discharge_floor_wh`` at the end of every
+        step, and be >= 0 at the end of the horizon (the vehicle never leaves with less
+        than it came with; ``energy_wh`` is still the most it gets). Only with
+        ``max_discharge_w > 0``.
     """
 
     id: Annotated[str, Field(min_length=1)]
@@ -273,6 +282,8 @@ class Session(_Part):
     min_power_w: NonNegFloat | None = None
     priority: PosFloat = 1.0
     transaction_id: Annotated[str, Field(max_length=36)] | None = None
+    max_discharge_w: NonNegFloat = 0.0
+    discharge_floor_wh: NonNegFloat = 0.0
 
     @model_validator(mode="after")
     def _window(self) -> Session:
@@ -281,7 +292,17 @@ class Session(_Part):
                 f"departure {self.departure.isoformat()} is not after arrival "
                 f"{self.arrival.isoformat()}", path="departure", rule="departure>arrival",
             )
+        if self.discharge_floor_wh > 0 and self.max_discharge_w <= 0:
+            raise InvalidProblemError(
+                "a discharge floor needs max_discharge_w > 0", path="discharge_floor_wh",
+                rule="v2x",
+            )
         return self
+
+    @property
+    def v2x(self) -> bool:
+        """True when the session may discharge (``max_discharge_w > 0``)."""
+        return self.max_discharge_w > 0
 
     @classmethod
     def from_charging_needs(
@@ -391,6 +412,9 @@ class Objective(_Part):
         Number of equal shares of need for the fairness bonus (>= 1).
     early
         Charge early when everything else ties.
+    degradation_per_kwh
+        Battery wear [currency/kWh] charged on every kWh a V2X session discharges, so that
+        discharging pays only when the price spread covers it (no pointless cycling).
     """
 
     cost: NonNegFloat = 1.0
@@ -399,6 +423,7 @@ class Objective(_Part):
     fairness: Annotated[float, Field(ge=0, lt=0.5)] = 0.01
     tiers: Annotated[int, Field(ge=1, le=20)] = 4
     early: bool = True
+    degradation_per_kwh: NonNegFloat = 0.02
 
 
 class Problem(_Part):

@@ -27,6 +27,24 @@ Minimum current (0 or at least the minimum): LP relaxation, then the repair of
 then turn dropped steps back on at the minimum where all rows still hold). Chosen over a MIP
 because it scales to thousands of EVSEs within the time targets; the plan is then
 ``FEASIBLE`` (safe, possibly not optimal) unless the LP already met the rule (``OPTIMAL``).
+
+Bidirectional (V2X) sessions (``Session.max_discharge_w > 0``; see :func:`_build_v2x`): a
+problem with one is solved by a model of its own, so charging-only problems are untouched
+(byte for byte). Power is ``c - d`` (charge and discharge columns, ``d`` only for V2X
+sessions, at most ``max_discharge_w`` and the EVSE maximum); the energy rows use the net
+energy; ``sum_{t<=k} (c - d) frac dt >= -discharge_floor_wh`` at every step ``k``; node rows
+apply to the net power, a power limit bounding export as well as import, and the current
+polygons cover both directions of a V2X EVSE's phasor (a discharging EVSE's current flows
+the other way, so the exact line currents of the net powers stay within the limits). At a
+step where the site load alone breaks a limit nobody may charge below it, and a penalised
+slack lets V2X sessions cover what they can of the overload (before energy). The objective
+prices signed energy (discharging at a high price earns it) plus
+``Objective.degradation_per_kwh`` per discharged kWh. The minimum-current rule holds both
+ways (0, or at least the minimum charging or discharging, the EVSE's pilot rule) through
+binaries ``min z <= c, d <= max z`` with ``zc + zd <= 1``: the model is a MIP (SCIP)
+whenever a minimum applies, so keep V2X sites small or give a time limit. There is no
+repair: the solution is snapped to the minimum within solver tolerance and checked by
+:func:`~smartcharge.optimizer.verify`; a failure gives the safe charging-only fallback.
 """
 
 from __future__ import annotations
@@ -143,6 +161,11 @@ def optimize(
     t0 = time.perf_counter()
     net: Network = problem.network()
     rows = net.rows(max_chord_deg)
+    if net.has_v2x:
+        if method == "flow":
+            raise InvalidProblemError("the min-cost flow does not apply: a session may "
+                                      "discharge (V2X)", path="method", rule="flow-structure")
+        return _optimize_v2x(problem, net, rows, obj, time_limit_s, lp_path, solver, t0)
     allowed = allowed_mask(net, rows)
     if not allowed.any():
         t1 = time.perf_counter()
@@ -499,3 +522,301 @@ def _build(
     np.cumsum(np.bincount(rr, minlength=n_rows), out=indptr[1:])
     return _LP(lb, ub, c, np.concatenate(lo), np.concatenate(hi), indptr,
                cc.astype(np.int64), vv.astype(np.float64), vs, vt, V, integer)
+
+
+# ---- bidirectional (V2X) sessions ----------------------------------------------------------
+
+_V2X_PENALTY = 20.0
+"""Weight of an unmet limit at a step whose site load alone breaks it, per row unit, relative
+to the value of a Wh over one step (times the largest W per A): covering the overload by
+discharging comes before energy."""
+
+
+@dataclass
+class _V2XLP:
+    lp: _LP
+    cs: IntArray  # session of each charge column
+    ct: IntArray  # step of each charge column
+    ds: IntArray  # session of each discharge column
+    dt: IntArray  # step of each discharge column
+
+
+def _optimize_v2x(
+    problem: Problem, net: Network, rows: list[Rows], obj: Objective,
+    time_limit_s: float | None, lp_path: Literal["auto", "sparse", "proto"],
+    solver: SolverName, t0: float,
+) -> Plan:
+    """A problem with V2X sessions: one LP (a MIP when a minimum applies) over charge and
+    discharge columns, with no repair. The solution is snapped to the minimum-current rule
+    within solver tolerance and checked with :func:`verify`; a plan that fails the check,
+    or a solver failure, gives the safe charging-only fallback."""
+    from smartcharge.optimizer.verify import verify
+
+    allowed = allowed_mask(net, rows)
+    m = _build_v2x(net, rows, obj)
+    t1 = time.perf_counter()
+    if len(m.cs) + len(m.ds) == 0:
+        return Plan(problem, np.zeros((net.S, net.T)), SolverStatus.EMPTY,
+                    Timings(build=t1 - t0), "no session can charge within the horizon")
+    name: SolverName = "scip" if m.lp.integer is not None else solver
+    res = _solve(m.lp, m.lp.lb, m.lp.ub, time_limit_s, t1, lp_path, name)
+    t2 = time.perf_counter()
+    msg = res.message
+    if res.x is not None:
+        x = res.x
+        sp = np.zeros((net.S, net.T))
+        np.add.at(sp, (m.cs, m.ct), x[: len(m.cs)])
+        np.add.at(sp, (m.ds, m.dt), -x[len(m.cs): len(m.cs) + len(m.ds)])
+        sp = _snap_v2x(net, sp)
+        plan = Plan(problem, sp, SolverStatus.OPTIMAL if res.status == "optimal" else
+                    SolverStatus.FEASIBLE, Timings(build=t1 - t0, solve=t2 - t1,
+                                                   extract=time.perf_counter() - t2),
+                    f"{msg} via {res.path}; V2X model")
+        bad = verify(problem, plan)
+        if not bad:
+            return plan
+        msg = f"{msg}; V2X solution failed verify ({bad[0].message})"
+    sp = fallback_plan(net, rows, allowed)
+    return Plan(problem, sp, SolverStatus.FALLBACK,
+                Timings(build=t1 - t0, solve=t2 - t1, extract=time.perf_counter() - t2),
+                f"{msg}; safe even-share fallback (charging only)")
+
+
+def _snap_v2x(net: Network, sp: FloatArray) -> FloatArray:
+    """Remove solver noise: |p| <= 1e-6 W becomes 0, values within 1e-6 of a minimum below
+    it become the minimum, and values are clipped to their bounds (by at most noise)."""
+    sp = np.where(np.abs(sp) <= 1e-6, 0.0, sp)
+    mn = net.sess_min_w[:, None]
+    mag = np.abs(sp)
+    near = (mag > 0) & (mag < mn) & (mag >= mn * (1 - 1e-6))
+    sp = np.where(near, np.sign(sp) * mn, sp)
+    sp = np.clip(sp, -net.sess_dis_max_w[:, None], net.sess_max_w[:, None])
+    return np.where(net.frac > 0, sp, 0.0)
+
+
+def _build_v2x(net: Network, rows: list[Rows], obj: Objective) -> _V2XLP:
+    """The LP of :func:`optimize` with V2X sessions (see the module docstring).
+
+    Columns: charge ``c[s,t] >= 0`` (every session), discharge ``d[s,t] >= 0`` (V2X
+    sessions, also at steps whose site load alone breaks a limit, where charging is
+    forbidden), tiers ``y[s,k]``, a slack per node row and step whose right-hand side is
+    negative (the site load alone breaks it; penalised so discharging covers what it can),
+    the demand peak, and on/off binaries ``zc``, ``zd`` where a minimum applies (with
+    ``zc + zd <= 1``). Rows: net energy ``sum (c - d) frac dt = sum y`` (so the net energy
+    at departure is >= 0 and <= need); every node row on the net power ``c - d`` (the rows
+    of :meth:`Network.rows`, whose polygons cover both directions of a V2X EVSE's current
+    and bound exported power too); the EVSE maximum on ``|c - d|`` where sessions share a
+    step; the floor ``sum_{t<=k} (c - d) frac dt >= -floor`` for every V2X session and
+    step; ``peak >= root net power``.
+    """
+    T, S = net.T, net.S
+    forbid = ~allowed_mask_any(net, rows)
+    win = net.frac > 0
+    ok_c = win & (net.sess_max_w[:, None] > 0) & (
+        (net.need_wh[:, None] > 0) | net.sess_v2x[:, None]) & ~forbid
+    ok_d = win & net.sess_v2x[:, None]
+    cs, ct = (a.astype(np.int64) for a in np.nonzero(ok_c))
+    ds, dt = (a.astype(np.int64) for a in np.nonzero(ok_d))
+    ncv, ndv = len(cs), len(ds)
+    vs = np.concatenate([cs, ds])
+    vt = np.concatenate([ct, dt])
+    sign = np.concatenate([np.ones(ncv), -np.ones(ndv)])
+    nv = ncv + ndv
+    V = energy_value(net, obj)
+    scale = 1.0 / V
+    wh = net.frac[vs, vt] * net.dt_h
+    unit = (obj.cost * net.price[vt] / 1000.0 + obj.co2_per_kg * net.co2[vt] / 1e6) * scale
+    c_p = sign * wh * unit
+    c_p[ncv:] += wh[ncv:] * obj.degradation_per_kwh / 1000.0 * scale
+    if obj.early:
+        c_p[:ncv] += wh[:ncv] * EPS_EARLY * (ct + 1) / T
+    active = np.flatnonzero(ok_c.any(axis=1) | ok_d.any(axis=1))
+    K = obj.tiers if obj.fairness > 0 else 1
+    ns = len(active)
+    tier = np.arange(K)
+    bonus = 1.0 + (obj.fairness * (K - 1 - tier) / (K - 1) if K > 1 else np.zeros(1))
+    c_y = -(net.priority[active][:, None] * bonus[None, :]).reshape(-1)
+    ub_y = np.repeat(net.need_wh[active] / K, K)
+    ub_p = np.concatenate([net.sess_max_w[cs], net.sess_dis_max_w[ds]])
+
+    r_rows: list[IntArray] = []
+    r_cols: list[IntArray] = []
+    r_vals: list[FloatArray] = []
+    lo: list[FloatArray] = []
+    hi: list[FloatArray] = []
+    extra_lb: list[FloatArray] = []
+    extra_ub: list[FloatArray] = []
+    extra_c: list[FloatArray] = []
+    n_rows = 0
+    n_cols = nv + ns * K
+
+    # (1) net energy of each session = sum of its tiers
+    pos = np.full(S, -1, dtype=np.int64)
+    pos[active] = np.arange(ns)
+    r_rows += [pos[vs], np.repeat(np.arange(ns), K)]
+    r_cols += [np.arange(nv), nv + np.arange(ns * K)]
+    r_vals += [sign * wh, -np.ones(ns * K)]
+    lo.append(np.zeros(ns))
+    hi.append(np.zeros(ns))
+    n_rows += ns
+
+    # (2) EVSE maximum on the net power where two sessions share a step
+    key = net.sess_evse[vs] * T + vt
+    pair = vs * T + vt
+    uk, kinv = np.unique(key, return_inverse=True)
+    sessions_per_key = np.bincount(kinv[np.unique(pair, return_index=True)[1]],
+                                   minlength=len(uk))
+    shared = sessions_per_key[kinv] > 1
+    if shared.any():
+        sk, sinv = np.unique(key[shared], return_inverse=True)
+        r_rows.append(n_rows + sinv)
+        r_cols.append(np.flatnonzero(shared))
+        r_vals.append(sign[shared])
+        emax = net.evse_max_w[sk // T]
+        lo.append(-emax)
+        hi.append(emax)
+        n_rows += len(sk)
+
+    # (3) node rows on the net power, slack where the site load alone breaks a row
+    v_evse = net.sess_evse[vs]
+    penalty = _V2X_PENALTY * net.dt_h * float(net.priority.max(initial=1.0)) * (
+        1.0 + obj.fairness) * max(1.0, float(net.evse_wpa.max(initial=1.0)))
+    for n in range(net.N):
+        r = rows[n]
+        R = r.coef.shape[0]
+        mm = len(net.members[n])
+        if R == 0 or mm == 0:
+            continue
+        posn = np.full(net.E, -1, dtype=np.int64)
+        posn[net.members[n]] = np.arange(mm)
+        J = np.flatnonzero(posn[v_evse] >= 0)
+        if len(J) == 0:
+            continue
+        coef = r.coef[:, posn[v_evse[J]]] * sign[J][None, :]
+        keys = (np.arange(R)[:, None] * T + vt[J][None, :]).reshape(-1)
+        vals = coef.reshape(-1)
+        cols = np.tile(J, R)
+        rhs = r.rhs.reshape(-1)
+        worst = np.bincount(keys, weights=np.maximum(vals, 0.0) * np.tile(ub_p[J], R),
+                            minlength=R * T)
+        binding = np.isfinite(rhs) & (worst > rhs)
+        keep = binding[keys] & (vals != 0.0)
+        if not keep.any():
+            continue
+        used, rid = np.unique(keys[keep], return_inverse=True)
+        r_rows.append(n_rows + rid)
+        r_cols.append(cols[keep])
+        r_vals.append(vals[keep])
+        b = rhs[used]
+        cap = np.where(b >= 0, np.maximum(b - _MARGIN_REL * np.abs(b) - _MARGIN_ABS, 0.0),
+                       b - _MARGIN_REL * np.abs(b) - _MARGIN_ABS)
+        lo.append(np.full(len(used), -np.inf))
+        hi.append(cap)
+        neg = np.flatnonzero(cap < 0)
+        if len(neg):  # slack sigma in [0, -cap]: row - sigma <= cap
+            r_rows.append(n_rows + neg)
+            r_cols.append(n_cols + np.arange(len(neg)))
+            r_vals.append(-np.ones(len(neg)))
+            extra_lb.append(np.zeros(len(neg)))
+            extra_ub.append(-cap[neg])
+            extra_c.append(np.full(len(neg), penalty))
+            n_cols += len(neg)
+        n_rows += len(used)
+
+    # (4) floor: the net energy since arrival never below -floor (V2X sessions)
+    for s in np.flatnonzero(net.sess_v2x).tolist():
+        mine = np.flatnonzero(vs == s)
+        if len(mine) == 0:
+            continue
+        steps = np.unique(vt[mine])
+        below = vt[mine][None, :] <= steps[:, None]  # (k, columns)
+        kk, jj = np.nonzero(below)
+        r_rows.append(n_rows + kk)
+        r_cols.append(mine[jj])
+        r_vals.append((sign * wh)[mine[jj]])
+        lo.append(np.full(len(steps), -float(net.sess_floor_wh[s])))
+        hi.append(np.full(len(steps), np.inf))
+        n_rows += len(steps)
+
+    # (5) peak >= root net power (site load included)
+    use_peak = obj.demand and net.demand_charge > 0
+    if use_peak:
+        base = net.base_w if net.base_under[net.root] else np.zeros(T)
+        r_rows += [n_rows + vt, n_rows + np.arange(T)]
+        r_cols += [np.arange(nv), np.full(T, n_cols)]
+        r_vals += [sign, -np.ones(T)]
+        lo.append(np.full(T, -np.inf))
+        hi.append(-base)
+        n_rows += T
+        extra_lb.append(np.array([max(float(base.max()), 0.0)]))
+        extra_ub.append(np.array([np.inf]))
+        extra_c.append(np.array([net.demand_charge / 1000.0 * scale]))
+        n_cols += 1
+
+    lb = np.concatenate([np.zeros(nv + ns * K), *extra_lb])
+    ub = np.concatenate([ub_p, ub_y, *extra_ub])
+    c = np.concatenate([c_p, c_y, *extra_c])
+
+    # (6) 0 or at least the minimum, both ways: min z <= p <= max z, zc + zd <= 1
+    integer = None
+    mn = np.minimum(net.sess_min_w[vs], ub_p)
+    needs = np.flatnonzero(mn > 0)
+    if len(needs):
+        nz = len(needs)
+        z = n_cols + np.arange(nz, dtype=np.int64)
+        lb = np.concatenate([lb, np.zeros(nz)])
+        ub = np.concatenate([ub, np.ones(nz)])
+        c = np.concatenate([c, np.zeros(nz)])
+        n_cols += nz
+        integer = z
+        r_rows += [n_rows + np.arange(nz), n_rows + np.arange(nz)]
+        r_cols += [needs, z]
+        r_vals += [np.ones(nz), -ub_p[needs]]
+        lo.append(np.full(nz, -np.inf))
+        hi.append(np.zeros(nz))
+        n_rows += nz
+        r_rows += [n_rows + np.arange(nz), n_rows + np.arange(nz)]
+        r_cols += [needs, z]
+        r_vals += [np.ones(nz), -mn[needs]]
+        lo.append(np.zeros(nz))
+        hi.append(np.full(nz, np.inf))
+        n_rows += nz
+        # one direction at a time where a session may do both
+        zi = np.full(nv, -1, dtype=np.int64)
+        zi[needs] = z
+        cpos = {(int(a), int(b)): j for j, (a, b) in enumerate(zip(cs, ct, strict=True))}
+        both = [(zi[cpos[(int(a), int(b))]], zi[ncv + j])
+                for j, (a, b) in enumerate(zip(ds, dt, strict=True))
+                if (int(a), int(b)) in cpos and zi[cpos[(int(a), int(b))]] >= 0
+                and zi[ncv + j] >= 0]
+        if both:
+            pairs = np.array(both, dtype=np.int64)
+            nb = len(pairs)
+            r_rows += [n_rows + np.arange(nb), n_rows + np.arange(nb)]
+            r_cols += [pairs[:, 0], pairs[:, 1]]
+            r_vals += [np.ones(nb), np.ones(nb)]
+            lo.append(np.full(nb, -np.inf))
+            hi.append(np.ones(nb))
+            n_rows += nb
+
+    rr = np.concatenate(r_rows)
+    cc = np.concatenate(r_cols)
+    vv = np.concatenate(r_vals)
+    order = np.lexsort((cc, rr))
+    rr, cc, vv = rr[order], cc[order], vv[order]
+    indptr = np.zeros(n_rows + 1, dtype=np.int64)
+    np.cumsum(np.bincount(rr, minlength=n_rows), out=indptr[1:])
+    lp = _LP(lb, ub, c, np.concatenate(lo), np.concatenate(hi), indptr,
+             cc.astype(np.int64), vv.astype(np.float64), vs, vt, V, integer)
+    return _V2XLP(lp, cs, ct, ds, dt)
+
+
+def allowed_mask_any(net: Network, rows: list[Rows]) -> BoolArray:
+    """(S, T): True where no node above the session's EVSE is forced off at that step
+    (the site load alone breaks one of its rows)."""
+    forbid = np.zeros((net.E, net.T), dtype=bool)
+    for n in range(net.N):
+        f = rows[n].forced
+        if f.any():
+            forbid[np.ix_(net.members[n], np.flatnonzero(f))] = True
+    return np.asarray(~forbid[net.sess_evse], dtype=bool)

@@ -41,7 +41,11 @@ class Violation:
     ----------
     kind
         ``node_power``, ``node_current``, ``evse_max``, ``session_max``, ``min_current``,
-        ``outside_window``, ``energy_above_need``, ``negative`` or ``not_finite``.
+        ``outside_window``, ``energy_above_need``, ``negative`` or ``not_finite``; with V2X
+        sessions also ``node_export`` (exported power above a node's power limit),
+        ``discharge_max``, ``discharge_floor`` (net energy since arrival below
+        ``-discharge_floor_wh``) and ``energy_below_arrival`` (negative net energy at the
+        end).
     subject
         The node, EVSE or session id.
     step
@@ -67,17 +71,21 @@ class Violation:
         """A human sentence."""
         where = {
             "node_power": "node", "node_current": "node", "evse_max": "EVSE",
+            "node_export": "node",
         }.get(self.kind, "session")
         at = "" if self.step is None else f" step {self.step}"
         what = {
             "node_power": "power", "node_current": f"{self.phase} current",
             "evse_max": "power", "session_max": "power", "min_current": "power",
             "outside_window": "power outside the session", "energy_above_need": "energy",
-            "negative": "power", "not_finite": "power",
+            "negative": "power", "not_finite": "power", "node_export": "exported power",
+            "discharge_max": "discharge power", "discharge_floor": "net energy since arrival",
+            "energy_below_arrival": "net energy",
         }[self.kind]
         rel = {
             "min_current": "below minimum", "outside_window": "> allowed",
-            "negative": "< allowed",
+            "negative": "< allowed", "discharge_floor": "< floor",
+            "energy_below_arrival": "< allowed",
         }.get(self.kind, "> limit")
         if self.kind == "not_finite":
             return f"{where} {self.subject}{at}: power is not a finite number"
@@ -99,6 +107,16 @@ def verify(
     power outside a session's window, non-negative finite power; and over the horizon, no
     session above its energy need.
 
+    V2X sessions (``max_discharge_w > 0``) may have negative power (discharging), at most
+    ``max_discharge_w`` and the EVSE's maximum; the minimum-current rule applies to the
+    magnitude (0 or at least the minimum either way); their net energy since arrival must
+    stay >= ``-discharge_floor_wh`` at the end of every step and be >= 0 at the end. Node
+    limits apply to the net power: a node's power limit bounds imports and exports, its
+    current limit the exact line currents of the net powers. Where the site load alone
+    breaks a node's limit, the EVs below may not charge there, and a plan breaks the limit
+    only if it makes it worse than the site load alone (a discharge that covers part of
+    the overload is allowed).
+
     Parameters
     ----------
     rtol, atol
@@ -117,16 +135,22 @@ def verify(
     for s, t in np.argwhere(bad):
         out.append(Violation("not_finite", sid[s], int(t), float("nan"), 0.0, "W"))
     sp = np.where(bad, 0.0, sp)
-    for s, t in np.argwhere(sp < -atol):
+    v2x = net.sess_v2x[:, None]
+    for s, t in np.argwhere((sp < -atol) & ~v2x):
         out.append(Violation("negative", sid[s], int(t), float(sp[s, t]), 0.0, "W"))
-    for s, t in np.argwhere((net.frac <= 0) & (sp > atol)):
+    dmax = np.broadcast_to(net.sess_dis_max_w[:, None], sp.shape)
+    for s, t in np.argwhere(v2x & over(-sp, dmax) & (net.frac > 0)):
+        out.append(Violation("discharge_max", sid[s], int(t), float(-sp[s, t]),
+                             float(net.sess_dis_max_w[s]), "W"))
+    for s, t in np.argwhere((net.frac <= 0) & ((sp > atol) | (v2x & (sp < -atol)))):
         out.append(Violation("outside_window", sid[s], int(t), float(sp[s, t]), 0.0, "W"))
     smax = np.broadcast_to(net.sess_max_w[:, None], sp.shape)
     for s, t in np.argwhere(over(sp, smax) & (net.frac > 0)):
         out.append(Violation("session_max", sid[s], int(t), float(sp[s, t]),
                              float(net.sess_max_w[s]), "W"))
     smin = net.sess_min_w[:, None]
-    low = (sp > atol) & (sp < smin * (1 - rtol) - atol) & (net.frac > 0)
+    mag_sp = np.where(v2x, np.abs(sp), sp)
+    low = (mag_sp > atol) & (mag_sp < smin * (1 - rtol) - atol) & (net.frac > 0)
     for s, t in np.argwhere(low):
         out.append(Violation("min_current", sid[s], int(t), float(sp[s, t]),
                              float(net.sess_min_w[s]), "W"))
@@ -134,23 +158,47 @@ def verify(
     for s in np.flatnonzero(over(energy, net.need_wh)):
         out.append(Violation("energy_above_need", sid[s], None, float(energy[s]),
                              float(net.need_wh[s]), "Wh"))
+    if net.has_v2x:
+        cum = np.cumsum(sp * net.frac * net.dt_h, axis=1)
+        floor = net.sess_floor_wh[:, None]
+        below = v2x & (cum < -floor * (1 + rtol) - atol)
+        for s in np.flatnonzero(below.any(axis=1)):
+            t = int(np.argmax(below[s]))
+            out.append(Violation("discharge_floor", sid[s], t, float(cum[s, t]),
+                                 -float(net.sess_floor_wh[s]), "Wh"))
+        for s in np.flatnonzero(net.sess_v2x & (energy < -atol)):
+            out.append(Violation("energy_below_arrival", sid[s], None, float(energy[s]),
+                                 0.0, "Wh"))
     ep = net.evse_power(np.maximum(sp, 0.0))
-    for e, t in np.argwhere(over(ep, net.evse_max_w[:, None])):
-        out.append(Violation("evse_max", eid[e], int(t), float(ep[e, t]),
+    # net power per EVSE: V2X sessions count signed; others as charging only (a negative
+    # value of a charging-only session is reported above and ignored here)
+    ep_net = net.evse_power(np.where(v2x, sp, np.maximum(sp, 0.0))) if net.has_v2x else ep
+    for e, t in np.argwhere(over(ep_net, net.evse_max_w[:, None])):
+        out.append(Violation("evse_max", eid[e], int(t), float(ep_net[e, t]),
                              float(net.evse_max_w[e]), "W"))
+    if net.has_v2x:
+        for e, t in np.argwhere(over(-ep_net, net.evse_max_w[:, None])):
+            out.append(Violation("evse_max", eid[e], int(t), float(-ep_net[e, t]),
+                                 float(net.evse_max_w[e]), "W"))
+    zero = np.zeros_like(ep_net)
     for n in range(net.N):
         members = net.members[n]
         ev_on = ep[members].sum(axis=0) > atol if len(members) else np.zeros(net.T, bool)
         plim = net.power_limit[n]
         if np.any(np.isfinite(plim)):
-            pw = net.node_power(n, ep)
-            for t in np.flatnonzero(over(pw, plim) & ev_on):
+            pw = net.node_power(n, ep_net)
+            worse = ev_on | (pw > net.node_power(n, zero) + atol)
+            for t in np.flatnonzero(over(pw, plim) & worse):
                 out.append(Violation("node_power", nid[n], int(t), float(pw[t]),
+                                     float(plim[t]), "W"))
+            for t in np.flatnonzero(over(-pw, plim)):
+                out.append(Violation("node_export", nid[n], int(t), float(-pw[t]),
                                      float(plim[t]), "W"))
         clim = net.current_limit[n]
         if np.any(np.isfinite(clim)):
-            mag = np.abs(net.line_currents(n, ep))
-            for k, t in np.argwhere(over(mag, clim[None, :]) & ev_on[None, :]):
+            mag = np.abs(net.line_currents(n, ep_net))
+            worse_k = ev_on[None, :] | (mag > np.abs(net.line_currents(n, zero)) + atol)
+            for k, t in np.argwhere(over(mag, clim[None, :]) & worse_k):
                 out.append(Violation("node_current", nid[n], int(t), float(mag[k, t]),
                                      float(clim[t]), "A", _LINES[k]))
     return out
