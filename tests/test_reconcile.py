@@ -4,6 +4,7 @@ construction; stable ids; replace vs stack; apply(); properties on generated sta
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -51,11 +52,12 @@ def dump(msgs: list[ReconcileMessage]) -> bytes:
     return json.dumps([[m.action, m.to_json_dict()] for m in msgs]).encode()
 
 
-def composites(station: ChargingStation) -> list[Any]:
+def composites(station: ChargingStation, start: datetime = NOW - timedelta(hours=1)
+               ) -> list[Any]:
     out = []
     for e in (0, *station.evse_ids):
         for unit in ("A", "W"):
-            out.append(station.composite_schedule(e, NOW - timedelta(hours=1), 3 * 86_400, unit))
+            out.append(station.composite_schedule(e, start, 3 * 86_400, unit))
     return out
 
 
@@ -140,8 +142,9 @@ def scenario(draw: st.DrawFn) -> tuple[ChargingStation, dict[int, list[ChargingP
 def test_property_reconcile_reaches_desired_and_is_idempotent(
     case: tuple[ChargingStation, dict[int, list[ChargingProfile]], ChargingStation],
 ) -> None:
+    """compare="content": exactly the desired profiles, composites before now included."""
     current, desired, reference = case
-    msgs = reconcile(current, desired, now=NOW)
+    msgs = reconcile(current, desired, now=NOW, compare="content")
     after = apply(current, msgs, NOW)
     # exactly the desired composite schedules, every EVSE and the station total, A and W
     assert composites(after) == composites(reference)
@@ -153,10 +156,12 @@ def test_property_reconcile_reaches_desired_and_is_idempotent(
     assert after.get_charging_profiles(purpose="ChargingStationExternalConstraints") == \
         current.get_charging_profiles(purpose="ChargingStationExternalConstraints")
     # nothing re-sent when nothing changed; twice = once
-    assert reconcile(after, desired, now=NOW) == []
+    assert reconcile(after, desired, now=NOW, compare="content") == []
+    assert reconcile(after, desired, now=NOW) == []  # equal content: equal effect
     assert apply(after, msgs, NOW) == after
     # deterministic, byte for byte, whatever the order of the mapping
-    again = reconcile(current.copy(), dict(reversed(list(desired.items()))), now=NOW)
+    again = reconcile(current.copy(), dict(reversed(list(desired.items()))), now=NOW,
+                      compare="content")
     assert dump(again) == dump(msgs)
     # schema-valid, never clears external constraints, at most one message per profile
     for m in msgs:
@@ -381,3 +386,297 @@ def test_payload_bytes_counts_compact_json() -> None:
     text = json.dumps(msgs[0].to_json_dict(), separators=(",", ":"))
     assert payload_bytes(msgs) == len(text.encode())
     assert payload_bytes([]) == 0
+
+
+# ------------------------------------------------------------------------ compare="effect"
+
+
+def same_from_now(p: ChargingProfile, draw: Callable[[st.SearchStrategy[int]], int]
+                  ) -> ChargingProfile | None:
+    """A profile with ``p``'s effect from NOW on but other content (None if none is known):
+    a Recurring one shifted by whole recurrences, an Absolute one restarted at the period
+    that runs at NOW (its earlier periods dropped, its duration shortened to match)."""
+    s = p.charging_schedule[0]
+    if s.start_schedule is None:
+        return None
+    if p.charging_profile_kind.value == "Recurring":
+        days = 1 if p.recurrency_kind is not None and p.recurrency_kind.value == "Daily" else 7
+        shift = timedelta(days=days * draw(st.sampled_from((-2, -1, 1, 3))))
+        return p.model_copy(update={"charging_schedule": (
+            s.model_copy(update={"start_schedule": s.start_schedule + shift}),
+            *p.charging_schedule[1:])})
+    if p.charging_profile_kind.value != "Absolute":
+        return None
+    ps = s.charging_schedule_period
+    begun = [i for i, q in enumerate(ps) if s.start_schedule + timedelta(
+        seconds=q.start_period) <= NOW]
+    if not begun or begun[-1] == 0:
+        return None
+    k = begun[-1]
+    off = ps[k].start_period
+    if s.duration is not None and s.duration <= off:
+        return None
+    s2 = s.model_copy(update={
+        "start_schedule": s.start_schedule + timedelta(seconds=off),
+        "duration": None if s.duration is None else s.duration - off,
+        "charging_schedule_period": tuple(
+            q.model_copy(update={"start_period": q.start_period - off}) for q in ps[k:])})
+    return p.model_copy(update={"charging_schedule": (s2, *p.charging_schedule[1:])})
+
+
+@st.composite
+def effect_scenario(draw: st.DrawFn) -> tuple[ChargingStation, dict[int, list[ChargingProfile]],
+                                              ChargingStation, int]:
+    """scenario(), where some desired profiles are installed ones with the same effect from
+    NOW on but another content (and maybe another id); also how many such."""
+    current, desired, _ = draw(scenario())
+    n = max((e for e in current.evse_ids), default=0)
+    wish: list[tuple[int, ChargingProfile]] = []
+    reshaped = 0
+    for e, ps in desired.items():
+        for p in ps:
+            q = same_from_now(p, draw) if draw(st.booleans()) else None
+            if q is not None and q != p:
+                reshaped += 1
+                p = q.model_copy(update={"id": q.id + 200}) if draw(st.booleans()) else q
+            wish.append((e, p))
+    with_tx = tuple(e in current.transactions for e in range(1, n + 1))
+    ext = bool(current.get_charging_profiles(purpose="ChargingStationExternalConstraints"))
+    reference = base_station(n, with_tx, ext)
+    return current, install_valid(reference, wish), reference, reshaped
+
+
+@given(effect_scenario())
+def test_property_effect_reaches_desired_from_now_and_is_idempotent(
+    case: tuple[ChargingStation, dict[int, list[ChargingProfile]], ChargingStation, int],
+) -> None:
+    current, desired, reference, _ = case
+    msgs = reconcile(current, desired, now=NOW)
+    assert dump(msgs) == dump(reconcile(current, desired, now=NOW, compare="effect"))
+    after = apply(current, msgs, NOW)
+    # the composites from now on are the desired ones (before now they may differ: an
+    # installed profile kept for its equal future still has its own past)
+    assert composites(after, NOW) == composites(reference, NOW)
+    assert reconcile(after, desired, now=NOW) == []
+    assert apply(after, msgs, NOW) == after
+    again = reconcile(current.copy(), dict(reversed(list(desired.items()))), now=NOW)
+    assert dump(again) == dump(msgs)
+    for m in msgs:
+        assert_valid("v201", m.action + "Request", m.to_json_dict())
+        if isinstance(m, ClearChargingProfileRequest):
+            assert m.charging_profile_id != EXT_ID
+    # never more messages than comparing content
+    assert len(msgs) <= len(reconcile(current, desired, now=NOW, compare="content"))
+
+
+@given(scenario(), st.data())
+def test_property_same_effect_costs_nothing(
+    case: tuple[ChargingStation, dict[int, list[ChargingProfile]], ChargingStation],
+    data: st.DataObject,
+) -> None:
+    """Installed profiles wanted again with the same effect from NOW on (other content,
+    same or other id): nothing to send; with compare="content", one Set per such profile."""
+    current, _, _ = case
+    same: dict[int, list[ChargingProfile]] = {}
+    changed = 0
+    for e, ps in managed(current).items():
+        for p in ps:
+            q = same_from_now(p, data.draw)
+            if q is not None and q != p:
+                changed += 1
+                if data.draw(st.booleans()):
+                    q = q.model_copy(update={"id": q.id + 500})
+            same.setdefault(e, []).append(q or p)
+    assert reconcile(current, same, now=NOW) == []
+    content = reconcile(current, same, now=NOW, compare="content")
+    assert sum(isinstance(m, SetChargingProfileRequest) for m in content) == changed
+
+
+def stepped(pid: int, start: datetime, limits: list[float], step: int, *,
+            purpose: str = "TxProfile", with_duration: bool = True, kind: str = "Absolute",
+            **extra: Any) -> ChargingProfile:
+    """A plan-like profile: ``limits[i]`` from ``start + i * step``."""
+    sched: dict[str, Any] = {
+        "id": 1, "chargingRateUnit": "A",
+        "chargingSchedulePeriod": [{"startPeriod": i * step, "limit": v}
+                                   for i, v in enumerate(limits)]}
+    if kind != "Relative":
+        sched["startSchedule"] = start.strftime("%Y-%m-%dT%H:%M:%SZ")
+    if with_duration:
+        sched["duration"] = len(limits) * step
+    d: dict[str, Any] = {"id": pid, "stackLevel": 1, "chargingProfilePurpose": purpose,
+                         "chargingProfileKind": kind, "chargingSchedule": [sched]}
+    if purpose == "TxProfile":
+        d["transactionId"] = "tx-1"
+    d.update(extra)
+    return ChargingProfile.model_validate(d)
+
+
+def tx_station() -> ChargingStation:
+    s = ChargingStation(2)
+    s.start_transaction(1, "tx-1", NOW - timedelta(hours=3))
+    return s
+
+
+@given(
+    step=st.sampled_from((60, 300, 900)),
+    limits=st.lists(st.sampled_from((0.0, 6.0, 8.5, 16.0)), min_size=2, max_size=12),
+    data=st.data(),
+)
+def test_property_shifted_by_whole_periods_costs_nothing(
+    step: int, limits: list[float], data: st.DataObject
+) -> None:
+    n = len(limits)
+    running = data.draw(st.integers(0, n - 1), label="period running at NOW")
+    into = data.draw(st.integers(0, step - 1), label="seconds into it")
+    start = NOW - timedelta(seconds=running * step + into)
+    with_duration = data.draw(st.booleans())
+    installed = stepped(7, start, limits, step, with_duration=with_duration)
+    s = apply(tx_station(), [SetChargingProfileRequest(evse_id=1, charging_profile=installed)],
+              NOW)
+    j = data.draw(st.integers(1, running)) if running else 0  # whole periods shifted
+    pid = data.draw(st.sampled_from((7, 8)), label="desired id")
+    later = stepped(pid, start + timedelta(seconds=j * step), limits[j:], step,
+                    with_duration=with_duration)
+    assert reconcile(s, {1: [later]}, now=NOW) == []
+    # comparing content: a Set when shifted (and a Clear of the old id under a new one)
+    assert len(reconcile(s, {1: [later]}, now=NOW, compare="content")) == (
+        0 if j == 0 else 1 if pid == 7 else 2)
+    # a limit that still matters from NOW on changes: one Set, replacing in place
+    i = data.draw(st.integers(running, n - 1), label="changed period")
+    bumped = limits[j:]
+    bumped[i - j] += 1.0
+    changed = stepped(7, start + timedelta(seconds=j * step), bumped, step,
+                      with_duration=with_duration)
+    msgs = reconcile(s, {1: [changed]}, now=NOW)
+    assert [(m.action, m.to_json_dict()["chargingProfile"]["id"]) for m in msgs] == [
+        ("SetChargingProfile", 7)]
+    ref = apply(tx_station(), [SetChargingProfileRequest(evse_id=1, charging_profile=changed)],
+                NOW)
+    assert composites(apply(s, msgs, NOW), NOW) == composites(ref, NOW)
+    # a limit that changes only before NOW costs nothing
+    if running:
+        past = list(limits)
+        past[data.draw(st.integers(0, running - 1))] += 1.0
+        assert reconcile(s, {1: [stepped(7, start, past, step,
+                                         with_duration=with_duration)]}, now=NOW) == []
+    # the same limits, but the last one lasts for ever instead of ending (or the reverse):
+    # "no limit" after the end is not a limit of 0 A, a message
+    other_end = stepped(7, start, limits, step, with_duration=not with_duration)
+    assert len(reconcile(s, {1: [other_end]}, now=NOW)) == 1
+
+
+def test_recurring_shifted_by_whole_days_costs_nothing() -> None:
+    daily: dict[str, Any] = dict(purpose="TxDefaultProfile", kind="Recurring",
+                                 recurrencyKind="Daily",
+                 with_duration=False)
+    base = stepped(5, NOW - timedelta(days=3, hours=2), [16.0, 8.0, 10.0], 3600, **daily)
+    s = apply(ChargingStation(1), [SetChargingProfileRequest(evse_id=1, charging_profile=base)],
+              NOW)
+    for days in (-20, -1, 1, 30):  # also a startSchedule in the future (EVerest's rule)
+        shifted = stepped(5, NOW - timedelta(days=3 - days, hours=2), [16.0, 8.0, 10.0], 3600,
+                          **daily)
+        assert reconcile(s, {1: [shifted]}, now=NOW) == []
+        assert len(reconcile(s, {1: [shifted]}, now=NOW, compare="content")) == 1
+    hour = stepped(5, NOW - timedelta(days=3, hours=1), [16.0, 8.0, 10.0], 3600, **daily)
+    assert len(reconcile(s, {1: [hour]}, now=NOW)) == 1
+    weekly = stepped(5, NOW - timedelta(days=3, hours=2), [16.0, 8.0, 10.0], 3600,
+                     purpose="TxDefaultProfile", kind="Recurring", recurrencyKind="Weekly",
+                     with_duration=False)
+    assert len(reconcile(s, {1: [weekly]}, now=NOW)) == 1  # the limit of 10 A lasts a week
+    # the same daily effect written as a weekly profile of seven days
+    week = stepped(5, NOW - timedelta(days=3, hours=2), [16.0, 8.0, 10.0], 3600,
+                   purpose="TxDefaultProfile", kind="Recurring", recurrencyKind="Weekly",
+                   with_duration=False)
+    periods = [{"startPeriod": d * 86_400 + h * 3600, "limit": v}
+               for d in range(7) for h, v in ((0, 16.0), (1, 8.0), (2, 10.0))]
+    s0 = week.charging_schedule[0].model_validate(
+        {**week.charging_schedule[0].to_json_dict(), "chargingSchedulePeriod": periods})
+    week = week.model_copy(update={"charging_schedule": (s0,)})
+    assert reconcile(s, {1: [week]}, now=NOW) == []
+
+
+def test_validity_window_clips_the_effect() -> None:
+    def win(vf: timedelta, vt: timedelta) -> ChargingProfile:
+        return stepped(3, NOW - timedelta(hours=1), [16.0, 8.0], 1800, with_duration=False,
+                       validFrom=(NOW + vf).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                       validTo=(NOW + vt).strftime("%Y-%m-%dT%H:%M:%SZ"))
+    s = apply(tx_station(), [SetChargingProfileRequest(
+        evse_id=1, charging_profile=win(timedelta(hours=-2), timedelta(hours=1)))], NOW)
+    # validFrom differs only before NOW: equal; validTo differs: a message
+    assert reconcile(s, {1: [win(timedelta(hours=-1), timedelta(hours=1))]}, now=NOW) == []
+    assert len(reconcile(s, {1: [win(timedelta(hours=-2), timedelta(hours=2))]},
+                         now=NOW)) == 1
+    assert len(reconcile(s, {1: [win(timedelta(minutes=5), timedelta(hours=1))]},
+                         now=NOW)) == 1
+    # equal to a profile without validity whose schedule ends at validTo
+    ends = stepped(3, NOW - timedelta(minutes=30), [8.0, 8.0, 8.0], 1800)
+    assert reconcile(s, {1: [ends]}, now=NOW) == []
+
+
+def test_open_ended_last_period_is_compared_for_ever() -> None:
+    s = apply(tx_station(), [SetChargingProfileRequest(evse_id=1, charging_profile=stepped(
+        4, NOW - timedelta(hours=1), [16.0, 8.0], 1800, with_duration=False))], NOW)
+    tail = stepped(4, NOW - timedelta(minutes=30), [8.0], 1800, with_duration=False)
+    assert reconcile(s, {1: [tail]}, now=NOW) == []
+    for other in (stepped(4, NOW - timedelta(minutes=30), [8.0], 1800),  # ends after 30 min
+                  stepped(4, NOW - timedelta(minutes=30), [8.0, 8.0, 7.9], 86_400,
+                          with_duration=False)):  # changes in a day
+        assert len(reconcile(s, {1: [other]}, now=NOW)) == 1
+
+
+def test_static_fields_must_match() -> None:
+    s = apply(tx_station(), [SetChargingProfileRequest(evse_id=1, charging_profile=stepped(
+        4, NOW - timedelta(hours=1), [16.0, 8.0], 1800, with_duration=False))], NOW)
+    tail = stepped(4, NOW - timedelta(minutes=30), [8.0], 1800, with_duration=False)
+    s0 = tail.charging_schedule[0]
+    for variant in (
+        tail.model_copy(update={"stack_level": 2}),
+        tail.model_copy(update={"charging_schedule": (s0.model_copy(update={"id": 2}),)}),
+        tail.model_copy(update={"charging_schedule": (s0.model_copy(
+            update={"min_charging_rate": 6.0}),)}),
+        tail.model_copy(update={"charging_schedule": (s0.model_copy(update={
+            "charging_schedule_period": (s0.charging_schedule_period[0].model_copy(
+                update={"number_phases": 1}),)}),)}),
+    ):
+        assert len(reconcile(s, {1: [variant]}, now=NOW)) == 1
+    # the same effect on another EVSE is another profile (the Set moves it there by id)
+    moved = tail.model_copy(update={"transaction_id": None,
+                                    "charging_profile_purpose": P.TxDefaultProfile})
+    msgs = reconcile(s, {2: [moved]}, now=NOW)
+    assert [(m.action, m.to_json_dict()["evseId"]) for m in msgs] == [("SetChargingProfile", 2)]
+    assert [(e, p.id) for e, p in apply(s, msgs, NOW).get_charging_profiles()] == [(2, 4)]
+
+
+def test_relative_profiles_compare_by_effect_only_when_anchored() -> None:
+    s = tx_station()  # tx-1 started 3 h before NOW on EVSE 1
+    rel = stepped(6, NOW, [16.0, 8.0, 10.0], 3 * 3600 - 600, kind="Relative",
+                  with_duration=False)
+    s = apply(s, [SetChargingProfileRequest(evse_id=1, charging_profile=rel)], NOW)
+    # anchored at the transaction's start: the Absolute profile of its future is equal
+    absolute = stepped(6, NOW - timedelta(minutes=10), [8.0, 10.0], 3 * 3600 - 600,
+                       with_duration=False)
+    assert reconcile(s, {1: [absolute]}, now=NOW) == []
+    assert len(reconcile(s, {1: [absolute.model_copy(update={"charging_schedule": (
+        absolute.charging_schedule[0].model_copy(update={"start_schedule": NOW}),)})]},
+        now=NOW)) == 1
+    # a TxDefaultProfile re-anchors at every transaction: only its content counts
+    d = stepped(9, NOW, [16.0, 8.0], 3 * 3600, kind="Relative", purpose="TxDefaultProfile",
+                with_duration=False, stackLevel=0)
+    s = apply(s, [SetChargingProfileRequest(evse_id=1, charging_profile=d)], NOW)
+    d8 = stepped(9, NOW, [8.0], 3 * 3600, kind="Relative", purpose="TxDefaultProfile",
+                 with_duration=False, stackLevel=0)
+    got = reconcile(s, {1: [absolute, d8]}, now=NOW)
+    assert [m.to_json_dict()["chargingProfile"]["id"] for m in got] == [9]
+    # without a mirror the transaction is unknown: the Relative TxProfile counts by content
+    assert len(reconcile(dict(s.installed), {1: [absolute, d]}, context=s.context().__class__(
+        evses=s.context().evses), now=NOW)) == 1
+
+
+def test_compare_argument_is_checked() -> None:
+    with pytest.raises(InvalidPayloadError) as err:
+        reconcile(ChargingStation(1), {}, now=NOW, compare="bytes")  # type: ignore[arg-type]
+    assert (err.value.path, err.value.rule) == ("compare", "enum")
+    with pytest.raises(InvalidPayloadError) as err:
+        reconcile(ChargingStation(1), {}, compare="effect")
+    assert (err.value.path, err.value.rule) == ("now", "required")

@@ -11,6 +11,16 @@ of requests that takes the station there:
   station replaces it atomically, K01.FR.05);
 - one ClearChargingProfile (by id) per installed profile no longer wanted.
 
+"Already holds" depends on ``compare``. With ``now`` it defaults to ``"effect"``: an
+installed profile serves a desired one when, on the same EVSE, with the same purpose, stack
+level, transactionId, unit and other static fields, it sets the same limits (limit,
+numberPhases, phaseToUse) at every instant from ``now`` on, validity window and recurrence
+included. A re-plan whose TxProfiles only start later (``startSchedule`` = the new horizon
+start) but limit alike from ``now`` on then costs nothing; the station keeps the old profile,
+whose *past* differs (composite schedules before ``now`` may differ from those of the desired
+profiles; from ``now`` on they are equal). ``compare="content"`` (the default without
+``now``) only accepts profiles equal but for the id.
+
 The CSMS manages ChargingStationMaxProfile, TxDefaultProfile and TxProfile;
 ChargingStationExternalConstraints belong to the site's energy manager and are never touched.
 Reconciling again after the messages were applied returns ``[]``; applying the messages twice
@@ -53,14 +63,19 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Literal, TypeAlias
 
+import numpy as np
+
 from smartcharge.errors import InvalidPayloadError
-from smartcharge.model import ChargingProfile, ChargingProfilePurpose
+from smartcharge.expand import RECURRENCE_SECONDS, period_entries
+from smartcharge.model import ChargingProfile, ChargingProfileKind, ChargingProfilePurpose
 from smartcharge.ocpp.v201 import ClearChargingProfileRequest, SetChargingProfileRequest
+from smartcharge.schedule import epoch_seconds
 from smartcharge.station import ChargingStation
 from smartcharge.validation import EVSEInfo, StationContext, conform_profile
 
 __all__ = [
     "MANAGED_PURPOSES",
+    "Compare",
     "ReconcileMessage",
     "Strategy",
     "apply",
@@ -72,6 +87,10 @@ __all__ = [
 
 ReconcileMessage: TypeAlias = SetChargingProfileRequest | ClearChargingProfileRequest
 """What :func:`reconcile` returns: typed requests with ``.action`` and ``.to_json_dict()``."""
+
+Compare = Literal["effect", "content"]
+"""``"effect"``: profiles are equivalent when they limit alike from ``now`` on (the default
+when ``now`` is given). ``"content"``: only when equal but for the id."""
 
 Strategy = Literal["replace", "stack"]
 """``"replace"``: the desired profiles are the whole managed state of the station.
@@ -302,6 +321,144 @@ def _in_scope(
     return floor is not None and p.stack_level >= floor
 
 
+# ------------------------------------------------------------------------------ effect
+
+
+_FOREVER = 2**31 - 1  # expand's "for ever" for an open-ended period [s from the schedule start]
+_MAX_OCCURRENCES = 20_000  # beyond this many recurrences in the window: compare by content
+_Piece: TypeAlias = tuple[int, int, float, int, int]  # start, end [s], limit, phases, phaseToUse
+
+
+def _static_part(p: ChargingProfile) -> ChargingProfile | None:
+    """``p`` without what only shapes its effect over time (id, kind, recurrency, validity,
+    startSchedule, duration, periods); None when it has several schedules (ISO 15118: the EV
+    picks one, so only identical content is equivalent)."""
+    if len(p.charging_schedule) != 1:
+        return None
+    s = p.charging_schedule[0].model_copy(
+        update={"start_schedule": None, "duration": None, "charging_schedule_period": ()}
+    )
+    return p.model_copy(
+        update={
+            "id": 0,
+            "charging_profile_kind": ChargingProfileKind.Absolute,
+            "recurrency_kind": None,
+            "valid_from": None,
+            "valid_to": None,
+            "charging_schedule": (s,),
+        }
+    )
+
+
+def _origin(p: ChargingProfile, anchor: int | None) -> int | None:
+    """Start [epoch s] of a non-recurring profile's schedule (None for Recurring)."""
+    if p.charging_profile_kind is ChargingProfileKind.Recurring:
+        return None
+    if p.charging_profile_kind is ChargingProfileKind.Relative:
+        assert anchor is not None
+        return anchor
+    start = p.charging_schedule[0].start_schedule
+    assert start is not None  # K01.FR.40, checked by the station before it stored it
+    return epoch_seconds(start)
+
+
+def _breakpoints(p: ChargingProfile, anchor: int | None) -> list[int]:
+    """Every instant [epoch s] where ``p``'s effect may change, except its recurrence and the
+    end of an open-ended last period (which lasts for ever)."""
+    out = [epoch_seconds(t) for t in (p.valid_from, p.valid_to) if t is not None]
+    o = _origin(p, anchor)
+    if o is not None:
+        sched = p.charging_schedule[0]
+        out.extend(o + q.start_period for q in sched.charging_schedule_period)
+        if sched.duration is not None:
+            out.append(o + sched.duration)
+    return out
+
+
+def _effect(p: ChargingProfile, now: int, end: int, anchor: int | None) -> list[_Piece]:
+    """``p``'s limits in ``[now, end)``: disjoint sorted pieces, adjacent equal ones merged,
+    gaps where it sets no limit."""
+    seg = period_entries(p, now, end, session_start=anchor)
+    periods = p.charging_schedule[0].charging_schedule_period
+    to_use = np.array([q.phase_to_use or 0 for q in periods], dtype=np.int64)[seg.period_index]
+    starts = np.maximum(seg.starts, now)
+    ends = np.minimum(seg.ends, end)
+    out: list[_Piece] = []
+    for a, b, lim, ph, use in zip(
+        starts.tolist(), ends.tolist(), seg.limits.tolist(), seg.phases.tolist(),
+        to_use.tolist(), strict=True,
+    ):
+        if b <= a:
+            continue
+        if out and out[-1][1] == a and out[-1][2:] == (lim, ph, use):
+            out[-1] = (out[-1][0], b, lim, ph, use)
+        else:
+            out.append((a, b, lim, ph, use))
+    return out
+
+
+def _same_effect(
+    a: ChargingProfile, b: ChargingProfile, now: int, anchor: int | None
+) -> bool:
+    """True when ``a`` and ``b`` (as stored, on one EVSE) limit alike at every instant from
+    ``now`` on.
+
+    Their static parts (purpose, stack level, transactionId, unit, schedule id, minimum rate,
+    ...) must be equal. Relative profiles need ``anchor`` (the start of the one transaction
+    they can apply to), else only identical content is equivalent. The effects are compared
+    on ``[now, T0 + L)``: ``T0`` the latest breakpoint of either profile (period starts,
+    duration end, validFrom, validTo; at least ``now``), ``L`` the longest recurrence (1 s
+    without one). After ``T0`` each profile is constant (its last period, or nothing) or
+    repeats with its recurrence, so both repeat with period ``L``, and one period past ``T0``
+    decides all later instants. An open-ended last period lasts for ever (expand's 2**31-1 s
+    cap is treated as infinite: when the window would reach it, only content counts).
+    """
+    if a.same_content(b):
+        return True
+    sa, sb = _static_part(a), _static_part(b)
+    if sa is None or sa != sb:
+        return False
+    relative = ChargingProfileKind.Relative
+    if anchor is None and relative in (a.charging_profile_kind, b.charging_profile_kind):
+        return False
+    t0 = max([now, *_breakpoints(a, anchor), *_breakpoints(b, anchor)])
+    span = max(
+        (RECURRENCE_SECONDS[p.recurrency_kind] for p in (a, b)
+         if p.charging_profile_kind is ChargingProfileKind.Recurring
+         and p.recurrency_kind is not None),
+        default=0,
+    )
+    end = t0 + max(span, 1)
+    if span and (end - now) // span > _MAX_OCCURRENCES:
+        return False
+    for p in (a, b):
+        o = _origin(p, anchor)
+        if o is not None and end >= o + _FOREVER:
+            return False
+    return _effect(a, now, end, anchor) == _effect(b, now, end, anchor)
+
+
+def _anchor_of(
+    evse_id: int, a: ChargingProfile, b: ChargingProfile, context: StationContext
+) -> int | None:
+    """The transaction start [epoch s] both profiles are anchored to, if any: TxProfiles of
+    the transaction running on ``evse_id`` (a TxProfile dies with its transaction, so its
+    anchor never moves). TxDefaultProfiles and station-wide ones re-anchor at every new
+    transaction: None."""
+    tid = a.transaction_id
+    if (
+        a.charging_profile_purpose is not _TX
+        or b.charging_profile_purpose is not _TX
+        or tid is None
+        or b.transaction_id != tid
+    ):
+        return None
+    tx = context.transactions.get(evse_id)
+    if tx is None or tx[0] != tid:
+        return None
+    return epoch_seconds(tx[1])
+
+
 def reconcile(
     current: ChargingStation | Mapping[int, Sequence[ChargingProfile]],
     desired: Mapping[int, Sequence[ChargingProfile]],
@@ -310,11 +467,13 @@ def reconcile(
     strategy: Strategy = "replace",
     purposes: Iterable[ChargingProfilePurpose | str] = MANAGED_PURPOSES,
     context: StationContext | None = None,
+    compare: Compare | None = None,
 ) -> list[ReconcileMessage]:
     """The minimal ordered requests that take ``current`` to ``desired``.
 
     A desired profile costs nothing when the station holds it already (same EVSE, same
-    content as stored, K01.FR.49; the id may differ if no other desired profile claims it),
+    content as stored, K01.FR.49, or with ``compare="effect"`` the same limits from ``now``
+    on; the id may differ if no other desired profile claims it; equal content is preferred),
     one SetChargingProfile otherwise (replacing by id when the id is installed); every
     installed profile in scope that no desired profile matches or replaces costs one
     ClearChargingProfile by id. Order: clears, then replacements, then new profiles, each
@@ -344,7 +503,24 @@ def reconcile(
         The purposes the CSMS manages here (never ChargingStationExternalConstraints).
     context
         For a mapping ``current``: the station's EVSEs (default: AC three-phase EVSEs, the
-        mapping's keys), used to compare profiles as the station stores them.
+        mapping's keys), used to compare profiles as the station stores them, and its
+        running transactions (which anchor Relative TxProfiles for ``compare="effect"``).
+    compare
+        ``"effect"`` (the default when ``now`` is given): installed and desired profiles are
+        equivalent when their static fields (purpose, stack level, transactionId, unit,
+        schedule id, minChargingRate, salesTariff, customData; a single chargingSchedule)
+        are equal and they set the same limit, numberPhases and phaseToUse at every instant
+        from ``now`` on. The comparison window ``[now, T0 + L)`` is provably enough: ``T0``
+        is the latest breakpoint of either profile (period starts, end of ``duration``,
+        validFrom, validTo), ``L`` the longest recurrence (a day, a week, 1 s without);
+        past ``T0`` both profiles repeat with period ``L`` (or are constant: an open-ended
+        last period lasts for ever), so one ``L`` decides every later instant. Relative
+        profiles are compared by effect only when both are TxProfiles of the transaction
+        running on the EVSE (its start anchors them for their whole life); otherwise, and
+        when the window would reach 2**31-1 s past a schedule's start or more than 20,000
+        recurrences, only equal content counts (never a false "equal"). ``"content"`` (the
+        default without ``now``): equal but for the id, the behaviour before ``compare``
+        existed.
 
     Returns
     -------
@@ -354,8 +530,9 @@ def reconcile(
     ------
     InvalidPayloadError
         A malformed input, a desired profile of an unmanaged purpose, two desired profiles
-        with one id, a desired id that belongs to a profile outside the scope (external
-        constraints, or the base under a stack layer), or a list the station would reject.
+        with one id, ``compare="effect"`` without ``now``, a desired id that belongs to a
+        profile outside the scope (external constraints, or the base under a stack layer), or
+        a list the station would reject.
     """
     if strategy not in ("replace", "stack"):
         raise InvalidPayloadError(
@@ -374,8 +551,29 @@ def reconcile(
             path="purposes",
             rule="K01.FR.22",
         )
+    if compare is None:
+        compare = "content" if now is None else "effect"
+    if compare not in ("effect", "content"):
+        raise InvalidPayloadError(
+            f"compare must be 'effect' or 'content', got {compare!r}", path="compare", rule="enum"
+        )
+    if compare == "effect" and now is None:
+        raise InvalidPayloadError(
+            "compare='effect' needs now (the effect is compared from now on)",
+            path="now",
+            rule="required",
+        )
     installed, ctx = _installed_of(current, context)
     want = _check_desired(desired, managed, ctx)
+    t_now = None if compare == "content" or now is None else epoch_seconds(now)
+
+    def same(e: int, q: ChargingProfile, stored: ChargingProfile) -> bool:
+        """Installed ``q`` (on ``e``) serves as the desired ``stored``."""
+        if q.model_copy(update={"id": stored.id}) == stored:
+            return True
+        if t_now is None:
+            return False
+        return _same_effect(q, stored, t_now, _anchor_of(e, q, stored, ctx))
 
     floors: dict[tuple[int, ChargingProfilePurpose], int] = {}
     for e, _, p in want:
@@ -406,27 +604,31 @@ def reconcile(
     pending: list[tuple[int, ChargingProfile, ChargingProfile]] = []
     for e, p, stored in want:
         hit = scope.get(p.id)
-        if hit is not None and hit == (e, stored):
+        if hit is not None and hit[0] == e and same(e, hit[1], stored):
             kept.add(p.id)
         else:
             pending.append((e, p, stored))
-    sets: list[tuple[int, ChargingProfile]] = []
-    for e, p, stored in pending:
-        reuse = next(
-            (
-                q.id
-                for q in installed.get(e, ())
-                if q.id in scope
-                and q.id not in claimed
-                and q.id not in kept
-                and q.model_copy(update={"id": stored.id}) == stored
-            ),
-            None,
-        )
-        if reuse is not None:
-            kept.add(reuse)
-        else:
-            sets.append((e, p))
+    # an installed profile under another id: equal content first, then equal effect
+    for effect in (False, True) if t_now is not None else (False,):
+        unmatched: list[tuple[int, ChargingProfile, ChargingProfile]] = []
+        for e, p, stored in pending:
+            reuse = next(
+                (
+                    q.id
+                    for q in installed.get(e, ())
+                    if q.id in scope
+                    and q.id not in claimed
+                    and q.id not in kept
+                    and (same(e, q, stored) if effect else q.same_content(stored))
+                ),
+                None,
+            )
+            if reuse is not None:
+                kept.add(reuse)
+            else:
+                unmatched.append((e, p, stored))
+        pending = unmatched
+    sets = [(e, p) for e, p, _ in pending]
     replacing = {p.id for _, p in sets}
     clears = sorted(
         (e, q.id) for q_id, (e, q) in scope.items() if q_id not in kept and q_id not in replacing
