@@ -257,3 +257,66 @@ def test_model_fields_are_the_21_schema_properties() -> None:
         assert aliases == set(definitions[name]["properties"]) - unmodelled, name
     modes = definitions["OperationModeEnumType"]["enum"]
     assert [m.value for m in OperationMode] == modes
+
+
+# --------------------------------------------------------------------------------------------
+# Optimizer plans as 2.1 profiles
+# --------------------------------------------------------------------------------------------
+
+
+def _v2x_problem() -> Any:
+    from smartcharge.optimizer import Problem
+
+    return Problem.model_validate({
+        "horizon": {"start": "2024-01-01T00:00:00Z", "step_s": 3600, "n_steps": 3},
+        "nodes": [{"id": "grid", "max_power_w": 10000.0}],
+        "evses": [{"id": "e1", "node": "grid", "max_current_a": 16.0, "min_current_a": 0.0},
+                  {"id": "e2", "node": "grid", "max_current_a": 16.0, "min_current_a": 0.0}],
+        "sessions": [
+            {"id": "s1", "evse": "e1", "arrival": "2024-01-01T00:00:00Z",
+             "departure": "2024-01-01T03:00:00Z", "energy_wh": 5000.0,
+             "max_discharge_w": 5000.0, "discharge_floor_wh": 3000.0,
+             "transaction_id": "tx-1"},
+            {"id": "s2", "evse": "e2", "arrival": "2024-01-01T01:00:00Z",
+             "departure": "2024-01-01T03:00:00Z", "energy_wh": 4000.0,
+             "transaction_id": "tx-2"},
+        ],
+        "tariff": {"price": [0.5, 0.1, 0.1], "site_load_w": [12000.0, 0.0, 0.0]},
+    })
+
+
+@pytest.mark.parametrize("unit", ["W", "A"])
+def test_plan_discharge_becomes_a_central_setpoint(unit: str) -> None:
+    from smartcharge.ocpp.v21 import plan_to_v21_profiles
+    from smartcharge.optimizer import optimize
+
+    plan = optimize(_v2x_problem(), time_limit_s=30)
+    assert plan.session_power_w[0, 0] == pytest.approx(-3000.0, rel=1e-6)  # the floor
+    p201 = plan.to_charging_profiles(unit)
+    p21 = plan_to_v21_profiles(plan, unit)
+    assert [(x.evse_id, x.session_id) for x in p21] == [(x.evse_id, x.session_id) for x in p201]
+    wpa = 3 * 230.0 if unit == "A" else 1.0
+    for old, new in zip(p201, p21, strict=True):
+        payload = set_charging_profile_request_v21(1, new.profile)
+        assert_valid("v21", "SetChargingProfileRequest", payload)
+        s = plan.session_ids.index(new.session_id)
+        periods = new.profile.charging_schedule[0].charging_schedule_period
+        if not old.lossy_steps:
+            assert new.profile == profile_to_v21(old.profile)
+            continue
+        assert old.lossy_steps == (0,)
+        first = periods[0]
+        assert first.operation_mode is OperationMode.CentralSetpoint
+        assert first.limit == 0.0
+        assert first.setpoint is not None and first.setpoint < 0
+        assert first.discharge_limit == first.setpoint
+        # never more discharge than planned, by less than the 0.1 rounding
+        planned = plan.session_power_w[s, 0] / wpa
+        assert planned <= first.setpoint < planned + 0.1 + 1e-9
+        # the charging periods are the 2.0.1 ones
+        rest = [(p.start_period, p.limit) for p in periods[1:]]
+        old_periods = old.profile.charging_schedule[0].charging_schedule_period
+        assert rest == [(p.start_period, p.limit) for p in old_periods[1:]]
+        with pytest.raises(TranslationError) as info:
+            profile_from_v21(new.profile)
+        assert info.value.path == "chargingSchedule[0].chargingSchedulePeriod[0].setpoint"

@@ -120,8 +120,14 @@ def test_minimum_applies_to_discharge_too() -> None:
     assert [x.kind for x in v] == ["min_current"]
     plan = optimize(p, time_limit_s=30)
     assert verify(p, plan) == []
-    mag = np.abs(plan.session_power_w)
-    assert np.all((mag == 0) | (mag >= 6 * 690.0 * (1 - 1e-9)))
+    # lending 3 kWh at most, a 4,140 W minimum: no discharge fits in a one-hour step
+    np.testing.assert_allclose(plan.session_power_w, [[0.0, 5000.0]], rtol=1e-7)
+    # with 5 kWh to lend it discharges 5 kW (>= the minimum) and takes 10 kWh back
+    d["sessions"][0]["discharge_floor_wh"] = 5000.0
+    p = Problem.model_validate(d)
+    plan = optimize(p, time_limit_s=30)
+    assert verify(p, plan) == []
+    np.testing.assert_allclose(plan.session_power_w, [[-5000.0, 10000.0]], rtol=1e-6)
 
 
 def test_discharge_current_flows_the_other_way() -> None:

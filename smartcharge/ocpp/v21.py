@@ -41,9 +41,12 @@ OCPP 2.0.1 cannot express a setpoint [v2.0.1]
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from enum import Enum
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
+import numpy as np
 from pydantic import Field, StrictBool, StrictStr, ValidationError, field_validator
 
 from smartcharge.errors import InvalidPayloadError, TranslationError
@@ -67,12 +70,16 @@ from smartcharge.model._base import (
 )
 from smartcharge.ocpp._schema import FORMATION, dump, parse_model
 
+if TYPE_CHECKING:
+    from smartcharge.optimizer.plan import Plan
+
 __all__ = [
     "ChargingProfile21",
     "ChargingProfileKind21",
     "ChargingProfilePurpose21",
     "ChargingSchedule21",
     "ChargingSchedulePeriod21",
+    "EvseProfile21",
     "LimitAtSoC",
     "OperationMode",
     "SetChargingProfileRequest21",
@@ -80,6 +87,7 @@ __all__ = [
     "V2XSignalWattPoint",
     "parse_charging_profile_v21",
     "parse_set_charging_profile_request_v21",
+    "plan_to_v21_profiles",
     "profile_from_v21",
     "profile_to_v21",
     "set_charging_profile_request_v21",
@@ -518,3 +526,89 @@ def profile_from_v21(profile: ChargingProfile21, *, path: str | None = None) -> 
         transaction_id=profile.transaction_id,
         custom_data=profile.custom_data,
     )
+
+
+# --------------------------------------------------------------------------------------------
+# Plans (smartcharge.optimizer) as 2.1 profiles
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EvseProfile21:
+    """One 2.1 TxProfile for one session on one EVSE (see :func:`plan_to_v21_profiles`)."""
+
+    evse_id: str
+    session_id: str
+    profile: ChargingProfile21
+
+
+def plan_to_v21_profiles(
+    plan: Plan,
+    unit: Literal["A", "W"] | ChargingRateUnit = "W",
+    *,
+    stack_level: int = 0,
+    profile_id: int | Callable[[str, str], int] = 1,
+    only_active: bool = True,
+) -> list[EvseProfile21]:
+    """One OCPP 2.1 TxProfile per session of an optimizer plan, discharging included.
+
+    The profiles are those of :meth:`smartcharge.optimizer.Plan.to_charging_profiles` (same
+    ids, transactionIds, start and duration; same arguments), in 2.1 form, except at the
+    steps where a V2X session discharges: there the period has ``operationMode``
+    ``CentralSetpoint``, a negative ``setpoint`` (the planned discharge, its magnitude
+    rounded DOWN to 0.1 so the EV never feeds back more than planned), ``dischargeLimit``
+    equal to it and ``limit`` 0 (no charging). Charging steps are plain ChargingOnly limits
+    exactly as in 2.0.1 (rounded down to 0.1). Equal neighbouring periods are merged.
+
+    Parameters
+    ----------
+    plan
+        An optimizer plan (:func:`smartcharge.optimizer.optimize`).
+    unit
+        ``"W"`` (total) or ``"A"`` (per phase) for limits and setpoints.
+    stack_level, profile_id, only_active
+        As for :meth:`~smartcharge.optimizer.Plan.to_charging_profiles`.
+
+    Returns
+    -------
+    list[EvseProfile21]
+        Send each with :func:`set_charging_profile_request_v21` to a 2.1 station.
+    """
+    u = ChargingRateUnit(unit)
+    net = plan.problem.network()
+    base = plan.to_charging_profiles(
+        u, stack_level=stack_level, profile_id=profile_id, only_active=only_active
+    )
+    index = {sid: i for i, sid in enumerate(net.session_ids)}
+    out: list[EvseProfile21] = []
+    for item in base:
+        p21 = profile_to_v21(item.profile)
+        if item.lossy_steps:
+            s = index[item.session_id]
+            e = int(net.sess_evse[s])
+            power = np.asarray(plan.session_power_w[s], dtype=np.float64)
+            vals = power / net.evse_wpa[e] if u is ChargingRateUnit.A else power
+            mag = np.round(np.floor(np.abs(vals) * 10.0 + 1e-6) / 10.0, 1)
+            signed = np.where(vals < 0, -mag, mag)
+            schedule = p21.charging_schedule[0]
+            phases = schedule.charging_schedule_period[0].number_phases
+            starts = np.flatnonzero(np.concatenate([[True], signed[1:] != signed[:-1]]))
+            periods = []
+            for k in starts.tolist():
+                v = float(signed[k])
+                start = int(k) * net.step_s
+                if v < 0:
+                    periods.append(ChargingSchedulePeriod21(
+                        start_period=start, limit=0.0, number_phases=phases,
+                        discharge_limit=v, setpoint=v,
+                        operation_mode=OperationMode.CentralSetpoint,
+                    ))
+                else:
+                    periods.append(ChargingSchedulePeriod21(
+                        start_period=start, limit=v, number_phases=phases
+                    ))
+            p21 = p21.model_copy(update={"charging_schedule": (
+                schedule.model_copy(update={"charging_schedule_period": tuple(periods)}),
+            )})
+        out.append(EvseProfile21(item.evse_id, item.session_id, p21))
+    return out
