@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 from hypothesis import given
@@ -286,7 +286,7 @@ def _v2x_problem() -> Any:
 
 
 @pytest.mark.parametrize("unit", ["W", "A"])
-def test_plan_discharge_becomes_a_central_setpoint(unit: str) -> None:
+def test_plan_discharge_becomes_a_central_setpoint(unit: Literal["A", "W"]) -> None:
     from smartcharge.ocpp.v21 import plan_to_v21_profiles
     from smartcharge.optimizer import optimize
 
