@@ -157,6 +157,15 @@ def test_discharge_current_flows_the_other_way() -> None:
     assert plan.energy_wh[0] == pytest.approx(0.0, abs=1e-6)
 
 
+def test_solver_failure_gives_a_safe_charging_only_fallback() -> None:
+    p = Problem.model_validate(_two_step())
+    plan = optimize(p, time_limit_s=1e-12)
+    assert plan.status is SolverStatus.FALLBACK
+    assert verify(p, plan) == []
+    assert np.all(plan.session_power_w >= 0)
+    assert plan.session_power_w[0, 0] == 0.0  # the overloaded step stays off
+
+
 def test_session_fields_validate() -> None:
     d = _two_step(max_discharge_w=0.0, discharge_floor_wh=100.0)
     with pytest.raises(InvalidProblemError) as info:

@@ -156,6 +156,15 @@ def optimize(
         problems with total-power limits only, whole-step sessions and no demand charge
         (else :class:`~smartcharge.errors.InvalidProblemError`); its plan gets the
         minimum-current repair without LP re-solves. ``"auto"``: the flow when it applies.
+
+    A problem with a V2X session (``Session.max_discharge_w > 0``) is solved by the V2X
+    model of the module docstring (exact minimum-current rule, a MIP when a minimum
+    applies): ``min_current``, ``max_lp_rounds``, ``resolve_share`` and
+    ``win_back_energy`` do not apply to it, ``method="flow"`` raises
+    :class:`~smartcharge.errors.InvalidProblemError`, and its fallback charges only.
+    Measured (2-core machine, 96 steps of 15 min, synthetic sites): 20 EVSEs with 5 V2X
+    sessions 2.5 s, 100 EVSEs with 10 V2X sessions 1.7 s (the charging-only LP: 0.04-0.06
+    s).
     """
     obj = objective or Objective()
     t0 = time.perf_counter()
