@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 from pathlib import Path
 from typing import Any, Literal
@@ -22,7 +23,7 @@ from smartcharge.ocpp.v21 import (
     set_charging_profile_request_v21,
 )
 from smartcharge.testing import charging_profiles
-from tests.ocpp_schemas import assert_valid
+from tests.ocpp_schemas import assert_valid, schema
 
 
 def _profile21(**period: Any) -> dict[str, Any]:
@@ -320,3 +321,76 @@ def test_plan_discharge_becomes_a_central_setpoint(unit: Literal["A", "W"]) -> N
         with pytest.raises(TranslationError) as info:
             profile_from_v21(new.profile)
         assert info.value.path == "chargingSchedule[0].chargingSchedulePeriod[0].setpoint"
+
+
+# --------------------------------------------------------------------------------------------
+# Payloads drawn from the official 2.1 schema
+# --------------------------------------------------------------------------------------------
+
+
+# the schema-to-strategy walker of the 2.0.1/1.6 fuzz tests (imported at run time: that
+# module imports ``ocpp_schemas`` by its bare name, which mypy would see twice)
+_FUZZ: Any = importlib.import_module("tests.test_ocpp_fuzz")
+
+
+def _v21_request_schema() -> dict[str, Any]:
+    """The official 2.1 SetChargingProfileRequest schema, with the value rules the models add
+    (``startPeriod``, ``duration``, ``start`` >= 0, ``amountMultiplier`` in -3..3, non-null
+    vendor values; the same as for 2.0.1), without the two ISO 15118-20
+    price schedules the models leave out, and arrays capped for generation."""
+    sch: dict[str, Any] = _FUZZ._tighten(
+        json.loads(json.dumps(schema("v21", "SetChargingProfileRequest"))),
+        {
+            "startPeriod": {"minimum": 0},
+            "duration": {"minimum": 0},
+            "start": {"minimum": 0},
+            "amountMultiplier": {"minimum": -3, "maximum": 3},
+        },
+    )
+    defs = sch["definitions"]
+    for name in ("absolutePriceSchedule", "priceLevelSchedule"):
+        del defs["ChargingScheduleType"]["properties"][name]
+    defs["CustomDataType"]["additionalProperties"] = {"type": ["string", "integer", "boolean"]}
+
+    def cap(node: Any) -> Any:
+        if isinstance(node, dict):
+            out = {k: cap(v) for k, v in node.items()}
+            if out.get("type") == "array":
+                out["maxItems"] = min(out.get("maxItems", 3), 3)
+            return out
+        if isinstance(node, list):
+            return [cap(v) for v in node]
+        return node
+
+    result: dict[str, Any] = cap(sch)
+    return result
+
+
+_V21_REQUESTS = _FUZZ.from_schema(_v21_request_schema())
+
+
+@given(st.data())
+def test_schema_drawn_21_payloads_parse_round_trip_and_translate_or_say_why(
+    data: st.DataObject,
+) -> None:
+    payload = data.draw(_V21_REQUESTS)
+    assert_valid("v21", "SetChargingProfileRequest", payload)
+    request = parse_set_charging_profile_request_v21(payload)
+    out = set_charging_profile_request_v21(
+        request.evse_id, request.charging_profile, custom_data=request.custom_data
+    )
+    assert_valid("v21", "SetChargingProfileRequest", out)
+    assert parse_set_charging_profile_request_v21(out) == request
+    p21 = request.charging_profile
+    try:
+        p201 = profile_from_v21(p21, path="chargingProfile")
+    except TranslationError as err:
+        assert err.rule == "v2.0.1" and err.path is not None
+        assert err.path.startswith("chargingProfile.")
+    else:
+        back = profile_to_v21(p201)
+        assert back.charging_schedule[0].charging_schedule_period[0].limit == (
+            p21.charging_schedule[0].charging_schedule_period[0].limit
+        )
+        assert_valid("v201", "SetChargingProfileRequest",
+                     {"evseId": 0, "chargingProfile": p201.to_json_dict()})
