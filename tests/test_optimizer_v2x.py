@@ -258,3 +258,40 @@ def test_every_v2x_plan_passes_verify(d: dict[str, Any]) -> None:
         assert set(prof.lossy_steps) == set(
             np.flatnonzero((plan.session_power_w[s] < 0) & (net.frac[s] > 0)).tolist()
         )
+
+
+def test_discharge_frees_capacity_so_lossy_201_profiles_are_unsafe() -> None:
+    """A V2X EV lends 3 kW in step 0 so that a second EV, leaving after step 0, gets its
+    13 kWh under a 10 kW grid limit (energy first), and takes it back in step 1. The 2.0.1
+    profiles say 0 for the discharge: realised as sent, the grid would carry 13 kW, so the
+    lossy step is reported, and a charging-only re-plan is safe."""
+    d: dict[str, Any] = {
+        "horizon": {"start": "2024-01-01T00:00:00Z", "step_s": 3600, "n_steps": 2},
+        "nodes": [{"id": "grid", "max_power_w": 10000.0}],
+        "evses": [{"id": "e1", "node": "grid", "kind": "DC", "max_power_w": 20000.0},
+                  {"id": "e2", "node": "grid", "kind": "DC", "max_power_w": 20000.0}],
+        "sessions": [
+            {"id": "v2x", "evse": "e1", "arrival": "2024-01-01T00:00:00Z",
+             "departure": "2024-01-01T02:00:00Z", "energy_wh": 0.0,
+             "max_discharge_w": 3000.0, "discharge_floor_wh": 3000.0},
+            {"id": "car", "evse": "e2", "arrival": "2024-01-01T00:00:00Z",
+             "departure": "2024-01-01T01:00:00Z", "energy_wh": 13000.0},
+        ],
+        "tariff": {"price": [0.3, 0.1]},
+    }
+    p = Problem.model_validate(d)
+    plan = optimize(p)
+    assert verify(p, plan) == []
+    np.testing.assert_allclose(plan.session_power_w, [[-3000.0, 3000.0], [13000.0, 0.0]],
+                               rtol=1e-6)
+    profiles = {x.session_id: x for x in plan.to_charging_profiles("W")}
+    assert profiles["v2x"].lossy_steps == (0,)
+    realised = Plan.from_session_power(p, np.maximum(plan.session_power_w, 0.0))
+    broken = [v for v in verify(p, realised) if v.kind == "node_power"]
+    assert [v.step for v in broken] == [0]
+    assert broken[0].value == pytest.approx(13000.0)
+    sessions = tuple(s.model_copy(update={"max_discharge_w": 0.0, "discharge_floor_wh": 0.0})
+                     for s in p.sessions)
+    again = optimize(p.model_copy(update={"sessions": sessions}))
+    assert verify(p, again) == []
+    assert np.all(again.session_power_w >= 0)

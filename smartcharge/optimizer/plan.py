@@ -217,7 +217,10 @@ class Plan:
         negative gets ``limit 0`` (the station stops charging, the EV does not feed back),
         and the step is listed in that profile's :attr:`EvseProfile.lossy_steps`. The 2.1
         profiles (setpoints and discharge limits) come from
-        :func:`smartcharge.ocpp.v21.plan_to_v21_profiles`.
+        :func:`smartcharge.ocpp.v21.plan_to_v21_profiles`. **A plan with lossy steps is not
+        safe to send as 2.0.1 profiles**: the other sessions' limits may count on the
+        discharge (it frees capacity under a shared limit). For stations that speak only
+        2.0.1, plan again with their sessions' ``max_discharge_w`` set to 0.
 
         Parameters
         ----------
