@@ -394,3 +394,20 @@ def test_schema_drawn_21_payloads_parse_round_trip_and_translate_or_say_why(
         )
         assert_valid("v201", "SetChargingProfileRequest",
                      {"evseId": 0, "chargingProfile": p201.to_json_dict()})
+
+
+def test_a_201_sales_tariff_with_a_negative_id_cannot_be_21() -> None:
+    raw = {
+        "id": 1, "stackLevel": 0, "chargingProfilePurpose": "TxDefaultProfile",
+        "chargingProfileKind": "Relative",
+        "chargingSchedule": [{
+            "id": 1, "chargingRateUnit": "A",
+            "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 16.0}],
+            "salesTariff": {"id": -1, "salesTariffEntry": [
+                {"relativeTimeInterval": {"start": 0}}]},
+        }],
+    }
+    with pytest.raises(TranslationError) as info:
+        profile_to_v21(ChargingProfile.model_validate(raw))
+    assert info.value.path == "chargingSchedule[0].salesTariff"
+    assert info.value.rule == "v2.1"

@@ -24,6 +24,11 @@ path for whatever 2.0.1 cannot say: a setpoint, a ``dischargeLimit < 0``, an ope
 other than ``ChargingOnly``, per-phase values, a missing or negative ``limit``, the 2.1-only
 purposes, kinds and schedule/profile fields.
 
+:func:`plan_to_v21_profiles` turns an optimizer plan with bidirectional (V2X) sessions into
+2.1 TxProfiles: discharging steps become ``CentralSetpoint`` periods with a negative
+``setpoint`` and a ``dischargeLimit`` (2.0.1 profiles of the same plan can only say ``limit
+0`` there, see :meth:`smartcharge.optimizer.Plan.to_charging_profiles`).
+
 >>> p21 = parse_charging_profile_v21({
 ...     "id": 1, "stackLevel": 0, "chargingProfilePurpose": "TxProfile",
 ...     "chargingProfileKind": "Relative", "transactionId": "t1",
@@ -68,7 +73,7 @@ from smartcharge.model._base import (
     StrictInteger,
     UTCDateTime,
 )
-from smartcharge.ocpp._schema import FORMATION, dump, parse_model
+from smartcharge.ocpp._schema import FORMATION, dump, format_path, parse_model
 
 if TYPE_CHECKING:
     from smartcharge.optimizer.plan import Plan
@@ -356,9 +361,10 @@ def profile_to_v21(profile: ChargingProfile) -> ChargingProfile21:
         return ChargingProfile21.model_validate(data, by_alias=True, by_name=False)
     except ValidationError as exc:  # only the 2.1 sales tariff minimums can get here
         err = exc.errors(include_url=False)[0]
-        path = ".".join(str(p) for p in err["loc"])
         raise TranslationError(
-            f"OCPP 2.1 cannot carry this value: {err['msg']}", path=path, rule="v2.1"
+            f"OCPP 2.1 cannot carry this value: {err['msg'].removeprefix('Value error, ')}",
+            path=format_path(err["loc"]),
+            rule="v2.1",
         ) from None
 
 
