@@ -17,6 +17,7 @@ MODULES = (
     ("smartcharge.model", "OCPP 2.0.1 datatypes"),
     ("smartcharge.ocpp.v201", "OCPP 2.0.1 messages"),
     ("smartcharge.ocpp.v16", "OCPP 1.6 payloads"),
+    ("smartcharge.ocpp.v21", "OCPP 2.1 profiles (V2X)"),
 )
 """Modules whose pydantic models are listed (those they define and export), in this order."""
 

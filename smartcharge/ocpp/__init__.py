@@ -7,6 +7,9 @@
   the JSON path, the rule and the OCPP CALLERROR code; interop with the ``ocpp`` package.
 - :mod:`smartcharge.ocpp.v16`: OCPP 1.6 ChargingProfiles and messages, translated to and from
   the 2.0.1 models (:class:`~smartcharge.errors.TranslationError` for what 1.6 cannot say).
+- :mod:`smartcharge.ocpp.v21`: OCPP 2.1 profiles (setpoints, discharge limits, per-phase
+  limits, operationMode), translation to and from 2.0.1, and bidirectional (V2X) plans as 2.1
+  TxProfiles.
 - :mod:`smartcharge.ocpp.reconcile`: the minimal, idempotent list of SetChargingProfile /
   ClearChargingProfile requests that takes a station from what it holds to what you want
   (re-exported as :func:`reconcile_station` and :func:`apply_messages`).
@@ -17,7 +20,7 @@ The most used 2.0.1 names are re-exported here. Nothing in this package needs th
 ``ocpp`` package at run time (only the ``from_ocpp`` / ``to_ocpp`` helpers import it, lazily).
 """
 
-from smartcharge.ocpp import fallback, reconcile, v16, v201
+from smartcharge.ocpp import fallback, reconcile, v16, v21, v201
 from smartcharge.ocpp.fallback import (
     DEFAULT_DRIFT_S,
     DEFAULT_MARGIN_S,
@@ -37,6 +40,7 @@ from smartcharge.ocpp.reconcile import (
 )
 from smartcharge.ocpp.reconcile import apply as apply_messages
 from smartcharge.ocpp.reconcile import reconcile as reconcile_station
+from smartcharge.ocpp.v21 import plan_to_v21_profiles, profile_from_v21, profile_to_v21
 from smartcharge.ocpp.v201 import (
     MESSAGES,
     EnergyNeed,
@@ -72,12 +76,16 @@ __all__ = [
     "from_ocpp",
     "parse",
     "payload_bytes",
+    "plan_to_v21_profiles",
+    "profile_from_v21",
+    "profile_to_v21",
     "reconcile",
     "reconcile_station",
     "restamp",
     "stable_profile_id",
     "to_ocpp",
     "v16",
+    "v21",
     "v201",
     "validity_window",
 ]
