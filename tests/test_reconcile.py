@@ -440,6 +440,22 @@ def effect_scenario(draw: st.DrawFn) -> tuple[ChargingStation, dict[int, list[Ch
                 reshaped += 1
                 p = q.model_copy(update={"id": q.id + 200}) if draw(st.booleans()) else q
             wish.append((e, p))
+    if draw(st.booleans()):  # a plan-like profile that runs at NOW, maybe restarted later
+        e = draw(st.integers(1, n))
+        step = draw(st.sampled_from((300, 900)))
+        lims = draw(st.lists(st.sampled_from((0.0, 6.0, 16.0)), min_size=2, max_size=6))
+        running = draw(st.integers(0, len(lims) - 1))
+        start = NOW - timedelta(seconds=running * step + draw(st.integers(0, step - 1)))
+        plan = stepped(40, start, lims, step, purpose="TxDefaultProfile", stackLevel=5,
+                       with_duration=draw(st.booleans()))
+        assert current.set_charging_profile(e, plan, NOW).accepted
+        action = draw(st.sampled_from(("keep", "restart", "drop")))
+        q = same_from_now(plan, draw) if action == "restart" else None
+        if q is not None:
+            reshaped += 1
+            wish.append((e, q.model_copy(update={"id": 41}) if draw(st.booleans()) else q))
+        elif action != "drop":
+            wish.append((e, plan))
     with_tx = tuple(e in current.transactions for e in range(1, n + 1))
     ext = bool(current.get_charging_profiles(purpose="ChargingStationExternalConstraints"))
     reference = base_station(n, with_tx, ext)
