@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from ocpp_schemas import assert_valid
 
 from smartcharge.errors import InvalidPayloadError
-from smartcharge.model import ChargingProfile, ChargingProfilePurpose
+from smartcharge.model import ChargingProfile, ChargingProfileKind, ChargingProfilePurpose
 from smartcharge.ocpp.reconcile import (
     MANAGED_PURPOSES,
     ReconcileMessage,
@@ -696,3 +696,20 @@ def test_compare_argument_is_checked() -> None:
     with pytest.raises(InvalidPayloadError) as err:
         reconcile(ChargingStation(1), {}, compare="effect")
     assert (err.value.path, err.value.rule) == ("now", "required")
+
+
+def test_effect_of_malformed_reported_profiles_is_never_equal() -> None:
+    good = stepped(4, NOW - timedelta(minutes=30), [8.0], 1800, with_duration=False)
+    s0 = good.charging_schedule[0]
+    no_start = good.model_copy(update={"charging_schedule": (
+        s0.model_copy(update={"start_schedule": None}),)})
+    late_first = stepped(4, NOW - timedelta(hours=1), [16.0, 8.0], 1800, with_duration=False)
+    l0 = late_first.charging_schedule[0]
+    late_first = late_first.model_copy(update={"charging_schedule": (l0.model_copy(update={
+        "charging_schedule_period": tuple(q.model_copy(update={"start_period": q.start_period
+                                                              + 5})
+                                          for q in l0.charging_schedule_period)}),)})
+    no_kind = good.model_copy(update={"charging_profile_kind": ChargingProfileKind.Recurring})
+    for reported in (no_start, late_first, no_kind):
+        msgs = reconcile({1: [reported]}, {1: [good]}, now=NOW)
+        assert [m.action for m in msgs] == ["SetChargingProfile"]

@@ -65,7 +65,7 @@ from typing import Literal, TypeAlias
 
 import numpy as np
 
-from smartcharge.errors import InvalidPayloadError
+from smartcharge.errors import InvalidPayloadError, ScheduleError
 from smartcharge.expand import RECURRENCE_SECONDS, period_entries
 from smartcharge.model import ChargingProfile, ChargingProfileKind, ChargingProfilePurpose
 from smartcharge.ocpp.v201 import ClearChargingProfileRequest, SetChargingProfileRequest
@@ -351,15 +351,14 @@ def _static_part(p: ChargingProfile) -> ChargingProfile | None:
 
 
 def _origin(p: ChargingProfile, anchor: int | None) -> int | None:
-    """Start [epoch s] of a non-recurring profile's schedule (None for Recurring)."""
+    """Start [epoch s] of a non-recurring profile's schedule (None for Recurring, or when
+    unknown: :func:`_same_effect` checks that first)."""
     if p.charging_profile_kind is ChargingProfileKind.Recurring:
         return None
     if p.charging_profile_kind is ChargingProfileKind.Relative:
-        assert anchor is not None
         return anchor
     start = p.charging_schedule[0].start_schedule
-    assert start is not None  # K01.FR.40, checked by the station before it stored it
-    return epoch_seconds(start)
+    return None if start is None else epoch_seconds(start)
 
 
 def _breakpoints(p: ChargingProfile, anchor: int | None) -> list[int]:
@@ -418,16 +417,22 @@ def _same_effect(
     sa, sb = _static_part(a), _static_part(b)
     if sa is None or sa != sb:
         return False
-    relative = ChargingProfileKind.Relative
-    if anchor is None and relative in (a.charging_profile_kind, b.charging_profile_kind):
-        return False
+    for p in (a, b):  # unanchored Relative, or a reported profile the station would reject
+        kind = p.charging_profile_kind
+        if kind is ChargingProfileKind.Relative:
+            if anchor is None:
+                return False
+        elif p.charging_schedule[0].start_schedule is None:
+            return False
+        if kind is ChargingProfileKind.Recurring and p.recurrency_kind is None:
+            return False
     t0 = max([now, *_breakpoints(a, anchor), *_breakpoints(b, anchor)])
     span = max(
         (RECURRENCE_SECONDS[p.recurrency_kind] for p in (a, b)
          if p.charging_profile_kind is ChargingProfileKind.Recurring
          and p.recurrency_kind is not None),
         default=0,
-    )
+    )  # a Recurring profile's occurrences repeat on the grid of its startSchedule
     end = t0 + max(span, 1)
     if span and (end - now) // span > _MAX_OCCURRENCES:
         return False
@@ -435,7 +440,10 @@ def _same_effect(
         o = _origin(p, anchor)
         if o is not None and end >= o + _FOREVER:
             return False
-    return _effect(a, now, end, anchor) == _effect(b, now, end, anchor)
+    try:
+        return _effect(a, now, end, anchor) == _effect(b, now, end, anchor)
+    except ScheduleError:  # a reported profile with bad periods: never equivalent
+        return False
 
 
 def _anchor_of(
