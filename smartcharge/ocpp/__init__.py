@@ -33,6 +33,7 @@ from smartcharge.ocpp.fallback import (
 )
 from smartcharge.ocpp.reconcile import (
     MANAGED_PURPOSES,
+    Compare,
     ReconcileMessage,
     payload_bytes,
     restamp,
@@ -60,6 +61,7 @@ __all__ = [
     "DEFAULT_SHARE_A",
     "MANAGED_PURPOSES",
     "MESSAGES",
+    "Compare",
     "EnergyNeed",
     "ExternalLimit",
     "Message",
