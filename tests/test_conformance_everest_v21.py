@@ -313,6 +313,32 @@ def test_charge_setpoint_capped_by_lower_limit_and_converted() -> None:
     ]
 
 
+@pytest.mark.parametrize(
+    ("ext_sp", "tx_sp", "want"),
+    [(5000.0, 3000.0, 3000.0), (3000.0, 5000.0, 3000.0), (-5000.0, -3000.0, -3000.0),
+     (-3000.0, -5000.0, -3000.0), (-2000.0, 4000.0, 4000.0), (2000.0, -4000.0, -4000.0)],
+)
+def test_setpoints_of_two_purposes(ext_sp: float, tx_sp: float, want: float) -> None:
+    """Charging: the smaller setpoint; discharging: the one closer to zero; mixed signs:
+    the later purpose's (the Tx layer's) setpoint (EVerest's get_set_setpoint_limit).
+    On different operationModes the external constraints' mode wins (first contributor)."""
+    ext = _profile(
+        2,
+        "ChargingStationExternalConstraints",
+        [{"startPeriod": 0, "limit": 9000.0, "dischargeLimit": -9000.0, "setpoint": ext_sp,
+          "operationMode": "ExternalSetpoint", "numberPhases": 3}],
+    )
+    tx = _profile(
+        1,
+        "TxProfile",
+        [{"startPeriod": 0, "limit": 9000.0, "dischargeLimit": -9000.0, "setpoint": tx_sp,
+          "operationMode": "CentralSetpoint", "numberPhases": 3}],
+    )
+    (p,) = _periods(_cs({0: [ext], 1: [tx]}))
+    assert p["setpoint"] == want
+    assert p["operationMode"] == "ExternalSetpoint"
+
+
 def test_tx_profile_replaces_tx_default_setpoint_and_mode() -> None:
     dflt = _profile(
         5,

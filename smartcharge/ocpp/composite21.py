@@ -23,7 +23,8 @@ conformance tests run EVerest's 2.1 cases through it. The rules:
    discharging", counts; EVerest ignores it). Setpoints: a positive (charging) setpoint
    takes the smaller of the setpoints and is capped by the combined limit (V2X.03); a
    negative (discharging) one takes the larger and is capped by the combined
-   dischargeLimit (V2X.04). A
+   dischargeLimit (V2X.04); of setpoints with different signs the later purpose's wins
+   (the Tx layer's over the external constraints'). A
    non-ChargingOnly operationMode beats an absent/ChargingOnly one; between two different
    ones the earlier purpose (external constraints, then Tx, then station max) wins.
    ``numberPhases`` is the smallest given. When any contributor has per-phase values
