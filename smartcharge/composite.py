@@ -173,6 +173,9 @@ class _Columns(NamedTuple):
 
 _KEYED = True  # use _resolve_keyed where it applies (tests switch it off to compare paths)
 _KEY_SHIFT = 2**40  # separates the items' time axes in one sorted key array [s]
+_NO_OWNER = np.array([-1], dtype=np.int64)  # the sentinel segment's owner (and end)
+_NAN1 = np.array([np.nan])
+_PH0 = np.array([0], dtype=np.int8)
 
 
 def _resolve_keyed(
@@ -184,40 +187,50 @@ def _resolve_keyed(
     sorted key array (item number * shift + start), so a single ``searchsorted`` finds, for
     every cell and item, the item's segment that may cover the cell; the first covering
     item of each group (the highest stack level) wins. Cost: cells x items, not cells x
-    segments.
+    segments. The per-segment arrays end with a sentinel (owned by no item, no limit), which
+    a cell before every segment (``searchsorted`` gives -1) and an uncovered cell pick.
     """
     n = cells.size
     k = len(flat)
     parts = [segs[it.src] for _, it in flat]
     counts = [p.starts.size for p in parts]
+    size = sum(counts)  # index of the sentinel
+    stride = size + 1
     base = int(cells[0])
-    owner = np.repeat(np.arange(k, dtype=np.int64), counts)
-    starts = np.maximum(np.concatenate([p.starts for p in parts]), base) - base
-    ends = np.concatenate([p.ends for p in parts])
-    keys = owner * _KEY_SHIFT + starts
     cols = np.arange(k, dtype=np.int64)
+    owner = cols.repeat(counts)
+    keys = np.concatenate([p.starts for p in parts])
+    np.maximum(keys, base, out=keys)
+    keys -= base
+    keys += owner * _KEY_SHIFT
     queries = (cols * _KEY_SHIFT)[None, :] + (cells - base)[:, None]
-    idx = np.searchsorted(keys, queries.ravel(), side="right").reshape(n, k) - 1
-    before = idx < 0  # the cell precedes every segment (only possible for item 0)
-    idx[before] = 0
-    cover = (owner[idx] == cols) & (cells[:, None] < ends[idx]) & ~before
-    pos = np.where(cover, cols, k)
+    idx = keys.searchsorted(queries.ravel(), side="right").reshape(n, k)
+    idx -= 1
+    owner = np.concatenate((owner, _NO_OWNER))
+    ends = np.concatenate([*(p.ends for p in parts), _NO_OWNER])
+    cover = owner[idx] == cols
+    cover &= cells[:, None] < ends[idx]
+    # code: the column's rank (higher stack first) then the segment, so that the smallest
+    # code of a group is its winner; "none" is above every covering code and maps to the
+    # sentinel
+    code = np.where(cover, idx + cols * stride, k * stride + size)
     present: list[int] = []
     bounds: list[int] = []
     for j, (gi, _) in enumerate(flat):
         if not present or present[-1] != gi:
             present.append(gi)
             bounds.append(j)
-    first = np.minimum.reduceat(pos, bounds, axis=1)
-    hit = first < k
-    fcol = np.minimum(first, k - 1)
-    seg = idx[np.arange(n)[:, None], fcol]
-    lim = np.where(hit, np.concatenate([p.limits for p in parts])[seg], np.nan)
+    seg = np.minimum.reduceat(code, bounds, axis=1)
+    seg %= stride
+    hit = seg != size
+    lim = np.concatenate([*(p.limits for p in parts), _NAN1])
+    is_a = np.array([*(it.amps for _, it in flat), False], dtype=bool).repeat([*counts, 1])
+    lim_a = np.where(is_a, lim, np.nan)
+    lim_w = np.where(is_a, np.nan, lim)
     # absent numberPhases on AC means 3 (K01.FR.49); 0 where no profile limits
-    p_ = np.where(hit, _CONFORM_PHASES[np.concatenate([p.phases for p in parts])[seg]], 0)
-    is_a = np.array([it.amps for _, it in flat], dtype=bool)[fcol]
-    a_ = np.where(is_a, lim, np.nan)
-    w_ = np.where(is_a, np.nan, lim)
+    ph = _CONFORM_PHASES[np.concatenate([*(p.phases for p in parts), _PH0])]
+    ph[size] = 0
+    a_, w_, p_ = lim_a[seg], lim_w[seg], ph[seg]
     if len(present) == ng:
         return _Columns(a_, w_, p_, hit)
     amps = np.full((n, ng), np.nan)
@@ -305,7 +318,8 @@ def _resolve_groups(groups: list[list[_Item]], segs: list[Segments], cells: IntA
 
 def _sorted_unique(x: IntArray) -> IntArray:
     """``np.unique`` for small int arrays, without its overhead (sort, drop repeats)."""
-    g = np.sort(x)
+    g = x.copy()
+    g.sort()
     keep = np.empty(g.size, dtype=bool)
     keep[:1] = True
     np.not_equal(g[1:], g[:-1], out=keep[1:])
@@ -320,7 +334,14 @@ def _local_grid(groups: Sequence[list[_Item]], segs: list[Segments], t0: int, t1
     for k in srcs:
         cuts.append(segs[k].starts)
         cuts.append(segs[k].ends)
-    return _sorted_unique(np.clip(np.concatenate(cuts), t0, t1))
+    return _sorted_unique(_clip(np.concatenate(cuts), t0, t1))
+
+
+def _clip(x: IntArray, lo: int, hi: int) -> IntArray:
+    """``np.clip`` in place, without its per-call overhead."""
+    np.maximum(x, lo, out=x)
+    np.minimum(x, hi, out=x)
+    return x
 
 
 def _add_ranges(n: int, lo: IntArray, hi: IntArray, values: FloatArray) -> FloatArray:
@@ -388,10 +409,14 @@ def _station_total(
     )
 
 
+_PH_RANK = np.array([4, 1, 2, 3], dtype=np.int8)  # phases -> order: unspecified (0) last
+_PH_BACK = np.array([0, 1, 2, 3, 0], dtype=np.int8)  # order -> phases
+
+
 def _min_phases_cols(p: npt.NDArray[np.int8]) -> PhaseArray:
     """Row-wise smallest specified phases (0 = none specified)."""
-    m = np.where(p == 0, 99, p).min(axis=1)
-    return np.where(m == 99, 0, m).astype(np.int8)
+    out: PhaseArray = _PH_BACK[np.minimum.reduce(_PH_RANK[p], axis=1)]
+    return out
 
 
 def _combine(cols: _Columns) -> _Layer:
@@ -546,6 +571,9 @@ def _check_number(value: float, path: str, *, positive: bool = False) -> float:
             rule="positive" if positive else "non-negative",
         )
     return v
+
+
+_NUMPY_MERGE = 64  # cells above which equal neighbours are merged in numpy, not in Python
 
 
 def _floor_tenth(x: FloatArray) -> FloatArray:
@@ -711,7 +739,7 @@ def composite_schedule(
     maxes = max_items()
     segs, cuts = _batch(src_profiles, t0, t1, src_anchors)
     cuts.append(np.array([t0, t1], dtype=np.int64))
-    grid = _sorted_unique(np.clip(np.concatenate(cuts), t0, t1))  # t0 and t1 are in cuts
+    grid = _sorted_unique(_clip(np.concatenate(cuts), t0, t1))  # t0 and t1 are in cuts
     cells = grid[:-1]
     n = cells.size
 
@@ -730,28 +758,33 @@ def composite_schedule(
 
     # Convert to the requested unit, per segment.
     # [V * phases] per segment; unspecified phases (0) use the default
-    factor = (voltage * np.array([default_number_phases, 1.0, 2.0, 3.0]))[result.phases]
+    factor = np.array([voltage * default_number_phases, voltage, voltage * 2.0, voltage * 3.0])
+    factor = factor[result.phases]
     if out_unit is ChargingRateUnit.A:
         limit = np.fmin(result.amps, result.watts / factor)
         default = d_amps
     else:
         limit = np.fmin(result.watts, result.amps * factor)
         default = d_watts
-    limit = np.where(np.isnan(limit), default, limit)
+    limit[np.isnan(limit)] = default
     limit = _floor_tenth(limit)
 
+    phs, starts = result.phases, cells
     if dur <= 0:
-        limit, phs, starts = limit[:1], result.phases[:1], cells[:1]
-    else:
-        phs, starts = result.phases, cells
-        if n > 1:
-            change = np.concatenate(([True], (limit[1:] != limit[:-1]) | (phs[1:] != phs[:-1])))
-            limit, phs, starts = limit[change], phs[change], starts[change]
-
-    periods = [
-        _period(o, v, p or None)
-        for o, v, p in zip((starts - t0).tolist(), limit.tolist(), phs.tolist(), strict=True)
-    ]
+        limit, phs, starts = limit[:1], phs[:1], starts[:1]
+    elif n > _NUMPY_MERGE:  # many cells: merge in numpy first
+        change = np.empty(n, dtype=bool)
+        change[0] = True
+        np.not_equal(limit[1:], limit[:-1], out=change[1:])
+        change[1:] |= phs[1:] != phs[:-1]
+        limit, phs, starts = limit[change], phs[change], starts[change]
+    # merge equal neighbours (limit and numberPhases) while building the periods
+    periods: list[ChargingSchedulePeriod] = []
+    last: tuple[float, int] | None = None
+    for o, v, p in zip((starts - t0).tolist(), limit.tolist(), phs.tolist(), strict=True):
+        if (v, p) != last:
+            last = (v, p)
+            periods.append(_period(o, v, p or None))
     return _composite(
         evse_id,
         max(dur, 0),

@@ -40,6 +40,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from itertools import accumulate, chain
+from operator import attrgetter
 from typing import NamedTuple
 
 import numpy as np
@@ -50,6 +52,7 @@ from smartcharge.model import (
     ChargingProfile,
     ChargingProfileKind,
     ChargingSchedule,
+    ChargingSchedulePeriod,
     RecurrencyKind,
 )
 from smartcharge.schedule import Schedule, epoch_seconds
@@ -74,6 +77,9 @@ RECURRENCE_SECONDS: dict[RecurrencyKind, int] = {
 
 _FOREVER = 2**31 - 1  # EVerest's "forever" for an open-ended period [s]
 _NEVER = -(2**62)  # "no validFrom"
+_START = attrgetter("start_period")
+_LIMIT = attrgetter("limit")
+_PHASES = attrgetter("number_phases")
 
 
 class Segments(NamedTuple):
@@ -270,10 +276,7 @@ def _batch(
     t_end = epoch_seconds(end)
     anchors = list(session_starts) if session_starts is not None else [None] * len(profiles)
     out: list[Segments | None] = [None] * len(profiles)
-    sps: list[int] = []
-    lims: list[float] = []
-    phs: list[int] = []
-    idxs: list[int] = []
+    plist: list[Sequence[ChargingSchedulePeriod]] = []
     counts: list[int] = []
     origins: list[int] = []
     caps: list[int] = []  # end of the schedule from its start: duration and validTo [s]
@@ -306,10 +309,7 @@ def _batch(
                 path="chargingSchedule[0].chargingSchedulePeriod[0].startPeriod",
                 rule="K01.FR.31",
             )
-        sps.extend([q.start_period for q in periods])
-        lims.extend([q.limit for q in periods])
-        phs.extend([q.number_phases or 0 for q in periods])
-        idxs.extend(range(len(periods)))
+        plist.append(periods)
         counts.append(len(periods))
         origins.append(o)
         cap = _FOREVER if sched.duration is None else sched.duration
@@ -319,16 +319,23 @@ def _batch(
         froms.append(_NEVER if p.valid_from is None else epoch_seconds(p.valid_from))
         batch.append(k)
     if batch:
-        sp = np.array(sps, dtype=np.int64)
-        bounds = [0]
-        for c in counts:
-            bounds.append(bounds[-1] + c)
+        # one pass per field over all the batch's periods (list -> array beats numpy on rows)
+        allp = list(chain.from_iterable(plist))
+        total = len(allp)
+        sp = np.array(list(map(_START, allp)), dtype=np.int64)
+        lim = np.array(list(map(_LIMIT, allp)), dtype=np.float64)
+        phl = list(map(_PHASES, allp))
+        if phl.count(None) == total:
+            ph = np.zeros(total, dtype=np.int8)
+        else:
+            ph = np.array([x or 0 for x in phl], dtype=np.int8)
+        bounds = list(accumulate(counts, initial=0))
         last = [b - 1 for b in bounds[1:]]
         nxt = np.empty_like(sp)
         nxt[:-1] = sp[1:]
         nxt[last] = _FOREVER
         bad = nxt <= sp
-        if bad.any():
+        if np.count_nonzero(bad):  # (cheaper than .any() on small arrays)
             i = int(np.flatnonzero(bad)[0])
             j = i - bounds[int(np.searchsorted(last, i))]  # index in its profile
             raise ScheduleError(
@@ -336,20 +343,22 @@ def _batch(
                 path=f"chargingSchedule[0].chargingSchedulePeriod[{j + 1}].startPeriod",
                 rule="K01.FR.35",
             )
-        p_o = np.repeat(np.array(origins, dtype=np.int64), counts)
-        starts = p_o + sp
+        per = np.array((origins, caps, froms), dtype=np.int64).repeat(counts, axis=1)
+        starts = per[0] + sp
         if any(f != _NEVER for f in froms):
-            starts = np.maximum(starts, np.repeat(np.array(froms, dtype=np.int64), counts))
-        ends = p_o + np.minimum(nxt, np.repeat(np.array(caps, dtype=np.int64), counts))
-        valid = (ends > np.maximum(starts, t_now)) & (starts <= t_end)
-        lim = np.array(lims, dtype=np.float64)
-        ph = np.array(phs, dtype=np.int8)
-        idx = np.array(idxs, dtype=np.int64)
-        if valid.all():
+            np.maximum(starts, per[2], out=starts)
+        ends = np.minimum(nxt, per[1])
+        ends += per[0]
+        valid = ends > np.maximum(starts, t_now)
+        valid &= starts <= t_end
+        # index of each period in its profile
+        idx = np.arange(total, dtype=np.int64)
+        idx -= np.array(bounds[:-1], dtype=np.int64).repeat(counts)
+        if np.count_nonzero(valid) == total:
             s_, e_, l_, p_, i_ = starts, ends, lim, ph, idx
         else:
             sel = np.flatnonzero(valid)
-            bounds = np.searchsorted(sel, bounds).tolist()
+            bounds = sel.searchsorted(bounds).tolist()
             s_, e_, l_, p_, i_ = starts[sel], ends[sel], lim[sel], ph[sel], idx[sel]
         for j, k in enumerate(batch):
             a, b = bounds[j], bounds[j + 1]

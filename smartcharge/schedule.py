@@ -55,7 +55,8 @@ def epoch_seconds(t: datetime | int | np.integer) -> int:
     if isinstance(t, datetime):
         if t.tzinfo is None:
             t = t.replace(tzinfo=timezone.utc)
-        return (t - _EPOCH) // _SECOND
+        d = t - _EPOCH  # a timedelta is normalised (0 <= seconds < 86 400, microseconds
+        return d.days * 86_400 + d.seconds  # >= 0), so this floors, like // _SECOND
     if isinstance(t, (int, np.integer)) and not isinstance(t, bool):
         return int(t)
     raise ScheduleError(
