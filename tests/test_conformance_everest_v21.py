@@ -24,10 +24,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from smartcharge.composite import composite_schedule
 from smartcharge.errors import ScheduleError
-from smartcharge.model import parse_datetime
+from smartcharge.model import ChargingProfile, ChargingProfilePurpose, parse_datetime
 from smartcharge.ocpp.composite21 import CompositeSchedule21, composite_schedule_v21
-from smartcharge.ocpp.v21 import ChargingProfile21, parse_charging_profile_v21
+from smartcharge.ocpp.v21 import ChargingProfile21, parse_charging_profile_v21, profile_to_v21
+from smartcharge.testing import charging_profiles, utc_datetimes
 
 ROOT = Path(__file__).resolve().parent.parent.parent / "shared" / "conformance" / "everest"
 
@@ -452,3 +454,109 @@ def test_setpoint_within_combined_bounds(
             assert p.setpoint >= p.discharge_limit - 1e-9
         assert p.operation_mode is not None
     assert c.duration == 3600 and c.schedule_start == T0 - timedelta(0)
+
+
+STATION = charging_profiles(
+    purposes=[
+        ChargingProfilePurpose.ChargingStationMaxProfile,
+        ChargingProfilePurpose.TxDefaultProfile,
+        ChargingProfilePurpose.ChargingStationExternalConstraints,
+    ],
+    ids=st.integers(1, 50),
+)
+EVSE = charging_profiles(
+    purposes=[
+        ChargingProfilePurpose.TxProfile,
+        ChargingProfilePurpose.TxDefaultProfile,
+        ChargingProfilePurpose.ChargingStationExternalConstraints,
+    ],
+    ids=st.integers(51, 100),
+)
+
+
+@given(
+    station=st.lists(STATION, max_size=3, unique_by=lambda p: p.id),
+    own=st.lists(EVSE, max_size=3, unique_by=lambda p: p.id),
+    start=utc_datetimes(),
+    duration=st.integers(0, 3 * 86_400),
+    unit=st.sampled_from(["A", "W"]),
+    with_tx=st.booleans(),
+    assume=st.booleans(),
+)
+def test_agrees_with_201_function_on_201_profiles(
+    station: list[ChargingProfile],
+    own: list[ChargingProfile],
+    start: datetime,
+    duration: int,
+    unit: str,
+    with_tx: bool,
+    assume: bool,
+) -> None:
+    """On profiles 2.0.1 can say, for an EVSE > 0, the 2.1 function gives exactly the 2.0.1
+    function's limits and numberPhases (and no setpoint, dischargeLimit or mode)."""
+    txs = {1: ("tx-1", start - timedelta(minutes=5))} if with_tx else {}
+    kw: dict[str, Any] = {"transactions": txs, "evse_ids": [1], "assume_transaction": assume}
+    old = composite_schedule({0: station, 1: own}, 1, start, duration, unit, **kw)
+    new = composite_schedule_v21(
+        {0: [profile_to_v21(p) for p in station], 1: [profile_to_v21(p) for p in own]},
+        1,
+        start,
+        duration,
+        unit,
+        **kw,
+    )
+    assert new.duration == old.duration and new.schedule_start == old.schedule_start
+    got = [(p.start_period, p.limit, p.number_phases) for p in new.charging_schedule_period]
+    want = [(p.start_period, p.limit, p.number_phases) for p in old.charging_schedule_period]
+    assert got == want
+    for p in new.charging_schedule_period:
+        assert p.setpoint is None and p.discharge_limit is None and p.operation_mode is None
+
+
+STATION_NO_EXT = charging_profiles(
+    purposes=[
+        ChargingProfilePurpose.ChargingStationMaxProfile,
+        ChargingProfilePurpose.TxDefaultProfile,
+    ],
+    ids=st.integers(1, 50),
+)
+
+
+@given(
+    station=st.lists(STATION_NO_EXT, max_size=3, unique_by=lambda p: p.id),
+    evse1=st.lists(EVSE, max_size=2, unique_by=lambda p: p.id),
+    evse2=st.lists(EVSE, max_size=2, unique_by=lambda p: p.id),
+    start=utc_datetimes(),
+    duration=st.integers(0, 2 * 86_400),
+    unit=st.sampled_from(["A", "W"]),
+    with_tx=st.booleans(),
+    assume=st.booleans(),
+)
+def test_station_total_agrees_with_201_function(
+    station: list[ChargingProfile],
+    evse1: list[ChargingProfile],
+    evse2: list[ChargingProfile],
+    start: datetime,
+    duration: int,
+    unit: str,
+    with_tx: bool,
+    assume: bool,
+) -> None:
+    """EVSE 0 (the sum over the EVSEs, capped by the station maximum) agrees with the 2.0.1
+    function on 2.0.1 profiles when EVSE 0 has no external constraints (where the two
+    deliberately differ: the 2.0.1 function caps the total, EVerest each EVSE)."""
+    txs = {1: ("tx-1", start - timedelta(minutes=5))} if with_tx else {}
+    kw: dict[str, Any] = {"transactions": txs, "evse_ids": [1, 2], "assume_transaction": assume}
+    installed = {0: station, 1: evse1, 2: evse2}
+    old = composite_schedule(installed, 0, start, duration, unit, **kw)
+    new = composite_schedule_v21(
+        {k: [profile_to_v21(p) for p in v] for k, v in installed.items()},
+        0,
+        start,
+        duration,
+        unit,
+        **kw,
+    )
+    got = [(p.start_period, p.limit, p.number_phases) for p in new.charging_schedule_period]
+    want = [(p.start_period, p.limit, p.number_phases) for p in old.charging_schedule_period]
+    assert got == want

@@ -10,7 +10,9 @@ conformance tests run EVerest's 2.1 cases through it. The rules:
 
 1. **Stack levels.** Within one purpose, at each instant the period of the valid profile
    with the highest ``stackLevel`` wins outright, with all its values (limit, setpoint,
-   dischargeLimit, per-phase values, numberPhases, operationMode).
+   dischargeLimit, per-phase values, numberPhases, operationMode). Two periods at the same
+   level: the one that started earlier wins; then the EVSE's own profile before a
+   station-wide one; then the lower profile id.
 2. **Tx layer.** Where the TxProfile layer has a period that says anything (a limit, a
    dischargeLimit, a setpoint or an operationMode other than ChargingOnly) it replaces the
    TxDefaultProfile layer entirely; elsewhere the TxDefaultProfile layer shows through.
@@ -40,9 +42,10 @@ conformance tests run EVerest's 2.1 cases through it. The rules:
    kept within ``[dischargeLimit, limit]`` of its period (deliberate difference: EVerest
    caps a setpoint only by limits of the same unit, so a setpoint in [A] could exceed a
    limit in [W]). Periods start at
-   0 and are merged where limit, numberPhases, setpoint, dischargeLimit and operationMode
-   are equal. Values are rounded to 0.1 toward the safe side: ``limit`` down,
-   ``dischargeLimit`` and ``setpoint`` toward zero.
+   0. Values are rounded to 0.1 toward the safe side: ``limit`` down, ``dischargeLimit``
+   and ``setpoint`` toward zero; then neighbouring periods that are equal in every value
+   (per-phase ones included) are merged (EVerest merges before rounding and ignores
+   per-phase values there, which can hide a change of ``limit_L2``).
 
 Validity (EVerest re-validates every installed profile before it computes): an absent
 ``numberPhases`` counts as 3 (AC, K01.FR.49), and a period whose operationMode is
@@ -257,9 +260,10 @@ def _entries(
     end: int,
     session_start: int | None,
 ) -> list[_Entry]:
-    """EVerest's ``calculate_all_profiles``: entries of all profiles of ``purpose``, by start."""
+    """EVerest's ``calculate_all_profiles``: entries of all profiles of ``purpose``, by start
+    (ties: in the order of ``profiles``, then by period)."""
     out: list[tuple[int, int, int, _Entry]] = []
-    for profile in profiles:
+    for position, profile in enumerate(profiles):
         if profile.charging_profile_purpose is not purpose:
             continue
         schedule = profile.charging_schedule[0]
@@ -297,7 +301,7 @@ def _entries(
                 phases=_EVERYTHING_PHASES if p.number_phases is None else p.number_phases,
                 mode=p.operation_mode,
             )
-            out.append((int(s), profile.id, int(i), entry))
+            out.append((int(s), position, int(i), entry))
     out.sort(key=lambda t: (t[0], t[1], t[2]))
     return [t[3] for t in out]
 
@@ -546,7 +550,7 @@ def _to_schedule(
 ) -> list[ChargingSchedulePeriod21]:
     """EVerest's ``convert_intermediate_into_schedule``, then 0.1 rounding."""
     out: list[ChargingSchedulePeriod21] = []
-    last: tuple[Any, ...] | None = None
+    last: ChargingSchedulePeriod21 | None = None
     for p in profile:
         phases = p.phases if p.phases is not None else default_phases
         no_limit = p.cur_limit[0] == _NO_LIMIT and p.pow_limit[0] == _NO_LIMIT
@@ -580,26 +584,26 @@ def _to_schedule(
                 sp[k] = min(want, hi)
             elif want is not None and want < 0.0 and lo is not None:
                 sp[k] = max(want, lo)
-        key = (lim[0], p.phases, sp[0], dis[0], p.mode)
+        period = ChargingSchedulePeriod21(
+            start_period=p.start,
+            limit=None if lim[0] is None else _floor_tenth(lim[0]),
+            limit_l2=None if lim[1] is None else _floor_tenth(lim[1]),
+            limit_l3=None if lim[2] is None else _floor_tenth(lim[2]),
+            number_phases=p.phases,
+            discharge_limit=None if dis[0] is None else _toward_zero_tenth(dis[0]),
+            discharge_limit_l2=None if dis[1] is None else _toward_zero_tenth(dis[1]),
+            discharge_limit_l3=None if dis[2] is None else _toward_zero_tenth(dis[2]),
+            setpoint=None if sp[0] is None else _toward_zero_tenth(sp[0]),
+            setpoint_l2=None if sp[1] is None else _toward_zero_tenth(sp[1]),
+            setpoint_l3=None if sp[2] is None else _toward_zero_tenth(sp[2]),
+            operation_mode=p.mode,
+        )
+        # merged where the output is equal (all values, per-phase ones included)
+        key = period.model_copy(update={"start_period": 0})
         if last is not None and key == last:
             continue
         last = key
-        out.append(
-            ChargingSchedulePeriod21(
-                start_period=p.start,
-                limit=None if lim[0] is None else _floor_tenth(lim[0]),
-                limit_l2=None if lim[1] is None else _floor_tenth(lim[1]),
-                limit_l3=None if lim[2] is None else _floor_tenth(lim[2]),
-                number_phases=p.phases,
-                discharge_limit=None if dis[0] is None else _toward_zero_tenth(dis[0]),
-                discharge_limit_l2=None if dis[1] is None else _toward_zero_tenth(dis[1]),
-                discharge_limit_l3=None if dis[2] is None else _toward_zero_tenth(dis[2]),
-                setpoint=None if sp[0] is None else _toward_zero_tenth(sp[0]),
-                setpoint_l2=None if sp[1] is None else _toward_zero_tenth(sp[1]),
-                setpoint_l3=None if sp[2] is None else _toward_zero_tenth(sp[2]),
-                operation_mode=p.mode,
-            )
-        )
+        out.append(period)
     return out
 
 
