@@ -401,6 +401,25 @@ def test_unknown_evse_and_bad_numbers() -> None:
         _cs({}, evse=7)
     with pytest.raises(ScheduleError, match="supply_voltage"):
         _cs({}, supply_voltage=0.0)
+    no_start = _profile(1, "TxDefaultProfile", [{"startPeriod": 0, "limit": 1.0}], kind="Recurring")
+    with pytest.raises(ScheduleError) as err:
+        _cs({1: [no_start]})
+    assert err.value.path == "chargingSchedule[0].startSchedule"
+
+
+def test_dynamic_profile_is_anchored_at_the_window_start() -> None:
+    """EVerest anchors a Dynamic profile at "now" (the window start), even in a session."""
+    dyn = _profile(
+        1,
+        "TxDefaultProfile",
+        [{"startPeriod": 0, "limit": 5000.0}, {"startPeriod": 600, "limit": 3000.0}],
+        kind="Dynamic",
+    )
+    got = _periods(_cs({1: [dyn]}, transactions={1: (TID, T0 - timedelta(hours=1))}))
+    assert got == [
+        {"startPeriod": 0, "limit": 5000.0, "numberPhases": 3},
+        {"startPeriod": 600, "limit": 3000.0, "numberPhases": 3},
+    ]
 
 
 LIMITS = st.floats(min_value=0.0, max_value=50000.0, allow_nan=False).map(lambda x: round(x, 1))

@@ -80,7 +80,7 @@ from datetime import datetime, timezone
 from typing import Annotated, Any
 
 import numpy as np
-from pydantic import Field
+from pydantic import Field, ValidationError
 
 from smartcharge.errors import ScheduleError
 from smartcharge.expand import period_entries
@@ -250,7 +250,15 @@ def _surrogate(profile: ChargingProfile21) -> ChargingProfile:
         data["chargingSchedule"][0]["startSchedule"] = schedule.start_schedule
     if schedule.duration is not None:
         data["chargingSchedule"][0]["duration"] = schedule.duration
-    return ChargingProfile.model_validate(data)
+    try:
+        return ChargingProfile.model_validate(data)
+    except ValidationError as exc:  # timing fields 2.0.1's model refuses
+        err = exc.errors(include_url=False)[0]
+        raise ScheduleError(
+            f"profile {profile.id} cannot be expanded: {err['msg']}",
+            path=".".join(str(x) for x in err["loc"]),
+            rule="expand",
+        ) from None
 
 
 def _entries(
