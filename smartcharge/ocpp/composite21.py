@@ -19,33 +19,40 @@ conformance tests run EVerest's 2.1 cases through it. The rules:
    TxProfiles count only on their own EVSE (never on EVSE 0) and only while a transaction
    with their ``transactionId`` runs there; the Tx layer counts at all only when the EVSE
    has a transaction or ``assume_transaction`` is true.
-3. **Across purposes** (external constraints, Tx layer, ChargingStationMaxProfile of EVSE
-   0): per phase the *lowest* ``limit`` and the *highest* (closest to zero)
-   ``dischargeLimit`` win (deliberate difference: a ``dischargeLimit`` of 0, "no
+3. **Across purposes** (external constraints, Tx layer, EVSE 0's
+   ChargingStationMaxProfile): per phase the *lowest* ``limit`` and the *highest* (closest
+   to zero) ``dischargeLimit`` win (deliberate difference: a ``dischargeLimit`` of 0, "no
    discharging", counts; EVerest ignores it). Setpoints: a positive (charging) setpoint
    takes the smaller of the setpoints and is capped by the combined limit (V2X.03); a
    negative (discharging) one takes the larger and is capped by the combined
    dischargeLimit (V2X.04); of setpoints with different signs the later purpose's wins
-   (the Tx layer's over the external constraints'). A
-   non-ChargingOnly operationMode beats an absent/ChargingOnly one; between two different
-   ones the earlier purpose (external constraints, then Tx, then station max) wins.
-   ``numberPhases`` is the smallest given. When any contributor has per-phase values
-   (``limit_L2`` ...), all are brought to the same shape first: for one phase the minimum
-   of L1..L3 becomes the limit (a setpoint likewise); for more, an [A] value is copied to
-   L2/L3 and a [W] value is split evenly over the phases.
+   (the Tx layer's over the external constraints'). A non-ChargingOnly operationMode beats
+   an absent/ChargingOnly one; between two different ones the earlier purpose (external
+   constraints, then Tx, then station max) wins. ``numberPhases`` is the smallest given.
+   When any contributor has per-phase values (``limit_L2`` ...), all are brought to the
+   same shape first: for one phase the minimum of L1..L3 becomes the value; for more, an
+   [A] value is copied to L2/L3 and a [W] value is split evenly over the phases.
 4. **EVSE 0.** Each EVSE's result (step 3 without the station maximum) is summed over
    ``evse_ids`` (an EVSE without a limit counts with the default limit; setpoints and
-   discharge limits are not summed), then capped by the ChargingStationMaxProfile.
+   discharge limits are not summed; ``numberPhases`` is the largest), then capped by the
+   ChargingStationMaxProfile. EVSE 0's external constraints cap each EVSE, as in EVerest
+   (:func:`smartcharge.composite.composite_schedule` caps the total with them instead).
 5. **Output.** Limits in [A] and [W] are kept apart until the end and converted with the
    period's ``numberPhases`` (``default_number_phases`` where absent) and
    ``supply_voltage``; where no limit is set the default limit applies. A setpoint is then
    kept within ``[dischargeLimit, limit]`` of its period (deliberate difference: EVerest
    caps a setpoint only by limits of the same unit, so a setpoint in [A] could exceed a
-   limit in [W]). Periods start at
-   0. Values are rounded to 0.1 toward the safe side: ``limit`` down, ``dischargeLimit``
-   and ``setpoint`` toward zero; then neighbouring periods that are equal in every value
-   (per-phase ones included) are merged (EVerest merges before rounding and ignores
-   per-phase values there, which can hide a change of ``limit_L2``).
+   limit in [W]). Periods start at 0. Values are rounded to 0.1 toward the safe side:
+   ``limit`` down, ``dischargeLimit`` and ``setpoint`` toward zero; then neighbouring
+   periods equal in every value (per-phase ones included) are merged (EVerest merges
+   before rounding and ignores per-phase values there, which can hide a change of
+   ``limit_L2``). A window with ``duration <= 0`` gives the period in force at its start.
+
+On profiles that OCPP 2.0.1 can express the result has the same limits and numberPhases as
+:func:`smartcharge.composite.composite_schedule` (except for EVSE 0 with external
+constraints, see 4.). Not reproduced: the ``stackLevel`` that EVerest's test build adds
+to each output period (not part of OCPP 2.1), EVerest's 32-bit float arithmetic, and the
+offline validity of profiles (``maxOfflineDuration``, Q11/Q12).
 
 Validity (EVerest re-validates every installed profile before it computes): an absent
 ``numberPhases`` counts as 3 (AC, K01.FR.49), and a period whose operationMode is
