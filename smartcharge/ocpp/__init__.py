@@ -10,6 +10,8 @@
 - :mod:`smartcharge.ocpp.v21`: OCPP 2.1 profiles (setpoints, discharge limits, per-phase
   limits, operationMode), translation to and from 2.0.1, and bidirectional (V2X) plans as 2.1
   TxProfiles.
+- :mod:`smartcharge.ocpp.composite21`: OCPP 2.1 composite schedules (setpoints, discharge
+  limits, per-phase limits, operationMode), as EVerest computes them.
 - :mod:`smartcharge.ocpp.reconcile`: the minimal, idempotent list of SetChargingProfile /
   ClearChargingProfile requests that takes a station from what it holds to what you want
   (re-exported as :func:`reconcile_station` and :func:`apply_messages`).
@@ -20,7 +22,8 @@ The most used 2.0.1 names are re-exported here. Nothing in this package needs th
 ``ocpp`` package at run time (only the ``from_ocpp`` / ``to_ocpp`` helpers import it, lazily).
 """
 
-from smartcharge.ocpp import fallback, reconcile, v16, v21, v201
+from smartcharge.ocpp import composite21, fallback, reconcile, v16, v21, v201
+from smartcharge.ocpp.composite21 import CompositeSchedule21, composite_schedule_v21
 from smartcharge.ocpp.fallback import (
     DEFAULT_DRIFT_S,
     DEFAULT_MARGIN_S,
@@ -62,12 +65,15 @@ __all__ = [
     "MANAGED_PURPOSES",
     "MESSAGES",
     "Compare",
+    "CompositeSchedule21",
     "EnergyNeed",
     "ExternalLimit",
     "Message",
     "ReconcileMessage",
     "StatusInfo",
     "apply_messages",
+    "composite21",
+    "composite_schedule_v21",
     "energy_need",
     "expiring_profiles",
     "external_constraints",
