@@ -55,10 +55,12 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timezone
+from itertools import accumulate
 from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
+from pydantic import BaseModel
 
 from smartcharge.errors import ScheduleError
 from smartcharge.expand import Segments, _batch
@@ -173,7 +175,6 @@ class _Columns(NamedTuple):
 
 _KEYED = True  # use _resolve_keyed where it applies (tests switch it off to compare paths)
 _KEY_SHIFT = 2**40  # separates the items' time axes in one sorted key array [s]
-_NO_OWNER = np.array([-1], dtype=np.int64)  # the sentinel segment's owner (and end)
 _NAN1 = np.array([np.nan])
 _PH0 = np.array([0], dtype=np.int8)
 
@@ -187,8 +188,8 @@ def _resolve_keyed(
     sorted key array (item number * shift + start), so a single ``searchsorted`` finds, for
     every cell and item, the item's segment that may cover the cell; the first covering
     item of each group (the highest stack level) wins. Cost: cells x items, not cells x
-    segments. The per-segment arrays end with a sentinel (owned by no item, no limit), which
-    a cell before every segment (``searchsorted`` gives -1) and an uncovered cell pick.
+    segments. The limit and phase arrays end with a sentinel segment (no limit), which the
+    cells no item covers pick.
     """
     n = cells.size
     k = len(flat)
@@ -198,17 +199,18 @@ def _resolve_keyed(
     stride = size + 1
     base = int(cells[0])
     cols = np.arange(k, dtype=np.int64)
-    owner = cols.repeat(counts)
+    shifted = cols * _KEY_SHIFT
     keys = np.concatenate([p.starts for p in parts])
     np.maximum(keys, base, out=keys)
     keys -= base
-    keys += owner * _KEY_SHIFT
-    queries = (cols * _KEY_SHIFT)[None, :] + (cells - base)[:, None]
+    keys += shifted.repeat(counts)
+    queries = shifted + (cells - base)[:, None]
     idx = keys.searchsorted(queries.ravel(), side="right").reshape(n, k)
     idx -= 1
-    owner = np.concatenate((owner, _NO_OWNER))
-    ends = np.concatenate([*(p.ends for p in parts), _NO_OWNER])
-    cover = owner[idx] == cols
+    # the query of item j never passes item j's block: its segment is item j's if idx is
+    # at or after the block's first segment
+    cover = idx >= np.array(list(accumulate(counts[:-1], initial=0)), dtype=np.int64)
+    ends = np.concatenate([p.ends for p in parts])
     cover &= cells[:, None] < ends[idx]
     # code: the column's rank (higher stack first) then the segment, so that the smallest
     # code of a group is its winner; "none" is above every covering code and maps to the
@@ -443,6 +445,20 @@ _set = object.__setattr__
 _PERIOD_FIELDS = frozenset({"start_period", "limit", "number_phases"})
 
 
+def _slot_setter(name: str) -> Callable[[object, object], None]:
+    """The setter of BaseModel's slot ``name`` (cheaper than ``object.__setattr__``)."""
+    slot = BaseModel.__dict__.get(name)
+    if slot is None or not hasattr(slot, "__set__"):  # pragma: no cover - a future pydantic
+        return lambda obj, value: _set(obj, name, value)
+    setter: Callable[[object, object], None] = slot.__set__
+    return setter
+
+
+_set_fields_set = _slot_setter("__pydantic_fields_set__")
+_set_extra = _slot_setter("__pydantic_extra__")
+_set_private = _slot_setter("__pydantic_private__")
+
+
 def _period_fast(start: int, limit: float, phases: int | None) -> ChargingSchedulePeriod:
     """A ChargingSchedulePeriod without re-validation (the values are valid by construction:
     int offsets >= 0, limits >= 0 floored to 0.1, phases 1..3 or None). Same as pydantic's
@@ -459,9 +475,9 @@ def _period_fast(start: int, limit: float, phases: int | None) -> ChargingSchedu
             "custom_data": None,
         },
     )
-    _set(obj, "__pydantic_fields_set__", set(_PERIOD_FIELDS))
-    _set(obj, "__pydantic_extra__", None)
-    _set(obj, "__pydantic_private__", None)
+    _set_fields_set(obj, set(_PERIOD_FIELDS))
+    _set_extra(obj, None)
+    _set_private(obj, None)
     return obj
 
 
@@ -530,9 +546,9 @@ def _composite_fast(
             "custom_data": None,
         },
     )
-    _set(obj, "__pydantic_fields_set__", set(_COMPOSITE_FIELDS))
-    _set(obj, "__pydantic_extra__", None)
-    _set(obj, "__pydantic_private__", None)
+    _set_fields_set(obj, set(_COMPOSITE_FIELDS))
+    _set_extra(obj, None)
+    _set_private(obj, None)
     return obj
 
 
