@@ -94,6 +94,8 @@ _EXT = ChargingProfilePurpose.ChargingStationExternalConstraints
 _MAX = ChargingProfilePurpose.ChargingStationMaxProfile
 _TXD = ChargingProfilePurpose.TxDefaultProfile
 _TX = ChargingProfilePurpose.TxProfile
+_AMPS = ChargingRateUnit.A  # (enum members as module constants: cheaper to look up)
+_RELATIVE = ChargingProfileKind.Relative
 _AC_PHASES = 3  # absent numberPhases on AC (K01.FR.49)
 _CONFORM_PHASES = np.array([_AC_PHASES, 1, 2, 3], dtype=np.int8)  # numberPhases -> phases
 _TX_BOOST = 1 << 40  # added to a TxProfile's stack level: it outranks every TxDefaultProfile
@@ -694,7 +696,7 @@ def composite_schedule(
     src_anchors: list[int | None] = []
 
     def segments(p: ChargingProfile, anchor: int | None) -> int:
-        if p.charging_profile_kind is not ChargingProfileKind.Relative:
+        if p.charging_profile_kind is not _RELATIVE:
             anchor = None  # the anchor only matters to Relative profiles
         key = (id(p), anchor)
         k = src_index.get(key)
@@ -732,7 +734,7 @@ def composite_schedule(
                 else:
                     dest = txd
                     boost = _TX_BOOST
-                amps = p.charging_schedule[0].charging_rate_unit is ChargingRateUnit.A
+                amps = p.charging_schedule[0].charging_rate_unit is _AMPS
                 dest.append(_Item(p.stack_level + boost, rank, amps, segments(p, anchor)))
         return ext, txd
 
@@ -741,7 +743,7 @@ def composite_schedule(
             _Item(
                 p.stack_level,
                 i,
-                p.charging_schedule[0].charging_rate_unit is ChargingRateUnit.A,
+                p.charging_schedule[0].charging_rate_unit is _AMPS,
                 segments(p, None),
             )
             for i, p in enumerate(station)
@@ -776,7 +778,7 @@ def composite_schedule(
     # [V * phases] per segment; unspecified phases (0) use the default
     factor = np.array([voltage * default_number_phases, voltage, voltage * 2.0, voltage * 3.0])
     factor = factor[result.phases]
-    if out_unit is ChargingRateUnit.A:
+    if out_unit is _AMPS:
         limit = np.fmin(result.amps, result.watts / factor)
         default = d_amps
     else:

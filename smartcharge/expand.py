@@ -77,6 +77,8 @@ RECURRENCE_SECONDS: dict[RecurrencyKind, int] = {
 
 _FOREVER = 2**31 - 1  # EVerest's "forever" for an open-ended period [s]
 _NEVER = -(2**62)  # "no validFrom"
+_RECURRING = ChargingProfileKind.Recurring  # (module constants: cheaper to look up)
+_RELATIVE = ChargingProfileKind.Relative
 _START = attrgetter("start_period")
 _LIMIT = attrgetter("limit")
 _PHASES = attrgetter("number_phases")
@@ -285,13 +287,13 @@ def _batch(
     cuts: list[IntArray] = []
     for k, p in enumerate(profiles):
         kind = p.charging_profile_kind
-        if kind is ChargingProfileKind.Recurring:
+        if kind is _RECURRING:
             rec = period_entries(p, t_now, t_end, session_start=anchors[k])
             out[k] = rec
             cuts.extend((rec.starts, rec.ends))
             continue
         sched = p.charging_schedule[0]
-        if kind is ChargingProfileKind.Relative:
+        if kind is _RELATIVE:
             a = anchors[k]
             o = t_now if a is None else epoch_seconds(a)
         elif sched.start_schedule is None:

@@ -576,3 +576,33 @@ def test_fast_builders_match_validation() -> None:
     assert hash(fast) == hash(slow)
     with pytest.raises(Exception, match="frozen"):
         fast.duration = 5  # type: ignore[misc]
+
+
+@given(
+    stations(),
+    st.integers(0, 2),
+    st.integers(-DAY, DAY),
+    st.integers(-10, 2 * DAY),
+    st.sampled_from(["A", "W"]),
+)
+def test_numpy_and_python_merges_agree(
+    installed: dict[int, list[ChargingProfile]],
+    evse: int,
+    start: int,
+    duration: int,
+    unit: str,
+) -> None:
+    """Equal neighbouring periods are merged in numpy above _NUMPY_MERGE cells and while
+    building the periods below; both give the same composite."""
+    from unittest import mock
+
+    import smartcharge.composite as mod
+
+    args = (installed, evse, T0 + timedelta(seconds=start), duration, unit)
+    kw: dict[str, Any] = {"transactions": {1: (TX, T0)}, "evse_ids": [1, 2]}
+    with mock.patch.object(mod, "_NUMPY_MERGE", -1):
+        in_numpy = composite_schedule(*args, **kw)
+    with mock.patch.object(mod, "_NUMPY_MERGE", 10**9):
+        in_python = composite_schedule(*args, **kw)
+    assert in_numpy == in_python
+    assert json.dumps(in_numpy.to_json_dict()) == json.dumps(in_python.to_json_dict())

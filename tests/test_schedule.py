@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import numpy as np
 import pytest
@@ -280,3 +280,17 @@ def test_conversion_round_trip(s: Schedule) -> None:
     back = s.to_unit("W", voltage=230.0).to_unit("A", voltage=230.0)
     assert np.allclose(back.values, s.values, equal_nan=True)
     assert np.array_equal(back.edges, s.edges)
+
+
+@given(
+    st.datetimes(
+        min_value=datetime(1900, 1, 1),
+        max_value=datetime(2200, 1, 1),
+        timezones=st.sampled_from([timezone.utc, timezone(timedelta(hours=-9, minutes=-30))]),
+    )
+)
+def test_epoch_seconds_floors(t: datetime) -> None:
+    """Whole seconds, floored (also before 1970 and with sub-second parts), in any zone."""
+    exact = (t - datetime(1970, 1, 1, tzinfo=timezone.utc)) / timedelta(microseconds=1)
+    assert epoch_seconds(t) == int(exact) // 10**6
+    assert epoch_seconds(t.astimezone(timezone.utc)) == epoch_seconds(t)
