@@ -63,7 +63,7 @@ import numpy.typing as npt
 from pydantic import BaseModel
 
 from smartcharge.errors import ScheduleError
-from smartcharge.expand import Segments, _batch
+from smartcharge.expand import _batch_flat, _Flat
 from smartcharge.model import (
     ChargingProfile,
     ChargingProfileKind,
@@ -119,7 +119,7 @@ def _empty_layer(n: int) -> _Layer:
 
 
 def _resolve(
-    items: list[_Item], segs: list[Segments], cells: IntArray
+    items: list[_Item], segs: _Flat, cells: IntArray
 ) -> tuple[_Layer, npt.NDArray[np.bool_]]:
     """Stack-level resolution of one purpose on the cells (left edges)."""
     n = cells.size
@@ -182,7 +182,7 @@ _PH0 = np.array([0], dtype=np.int8)
 
 
 def _resolve_keyed(
-    flat: list[tuple[int, _Item]], ng: int, segs: list[Segments], cells: IntArray
+    flat: list[tuple[int, _Item]], ng: int, segs: _Flat, cells: IntArray
 ) -> _Columns:
     """:func:`_resolve_groups` when no two items of a group share a stack level.
 
@@ -195,14 +195,19 @@ def _resolve_keyed(
     """
     n = cells.size
     k = len(flat)
-    parts = [segs[it.src] for _, it in flat]
-    counts = [p.starts.size for p in parts]
-    size = sum(counts)  # index of the sentinel
+    bounds = segs.bounds
+    firsts = [bounds[it.src] for _, it in flat]
+    counts = [bounds[it.src + 1] - bounds[it.src] for _, it in flat]
+    at = list(accumulate(counts[:-1], initial=0))  # item j's first segment in `order`
+    size = at[-1] + counts[-1]  # index of the sentinel
     stride = size + 1
+    # the items' segments, item after item, as indices into the shared arrays
+    order = np.arange(size, dtype=np.int64)
+    order += np.array([f - a for f, a in zip(firsts, at, strict=True)]).repeat(counts)
     base = int(cells[0])
     cols = np.arange(k, dtype=np.int64)
     shifted = cols * _KEY_SHIFT
-    keys = np.concatenate([p.starts for p in parts])
+    keys = segs.starts[order]
     np.maximum(keys, base, out=keys)
     keys -= base
     keys += shifted.repeat(counts)
@@ -211,28 +216,27 @@ def _resolve_keyed(
     idx -= 1
     # the query of item j never passes item j's block: its segment is item j's if idx is
     # at or after the block's first segment
-    cover = idx >= np.array(list(accumulate(counts[:-1], initial=0)), dtype=np.int64)
-    ends = np.concatenate([p.ends for p in parts])
-    cover &= cells[:, None] < ends[idx]
+    cover = idx >= np.array(at, dtype=np.int64)
+    cover &= cells[:, None] < segs.ends[order][idx]
     # code: the column's rank (higher stack first) then the segment, so that the smallest
     # code of a group is its winner; "none" is above every covering code and maps to the
     # sentinel
     code = np.where(cover, idx + cols * stride, k * stride + size)
     present: list[int] = []
-    bounds: list[int] = []
+    heads: list[int] = []  # each group's first item
     for j, (gi, _) in enumerate(flat):
         if not present or present[-1] != gi:
             present.append(gi)
-            bounds.append(j)
-    seg = np.minimum.reduceat(code, bounds, axis=1)
+            heads.append(j)
+    seg = np.minimum.reduceat(code, heads, axis=1)
     seg %= stride
     hit = seg != size
-    lim = np.concatenate([*(p.limits for p in parts), _NAN1])
+    lim = np.concatenate((segs.limits[order], _NAN1))
     is_a = np.array([*(it.amps for _, it in flat), False], dtype=bool).repeat([*counts, 1])
     lim_a = np.where(is_a, lim, np.nan)
     lim_w = np.where(is_a, np.nan, lim)
     # absent numberPhases on AC means 3 (K01.FR.49); 0 where no profile limits
-    ph = _CONFORM_PHASES[np.concatenate([*(p.phases for p in parts), _PH0])]
+    ph = _CONFORM_PHASES[np.concatenate((segs.phases[order], _PH0))]
     ph[size] = 0
     a_, w_, p_ = lim_a[seg], lim_w[seg], ph[seg]
     if len(present) == ng:
@@ -248,7 +252,7 @@ def _resolve_keyed(
     return _Columns(amps, watts, phases, have)
 
 
-def _resolve_groups(groups: list[list[_Item]], segs: list[Segments], cells: IntArray) -> _Columns:
+def _resolve_groups(groups: list[list[_Item]], segs: _Flat, cells: IntArray) -> _Columns:
     """Stack-level resolution of several purposes ("groups") at once.
 
     Same result as :func:`_resolve` per group: at each cell the covering segment with the
@@ -257,13 +261,13 @@ def _resolve_groups(groups: list[list[_Item]], segs: list[Segments], cells: IntA
     back on the per-profile loop.
     """
     n, ng = cells.size, len(groups)
-    flat = [(g, it) for g, items in enumerate(groups) for it in items if segs[it.src].starts.size]
+    flat = [(g, it) for g, items in enumerate(groups) for it in items if segs.size(it.src)]
     if (
         flat and _KEYED and all(len({it.stack for it in items}) == len(items) for items in groups)
     ):  # no two profiles of a purpose share a stack level: the common, fast case
         flat.sort(key=lambda gi: (gi[0], -gi[1].stack, gi[1].rank))
         return _resolve_keyed(flat, ng, segs, cells)
-    total = sum(segs[it.src].starts.size for _, it in flat)
+    total = sum(segs.size(it.src) for _, it in flat)
     if n * total > _MATRIX_LIMIT:
         cols = [_resolve(items, segs, cells) for items in groups]
         return _Columns(
@@ -331,7 +335,7 @@ def _sorted_unique(x: IntArray) -> IntArray:
     return out
 
 
-def _local_grid(groups: Sequence[list[_Item]], segs: list[Segments], t0: int, t1: int) -> IntArray:
+def _local_grid(groups: Sequence[list[_Item]], segs: _Flat, t0: int, t1: int) -> IntArray:
     """Breakpoints in [t0, t1] of the segments the groups use (always t0 and t1)."""
     srcs = sorted({it.src for grp in groups for it in grp})
     cuts = [np.array([t0, t1], dtype=np.int64)]
@@ -368,7 +372,7 @@ def _add_ranges(n: int, lo: IntArray, hi: IntArray, values: FloatArray) -> Float
 
 def _station_total(
     per_evse: list[tuple[list[_Item], list[_Item]]],
-    segs: list[Segments],
+    segs: _Flat,
     grid: IntArray,
     d_amps: float,
     d_watts: float,
@@ -755,9 +759,9 @@ def composite_schedule(
     per_evse = {e: items_for(e) for e in wanted}
     station_ext = items_for(0)[0] if evse_id == 0 else []
     maxes = max_items()
-    segs, cuts = _batch(src_profiles, t0, t1, src_anchors)
-    cuts.append(np.array([t0, t1], dtype=np.int64))
-    grid = _sorted_unique(_clip(np.concatenate(cuts), t0, t1))  # t0 and t1 are in cuts
+    segs = _batch_flat(src_profiles, t0, t1, src_anchors)
+    cuts = np.concatenate((segs.starts, segs.ends, np.array([t0, t1], dtype=np.int64)))
+    grid = _sorted_unique(_clip(cuts, t0, t1))
     cells = grid[:-1]
     n = cells.size
 

@@ -106,6 +106,46 @@ class Segments(NamedTuple):
     period_index: IntArray
 
 
+class _Flat:
+    """The segments of several profiles, profile after profile, in shared arrays (internal).
+
+    ``flat[k]`` is profile k's :class:`Segments` (views); ``bounds[k]:bounds[k + 1]`` its
+    slice of the arrays.
+    """
+
+    __slots__ = ("bounds", "ends", "limits", "period_index", "phases", "starts")
+
+    def __init__(
+        self,
+        starts: IntArray,
+        ends: IntArray,
+        limits: npt.NDArray[np.float64],
+        phases: npt.NDArray[np.int8],
+        period_index: IntArray,
+        bounds: list[int],
+    ) -> None:
+        self.starts = starts
+        self.ends = ends
+        self.limits = limits
+        self.phases = phases
+        self.period_index = period_index
+        self.bounds = bounds
+
+    def __len__(self) -> int:
+        return len(self.bounds) - 1
+
+    def __getitem__(self, k: int) -> Segments:
+        a, b = self.bounds[k], self.bounds[k + 1]
+        return Segments(
+            self.starts[a:b], self.ends[a:b], self.limits[a:b], self.phases[a:b],
+            self.period_index[a:b],
+        )
+
+    def size(self, k: int) -> int:
+        """The number of profile k's segments."""
+        return self.bounds[k + 1] - self.bounds[k]
+
+
 class _Table(NamedTuple):
     schedule: ChargingSchedule
     start_period: IntArray
@@ -274,23 +314,31 @@ def _batch(
 ) -> tuple[list[Segments], list[IntArray]]:
     """:func:`batch_entries`, plus the arrays holding every segment's start and end (in no
     particular order; for laying a grid over all breakpoints)."""
+    flat = _batch_flat(profiles, now, end, session_starts)
+    return [flat[k] for k in range(len(flat))], [flat.starts, flat.ends]
+
+
+def _batch_flat(
+    profiles: Sequence[ChargingProfile],
+    now: datetime | int,
+    end: datetime | int,
+    session_starts: Sequence[datetime | int | None] | None,
+) -> _Flat:
+    """:func:`batch_entries` in shared arrays, profile after profile."""
     t_now = epoch_seconds(now)
     t_end = epoch_seconds(end)
     anchors = list(session_starts) if session_starts is not None else [None] * len(profiles)
-    out: list[Segments | None] = [None] * len(profiles)
+    recs: dict[int, Segments] = {}
     plist: list[Sequence[ChargingSchedulePeriod]] = []
     counts: list[int] = []
     origins: list[int] = []
     caps: list[int] = []  # end of the schedule from its start: duration and validTo [s]
     froms: list[int] = []
     batch: list[int] = []
-    cuts: list[IntArray] = []
     for k, p in enumerate(profiles):
         kind = p.charging_profile_kind
         if kind is _RECURRING:
-            rec = period_entries(p, t_now, t_end, session_start=anchors[k])
-            out[k] = rec
-            cuts.extend((rec.starts, rec.ends))
+            recs[k] = period_entries(p, t_now, t_end, session_start=anchors[k])
             continue
         sched = p.charging_schedule[0]
         if kind is _RELATIVE:
@@ -362,13 +410,27 @@ def _batch(
             sel = np.flatnonzero(valid)
             bounds = sel.searchsorted(bounds).tolist()
             s_, e_, l_, p_, i_ = starts[sel], ends[sel], lim[sel], ph[sel], idx[sel]
-        for j, k in enumerate(batch):
-            a, b = bounds[j], bounds[j + 1]
-            out[k] = Segments(s_[a:b], e_[a:b], l_[a:b], p_[a:b], i_[a:b])
-    segs = [sg for sg in out if sg is not None]
-    if batch:
-        cuts.extend((s_, e_))
-    return segs, cuts
+        if not recs:
+            return _Flat(s_, e_, l_, p_, i_, bounds)
+    # some Recurring profiles (or none at all): each profile's segments in turn
+    pos = {k: j for j, k in enumerate(batch)}
+    empty = np.zeros(0, dtype=np.int64)
+    parts = [Segments(empty, empty, np.zeros(0), np.zeros(0, dtype=np.int8), empty)]  # dtypes
+    for k in range(len(profiles)):
+        if k in recs:
+            parts.append(recs[k])
+        else:
+            a, b = bounds[pos[k]], bounds[pos[k] + 1]
+            parts.append(Segments(s_[a:b], e_[a:b], l_[a:b], p_[a:b], i_[a:b]))
+    sizes = [part.starts.size for part in parts[1:]]
+    return _Flat(
+        np.concatenate([part[0] for part in parts]),
+        np.concatenate([part[1] for part in parts]),
+        np.concatenate([part[2] for part in parts]),
+        np.concatenate([part[3] for part in parts]),
+        np.concatenate([part[4] for part in parts]),
+        list(accumulate(sizes, initial=0)),
+    )
 
 
 def profile_segments(
