@@ -261,9 +261,12 @@ def _resolve_groups(groups: list[list[_Item]], segs: _Flat, cells: IntArray) -> 
     back on the per-profile loop.
     """
     n, ng = cells.size, len(groups)
-    flat = [(g, it) for g, items in enumerate(groups) for it in items if segs.size(it.src)]
+    b = segs.bounds
+    flat = [(g, it) for g, items in enumerate(groups) for it in items if b[it.src + 1] > b[it.src]]
     if (
-        flat and _KEYED and all(len({it.stack for it in items}) == len(items) for items in groups)
+        flat
+        and _KEYED
+        and all(len(items) < 2 or len({it.stack for it in items}) == len(items) for items in groups)
     ):  # no two profiles of a purpose share a stack level: the common, fast case
         flat.sort(key=lambda gi: (gi[0], -gi[1].stack, gi[1].rank))
         return _resolve_keyed(flat, ng, segs, cells)
