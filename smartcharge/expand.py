@@ -137,7 +137,10 @@ class _Flat:
     def __getitem__(self, k: int) -> Segments:
         a, b = self.bounds[k], self.bounds[k + 1]
         return Segments(
-            self.starts[a:b], self.ends[a:b], self.limits[a:b], self.phases[a:b],
+            self.starts[a:b],
+            self.ends[a:b],
+            self.limits[a:b],
+            self.phases[a:b],
             self.period_index[a:b],
         )
 
@@ -395,7 +398,7 @@ def _batch_flat(
             )
         per = np.array((origins, caps, froms), dtype=np.int64).repeat(counts, axis=1)
         starts = per[0] + sp
-        if any(f != _NEVER for f in froms):
+        if froms.count(_NEVER) < len(froms):  # some validFrom
             np.maximum(starts, per[2], out=starts)
         ends = np.minimum(nxt, per[1])
         ends += per[0]
