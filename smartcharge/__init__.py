@@ -9,9 +9,11 @@ from smartcharge.composite import composite_schedule
 from smartcharge.errors import (
     InvalidPayloadError,
     InvalidProblemError,
+    PlotUnavailableError,
     ScheduleError,
     SmartChargeError,
     SolverError,
+    StationError,
     TranslationError,
     UnitConversionError,
 )
@@ -29,6 +31,7 @@ from smartcharge.model import (
     ChargingRateUnit,
     ChargingSchedule,
     ChargingSchedulePeriod,
+    ClearChargingProfileStatus,
     CompositeSchedule,
     ConsumptionCost,
     Cost,
@@ -66,7 +69,7 @@ from smartcharge.optimizer import (
     verify,
 )
 from smartcharge.schedule import Schedule
-from smartcharge.station import ChargingStation, StationError
+from smartcharge.station import ChargingStation
 from smartcharge.units import amps_to_watts, convert, watts_to_amps
 from smartcharge.validation import (
     EVSEInfo,
@@ -94,6 +97,7 @@ __all__ = [
     "ChargingSchedule",
     "ChargingSchedulePeriod",
     "ChargingStation",
+    "ClearChargingProfileStatus",
     "CompositeSchedule",
     "ConsumptionCost",
     "Cost",
@@ -110,6 +114,7 @@ __all__ = [
     "Node",
     "Objective",
     "Plan",
+    "PlotUnavailableError",
     "Problem",
     "ProfileRejection",
     "RecurrencyKind",

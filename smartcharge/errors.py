@@ -26,9 +26,11 @@ from __future__ import annotations
 __all__ = [
     "InvalidPayloadError",
     "InvalidProblemError",
+    "PlotUnavailableError",
     "ScheduleError",
     "SmartChargeError",
     "SolverError",
+    "StationError",
     "TranslationError",
     "UnitConversionError",
 ]
@@ -111,3 +113,13 @@ class SolverError(SmartChargeError, RuntimeError):
 
 class TranslationError(SmartChargeError, ValueError):
     """A profile cannot be expressed in the target OCPP version (e.g. 2.0.1 -> 1.6)."""
+
+
+class StationError(SmartChargeError, ValueError):
+    """A :class:`~smartcharge.station.ChargingStation` was used in a way that makes no sense
+    (programming misuse): a transaction on an unknown EVSE, a second transaction on a busy
+    EVSE, a station document that is not valid."""
+
+
+class PlotUnavailableError(SmartChargeError, ImportError):
+    """A picture was asked for but matplotlib is not installed (``smartcharge[plot]``)."""

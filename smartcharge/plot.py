@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
-from smartcharge.errors import ScheduleError, SmartChargeError
+from smartcharge.errors import PlotUnavailableError, ScheduleError
 from smartcharge.expand import expand_profile
 from smartcharge.model import ChargingProfile, CompositeSchedule
 from smartcharge.schedule import epoch_seconds
@@ -46,8 +46,6 @@ FloatArray = npt.NDArray[np.float64]
 _INSTALL_HINT = 'install the plot extra: pip install "smartcharge[plot]"'
 
 
-class PlotUnavailableError(SmartChargeError, ImportError):
-    """A picture was asked for but matplotlib is not installed."""
 
 
 def _new_figure(width: float, height: float) -> Figure:

@@ -45,17 +45,18 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import ValidationError
 
 from smartcharge.composite import DEFAULT_LIMIT_AMPS, DEFAULT_LIMIT_WATTS, composite_schedule
-from smartcharge.errors import InvalidPayloadError, SmartChargeError
+from smartcharge.errors import InvalidPayloadError, SmartChargeError, StationError
 from smartcharge.model import (
     ChargingLimitSource,
     ChargingProfile,
     ChargingProfilePurpose,
     ChargingRateUnit,
+    ClearChargingProfileStatus,
     CompositeSchedule,
     format_datetime,
     parse_datetime,
@@ -75,8 +76,6 @@ __all__ = [
     "StationError",
 ]
 
-ClearChargingProfileStatus = Literal["Accepted", "Unknown"]
-"""ClearChargingProfileStatusEnumType: ``Accepted`` when something was cleared."""
 
 _EXT = ChargingProfilePurpose.ChargingStationExternalConstraints
 _TX = ChargingProfilePurpose.TxProfile
@@ -85,12 +84,6 @@ _JSON_VERSION = 1
 _TX_ID_MAX = 36
 
 
-class StationError(SmartChargeError, ValueError):
-    """A :class:`ChargingStation` was used in a way that makes no sense (programming misuse).
-
-    For example a transaction on an unknown EVSE, a second transaction on a busy EVSE, or a
-    station document that is not valid.
-    """
 
 
 def _check_evse_map(evses: Mapping[int, EVSEInfo] | int) -> dict[int, EVSEInfo]:
@@ -409,7 +402,9 @@ class ChargingStation:
                     and (stack_level is None or p.stack_level == stack_level)
                 )
 
-        return "Accepted" if self._remove_where(pred) else "Unknown"
+        if self._remove_where(pred):
+            return ClearChargingProfileStatus.Accepted
+        return ClearChargingProfileStatus.Unknown
 
     def get_charging_profiles(
         self,

@@ -14,6 +14,7 @@ __all__ = [
     "ChargingProfilePurpose",
     "ChargingProfileStatus",
     "ChargingRateUnit",
+    "ClearChargingProfileStatus",
     "CostKind",
     "EnergyTransferMode",
     "RecurrencyKind",
@@ -78,6 +79,14 @@ class ChargingProfileStatus(_StrEnum):
 
     Accepted = "Accepted"
     Rejected = "Rejected"
+
+
+class ClearChargingProfileStatus(_StrEnum):
+    """ClearChargingProfileStatusEnumType: ``Accepted`` when something was cleared, else
+    ``Unknown``."""
+
+    Accepted = "Accepted"
+    Unknown = "Unknown"
 
 
 class EnergyTransferMode(_StrEnum):

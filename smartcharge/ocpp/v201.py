@@ -49,6 +49,7 @@ from smartcharge.model import (
     ChargingProfileStatus,
     ChargingRateUnit,
     ChargingSchedule,
+    ClearChargingProfileStatus,
     CompositeSchedule,
     CustomData,
     EnergyTransferMode,
@@ -147,13 +148,6 @@ class GenericStatus(_StrEnum):
 
     Accepted = "Accepted"
     Rejected = "Rejected"
-
-
-class ClearChargingProfileStatus(_StrEnum):
-    """ClearChargingProfileStatusEnumType."""
-
-    Accepted = "Accepted"
-    Unknown = "Unknown"
 
 
 class GetChargingProfileStatus(_StrEnum):
