@@ -66,3 +66,44 @@ def test_no_public_name_shadows_a_subpackage() -> None:
     solve = importlib.import_module("smartcharge.optimizer.solve")
     assert isinstance(solve, types.ModuleType)
     assert callable(smartcharge.optimize) and callable(smartcharge.reconcile)
+
+
+LAYERS = [
+    ("errors",),
+    ("model", "units", "testing"),
+    ("schedule", "validation"),
+    ("composite", "expand"),
+    ("station",),
+    ("optimizer",),
+    ("fleet", "plot", "synthetic"),
+    ("ocpp",),
+    ("cli", "__main__"),
+]
+
+
+def test_each_layer_imports_only_from_layers_below() -> None:
+    """The architecture of the README: no module imports from a layer above its own."""
+    import ast
+
+    layer_of = {name: i for i, names in enumerate(LAYERS) for name in names}
+    package = ROOT / "smartcharge"
+    problems = []
+    for path in sorted(package.rglob("*.py")):
+        if path == package / "__init__.py":
+            continue
+        top = path.relative_to(package).parts[0].removesuffix(".py")
+        own = layer_of[top]
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                targets = [node.module]
+            elif isinstance(node, ast.Import):
+                targets = [alias.name for alias in node.names]
+            else:
+                continue
+            for target in targets:
+                parts = target.split(".")
+                if parts[0] != "smartcharge" or len(parts) < 2:
+                    continue
+                if layer_of[parts[1]] > own:
+                    problems.append(f"{path.relative_to(ROOT)} imports {target}")
+    assert problems == []
