@@ -33,15 +33,21 @@ BoolArray = npt.NDArray[np.bool_]
 _REL = 1e-12  # float noise allowed when re-checking a row that was just enforced
 
 
-def allowed_mask(net: Network, rows: list[Rows]) -> BoolArray:
-    """(S, T): where a session may draw power at all."""
+def forced_off(net: Network, rows: list[Rows]) -> BoolArray:
+    """(E, T): True where a node above the EVSE is forced off at that step (the site load
+    alone breaks one of its rows)."""
     forbid = np.zeros((net.E, net.T), dtype=bool)
     for n in range(net.N):
         f = rows[n].forced
         if f.any():
             forbid[np.ix_(net.members[n], np.flatnonzero(f))] = True
+    return forbid
+
+
+def allowed_mask(net: Network, rows: list[Rows]) -> BoolArray:
+    """(S, T): where a session may draw power at all."""
     ok = (net.frac > 0) & (net.sess_max_w[:, None] > 0) & (net.need_wh[:, None] > 0)
-    return np.asarray(ok & ~forbid[net.sess_evse], dtype=bool)
+    return np.asarray(ok & ~forced_off(net, rows)[net.sess_evse], dtype=bool)
 
 
 def _row_values(net: Network, rows: Rows, n: int, ep: FloatArray) -> FloatArray:

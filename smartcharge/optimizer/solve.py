@@ -50,6 +50,7 @@ repair: the solution is snapped to the minimum within solver tolerance and check
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Literal
 
@@ -64,6 +65,7 @@ from smartcharge.optimizer._repair import (
     allowed_mask,
     ancestors,
     fallback_plan,
+    forced_off,
     make_safe,
     win_back,
 )
@@ -393,10 +395,160 @@ def energy_value(net: Network, obj: Objective) -> float:
     return max(10.0 * per_wh, 1e-3)
 
 
+class _Rows:
+    """The rows of an LP, collected block by block as coordinate triples, then sorted into
+    CSR form by :meth:`csr`. Every block numbers its rows from 0; :meth:`add` shifts them."""
+
+    def __init__(self) -> None:
+        self.rows: list[IntArray] = []
+        self.cols: list[IntArray] = []
+        self.vals: list[FloatArray] = []
+        self.lo: list[FloatArray] = []
+        self.hi: list[FloatArray] = []
+        self.n = 0
+
+    def add(
+        self, rid: list[IntArray], cols: list[IntArray], vals: list[FloatArray],
+        lo: FloatArray, hi: FloatArray,
+    ) -> None:
+        """A block of ``len(lo)`` rows ``lo <= A x <= hi``: entry ``i`` of piece ``j`` is
+        ``A[rid[j][i], cols[j][i]] = vals[j][i]`` (row numbers within the block)."""
+        self.rows += [self.n + r for r in rid]
+        self.cols += cols
+        self.vals += vals
+        self.lo.append(lo)
+        self.hi.append(hi)
+        self.n += len(lo)
+
+    def csr(self) -> tuple[FloatArray, FloatArray, IntArray, IntArray, FloatArray]:
+        """``row_lb, row_ub, indptr, indices, data``."""
+        rr = np.concatenate(self.rows)
+        cc = np.concatenate(self.cols)
+        vv = np.concatenate(self.vals)
+        order = np.lexsort((cc, rr))
+        rr, cc, vv = rr[order], cc[order], vv[order]
+        indptr = np.zeros(self.n + 1, dtype=np.int64)
+        np.cumsum(np.bincount(rr, minlength=self.n), out=indptr[1:])
+        return (np.concatenate(self.lo), np.concatenate(self.hi), indptr,
+                cc.astype(np.int64), vv.astype(np.float64))
+
+
+def _tiers(
+    net: Network, obj: Objective, active: IntArray
+) -> tuple[int, FloatArray, FloatArray]:
+    """``K``, the costs and the upper bounds [Wh] of the tier columns ``y[s,k]`` of the
+    sessions ``active`` (session-major)."""
+    K = obj.tiers if obj.fairness > 0 else 1
+    tier = np.arange(K)
+    bonus = 1.0 + (obj.fairness * (K - 1 - tier) / (K - 1) if K > 1 else np.zeros(1))
+    c_y = -(net.priority[active][:, None] * bonus[None, :]).reshape(-1)
+    ub_y = np.repeat(net.need_wh[active] / K, K)
+    return K, c_y, ub_y
+
+
+def _energy_rows(
+    m: _Rows, net: Network, active: IntArray, K: int, vs: IntArray, wh: FloatArray
+) -> None:
+    """(1) Energy of each active session = the sum of its tiers: ``sum_t wh p - sum_k y =
+    0``; power columns ``0..len(vs)-1`` with energy ``wh`` [Wh per W] each, tiers next."""
+    nv, ns = len(vs), len(active)
+    pos = np.full(net.S, -1, dtype=np.int64)
+    pos[active] = np.arange(ns)
+    m.add([pos[vs], np.repeat(np.arange(ns), K)], [np.arange(nv), nv + np.arange(ns * K)],
+          [wh, -np.ones(ns * K)], np.zeros(ns), np.zeros(ns))
+
+
+def _evse_rows(
+    m: _Rows, net: Network, vs: IntArray, vt: IntArray, sign: FloatArray, both_ways: bool
+) -> None:
+    """(2) The EVSE maximum on the (net) power where two sessions share a step (columns
+    of one session, e.g. its charge and discharge, count as one); ``both_ways`` bounds it
+    below by minus the maximum too."""
+    T = net.T
+    key = net.sess_evse[vs] * T + vt
+    pair = vs * T + vt
+    uk, kinv = np.unique(key, return_inverse=True)
+    sessions_per_key = np.bincount(kinv[np.unique(pair, return_index=True)[1]],
+                                   minlength=len(uk))
+    shared = sessions_per_key[kinv] > 1
+    if shared.any():
+        sk, sinv = np.unique(key[shared], return_inverse=True)
+        emax = net.evse_max_w[sk // T]
+        m.add([sinv], [np.flatnonzero(shared)], [sign[shared]],
+              -emax if both_ways else np.full(len(sk), -np.inf), emax)
+
+
+def _margin(b: FloatArray) -> FloatArray:
+    """A right-hand side lowered by the LP's safety margin."""
+    return np.asarray(b - _MARGIN_REL * np.abs(b) - _MARGIN_ABS, dtype=np.float64)
+
+
+def _node_blocks(
+    net: Network, rows: list[Rows], vs: IntArray, vt: IntArray, ub: FloatArray,
+    sign: FloatArray | None = None,
+) -> Iterator[tuple[IntArray, IntArray, FloatArray, FloatArray]]:
+    """(3) The node rows that can bind, node by node: ``(row of each entry, column,
+    coefficient, right-hand side of each row)``; rows are ``(row, step)`` pairs of
+    :meth:`Network.rows` on the power columns ``(vs, vt)`` (times ``sign``: -1 for a
+    discharge column), kept only where the columns at their upper bounds ``ub`` could
+    break them."""
+    T = net.T
+    v_evse = net.sess_evse[vs]
+    for n in range(net.N):
+        r = rows[n]
+        R = r.coef.shape[0]
+        mm = len(net.members[n])
+        if R == 0 or mm == 0:
+            continue
+        posn = np.full(net.E, -1, dtype=np.int64)
+        posn[net.members[n]] = np.arange(mm)
+        J = np.flatnonzero(posn[v_evse] >= 0)
+        if len(J) == 0:
+            continue
+        coef = r.coef[:, posn[v_evse[J]]]  # (R, |J|)
+        if sign is not None:
+            coef = coef * sign[J][None, :]
+        keys = (np.arange(R)[:, None] * T + vt[J][None, :]).reshape(-1)
+        vals = coef.reshape(-1)
+        cols = np.tile(J, R)
+        rhs = r.rhs.reshape(-1)  # (R*T,) indexed by key
+        worst = np.bincount(keys, weights=np.maximum(vals, 0.0) * np.tile(ub[J], R),
+                            minlength=R * T)
+        binding = np.isfinite(rhs) & (worst > rhs)
+        keep = binding[keys] & (vals != 0.0)
+        if not keep.any():
+            continue
+        used, rid = np.unique(keys[keep], return_inverse=True)
+        yield rid, cols[keep], vals[keep], rhs[used]
+
+
+def _peak_rows(m: _Rows, net: Network, vt: IntArray, vals: FloatArray, col: int) -> float:
+    """(4) ``peak >= root power`` at every step (site load included), the peak in column
+    ``col``; returns the peak's lower bound [W]."""
+    T = net.T
+    base = net.base_w if net.base_under[net.root] else np.zeros(T)
+    m.add([vt, np.arange(T)], [np.arange(len(vt)), np.full(T, col)], [vals, -np.ones(T)],
+          np.full(T, -np.inf), -base)
+    return max(float(base.max()), 0.0)
+
+
+def _onoff_rows(
+    m: _Rows, cols: IntArray, z: IntArray, mx: FloatArray, mn: FloatArray
+) -> None:
+    """0 or at least the minimum: ``mn z <= p <= mx z`` for power column ``cols[i]`` and
+    its binary ``z[i]``."""
+    k = len(cols)
+    m.add([np.arange(k), np.arange(k)], [cols, z], [np.ones(k), -mx],
+          np.full(k, -np.inf), np.zeros(k))
+    m.add([np.arange(k), np.arange(k)], [cols, z], [np.ones(k), -mn],
+          np.zeros(k), np.full(k, np.inf))
+
+
+
 def _build(
     net: Network, rows: list[Rows], allowed: BoolArray, obj: Objective, mip: bool = False
 ) -> _LP:
-    T, S = net.T, net.S
+    T = net.T
     vs, vt = np.nonzero(allowed)
     vs = vs.astype(np.int64)
     vt = vt.astype(np.int64)
@@ -410,94 +562,21 @@ def _build(
     if obj.early:
         c_p = c_p + wh_per_w * EPS_EARLY * (vt + 1) / T
     active = np.flatnonzero(allowed.any(axis=1))
-    K = obj.tiers if obj.fairness > 0 else 1
+    K, c_y, ub_y = _tiers(net, obj, active)
     ns = len(active)
-    tier = np.arange(K)
-    bonus = 1.0 + (obj.fairness * (K - 1 - tier) / (K - 1) if K > 1 else np.zeros(1))
-    c_y = -(net.priority[active][:, None] * bonus[None, :]).reshape(-1)
-    ub_y = np.repeat(net.need_wh[active] / K, K)
     use_peak = obj.demand and net.demand_charge > 0
     n_cols = nv + ns * K + (1 if use_peak else 0)
     lb = np.zeros(n_cols)
     ub = np.concatenate([net.sess_max_w[vs], ub_y, [np.inf] if use_peak else []])
     c = np.concatenate([c_p, c_y, [net.demand_charge / 1000.0 * scale] if use_peak else []])
 
-    r_rows: list[IntArray] = []
-    r_cols: list[IntArray] = []
-    r_vals: list[FloatArray] = []
-    lo: list[FloatArray] = []
-    hi: list[FloatArray] = []
-    n_rows = 0
-
-    # (1) energy of each session = sum of its tiers
-    pos_in_active = np.full(S, -1, dtype=np.int64)
-    pos_in_active[active] = np.arange(ns)
-    r_rows += [pos_in_active[vs], np.repeat(np.arange(ns), K)]
-    r_cols += [np.arange(nv), nv + np.arange(ns * K)]
-    r_vals += [wh_per_w, -np.ones(ns * K)]
-    lo.append(np.zeros(ns))
-    hi.append(np.zeros(ns))
-    n_rows += ns
-
-    # (2) EVSE maximum where two sessions share a step
-    key = net.sess_evse[vs] * T + vt
-    _, inv, cnt = np.unique(key, return_inverse=True, return_counts=True)
-    shared = cnt[inv] > 1
-    if shared.any():
-        sk, sinv = np.unique(key[shared], return_inverse=True)
-        r_rows.append(n_rows + sinv)
-        r_cols.append(np.flatnonzero(shared))
-        r_vals.append(np.ones(int(shared.sum())))
-        lo.append(np.full(len(sk), -np.inf))
-        hi.append(net.evse_max_w[sk // T])
-        n_rows += len(sk)
-
-    # (3) node rows
-    v_evse = net.sess_evse[vs]
-    ubv = net.sess_max_w[vs]
-    for n in range(net.N):
-        r = rows[n]
-        R = r.coef.shape[0]
-        m = len(net.members[n])
-        if R == 0 or m == 0:
-            continue
-        posn = np.full(net.E, -1, dtype=np.int64)
-        posn[net.members[n]] = np.arange(m)
-        J = np.flatnonzero(posn[v_evse] >= 0)
-        if len(J) == 0:
-            continue
-        coef = r.coef[:, posn[v_evse[J]]]  # (R, |J|)
-        tj = vt[J]
-        keys = (np.arange(R)[:, None] * T + tj[None, :]).reshape(-1)
-        vals = coef.reshape(-1)
-        cols = np.tile(J, R)
-        rhs = r.rhs.reshape(-1)  # (R*T,) indexed by key
-        worst = np.bincount(keys, weights=np.maximum(vals, 0.0) * np.tile(ubv[J], R),
-                            minlength=R * T)
-        binding = np.isfinite(rhs) & (worst > rhs)
-        keep = binding[keys] & (vals != 0.0)
-        if not keep.any():
-            continue
-        kk = keys[keep]
-        used, rid = np.unique(kk, return_inverse=True)
-        r_rows.append(n_rows + rid)
-        r_cols.append(cols[keep])
-        r_vals.append(vals[keep])
-        b = rhs[used]
-        lo.append(np.full(len(used), -np.inf))
-        hi.append(np.maximum(b - _MARGIN_REL * np.abs(b) - _MARGIN_ABS, 0.0))
-        n_rows += len(used)
-
-    # (4) peak >= root power at every step (site load included)
-    if use_peak:
-        base = net.base_w if net.base_under[net.root] else np.zeros(T)
-        r_rows += [n_rows + vt, n_rows + np.arange(T)]
-        r_cols += [np.arange(nv), np.full(T, n_cols - 1)]
-        r_vals += [np.ones(nv), -np.ones(T)]
-        lo.append(np.full(T, -np.inf))
-        hi.append(-base)
-        n_rows += T
-        lb[-1] = max(float(base.max()), 0.0)
+    m = _Rows()
+    _energy_rows(m, net, active, K, vs, wh_per_w)  # (1)
+    _evse_rows(m, net, vs, vt, np.ones(nv), both_ways=False)  # (2)
+    for rid, cols, vals, b in _node_blocks(net, rows, vs, vt, net.sess_max_w[vs]):  # (3)
+        m.add([rid], [cols], [vals], np.full(len(b), -np.inf), np.maximum(_margin(b), 0.0))
+    if use_peak:  # (4)
+        lb[-1] = _peak_rows(m, net, vt, np.ones(nv), n_cols - 1)
 
     integer = None
     if mip:
@@ -509,28 +588,9 @@ def _build(
         c = np.concatenate([c, np.zeros(nv)])
         n_cols += nv
         integer = z0 + np.arange(nv, dtype=np.int64)
-        r_rows += [n_rows + np.arange(nv), n_rows + np.arange(nv)]
-        r_cols += [np.arange(nv), integer]
-        r_vals += [np.ones(nv), -net.sess_max_w[vs]]
-        lo.append(np.full(nv, -np.inf))
-        hi.append(np.zeros(nv))
-        n_rows += nv
-        r_rows += [n_rows + np.arange(nv), n_rows + np.arange(nv)]
-        r_cols += [np.arange(nv), integer]
-        r_vals += [np.ones(nv), -mn]
-        lo.append(np.zeros(nv))
-        hi.append(np.full(nv, np.inf))
-        n_rows += nv
+        _onoff_rows(m, np.arange(nv), integer, net.sess_max_w[vs], mn)
 
-    rr = np.concatenate(r_rows)
-    cc = np.concatenate(r_cols)
-    vv = np.concatenate(r_vals)
-    order = np.lexsort((cc, rr))
-    rr, cc, vv = rr[order], cc[order], vv[order]
-    indptr = np.zeros(n_rows + 1, dtype=np.int64)
-    np.cumsum(np.bincount(rr, minlength=n_rows), out=indptr[1:])
-    return _LP(lb, ub, c, np.concatenate(lo), np.concatenate(hi), indptr,
-               cc.astype(np.int64), vv.astype(np.float64), vs, vt, V, integer)
+    return _LP(lb, ub, c, *m.csr(), vs, vt, V, integer)
 
 
 # ---- bidirectional (V2X) sessions ----------------------------------------------------------
@@ -618,7 +678,7 @@ def _build_v2x(net: Network, rows: list[Rows], obj: Objective) -> _V2XLP:
     step; the floor ``sum_{t<=k} (c - d) frac dt >= -floor`` for every V2X session and
     step; ``peak >= root net power``.
     """
-    T, S = net.T, net.S
+    T = net.T
     forbid = ~allowed_mask_any(net, rows)
     win = net.frac > 0
     ok_c = win & (net.sess_max_w[:, None] > 0) & (
@@ -640,97 +700,34 @@ def _build_v2x(net: Network, rows: list[Rows], obj: Objective) -> _V2XLP:
     if obj.early:
         c_p[:ncv] += wh[:ncv] * EPS_EARLY * (ct + 1) / T
     active = np.flatnonzero(ok_c.any(axis=1) | ok_d.any(axis=1))
-    K = obj.tiers if obj.fairness > 0 else 1
+    K, c_y, ub_y = _tiers(net, obj, active)
     ns = len(active)
-    tier = np.arange(K)
-    bonus = 1.0 + (obj.fairness * (K - 1 - tier) / (K - 1) if K > 1 else np.zeros(1))
-    c_y = -(net.priority[active][:, None] * bonus[None, :]).reshape(-1)
-    ub_y = np.repeat(net.need_wh[active] / K, K)
     ub_p = np.concatenate([net.sess_max_w[cs], net.sess_dis_max_w[ds]])
 
-    r_rows: list[IntArray] = []
-    r_cols: list[IntArray] = []
-    r_vals: list[FloatArray] = []
-    lo: list[FloatArray] = []
-    hi: list[FloatArray] = []
     extra_lb: list[FloatArray] = []
     extra_ub: list[FloatArray] = []
     extra_c: list[FloatArray] = []
-    n_rows = 0
     n_cols = nv + ns * K
 
-    # (1) net energy of each session = sum of its tiers
-    pos = np.full(S, -1, dtype=np.int64)
-    pos[active] = np.arange(ns)
-    r_rows += [pos[vs], np.repeat(np.arange(ns), K)]
-    r_cols += [np.arange(nv), nv + np.arange(ns * K)]
-    r_vals += [sign * wh, -np.ones(ns * K)]
-    lo.append(np.zeros(ns))
-    hi.append(np.zeros(ns))
-    n_rows += ns
-
-    # (2) EVSE maximum on the net power where two sessions share a step
-    key = net.sess_evse[vs] * T + vt
-    pair = vs * T + vt
-    uk, kinv = np.unique(key, return_inverse=True)
-    sessions_per_key = np.bincount(kinv[np.unique(pair, return_index=True)[1]],
-                                   minlength=len(uk))
-    shared = sessions_per_key[kinv] > 1
-    if shared.any():
-        sk, sinv = np.unique(key[shared], return_inverse=True)
-        r_rows.append(n_rows + sinv)
-        r_cols.append(np.flatnonzero(shared))
-        r_vals.append(sign[shared])
-        emax = net.evse_max_w[sk // T]
-        lo.append(-emax)
-        hi.append(emax)
-        n_rows += len(sk)
+    m = _Rows()
+    _energy_rows(m, net, active, K, vs, sign * wh)  # (1) net energy = sum of the tiers
+    _evse_rows(m, net, vs, vt, sign, both_ways=True)  # (2) on the net power
 
     # (3) node rows on the net power, slack where the site load alone breaks a row
-    v_evse = net.sess_evse[vs]
     penalty = _V2X_PENALTY * net.dt_h * float(net.priority.max(initial=1.0)) * (
         1.0 + obj.fairness) * max(1.0, float(net.evse_wpa.max(initial=1.0)))
-    for n in range(net.N):
-        r = rows[n]
-        R = r.coef.shape[0]
-        mm = len(net.members[n])
-        if R == 0 or mm == 0:
-            continue
-        posn = np.full(net.E, -1, dtype=np.int64)
-        posn[net.members[n]] = np.arange(mm)
-        J = np.flatnonzero(posn[v_evse] >= 0)
-        if len(J) == 0:
-            continue
-        coef = r.coef[:, posn[v_evse[J]]] * sign[J][None, :]
-        keys = (np.arange(R)[:, None] * T + vt[J][None, :]).reshape(-1)
-        vals = coef.reshape(-1)
-        cols = np.tile(J, R)
-        rhs = r.rhs.reshape(-1)
-        worst = np.bincount(keys, weights=np.maximum(vals, 0.0) * np.tile(ub_p[J], R),
-                            minlength=R * T)
-        binding = np.isfinite(rhs) & (worst > rhs)
-        keep = binding[keys] & (vals != 0.0)
-        if not keep.any():
-            continue
-        used, rid = np.unique(keys[keep], return_inverse=True)
-        r_rows.append(n_rows + rid)
-        r_cols.append(cols[keep])
-        r_vals.append(vals[keep])
-        b = rhs[used]
-        cap = np.where(b >= 0, np.maximum(b - _MARGIN_REL * np.abs(b) - _MARGIN_ABS, 0.0),
-                       b - _MARGIN_REL * np.abs(b) - _MARGIN_ABS)
-        lo.append(np.full(len(used), -np.inf))
-        hi.append(cap)
+    for rid, cols, vals, b in _node_blocks(net, rows, vs, vt, ub_p, sign):
+        cap = np.where(b >= 0, np.maximum(_margin(b), 0.0), _margin(b))
         neg = np.flatnonzero(cap < 0)
         if len(neg):  # slack sigma in [0, -cap]: row - sigma <= cap
-            r_rows.append(n_rows + neg)
-            r_cols.append(n_cols + np.arange(len(neg)))
-            r_vals.append(-np.ones(len(neg)))
+            m.add([rid, neg], [cols, n_cols + np.arange(len(neg))],
+                  [vals, -np.ones(len(neg))], np.full(len(b), -np.inf), cap)
             extra_lb.append(np.zeros(len(neg)))
             extra_ub.append(-cap[neg])
             extra_c.append(np.full(len(neg), penalty))
             n_cols += len(neg)
-        n_rows += len(used)
+        else:
+            m.add([rid], [cols], [vals], np.full(len(b), -np.inf), cap)
 
     # (4) floor: the net energy since arrival never below -floor (V2X sessions)
     for s in np.flatnonzero(net.sess_v2x).tolist():
@@ -740,24 +737,12 @@ def _build_v2x(net: Network, rows: list[Rows], obj: Objective) -> _V2XLP:
         steps = np.unique(vt[mine])
         below = vt[mine][None, :] <= steps[:, None]  # (k, columns)
         kk, jj = np.nonzero(below)
-        r_rows.append(n_rows + kk)
-        r_cols.append(mine[jj])
-        r_vals.append((sign * wh)[mine[jj]])
-        lo.append(np.full(len(steps), -float(net.sess_floor_wh[s])))
-        hi.append(np.full(len(steps), np.inf))
-        n_rows += len(steps)
+        m.add([kk], [mine[jj]], [(sign * wh)[mine[jj]]],
+              np.full(len(steps), -float(net.sess_floor_wh[s])), np.full(len(steps), np.inf))
 
     # (5) peak >= root net power (site load included)
-    use_peak = obj.demand and net.demand_charge > 0
-    if use_peak:
-        base = net.base_w if net.base_under[net.root] else np.zeros(T)
-        r_rows += [n_rows + vt, n_rows + np.arange(T)]
-        r_cols += [np.arange(nv), np.full(T, n_cols)]
-        r_vals += [sign, -np.ones(T)]
-        lo.append(np.full(T, -np.inf))
-        hi.append(-base)
-        n_rows += T
-        extra_lb.append(np.array([max(float(base.max()), 0.0)]))
+    if obj.demand and net.demand_charge > 0:
+        extra_lb.append(np.array([_peak_rows(m, net, vt, sign, n_cols)]))
         extra_ub.append(np.array([np.inf]))
         extra_c.append(np.array([net.demand_charge / 1000.0 * scale]))
         n_cols += 1
@@ -778,18 +763,7 @@ def _build_v2x(net: Network, rows: list[Rows], obj: Objective) -> _V2XLP:
         c = np.concatenate([c, np.zeros(nz)])
         n_cols += nz
         integer = z
-        r_rows += [n_rows + np.arange(nz), n_rows + np.arange(nz)]
-        r_cols += [needs, z]
-        r_vals += [np.ones(nz), -ub_p[needs]]
-        lo.append(np.full(nz, -np.inf))
-        hi.append(np.zeros(nz))
-        n_rows += nz
-        r_rows += [n_rows + np.arange(nz), n_rows + np.arange(nz)]
-        r_cols += [needs, z]
-        r_vals += [np.ones(nz), -mn[needs]]
-        lo.append(np.zeros(nz))
-        hi.append(np.full(nz, np.inf))
-        n_rows += nz
+        _onoff_rows(m, needs, z, ub_p[needs], mn[needs])
         # one direction at a time where a session may do both
         zi = np.full(nv, -1, dtype=np.int64)
         zi[needs] = z
@@ -801,31 +775,14 @@ def _build_v2x(net: Network, rows: list[Rows], obj: Objective) -> _V2XLP:
         if both:
             pairs = np.array(both, dtype=np.int64)
             nb = len(pairs)
-            r_rows += [n_rows + np.arange(nb), n_rows + np.arange(nb)]
-            r_cols += [pairs[:, 0], pairs[:, 1]]
-            r_vals += [np.ones(nb), np.ones(nb)]
-            lo.append(np.full(nb, -np.inf))
-            hi.append(np.ones(nb))
-            n_rows += nb
+            m.add([np.arange(nb), np.arange(nb)], [pairs[:, 0], pairs[:, 1]],
+                  [np.ones(nb), np.ones(nb)], np.full(nb, -np.inf), np.ones(nb))
 
-    rr = np.concatenate(r_rows)
-    cc = np.concatenate(r_cols)
-    vv = np.concatenate(r_vals)
-    order = np.lexsort((cc, rr))
-    rr, cc, vv = rr[order], cc[order], vv[order]
-    indptr = np.zeros(n_rows + 1, dtype=np.int64)
-    np.cumsum(np.bincount(rr, minlength=n_rows), out=indptr[1:])
-    lp = _LP(lb, ub, c, np.concatenate(lo), np.concatenate(hi), indptr,
-             cc.astype(np.int64), vv.astype(np.float64), vs, vt, V, integer)
+    lp = _LP(lb, ub, c, *m.csr(), vs, vt, V, integer)
     return _V2XLP(lp, cs, ct, ds, dt)
 
 
 def allowed_mask_any(net: Network, rows: list[Rows]) -> BoolArray:
     """(S, T): True where no node above the session's EVSE is forced off at that step
     (the site load alone breaks one of its rows)."""
-    forbid = np.zeros((net.E, net.T), dtype=bool)
-    for n in range(net.N):
-        f = rows[n].forced
-        if f.any():
-            forbid[np.ix_(net.members[n], np.flatnonzero(f))] = True
-    return np.asarray(~forbid[net.sess_evse], dtype=bool)
+    return np.asarray(~forced_off(net, rows)[net.sess_evse], dtype=bool)
