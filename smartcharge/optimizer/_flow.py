@@ -42,6 +42,8 @@ def flow_applicable(net: Network, obj: Objective) -> str | None:
         return "a session is plugged in for part of a step"
     if obj.demand and net.demand_charge > 0:
         return "the demand charge couples all steps"
+    if net.has_ramp:
+        return "a node has a ramp limit"
     return None
 
 

@@ -99,6 +99,12 @@ class Network:
         # children before parents (post-order by depth, ties by declaration order)
         self.order = np.lexsort((np.arange(self.N), -depth))
         self.power_limit = np.stack([problem.series(x.max_power_w) for x in nodes])
+        # ramp limits [W per step] (inf: none) and the EV power before the horizon (nan)
+        self.ramp_w = np.array([np.inf if x.max_ramp_w is None else x.max_ramp_w
+                                for x in nodes], dtype=np.float64)
+        self.initial_w = np.array([np.nan if x.initial_power_w is None else x.initial_power_w
+                                   for x in nodes], dtype=np.float64)
+        self.has_ramp = bool(np.isfinite(self.ramp_w).any())
         self.current_limit = np.stack([problem.series(x.max_current_a) for x in nodes])
         mats = []
         for x in nodes:

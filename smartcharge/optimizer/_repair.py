@@ -18,6 +18,11 @@ All functions work on the session power array ``sp`` (S, T) [W] and the linear r
 
 Steps with ``rhs < 0`` (the site load alone breaks a limit) are excluded beforehand
 (``allowed``), so ``rhs >= 0`` holds wherever anything can flow.
+
+Ramp limits (``Node.max_ramp_w``) are NOT among these rows, and steps 2-4 and
+:func:`win_back` can break them (lowering one step between two others can make a drop and a
+rise too steep): with ramps, :func:`smartcharge.optimizer.solve._optimize_ramped` checks the
+result exactly and re-solves, and win-back is off.
 """
 
 from __future__ import annotations

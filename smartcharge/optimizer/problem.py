@@ -151,6 +151,15 @@ class Node(_Part):
         line-to-line voltage inverted: 4 for 480 V delta -> 120 V wye).
     voltage_v
         Phase-to-neutral voltage [V] at this node (used for the site load's current).
+    max_ramp_w
+        Ramp limit [W per step] (``None``: none): the EV power below the node (the sum of
+        its EVSEs' net powers; the site load is not controlled and not included) may change
+        by at most this much from one step to the next, up or down.
+    initial_power_w
+        The EV power below the node [W] in the step before the horizon (needs
+        ``max_ramp_w``): the first step may then rise at most ``max_ramp_w`` above it (a
+        drop is not limited: the plan cannot keep cars charging). ``None``: the first step
+        is unconstrained.
     """
 
     id: Annotated[str, Field(min_length=1)]
@@ -160,6 +169,17 @@ class Node(_Part):
     coupling: Literal["direct", "delta-wye"] = "direct"
     ratio: PosFloat = 1.0
     voltage_v: PosFloat = 230.0
+    max_ramp_w: NonNegFloat | None = None
+    initial_power_w: NonNegFloat | None = None
+
+    @model_validator(mode="after")
+    def _ramp(self) -> Node:
+        if self.initial_power_w is not None and self.max_ramp_w is None:
+            raise InvalidProblemError(
+                "initial_power_w only bounds a ramp: give max_ramp_w too",
+                path="initial_power_w", rule="ramp-required",
+            )
+        return self
 
 
 class EVSE(_Part):

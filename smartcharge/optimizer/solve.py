@@ -28,6 +28,11 @@ then turn dropped steps back on at the minimum where all rows still hold). Chose
 because it scales to thousands of EVSEs within the time targets; the plan is then
 ``FEASIBLE`` (safe, possibly not optimal) unless the LP already met the rule (``OPTIMAL``).
 
+Ramp limits (``Node.max_ramp_w``, off by default): two rows per step and node bound the
+change of the EV power below the node (:func:`_ramp_rows`); the repair above does not keep
+them, so with ramps win-back and the packing re-solve are off and :func:`_optimize_ramped`
+re-solves with fixed on/off patterns until the plan meets them exactly.
+
 Bidirectional (V2X) sessions (``Session.max_discharge_w > 0``; see :func:`_build_v2x`): a
 problem with one is solved by a model of its own, so charging-only problems are untouched
 (byte for byte). Power is ``c - d`` (charge and discharge columns, ``d`` only for V2X
@@ -159,6 +164,11 @@ def optimize(
         (else :class:`~smartcharge.errors.InvalidProblemError`); its plan gets the
         minimum-current repair without LP re-solves. ``"auto"``: the flow when it applies.
 
+    A node with a ramp limit (``Node.max_ramp_w``) gets ramp rows in the LP; the
+    minimum-current repair is then followed by re-solves with the on/off pattern fixed
+    (see :func:`_optimize_ramped`), ``win_back_energy``, ``max_lp_rounds`` and
+    ``resolve_share`` do not apply, and the min-cost flow does not either.
+
     A problem with a V2X session (``Session.max_discharge_w > 0``) is solved by the V2X
     model of the module docstring (exact minimum-current rule, a MIP when a minimum
     applies): ``min_current``, ``max_lp_rounds``, ``resolve_share`` and
@@ -195,16 +205,16 @@ def optimize(
     res = _solve(lp, lp.lb, lp.ub, time_limit_s, t1, lp_path, "scip" if mip else solver)
     t2 = time.perf_counter()
     if res.x is None:
-        sp = fallback_plan(net, rows, allowed)
+        sp, note = _fallback(net, rows, allowed)
         t3 = time.perf_counter()
         return Plan(problem, sp, SolverStatus.FALLBACK,
                     Timings(build=t1 - t0, solve=t2 - t1, extract=t3 - t2),
-                    f"{res.message}; safe even-share fallback")
+                    f"{res.message}; {note}")
+    if net.has_ramp:
+        return _optimize_ramped(problem, net, rows, allowed, lp, res, time_limit_s, lp_path,
+                                solver, mip, t0, t1, t2)
     sp, changed, dropped, relax_wh = _extract(net, rows, allowed, lp, res.x, win_back_energy)
-    status = SolverStatus.OPTIMAL if (res.status == "optimal" and not changed) else (
-        SolverStatus.FEASIBLE
-    )
-    msg = f"{res.message} via {res.path}"
+    status, msg = _first_status(res, changed)
     solve_s = t2 - t1
     rounds = 1
     # fix and re-solve (see _fixings): the first LP's energy is an upper bound; stop when
@@ -240,6 +250,109 @@ def optimize(
                 msg)
 
 
+def _first_status(res: LpResult, changed: bool) -> tuple[SolverStatus, str]:
+    """Status and message of the first LP's repaired plan: optimal only if the LP was and
+    the repair changed nothing."""
+    status = SolverStatus.OPTIMAL if (res.status == "optimal" and not changed) else (
+        SolverStatus.FEASIBLE
+    )
+    return status, f"{res.message} via {res.path}"
+
+
+_RAMP_ROUNDS = 20
+"""LP solves at most for a problem with ramp limits (see :func:`_optimize_ramped`)."""
+
+
+def _fallback(net: Network, rows: list[Rows], allowed: BoolArray) -> tuple[FloatArray, str]:
+    """The safe even-share plan of :func:`fallback_plan`; with ramp limits, all off if the
+    even share breaks one (all-zero meets every ramp row: ``P0 >= 0``)."""
+    from smartcharge.optimizer.verify import ramp_violations
+
+    sp = fallback_plan(net, rows, allowed)
+    if net.has_ramp and ramp_violations(net, net.evse_power(sp)):
+        return np.zeros_like(sp), "safe fallback: all off (the even share breaks a ramp limit)"
+    return sp, "safe even-share fallback"
+
+
+def _optimize_ramped(
+    problem: Problem, net: Network, rows: list[Rows], allowed: BoolArray, lp: _LP,
+    res: LpResult, time_limit_s: float | None, lp_path: Literal["auto", "sparse", "proto"],
+    solver: SolverName, mip: bool, t0: float, t1: float, t2: float,
+) -> Plan:
+    """A charging-only problem with ramp limits, after the first solve.
+
+    The minimum-current repair lowers power, which can break a ramp (a step rounded to 0
+    between two steps that are on), and win-back raises it; so win-back is off and the
+    repaired plan is checked against the ramps exactly (:func:`ramp_violations`). While it
+    breaks one (the MIP is not re-solved):
+
+    1. the repaired plan's on/off pattern is fixed (steps on: at least their minimum, the
+       rest 0) and the LP solved again: a solution meets every row, the ramp rows included,
+       with its margin, and the minimum rule by its bounds, so the repair leaves it be;
+    2. if that fails (infeasible, or still a broken ramp), the steps the repair dropped are
+       fixed at 0, the LP solved again and repaired: every such round fixes at least one
+       more column at 0 and all-zero is always feasible, so the rounds end.
+
+    Out of rounds (:data:`_RAMP_ROUNDS` solves), time or progress: :func:`_fallback`.
+    """
+    from smartcharge.optimizer.verify import ramp_violations
+
+    assert res.x is not None
+    nv = len(lp.vs)
+    ub = lp.ub.copy()
+    mn = np.minimum(net.sess_min_w[lp.vs], net.sess_max_w[lp.vs])
+    sp, changed, dropped, _ = _extract(net, rows, allowed, lp, res.x, False)
+    status, msg = _first_status(res, changed)
+    solve_s = t2 - t1
+    rounds = 1
+
+    def resolve(lb_p: FloatArray, ub_p: FloatArray) -> tuple[FloatArray, BoolArray] | None:
+        """The repaired plan of the LP with these power bounds and the steps the repair
+        dropped, or None."""
+        nonlocal rounds, solve_s
+        if mip or rounds >= _RAMP_ROUNDS or (
+            time_limit_s is not None and time.perf_counter() - t1 >= time_limit_s
+        ):
+            return None
+        ta = time.perf_counter()
+        lb = lp.lb.copy()
+        lb[:nv] = lb_p
+        ub_all = ub.copy()
+        ub_all[:nv] = ub_p
+        r = _solve(lp, lb, ub_all, time_limit_s, t1, lp_path, solver)
+        rounds += 1
+        solve_s += time.perf_counter() - ta
+        if r.x is None:
+            return None
+        got = _extract(net, rows, allowed, lp, r.x, False)
+        return got[0], got[2]
+
+    while ramp_violations(net, net.evse_power(sp)):
+        on = sp[lp.vs, lp.vt] > 0
+        fixed = resolve(np.where(on, mn, 0.0), np.where(on, ub[:nv], 0.0))
+        if fixed is not None and not ramp_violations(net, net.evse_power(fixed[0])):
+            sp, status = fixed[0], SolverStatus.FEASIBLE
+            break
+        off = dropped[lp.vs, lp.vt] & (ub[:nv] > 0)
+        closed = None
+        if off.any():
+            ub[:nv] = np.where(off, 0.0, ub[:nv])
+            closed = resolve(lp.lb[:nv], ub[:nv])
+        if closed is None:
+            sp, note = _fallback(net, rows, allowed)
+            status = SolverStatus.FALLBACK
+            msg += f"; the repaired plan breaks a ramp limit after {rounds} LP round(s); {note}"
+            break
+        sp, dropped = closed
+        status = SolverStatus.FEASIBLE
+    t3 = time.perf_counter()
+    if status is SolverStatus.FEASIBLE:
+        msg += f"; minimum-current repair under ramp limits, {rounds} LP round(s)"
+    return Plan(problem, sp, status,
+                Timings(build=t1 - t0, solve=solve_s, extract=t3 - t2 - (solve_s - (t2 - t1))),
+                msg)
+
+
 def _optimize_flow(
     problem: Problem, net: Network, rows: list[Rows], allowed: BoolArray, obj: Objective,
     t0: float, wb: bool,
@@ -251,10 +364,10 @@ def _optimize_flow(
         raw, message = None, f"min-cost flow error: {exc!r}"
     t2 = time.perf_counter()
     if raw is None:
-        sp = fallback_plan(net, rows, allowed)
+        sp, note = _fallback(net, rows, allowed)
         return Plan(problem, sp, SolverStatus.FALLBACK,
                     Timings(build=0.0, solve=t2 - t1, extract=time.perf_counter() - t2),
-                    f"{message}; safe even-share fallback")
+                    f"{message}; {note}")
     sp, changed, _, _ = _repair(net, rows, allowed, raw, wb)
     t3 = time.perf_counter()
     status = SolverStatus.FEASIBLE if changed else SolverStatus.OPTIMAL
@@ -532,6 +645,35 @@ def _peak_rows(m: _Rows, net: Network, vt: IntArray, vals: FloatArray, col: int)
     return max(float(base.max()), 0.0)
 
 
+def _ramp_rows(m: _Rows, net: Network, vs: IntArray, vt: IntArray, sign: FloatArray) -> None:
+    """Ramp limits: for every node with ``r = max_ramp_w`` and its EV power ``P[t]`` (the
+    power columns ``(vs, vt)`` below it, times ``sign``), the two rows ``P[t] - P[t-1] <= r``
+    and ``P[t-1] - P[t] <= r`` for ``t = 1..T-1`` and, with an initial power ``P0``,
+    ``P[0] <= P0 + r`` (right-hand sides lowered by the margin, never below 0, so all-zero
+    stays feasible)."""
+    T = net.T
+    v_evse = net.sess_evse[vs]
+    for n in np.flatnonzero(np.isfinite(net.ramp_w)).tolist():
+        inside = np.zeros(net.E, dtype=bool)
+        inside[net.members[n]] = True
+        J = np.flatnonzero(inside[v_evse])
+        r = float(net.ramp_w[n])
+        cap = max(r - _MARGIN_REL * r - _MARGIN_ABS, 0.0)
+        if T > 1 and len(J):
+            t, g = vt[J], sign[J]
+            now, before = t >= 1, t <= T - 2  # column in P[t] of row t, in P[t-1] of row t+1
+            up = [t[now] - 1, t[before]]  # up rows 0..T-2, down rows T-1..2T-3
+            m.add(up + [T - 1 + u for u in up], [J[now], J[before]] * 2,
+                  [g[now], -g[before], -g[now], g[before]],
+                  np.full(2 * (T - 1), -np.inf), np.full(2 * (T - 1), cap))
+        p0 = float(net.initial_w[n])
+        if np.isfinite(p0) and T > 0:
+            first = J[vt[J] == 0]
+            b = p0 + r
+            m.add([np.zeros(len(first), dtype=np.int64)], [first], [sign[first]],
+                  np.full(1, -np.inf), np.full(1, max(b - _MARGIN_REL * b - _MARGIN_ABS, 0.0)))
+
+
 def _onoff_rows(
     m: _Rows, cols: IntArray, z: IntArray, mx: FloatArray, mn: FloatArray
 ) -> None:
@@ -577,6 +719,8 @@ def _build(
         m.add([rid], [cols], [vals], np.full(len(b), -np.inf), np.maximum(_margin(b), 0.0))
     if use_peak:  # (4)
         lb[-1] = _peak_rows(m, net, vt, np.ones(nv), n_cols - 1)
+    if net.has_ramp:
+        _ramp_rows(m, net, vs, vt, np.ones(nv))
 
     integer = None
     if mip:
@@ -645,10 +789,10 @@ def _optimize_v2x(
         if not bad:
             return plan
         msg = f"{msg}; V2X solution failed verify ({bad[0].message})"
-    sp = fallback_plan(net, rows, allowed)
+    sp, note = _fallback(net, rows, allowed)
     return Plan(problem, sp, SolverStatus.FALLBACK,
                 Timings(build=t1 - t0, solve=t2 - t1, extract=time.perf_counter() - t2),
-                f"{msg}; safe even-share fallback (charging only)")
+                f"{msg}; {note} (charging only)")
 
 
 def _snap_v2x(net: Network, sp: FloatArray) -> FloatArray:
@@ -746,6 +890,8 @@ def _build_v2x(net: Network, rows: list[Rows], obj: Objective) -> _V2XLP:
         extra_ub.append(np.array([np.inf]))
         extra_c.append(np.array([net.demand_charge / 1000.0 * scale]))
         n_cols += 1
+    if net.has_ramp:  # ramp limits on the net power
+        _ramp_rows(m, net, vs, vt, sign)
 
     lb = np.concatenate([np.zeros(nv + ns * K), *extra_lb])
     ub = np.concatenate([ub_p, ub_y, *extra_ub])

@@ -24,10 +24,11 @@ import numpy as np
 import numpy.typing as npt
 
 if TYPE_CHECKING:
+    from smartcharge.optimizer._network import Network
     from smartcharge.optimizer.plan import Plan
     from smartcharge.optimizer.problem import Problem
 
-__all__ = ["Violation", "verify"]
+__all__ = ["Violation", "ramp_violations", "verify"]
 
 FloatArray = npt.NDArray[np.float64]
 _LINES = ("L1", "L2", "L3")
@@ -45,7 +46,8 @@ class Violation:
         sessions also ``node_export`` (exported power above a node's power limit),
         ``discharge_max``, ``discharge_floor`` (net energy since arrival below
         ``-discharge_floor_wh``) and ``energy_below_arrival`` (negative net energy at the
-        end).
+        end); with ramp limits ``node_ramp`` (the change of a node's EV power from the step
+        before, value signed, above ``Node.max_ramp_w``).
     subject
         The node, EVSE or session id.
     step
@@ -71,7 +73,7 @@ class Violation:
         """A human sentence."""
         where = {
             "node_power": "node", "node_current": "node", "evse_max": "EVSE",
-            "node_export": "node",
+            "node_export": "node", "node_ramp": "node",
         }.get(self.kind, "session")
         at = "" if self.step is None else f" step {self.step}"
         what = {
@@ -80,12 +82,12 @@ class Violation:
             "outside_window": "power outside the session", "energy_above_need": "energy",
             "negative": "power", "not_finite": "power", "node_export": "exported power",
             "discharge_max": "discharge power", "discharge_floor": "net energy since arrival",
-            "energy_below_arrival": "net energy",
+            "energy_below_arrival": "net energy", "node_ramp": "power change",
         }[self.kind]
         rel = {
             "min_current": "below minimum", "outside_window": "> allowed",
             "negative": "< allowed", "discharge_floor": "< floor",
-            "energy_below_arrival": "< allowed",
+            "energy_below_arrival": "< allowed", "node_ramp": "beyond ramp limit +-",
         }.get(self.kind, "> limit")
         if self.kind == "not_finite":
             return f"{where} {self.subject}{at}: power is not a finite number"
@@ -105,7 +107,8 @@ def verify(
     EV power below that node must be zero there), each EVSE's maximum, each session's
     maximum (EVSE and vehicle), the minimum-current rule (0 or at least the minimum), no
     power outside a session's window, non-negative finite power; and over the horizon, no
-    session above its energy need.
+    session above its energy need; with ramp limits, no node's EV power changing by more
+    than ``Node.max_ramp_w`` between steps (see :func:`ramp_violations`).
 
     V2X sessions (``max_discharge_w > 0``) may have negative power (discharging), at most
     ``max_discharge_w`` and the EVSE's maximum; the minimum-current rule applies to the
@@ -201,4 +204,28 @@ def verify(
             for k, t in np.argwhere(over(mag, clim[None, :]) & worse_k):
                 out.append(Violation("node_current", nid[n], int(t), float(mag[k, t]),
                                      float(clim[t]), "A", _LINES[k]))
+    out += ramp_violations(net, ep_net, rtol=rtol, atol=atol)
+    return out
+
+
+def ramp_violations(
+    net: Network, evse_power: FloatArray, *, rtol: float = 1e-9, atol: float = 1e-6
+) -> list[Violation]:
+    """The broken ramp limits (``node_ramp``) of the (net) EVSE powers (E, T) [W].
+
+    ``P[n, t]``, the sum of the EVSE powers below node ``n``, breaks the ramp ``r`` at step
+    ``t >= 1`` when ``|P[t] - P[t-1]| > r (1 + rtol) + atol``, and at step 0 when the node
+    has an initial power ``P0`` and ``P[0] - P0 > r (1 + rtol) + atol``. The violation's
+    value is the change [W] (negative for a drop), its limit ``r``.
+    """
+    out: list[Violation] = []
+    for n in np.flatnonzero(np.isfinite(net.ramp_w)).tolist():
+        r = float(net.ramp_w[n])
+        p = evse_power[net.members[n]].sum(axis=0)
+        change = np.diff(p, prepend=np.nan)
+        if np.isfinite(net.initial_w[n]):
+            change[0] = max(p[0] - net.initial_w[n], 0.0) if net.T else 0.0
+        bad = np.abs(np.nan_to_num(change)) > r * (1 + rtol) + atol
+        for t in np.flatnonzero(bad).tolist():
+            out.append(Violation("node_ramp", net.node_ids[n], t, float(change[t]), r, "W"))
     return out
