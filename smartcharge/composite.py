@@ -53,10 +53,10 @@ the *total* (EVerest only caps each EVSE with them), which is what K08 describes
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timezone
 from itertools import accumulate
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -78,6 +78,7 @@ from smartcharge.units import rate_unit
 __all__ = [
     "DEFAULT_LIMIT_AMPS",
     "DEFAULT_LIMIT_WATTS",
+    "check_query",
     "composite_schedule",
 ]
 
@@ -587,7 +588,54 @@ def _pick_composite_builder() -> Callable[
 _composite = _pick_composite_builder()
 
 
+def check_query(
+    installed: Mapping[int, Sequence[Any]],
+    evse_id: int,
+    duration: int,
+    *,
+    transactions: Mapping[int, tuple[str, datetime]] | None,
+    evse_ids: Iterable[int] | None,
+    supply_voltage: float,
+    default_number_phases: int,
+    default_limit_amps: float,
+    default_limit_watts: float,
+) -> tuple[float, float, float, Mapping[int, tuple[str, datetime]], list[int]]:
+    """The argument rules of GetCompositeSchedule, shared by the 2.0.1 and 2.1 composites.
+
+    Returns ``(supply_voltage, default_limit_amps, default_limit_watts, transactions,
+    evse_ids)`` checked, with the station's EVSEs sorted (default: those with profiles or a
+    transaction). Raises :class:`~smartcharge.errors.ScheduleError` naming the argument.
+    """
+    if isinstance(evse_id, bool) or not isinstance(evse_id, int) or evse_id < 0:
+        raise ScheduleError(
+            f"evse id must be an int >= 0, got {evse_id!r}", path="evseId", rule="type"
+        )
+    if isinstance(duration, bool) or not isinstance(duration, (int, np.integer)):
+        raise ScheduleError(
+            f"duration must be an int [s], got {duration!r}", path="duration", rule="type"
+        )
+    voltage = _check_number(supply_voltage, "supply_voltage", positive=True)
+    d_amps = _check_number(default_limit_amps, "default_limit_amps")
+    d_watts = _check_number(default_limit_watts, "default_limit_watts")
+    if default_number_phases not in (1, 2, 3):
+        raise ScheduleError(
+            f"default_number_phases must be 1..3, got {default_number_phases!r}",
+            path="default_number_phases",
+            rule="1..3",
+        )
+    txs: Mapping[int, tuple[str, datetime]] = transactions or {}
+    if evse_ids is None:
+        evses = sorted({k for k in installed if k != 0} | {k for k in txs if k != 0})
+    else:
+        evses = sorted(set(evse_ids))
+    if evse_id != 0 and evse_id not in evses:
+        raise ScheduleError(f"unknown EVSE {evse_id}", path="evseId", rule="K08.FR.05")
+    return voltage, d_amps, d_watts, txs, evses
+
+
 def _check_number(value: float, path: str, *, positive: bool = False) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise ScheduleError(f"must be a number, got {value!r}", path=path, rule="type")
     v = float(value)
     if not math.isfinite(v) or v < 0 or (positive and v == 0):
         raise ScheduleError(
@@ -665,30 +713,17 @@ def composite_schedule(
         Unknown EVSE (K08.FR.05), bad numbers, or a profile that cannot be expanded.
     """
     out_unit = rate_unit(unit)
-    if isinstance(evse_id, bool) or not isinstance(evse_id, int) or evse_id < 0:
-        raise ScheduleError(
-            f"evse id must be an int >= 0, got {evse_id!r}", path="evseId", rule="type"
-        )
-    if isinstance(duration, bool) or not isinstance(duration, (int, np.integer)):
-        raise ScheduleError(
-            f"duration must be an int [s], got {duration!r}", path="duration", rule="type"
-        )
-    voltage = _check_number(supply_voltage, "supply_voltage", positive=True)
-    d_amps = _check_number(default_limit_amps, "default_limit_amps")
-    d_watts = _check_number(default_limit_watts, "default_limit_watts")
-    if default_number_phases not in (1, 2, 3):
-        raise ScheduleError(
-            f"default_number_phases must be 1..3, got {default_number_phases!r}",
-            path="default_number_phases",
-            rule="1..3",
-        )
-    txs: Mapping[int, tuple[str, datetime]] = transactions or {}
-    if evse_ids is None:
-        evses = sorted({k for k in installed if k != 0} | {k for k in txs if k != 0})
-    else:
-        evses = sorted(set(evse_ids))
-    if evse_id != 0 and evse_id not in evses:
-        raise ScheduleError(f"unknown EVSE {evse_id}", path="evseId", rule="K08.FR.05")
+    voltage, d_amps, d_watts, txs, evses = check_query(
+        installed,
+        evse_id,
+        duration,
+        transactions=transactions,
+        evse_ids=evse_ids,
+        supply_voltage=supply_voltage,
+        default_number_phases=default_number_phases,
+        default_limit_amps=default_limit_amps,
+        default_limit_watts=default_limit_watts,
+    )
 
     t_start = epoch_seconds(start)
     dur = int(duration)

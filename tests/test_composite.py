@@ -606,3 +606,23 @@ def test_numpy_and_python_merges_agree(
         in_python = composite_schedule(*args, **kw)
     assert in_numpy == in_python
     assert json.dumps(in_numpy.to_json_dict()) == json.dumps(in_python.to_json_dict())
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "path"),
+    [
+        ({"supply_voltage": "230"}, "supply_voltage"),
+        ({"supply_voltage": 0.0}, "supply_voltage"),
+        ({"default_limit_amps": float("nan")}, "default_limit_amps"),
+        ({"default_limit_watts": True}, "default_limit_watts"),
+        ({"default_number_phases": 4}, "default_number_phases"),
+    ],
+)
+def test_bad_query_arguments_name_the_argument(kwargs: dict[str, Any], path: str) -> None:
+    from smartcharge.ocpp.composite21 import composite_schedule_v21
+
+    start = datetime(2024, 1, 1, tzinfo=timezone.utc)
+    for function in (composite_schedule, composite_schedule_v21):
+        with pytest.raises(ScheduleError) as info:
+            function({}, 0, start, 60, "A", **kwargs)
+        assert info.value.path == path

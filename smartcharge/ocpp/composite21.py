@@ -89,6 +89,7 @@ from typing import Annotated, Any
 import numpy as np
 from pydantic import Field, ValidationError
 
+from smartcharge.composite import check_query
 from smartcharge.errors import ScheduleError
 from smartcharge.expand import period_entries
 from smartcharge.model import ChargingProfile, ChargingRateUnit, CustomData
@@ -627,18 +628,6 @@ def _to_schedule(
 # ------------------------------------------------------------------------------------------
 
 
-def _check_number(value: float, path: str, *, positive: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise ScheduleError(f"{path} must be a number, got {value!r}", path=path, rule="type")
-    v = float(value)
-    if not math.isfinite(v) or v < 0 or (positive and v == 0):
-        rule = "> 0" if positive else ">= 0"
-        raise ScheduleError(
-            f"{path} must be finite and {rule}, got {value!r}", path=path, rule=rule
-        )
-    return v
-
-
 def _invalid_reason(profile: ChargingProfile21) -> tuple[str, str] | None:
     """(JSON path, message) of the first 2.1 validity rule ``profile`` breaks, else None."""
     for i, schedule in enumerate(profile.charging_schedule):
@@ -742,30 +731,17 @@ def composite_schedule_v21(
         ``installed[evse][k]...``, rule ``K01``), or a profile that cannot be expanded.
     """
     amps = rate_unit(unit) is ChargingRateUnit.A
-    if isinstance(evse_id, bool) or not isinstance(evse_id, int) or evse_id < 0:
-        raise ScheduleError(
-            f"evse id must be an int >= 0, got {evse_id!r}", path="evseId", rule="type"
-        )
-    if isinstance(duration, bool) or not isinstance(duration, (int, np.integer)):
-        raise ScheduleError(
-            f"duration must be an int [s], got {duration!r}", path="duration", rule="type"
-        )
-    voltage = _check_number(supply_voltage, "supply_voltage", positive=True)
-    d_amps = _check_number(default_limit_amps, "default_limit_amps")
-    d_watts = _check_number(default_limit_watts, "default_limit_watts")
-    if default_number_phases not in (1, 2, 3):
-        raise ScheduleError(
-            f"default_number_phases must be 1..3, got {default_number_phases!r}",
-            path="default_number_phases",
-            rule="1..3",
-        )
-    txs: Mapping[int, tuple[str, datetime]] = transactions or {}
-    if evse_ids is None:
-        evses = sorted({k for k in installed if k != 0} | {k for k in txs if k != 0})
-    else:
-        evses = sorted(set(evse_ids))
-    if evse_id != 0 and evse_id not in evses:
-        raise ScheduleError(f"unknown EVSE {evse_id}", path="evseId", rule="K08.FR.05")
+    voltage, d_amps, d_watts, txs, evses = check_query(
+        installed,
+        evse_id,
+        duration,
+        transactions=transactions,
+        evse_ids=evse_ids,
+        supply_voltage=supply_voltage,
+        default_number_phases=default_number_phases,
+        default_limit_amps=default_limit_amps,
+        default_limit_watts=default_limit_watts,
+    )
 
     t_end = epoch_seconds(start) + int(duration)
     t_start = min(epoch_seconds(start), t_end)
