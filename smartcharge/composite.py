@@ -56,7 +56,7 @@ import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timezone
 from itertools import accumulate
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -71,6 +71,7 @@ from smartcharge.model import (
     ChargingRateUnit,
     ChargingSchedulePeriod,
     CompositeSchedule,
+    OcppModel,
 )
 from smartcharge.schedule import epoch_seconds
 from smartcharge.units import rate_unit
@@ -495,22 +496,25 @@ def _period_checked(start: int, limit: float, phases: int | None) -> ChargingSch
     return ChargingSchedulePeriod(start_period=start, limit=limit, number_phases=phases)
 
 
-def _pick_period_builder() -> Callable[[int, float, int | None], ChargingSchedulePeriod]:
-    """Use the fast builder only if it makes exactly what validation makes (pydantic keeps
-    these internals stable across v2, but check rather than trust)."""
+_B = TypeVar("_B", bound=Callable[..., OcppModel])
+
+
+def _pick_builder(fast: _B, checked: _B, samples: Sequence[tuple[Any, ...]]) -> _B:
+    """Use the fast builder only if it makes exactly what validation makes on ``samples``
+    (pydantic keeps these internals stable across v2, but check rather than trust)."""
     try:
-        for args in ((0, 16.0, 3), (60, 0.1, None)):
-            fast, slow = _period_fast(*args), _period_checked(*args)
-            if fast != slow or fast.to_json_dict() != slow.to_json_dict():
-                return _period_checked
-            if hash(fast) != hash(slow) or repr(fast) != repr(slow):
-                return _period_checked
+        for args in samples:
+            a, b = fast(*args), checked(*args)
+            if a != b or a.to_json_dict() != b.to_json_dict():
+                return checked
+            if hash(a) != hash(b) or repr(a) != repr(b):
+                return checked
     except Exception:  # pragma: no cover - a future pydantic
-        return _period_checked
-    return _period_fast
+        return checked
+    return fast
 
 
-_period = _pick_period_builder()
+_period = _pick_builder(_period_fast, _period_checked, [(0, 16.0, 3), (60, 0.1, None)])
 
 _COMPOSITE_FIELDS = frozenset(
     {"evse_id", "duration", "schedule_start", "charging_rate_unit", "charging_schedule_period"}
@@ -562,30 +566,19 @@ def _composite_fast(
     return obj
 
 
-def _pick_composite_builder() -> Callable[
-    [int, int, datetime, ChargingRateUnit, tuple[ChargingSchedulePeriod, ...]],
-    CompositeSchedule,
-]:
-    """The fast builder only if it makes exactly what validation makes."""
-    try:
-        args = (
+_composite = _pick_builder(
+    _composite_fast,
+    _composite_checked,
+    [
+        (
             1,
             60,
             datetime(2024, 1, 1, tzinfo=timezone.utc),
             ChargingRateUnit.W,
             (_period_checked(0, 16.0, 3), _period_checked(30, 0.0, None)),
         )
-        fast, slow = _composite_fast(*args), _composite_checked(*args)
-        if fast != slow or fast.to_json_dict() != slow.to_json_dict():
-            return _composite_checked
-        if hash(fast) != hash(slow) or repr(fast) != repr(slow):
-            return _composite_checked
-    except Exception:  # pragma: no cover - a future pydantic
-        return _composite_checked
-    return _composite_fast
-
-
-_composite = _pick_composite_builder()
+    ],
+)
 
 
 def check_query(
