@@ -121,7 +121,7 @@ def _evse_id(value: object, path: str) -> int:
         )
     if value < 0:
         raise InvalidPayloadError(
-            f"an EVSE id must be >= 0, got {value}", path=path, rule="schema:minimum"
+            f"an EVSE id must be >= 0, got {value}", path=path, rule="OCPP:evseId>=0"
         )
     return value
 
@@ -308,7 +308,7 @@ class PayloadProblem:
     message
         What is wrong.
     rule
-        The rule broken (``schema:minimum``, ``K01.FR.35``, ...).
+        The rule broken (``OCPP:evseId>=0``, ``K01.FR.35``, ...).
     answer
         What a station answers: ``CALLERROR <code>`` for a malformed payload, or
         ``Rejected (<reasonCode>)`` for a profile that breaks a K01 rule.
@@ -443,7 +443,7 @@ def _parse_one(
                                              "TypeConstraintViolation"))
         elif value < 0:
             problems.append(_payload_problem(f"must be >= 0, got {value}", at("evseId"),
-                                             "schema:minimum", "PropertyConstraintViolation"))
+                                             "OCPP:evseId>=0", "PropertyConstraintViolation"))
         else:
             evse = value
     if "chargingProfile" not in item:

@@ -10,6 +10,7 @@ and the OCPP CALLERROR code a receiver should answer with.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from decimal import Decimal
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -26,6 +27,7 @@ __all__ = [
     "format_path",
     "parse_model",
     "payload_error",
+    "plain_json",
 ]
 
 FORMATION = "FormationViolation"
@@ -38,7 +40,35 @@ _DATETIME_KEYS = frozenset(
     {"validFrom", "validTo", "startSchedule", "scheduleStart", "departureTime", "timeBase"}
 )
 
+# fields whose bounds the official 2.0.1 JSON schemas state (``minimum``/``maximum``); the
+# bounds of every other field (stackLevel, evseId, duration, numberPhases, ...) are the spec's
+# own rules, stated in its text, and are labelled ``OCPP:<field>>=<bound>``
+_SCHEMA_BOUNDED = frozenset({"ePriceLevel", "stateOfCharge", "fullSoC", "bulkSoC"})
+
 M = TypeVar("M", bound=BaseModel)
+
+
+def plain_json(value: object) -> Any:
+    """``value`` with every :class:`~decimal.Decimal` made a JSON number (int or float).
+
+    The ``ocpp`` package re-reads some OCPP 1.6 payloads with ``parse_float=Decimal`` to check
+    their one-digit fractions, and hands those Decimals on to handlers and ``call()`` results.
+    A Decimal written without a fraction (``Decimal("16")``) becomes an ``int``, any other one
+    a ``float``, as the JSON text it came from would read. Mappings become dicts, tuples lists.
+
+    >>> plain_json({"limit": Decimal("10.5"), "startPeriod": Decimal("60"), "x": [Decimal("1.0")]})
+    {'limit': 10.5, 'startPeriod': 60, 'x': [1.0]}
+    """
+    if isinstance(value, Decimal):
+        exponent = value.as_tuple().exponent
+        if value.is_finite() and isinstance(exponent, int) and exponent >= 0:
+            return int(value)
+        return float(value)
+    if isinstance(value, Mapping):
+        return {key: plain_json(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain_json(item) for item in value]
+    return value
 
 
 def format_path(loc: Sequence[int | str]) -> str | None:
@@ -63,10 +93,20 @@ def _join(prefix: str | None, loc: Sequence[int | str]) -> str | None:
 
 
 def _check_raw(value: object, loc: list[int | str], prefix: str | None) -> None:
-    """Reject ``null`` anywhere (outside vendor ``customData``) and impossible date-times."""
+    """Reject ``null`` and snake_case keys anywhere (outside vendor ``customData``) and
+    impossible date-times."""
     if isinstance(value, Mapping):
         for key, item in value.items():
             here = [*loc, str(key)]
+            if "_" in str(key) and key != "customData":
+                raise InvalidPayloadError(
+                    f"unknown field {key!r}: OCPP keys are camelCase; snake_case keys look like "
+                    "the keyword arguments of an ocpp package handler: read those with "
+                    "from_ocpp(kwargs, action=...)",
+                    path=_join(prefix, here),
+                    rule="schema:additionalProperties",
+                    ocpp_error=FORMATION,
+                )
             if item is None:
                 raise InvalidPayloadError(
                     "null is not allowed (leave the field out instead)",
@@ -97,6 +137,29 @@ def _check_raw(value: object, loc: list[int | str], prefix: str | None) -> None:
                     ocpp_error=TYPE,
                 )
             _check_raw(item, here, prefix)
+
+
+_BOUNDS = {
+    "greater_than_equal": ("minimum", ">=", "ge"),
+    "greater_than": ("exclusiveMinimum", ">", "gt"),
+    "less_than_equal": ("maximum", "<=", "le"),
+    "less_than": ("exclusiveMaximum", "<", "lt"),
+}
+
+
+def _bound_rule(kind: str, loc: Sequence[int | str], ctx: Mapping[str, object]) -> str:
+    """``schema:minimum`` where the official schema states the bound, else the spec's rule.
+
+    >>> _bound_rule("greater_than_equal", ("chargingProfile", "stackLevel"), {"ge": 0})
+    'OCPP:stackLevel>=0'
+    >>> _bound_rule("less_than_equal", ("chargingNeeds", "x", "fullSoC"), {"le": 100})
+    'schema:maximum'
+    """
+    keyword, sign, key = _BOUNDS[kind]
+    field = next((part for part in reversed(loc) if isinstance(part, str)), "value")
+    if field in _SCHEMA_BOUNDED:
+        return f"schema:{keyword}"
+    return f"OCPP:{field}{sign}{ctx.get(key, '')}"
 
 
 def payload_error(exc: ValidationError, *, prefix: str | None = None) -> InvalidPayloadError:
@@ -155,10 +218,10 @@ def payload_error(exc: ValidationError, *, prefix: str | None = None) -> Invalid
     if kind in {"string_too_long", "string_too_short"}:
         rule = "schema:maxLength" if kind == "string_too_long" else "schema:minLength"
         return InvalidPayloadError(message, path=path, rule=rule, ocpp_error=PROPERTY)
-    if kind in {"greater_than_equal", "greater_than"}:
-        return InvalidPayloadError(message, path=path, rule="schema:minimum", ocpp_error=PROPERTY)
-    if kind in {"less_than_equal", "less_than"}:
-        return InvalidPayloadError(message, path=path, rule="schema:maximum", ocpp_error=PROPERTY)
+    if kind in _BOUNDS:
+        return InvalidPayloadError(
+            message, path=path, rule=_bound_rule(kind, loc, ctx), ocpp_error=PROPERTY
+        )
     if kind.endswith(("_type", "_parsing")) or kind in {"int_from_float", "is_instance_of"}:
         return InvalidPayloadError(
             f"{message} (got {type(value).__name__})",
@@ -201,12 +264,12 @@ def parse_model(cls: type[M], payload: object, *, prefix: str | None = None) -> 
             rule="schema:type",
             ocpp_error=FORMATION,
         )
-    _check_raw(payload, [], prefix)
+    data: dict[str, Any] = plain_json(payload)
+    _check_raw(data, [], prefix)
     try:
-        return cls.model_validate(dict(payload), by_alias=True, by_name=False)
+        return cls.model_validate(data, by_alias=True, by_name=False)
     except ValidationError as exc:
         raise payload_error(exc, prefix=prefix) from None
-
 
 
 def dump(model: BaseModel) -> dict[str, Any]:

@@ -38,7 +38,6 @@ True
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Mapping
 from typing import Annotated, Any, ClassVar
 
@@ -58,7 +57,7 @@ from smartcharge.model import (
     RecurrencyKind,
 )
 from smartcharge.model._base import NonNegInt, OneDecimal, StrictInteger, UTCDateTime
-from smartcharge.ocpp import v201
+from smartcharge.ocpp import interop, v201
 from smartcharge.ocpp._schema import dump, parse_model
 from smartcharge.ocpp.v201 import _StrEnum
 
@@ -778,29 +777,67 @@ def from_v16(action: str, payload: object) -> v201.Message:
 # --------------------------------------------------------------------------------------------
 
 
-def to_ocpp(message: v201.Message) -> Any:
-    """The ``ocpp.v16.call`` (or ``call_result``) dataclass of a 2.0.1 message, via :func:`to_v16`.
+def to_ocpp(message: v201.Message | object, payload: Mapping[str, Any] | None = None) -> Any:
+    """The ``ocpp.v16.call`` (or ``call_result``) dataclass of a message.
 
-    Ready for ``await charge_point.call(...)`` of an ``ocpp.v16.ChargePoint``.
+    Ready for ``await charge_point.call(...)`` of an ``ocpp.v16.ChargePoint``, or to return
+    from its ``@on(...)`` handlers.
+
+    Parameters
+    ----------
+    message
+        A 2.0.1 message model (translated with :func:`to_v16`), or the 1.6 action of
+        ``payload``: a key of :data:`MESSAGES16` (``"SetChargingProfile"``,
+        ``"GetCompositeScheduleResponse"``, ...) or the ``ocpp`` package's ``Action`` enum
+        (the request).
+    payload
+        With an action: the 1.6 JSON a builder of this module returned (validated first).
 
     Raises
     ------
     TranslationError
         When the message has no 1.6 equivalent.
+    InvalidPayloadError
+        For a ``dict`` without an action, an unknown action, or an invalid payload.
     ImportError
         When the ``ocpp`` package is not installed (``pip install 'smartcharge[ocpp]'``).
     """
-    action, payload = to_v16(message)
-    cp = v201._ocpp_charge_point()
-    module = importlib.import_module(
-        "ocpp.v16.call_result" if action.endswith("Response") else "ocpp.v16.call"
+    if isinstance(message, v201.Message):
+        if payload is not None:
+            raise InvalidPayloadError(
+                "to_ocpp takes a 2.0.1 message model, or a 1.6 action and its payload, not both",
+                path="payload",
+                rule="interop",
+            )
+        action, data = to_v16(message)
+    elif payload is None:
+        raise InvalidPayloadError(
+            f"to_ocpp needs a 2.0.1 message model, or the 1.6 action and a payload: "
+            f"to_ocpp('SetChargingProfile', payload); got a {type(message).__name__} alone",
+            path="action",
+            rule="interop",
+            ocpp_error="FormationViolation",
+        )
+    else:
+        action = interop.action_name(message)
+        data = dump(parse(action, payload))
+    return interop.ocpp_dataclass(
+        "1.6", action.removesuffix("Response"), action.endswith("Response"), data
     )
-    cls = getattr(module, action.removesuffix("Response"))
-    return cls(**cp.camel_to_snake_case(payload))
 
 
-def from_ocpp(message: object) -> v201.Message:
-    """Read an ``ocpp.v16.call`` / ``call_result`` dataclass as the 2.0.1 message model.
+def from_ocpp(message: object, action: object = None) -> v201.Message:
+    """Read an ``ocpp.v16`` dataclass, or a 1.6 handler's keyword arguments, as 2.0.1.
+
+    Parameters
+    ----------
+    message
+        An ``ocpp.v16.call`` / ``call_result`` dataclass (what ``ChargePoint.call()``
+        returns), or the snake_case keyword arguments the ``ocpp`` package passes to an
+        ``@on(...)`` handler (their ``Decimal`` numbers are read as JSON numbers).
+    action
+        For keyword arguments: the 1.6 action, as the ``ocpp`` package's ``Action`` enum or
+        a key of :data:`MESSAGES16` (a bare name is the request handlers receive).
 
     Raises
     ------
@@ -809,15 +846,15 @@ def from_ocpp(message: object) -> v201.Message:
     TranslationError
         As :func:`from_v16`.
     """
-    module = type(message).__module__
-    if module not in {"ocpp.v16.call", "ocpp.v16.call_result"} or not hasattr(
-        message, "__dataclass_fields__"
-    ):
+    if interop.is_ocpp_dataclass(message, "1.6"):
+        suffix = "Response" if interop.is_response_dataclass(message) else ""
+        return from_v16(type(message).__name__ + suffix, interop.camel_payload(message))
+    if action is None or not isinstance(message, Mapping):
         raise InvalidPayloadError(
-            f"from_ocpp needs an ocpp.v16 call or call_result dataclass, got "
-            f"{type(message).__name__}",
+            f"from_ocpp needs an ocpp.v16 call or call_result dataclass, or a handler's "
+            f"keyword arguments with action=; got {type(message).__name__}",
+            path="action",
             rule="interop",
             ocpp_error="FormationViolation",
         )
-    action = type(message).__name__ + ("Response" if module.endswith("call_result") else "")
-    return from_v16(action, v201._snake_payload(message))
+    return from_v16(interop.action_name(action), interop.camel_payload(message))

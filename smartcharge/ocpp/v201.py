@@ -30,7 +30,6 @@ snake_case keyword arguments) and :func:`to_ocpp` returns them.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -57,6 +56,7 @@ from smartcharge.model import (
     format_datetime,
 )
 from smartcharge.model._base import NonNegInt, StrictInteger, UTCDateTime
+from smartcharge.ocpp import interop
 from smartcharge.ocpp._schema import OCCURRENCE, PROPERTY, dump, parse_model
 from smartcharge.units import convert
 
@@ -100,6 +100,7 @@ __all__ = [
     "get_charging_profiles_response",
     "get_composite_schedule_request",
     "get_composite_schedule_response",
+    "message_class",
     "notify_charging_limit_request",
     "notify_ev_charging_needs_request",
     "notify_ev_charging_needs_response",
@@ -432,14 +433,14 @@ def _parse(cls: type[MsgT], payload: object) -> MsgT:
     return message
 
 
-def parse(action: str, payload: object) -> Message:
+def parse(action: object, payload: object) -> Message:
     """Validate a received payload of ``action`` (a schema name, or an action and direction).
 
     Parameters
     ----------
     action
-        ``"SetChargingProfileRequest"`` (the schema name) or ``"SetChargingProfile"``, which
-        means the request.
+        ``"SetChargingProfileRequest"`` (the schema name), or ``"SetChargingProfile"`` or
+        the ``ocpp`` package's ``Action.set_charging_profile``, which mean the request.
     payload
         The JSON payload (camelCase), or an ``ocpp.v201`` call/call_result dataclass.
 
@@ -449,14 +450,7 @@ def parse(action: str, payload: object) -> Message:
         When the payload breaks the schema or a value rule; for an unknown action, with
         ``ocpp_error`` ``"NotImplemented"``.
     """
-    cls = MESSAGES.get(action) or MESSAGES.get(action + "Request")
-    if cls is None:
-        raise InvalidPayloadError(
-            f"unknown smart-charging action {action!r}; known: {', '.join(sorted(MESSAGES))}",
-            rule="NotImplemented",
-            ocpp_error="NotImplemented",
-        )
-    return _parse(cls, payload)
+    return _parse(message_class(action), payload)
 
 
 # --------------------------------------------------------------------------------------------
@@ -1001,85 +995,126 @@ def external_constraints(
 
 
 def _is_ocpp_dataclass(value: object) -> bool:
-    module = type(value).__module__
-    return module in {"ocpp.v201.call", "ocpp.v201.call_result"} and hasattr(
-        value, "__dataclass_fields__"
-    )
-
-
-def _ocpp_charge_point() -> Any:
-    try:
-        import ocpp.charge_point  # the third-party package (absolute import)
-    except ImportError as exc:  # pragma: no cover - the extra is installed in the dev env
-        raise ImportError(
-            "interop with the ocpp package needs it installed: pip install 'smartcharge[ocpp]'"
-        ) from exc
-    return ocpp.charge_point
-
-
-def _snake_payload(message: object) -> dict[str, Any]:
-    """The camelCase JSON of an ocpp dataclass (or of a handler's snake_case kwargs)."""
-    cp = _ocpp_charge_point()
-    raw = (
-        cp.serialize_as_dict(message) if hasattr(message, "__dataclass_fields__") else dict(message)  # type: ignore[call-overload]
-    )
-    camel = cp.snake_to_camel_case(cp.remove_nones(raw))
-    # plain JSON values (the package's enums are str subclasses)
-    data: dict[str, Any] = json.loads(json.dumps(camel))
-    return data
+    return interop.is_ocpp_dataclass(value, "2.0.1")
 
 
 def _from_ocpp_as(cls: type[MsgT], message: object) -> MsgT:
-    return _parse(cls, _snake_payload(message))
+    return _parse(cls, interop.camel_payload(message))
 
 
-def from_ocpp(message: object, action: str | None = None) -> Message:
+def message_class(action: object, *, response: bool = False) -> type[Message]:
+    """The message model of ``action``: a schema name, a bare action or the ``Action`` enum.
+
+    Parameters
+    ----------
+    action
+        ``"SetChargingProfileResponse"`` (a schema name), ``"SetChargingProfile"`` or the
+        ``ocpp`` package's ``Action.set_charging_profile`` (a bare action).
+    response
+        For a bare action: the response's model instead of the request's.
+
+    Raises
+    ------
+    InvalidPayloadError
+        For an action that is not a smart-charging message (``ocpp_error`` NotImplemented).
+
+    >>> message_class("SetChargingProfile").__name__
+    'SetChargingProfileRequest'
+    >>> message_class("SetChargingProfile", response=True).__name__
+    'SetChargingProfileResponse'
+    """
+    name = interop.action_name(action)
+    cls = MESSAGES.get(name) or MESSAGES.get(name + ("Response" if response else "Request"))
+    if cls is None:
+        raise InvalidPayloadError(
+            f"unknown smart-charging action {name!r}; known: {', '.join(sorted(MESSAGES))}",
+            path="action",
+            rule="NotImplemented",
+            ocpp_error="NotImplemented",
+        )
+    return cls
+
+
+def from_ocpp(message: object, action: object = None) -> Message:
     """Read an ``ocpp.v201`` dataclass, or a handler's snake_case keyword arguments.
 
     Parameters
     ----------
     message
-        An ``ocpp.v201.call.X`` or ``ocpp.v201.call_result.X`` instance, or a ``dict`` of
-        snake_case fields as the ``ocpp`` package passes them to an ``@on(...)`` handler.
+        An ``ocpp.v201.call.X`` or ``ocpp.v201.call_result.X`` instance (what
+        ``ChargePoint.call()`` returns), or a ``dict`` of snake_case fields as the ``ocpp``
+        package passes them to an ``@on(...)`` handler.
     action
-        The schema name (``"NotifyEVChargingNeedsRequest"``); needed for a ``dict``, taken
-        from the class otherwise.
+        For a ``dict``: the action, as the ``ocpp`` package's ``Action`` enum, a bare name
+        (``"NotifyEVChargingNeeds"``: the request, which is what handlers receive) or a
+        schema name (``"NotifyEVChargingNeedsRequest"``). Taken from the class otherwise.
 
     Raises
     ------
     InvalidPayloadError
-        When the message is invalid, or its action is not a smart-charging message.
+        When the message is invalid (an explicit ``None`` in the keyword arguments is
+        reported as a ``null``, with its path), or its action is not a smart-charging
+        message.
     """
+    if _is_ocpp_dataclass(message):
+        response = interop.is_response_dataclass(message)
+        return _from_ocpp_as(message_class(type(message).__name__, response=response), message)
     if action is None:
-        if not _is_ocpp_dataclass(message):
-            raise InvalidPayloadError(
-                "from_ocpp needs an ocpp.v201 call or call_result dataclass, "
-                f"or action= with a dict; got {type(message).__name__}",
-                rule="interop",
-                ocpp_error="FormationViolation",
-            )
-        direction = "Request" if type(message).__module__.endswith(".call") else "Response"
-        action = type(message).__name__ + direction
-    cls = MESSAGES.get(action)
-    if cls is None:
         raise InvalidPayloadError(
-            f"unknown smart-charging action {action!r}",
-            rule="NotImplemented",
-            ocpp_error="NotImplemented",
+            "from_ocpp needs an ocpp.v201 call or call_result dataclass, "
+            f"or action= with a dict; got {type(message).__name__}",
+            path="action",
+            rule="interop",
+            ocpp_error="FormationViolation",
         )
-    return _from_ocpp_as(cls, message)
+    return _from_ocpp_as(message_class(action), message)
 
 
-def to_ocpp(message: Message) -> Any:
-    """The ``ocpp.v201.call`` (request) or ``call_result`` (response) dataclass of ``message``.
+def to_ocpp(message: Message | object, payload: Mapping[str, Any] | None = None) -> Any:
+    """The ``ocpp.v201.call`` (request) or ``call_result`` (response) dataclass of a message.
 
-    Its fields are snake_case, nested values snake_case dicts, as the ``ocpp`` package expects.
+    Its fields are snake_case, nested values snake_case dicts, as the ``ocpp`` package expects:
+    ready for ``await charge_point.call(...)``, or to return from an ``@on(...)`` handler.
+
+    Parameters
+    ----------
+    message
+        A message model (:class:`SetChargingProfileRequest`, ...), or the action of
+        ``payload``: a schema name (``"SetChargingProfileResponse"``), a bare action
+        (``"SetChargingProfile"``: the request) or the ``ocpp`` package's ``Action`` enum.
+    payload
+        With an action: the camelCase JSON a builder returned (it is validated first).
+
+    Raises
+    ------
+    InvalidPayloadError
+        For a ``dict`` without an action, an unknown action, or an invalid payload.
+
+    Examples
+    --------
+    >>> from smartcharge.model import ChargingProfile
+    >>> call = to_ocpp("SetChargingProfileResponse", set_charging_profile_response("Accepted"))
+    >>> type(call).__module__, type(call).__name__, call.status
+    ('ocpp.v201.call_result', 'SetChargingProfile', 'Accepted')
     """
-    cp = _ocpp_charge_point()
-    import importlib
-
-    module = importlib.import_module(
-        "ocpp.v201.call" if message.direction == "Request" else "ocpp.v201.call_result"
+    if isinstance(message, Message):
+        if payload is not None:
+            raise InvalidPayloadError(
+                "to_ocpp takes a message model, or an action and its payload, not both",
+                path="payload",
+                rule="interop",
+            )
+        model = message
+    elif payload is None:
+        raise InvalidPayloadError(
+            f"to_ocpp needs a message model, or the action and a payload: "
+            f"to_ocpp('SetChargingProfile', payload); got a {type(message).__name__} alone",
+            path="action",
+            rule="interop",
+            ocpp_error="FormationViolation",
+        )
+    else:
+        model = _parse(message_class(message), payload)
+    return interop.ocpp_dataclass(
+        "2.0.1", model.action, model.direction == "Response", dump(model)
     )
-    cls = getattr(module, message.action)
-    return cls(**cp.camel_to_snake_case(dump(message)))
