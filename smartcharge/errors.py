@@ -28,11 +28,13 @@ its details (see also :func:`smartcharge.ocpp.interop.ocpp_errors`).
 from __future__ import annotations
 
 import importlib
+from datetime import datetime
 from typing import Any
 
 __all__ = [
     "InvalidPayloadError",
     "InvalidProblemError",
+    "NaiveDatetimeError",
     "PlotUnavailableError",
     "ScheduleError",
     "SmartChargeError",
@@ -40,6 +42,7 @@ __all__ = [
     "StationError",
     "TranslationError",
     "UnitConversionError",
+    "require_aware",
 ]
 
 
@@ -168,6 +171,33 @@ def _rebuild(
 
 class InvalidPayloadError(SmartChargeError, ValueError):
     """A payload or value breaks the OCPP schema or one of the spec's rules."""
+
+
+class NaiveDatetimeError(SmartChargeError, ValueError):
+    """A time (``now``, a window start) has no timezone.
+
+    OCPP times are UTC; a naive ``datetime.now()`` is local time on a host not on UTC, hours
+    off. Pass ``datetime.now(timezone.utc)`` or another aware datetime.
+    """
+
+
+def require_aware(value: object, path: str) -> None:
+    """Raise :class:`NaiveDatetimeError` when ``value`` is a datetime without a timezone.
+
+    >>> from datetime import datetime
+    >>> try:
+    ...     require_aware(datetime(2024, 1, 1), "now")
+    ... except NaiveDatetimeError as err:
+    ...     print(err.path, err.rule)
+    now aware-datetime
+    """
+    if isinstance(value, datetime) and value.utcoffset() is None:
+        raise NaiveDatetimeError(
+            f"a naive datetime ({value.isoformat()}) has no timezone; pass an aware one, e.g. "
+            "datetime.now(timezone.utc)",
+            path=path,
+            rule="aware-datetime",
+        )
 
 
 class UnitConversionError(SmartChargeError, ValueError):

@@ -10,21 +10,30 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
+import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+import smartcharge as sc
+from smartcharge.composite import composite_schedule
 from smartcharge.errors import (
     InvalidPayloadError,
+    NaiveDatetimeError,
+    ScheduleError,
     SmartChargeError,
     StationError,
     TranslationError,
 )
 from smartcharge.model import ChargingProfile, CompositeSchedule
 from smartcharge.ocpp import interop, v16, v201
+from smartcharge.schedule import Schedule, epoch_seconds
+from smartcharge.station import ChargingStation
 
 pytest.importorskip("ocpp")
 
@@ -272,3 +281,106 @@ def test_composite_of_the_ocpp_package_round_trips() -> None:
     answer = v201.from_ocpp(call_result.GetCompositeSchedule(**fields))
     assert isinstance(answer, v201.GetCompositeScheduleResponse)
     assert answer.schedule == schedule
+
+
+# --------------------------------------------------------------------------------------------
+# Checking a station's reported composite schedule against the plan
+# --------------------------------------------------------------------------------------------
+
+T0 = datetime(2024, 1, 1, 8, tzinfo=timezone.utc)
+
+
+@st.composite
+def composites(draw: st.DrawFn) -> CompositeSchedule:
+    starts = sorted(draw(st.sets(st.integers(1, 5000), max_size=6)))
+    limits = draw(st.lists(st.integers(0, 320).map(lambda x: x / 10),
+                           min_size=len(starts) + 1, max_size=len(starts) + 1))  # fmt: skip
+    duration = draw(st.integers(1, 6000))
+    periods = [{"startPeriod": s, "limit": v} for s, v in zip([0, *starts], limits, strict=True)]
+    return CompositeSchedule.model_validate({
+        "evseId": 1, "duration": duration, "scheduleStart": T0, "chargingRateUnit": "A",
+        "chargingSchedulePeriod": periods})  # fmt: skip
+
+
+@given(composites(), st.integers(-100, 7000))
+def test_value_at_agrees_with_the_schedule_and_the_periods(c: CompositeSchedule, dt: int) -> None:
+    t = T0 + timedelta(seconds=dt)
+    value = c.value_at(t)
+    schedule = Schedule.from_composite(c)
+    assert c.value_at(epoch_seconds(t)) == value or (math.isnan(value) and math.isnan(
+        c.value_at(epoch_seconds(t))))  # fmt: skip
+    if 0 <= dt < c.duration:
+        expected = [p.limit for p in c.charging_schedule_period if p.start_period <= dt][-1]
+        assert value == expected
+        assert schedule.value_at(t) == expected
+    else:
+        assert math.isnan(value) and math.isnan(schedule.value_at(t))
+    assert schedule.start == epoch_seconds(T0) and schedule.end == epoch_seconds(T0) + c.duration
+
+
+@given(composites(), st.integers(1, 900))
+def test_sampling_max_bounds_min_and_start(c: CompositeSchedule, step: int) -> None:
+    schedule = Schedule.from_composite(c)
+    n = c.duration // step
+    low = schedule.sample(T0, step, n)
+    high = schedule.sample(T0, step, n, how="max")
+    first = schedule.sample(T0, step, n, how="start")
+    assert np.all(low <= first) and np.all(first <= high)
+
+
+def test_a_reported_composite_checked_against_a_station_mirror() -> None:
+    station = ChargingStation(evses=1)
+    assert station.set_charging_profile(1, profile(), T0).accepted
+    planned = station.composite_schedule(1, T0, 1800, "A")
+    reported = planned.model_copy(update={"charging_schedule_period": (
+        *planned.charging_schedule_period[:-1],
+        planned.charging_schedule_period[-1].model_copy(update={"limit": 16.0}))})  # fmt: skip
+    plan, seen = Schedule.from_composite(planned), Schedule.from_composite(reported)
+    over = seen.sample(T0, 60, 30, how="max") > plan.sample(T0, 60, 30, how="max")
+    assert over.any() and not over[:10].any()
+
+
+def test_value_at_refuses_naive_and_non_times() -> None:
+    c = CompositeSchedule.model_validate({"evseId": 1, "duration": 60,
+        "scheduleStart": T0, "chargingRateUnit": "A",
+        "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 6.0}]})  # fmt: skip
+    with pytest.raises(NaiveDatetimeError):
+        c.value_at(datetime(2024, 1, 1, 8))
+    with pytest.raises(ScheduleError):
+        c.value_at("08:00")  # type: ignore[arg-type]
+
+
+# --------------------------------------------------------------------------------------------
+# A naive ``now`` is an error, not UTC; reconcile's error points at the desired profile
+# --------------------------------------------------------------------------------------------
+
+
+def test_naive_now_is_a_typed_error_everywhere() -> None:
+    naive = datetime(2024, 1, 1, 8)
+    station = ChargingStation(evses=1)
+    with pytest.raises(NaiveDatetimeError) as info:
+        station.set_charging_profile(1, profile(), naive)
+    assert info.value.path == "now"
+    with pytest.raises(NaiveDatetimeError):
+        station.composite_schedule(1, naive, 60, "A")
+    with pytest.raises(NaiveDatetimeError):
+        composite_schedule({}, 0, naive, 60, "A")
+    with pytest.raises(NaiveDatetimeError):
+        sc.reconcile(station, {1: [profile()]}, now=naive)
+    assert isinstance(info.value, ValueError)
+
+
+def test_reconcile_error_points_at_the_desired_profile_and_states_the_rule_once() -> None:
+    def default(pid: int) -> ChargingProfile:
+        return profile().model_copy(update={"id": pid})
+
+    station = ChargingStation(evses=2)
+    desired = {1: [default(11)], 2: [default(13), default(12)]}
+    with pytest.raises(InvalidPayloadError) as info:
+        sc.reconcile(station, desired, now=T0)
+    err = info.value
+    assert err.path is not None and err.path.startswith("desired[2][")
+    index = int(err.path.split("][")[1].split("]")[0])
+    assert desired[2][index].id in {12, 13}
+    assert str(err).count(err.rule or "?") == 1
+    assert "messages[" not in str(err)
