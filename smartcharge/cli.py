@@ -694,7 +694,7 @@ def demo_requests(plan: Plan, evse_numbers: Mapping[str, int]) -> list[dict[str,
     within its limits with every station offline at once (stack level 0,
     :func:`smartcharge.ocpp.fallback.fallback_profiles`), then the plan's TxProfiles (stack
     level 1), all with stable ids (:func:`smartcharge.ocpp.reconcile.restamp`), as the
-    SetChargingProfileRequest payloads :func:`smartcharge.ocpp.reconcile.reconcile` gives
+    SetChargingProfileRequest payloads :func:`smartcharge.reconcile` gives
     for an empty station."""
     from smartcharge.ocpp.fallback import fallback_profiles
     from smartcharge.ocpp.reconcile import reconcile, restamp
