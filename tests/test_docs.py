@@ -30,10 +30,13 @@ def test_mkdocs_build_strict(tmp_path: Path) -> None:
     pytest.importorskip("material")
     env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
     out = subprocess.run(
-        [sys.executable, "-m", "mkdocs", "build", "--strict", "-q", "-d", str(tmp_path / "site")],
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "-d", str(tmp_path / "site")],
         cwd=ROOT, capture_output=True, text=True, timeout=300, env=env,
     )
     assert out.returncode == 0, out.stderr[-4000:]
+    # strict mode fails on warnings; -q used to hide griffe's, so none may be printed at all
+    warnings = [line for line in out.stderr.splitlines() if line.startswith("WARNING")]
+    assert warnings == [], "\n".join(warnings[:30])
     site = tmp_path / "site"
     assert (site / "index.html").is_file()
     assert (site / "nomenclature" / "index.html").is_file()

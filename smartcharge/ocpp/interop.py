@@ -184,13 +184,13 @@ def ocpp_errors(version: str = "2.0.1") -> Callable[[F], F]:
 
     Examples
     --------
-    .. code-block:: python
-
-        @on(Action.set_charging_profile)
-        @ocpp_errors("2.0.1")
-        def on_set_charging_profile(self, **kwargs):
-            request = v201.from_ocpp(kwargs, action=Action.set_charging_profile)
-            ...
+    ```python
+    @on(Action.set_charging_profile)
+    @ocpp_errors("2.0.1")
+    def on_set_charging_profile(self, **kwargs):
+        request = v201.from_ocpp(kwargs, action=Action.set_charging_profile)
+        ...
+    ```
     """
     if version not in VERSIONS:
         raise InvalidPayloadError(

@@ -186,6 +186,8 @@ def restamp(
     stack_level
         If given, every profile gets this ``stackLevel`` (a layer must lie above the base).
 
+    Examples
+    --------
     >>> from smartcharge.model import ChargingProfile
     >>> p = ChargingProfile.model_validate({"id": 5, "stackLevel": 0,
     ...     "chargingProfilePurpose": "TxDefaultProfile", "chargingProfileKind": "Relative",
