@@ -384,3 +384,52 @@ def test_reconcile_error_points_at_the_desired_profile_and_states_the_rule_once(
     assert desired[2][index].id in {12, 13}
     assert str(err).count(err.rule or "?") == 1
     assert "messages[" not in str(err)
+
+
+# --------------------------------------------------------------------------------------------
+# The message table generates the named parsers and status builders
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("schema", sorted(v201.MESSAGES))
+def test_every_message_has_its_named_parser(schema: str) -> None:
+    cls = v201.MESSAGES[schema]
+    name = "parse_" + "".join(
+        f"_{c.lower()}" if c.isupper() and i and not (schema[i - 1].isupper() and (
+            i + 1 == len(schema) or schema[i + 1].isupper())) else c.lower()
+        for i, c in enumerate(schema)
+    )  # fmt: skip
+    parser = getattr(v201, name)
+    assert name in v201.__all__ and parser.__name__ == name
+    assert schema in (parser.__doc__ or "")
+    with pytest.raises(InvalidPayloadError) as info:
+        parser([])
+    assert info.value.rule == "schema:type"
+    assert v201.message_class(schema) is cls
+
+
+@pytest.mark.parametrize(
+    ("builder", "parser", "status"),
+    [
+        (v201.set_charging_profile_response, v201.parse_set_charging_profile_response,
+         "Rejected"),
+        (v201.get_charging_profiles_response, v201.parse_get_charging_profiles_response,
+         "NoProfiles"),
+        (v201.clear_charging_profile_response, v201.parse_clear_charging_profile_response,
+         "Unknown"),
+        (v201.notify_ev_charging_needs_response, v201.parse_notify_ev_charging_needs_response,
+         "Processing"),
+        (v201.notify_ev_charging_schedule_response,
+         v201.parse_notify_ev_charging_schedule_response, "Accepted"),
+    ],
+)  # fmt: skip
+def test_status_builders(builder: Any, parser: Any, status: str) -> None:
+    payload = builder(status, status_info="Busy")
+    assert payload == {"status": status, "statusInfo": {"reasonCode": "Busy"}}
+    assert parser(payload).status.value == status
+    assert builder(status) == {"status": status}
+    with pytest.raises(InvalidPayloadError) as info:
+        builder(status, status_info="x" * 21)
+    assert info.value.path == "statusInfo.reasonCode"
+    with pytest.raises(InvalidPayloadError):
+        builder("Maybe")

@@ -9,6 +9,7 @@ and the OCPP CALLERROR code a receiver should answer with.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -22,6 +23,8 @@ __all__ = [
     "FORMATION",
     "OCCURRENCE",
     "PROPERTY",
+    "SCHEMA_BOUNDED_V21",
+    "SCHEMA_BOUNDED_V201",
     "TYPE",
     "dump",
     "format_path",
@@ -43,7 +46,22 @@ _DATETIME_KEYS = frozenset(
 # fields whose bounds the official 2.0.1 JSON schemas state (``minimum``/``maximum``); the
 # bounds of every other field (stackLevel, evseId, duration, numberPhases, ...) are the spec's
 # own rules, stated in its text, and are labelled ``OCPP:<field>>=<bound>``
-_SCHEMA_BOUNDED = frozenset({"ePriceLevel", "stateOfCharge", "fullSoC", "bulkSoC"})
+SCHEMA_BOUNDED_V201 = frozenset({"ePriceLevel", "stateOfCharge", "fullSoC", "bulkSoC"})
+"""The fields the official 2.0.1 smart-charging schemas bound (``minimum`` / ``maximum``)."""
+SCHEMA_BOUNDED_V21 = frozenset(
+    {
+        "bulkSoC", "carbonDioxideEmission", "dischargeLimit", "dischargeLimit_L2",
+        "dischargeLimit_L3", "ePriceLevel", "evseId", "fullSoC", "id", "maxScheduleTuples",
+        "numEPriceLevels", "numberOfPriceLevels", "numberPhases", "phaseToUse", "priceLevel",
+        "priceScheduleID", "priceScheduleId", "randomizedDelay",
+        "renewableGenerationPercentage", "selectedChargingScheduleId", "signatureId", "soc",
+        "stackLevel", "stateOfCharge", "targetSoC", "taxRuleID",
+    }
+)  # fmt: skip
+"""The fields the official 2.1 smart-charging schemas bound (1.6's bound none)."""
+
+# a snake_case key (``evse_id``); OCPP's keys are camelCase, 2.1's per-phase ones ``limit_L2``
+_SNAKE = re.compile(r"[a-z][a-z0-9]*(?:_[a-z0-9]+)+")
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -98,7 +116,7 @@ def _check_raw(value: object, loc: list[int | str], prefix: str | None) -> None:
     if isinstance(value, Mapping):
         for key, item in value.items():
             here = [*loc, str(key)]
-            if "_" in str(key) and key != "customData":
+            if _SNAKE.fullmatch(str(key)):
                 raise InvalidPayloadError(
                     f"unknown field {key!r}: OCPP keys are camelCase; snake_case keys look like "
                     "the keyword arguments of an ocpp package handler: read those with "
@@ -147,7 +165,12 @@ _BOUNDS = {
 }
 
 
-def _bound_rule(kind: str, loc: Sequence[int | str], ctx: Mapping[str, object]) -> str:
+def _bound_rule(
+    kind: str,
+    loc: Sequence[int | str],
+    ctx: Mapping[str, object],
+    bounded: frozenset[str] = SCHEMA_BOUNDED_V201,
+) -> str:
     """``schema:minimum`` where the official schema states the bound, else the spec's rule.
 
     >>> _bound_rule("greater_than_equal", ("chargingProfile", "stackLevel"), {"ge": 0})
@@ -157,12 +180,17 @@ def _bound_rule(kind: str, loc: Sequence[int | str], ctx: Mapping[str, object]) 
     """
     keyword, sign, key = _BOUNDS[kind]
     field = next((part for part in reversed(loc) if isinstance(part, str)), "value")
-    if field in _SCHEMA_BOUNDED:
+    if field in bounded:
         return f"schema:{keyword}"
     return f"OCPP:{field}{sign}{ctx.get(key, '')}"
 
 
-def payload_error(exc: ValidationError, *, prefix: str | None = None) -> InvalidPayloadError:
+def payload_error(
+    exc: ValidationError,
+    *,
+    prefix: str | None = None,
+    bounded: frozenset[str] = SCHEMA_BOUNDED_V201,
+) -> InvalidPayloadError:
     """The :class:`InvalidPayloadError` for pydantic's first error in ``exc``.
 
     Parameters
@@ -171,6 +199,9 @@ def payload_error(exc: ValidationError, *, prefix: str | None = None) -> Invalid
         The pydantic error.
     prefix
         A JSON path to put in front of the error's location (for nested payloads).
+    bounded
+        The fields whose bounds the official schema states (``schema:minimum``); the
+        bounds of the others are labelled as the spec's own rule, ``OCPP:<field>>=<n>``.
     """
     err = exc.errors(include_url=False)[0]
     kind: str = err["type"]
@@ -220,7 +251,7 @@ def payload_error(exc: ValidationError, *, prefix: str | None = None) -> Invalid
         return InvalidPayloadError(message, path=path, rule=rule, ocpp_error=PROPERTY)
     if kind in _BOUNDS:
         return InvalidPayloadError(
-            message, path=path, rule=_bound_rule(kind, loc, ctx), ocpp_error=PROPERTY
+            message, path=path, rule=_bound_rule(kind, loc, ctx, bounded), ocpp_error=PROPERTY
         )
     if kind.endswith(("_type", "_parsing")) or kind in {"int_from_float", "is_instance_of"}:
         return InvalidPayloadError(
@@ -247,7 +278,13 @@ def payload_error(exc: ValidationError, *, prefix: str | None = None) -> Invalid
     return InvalidPayloadError(message, path=path, rule=f"pydantic:{kind}", ocpp_error=FORMATION)
 
 
-def parse_model(cls: type[M], payload: object, *, prefix: str | None = None) -> M:
+def parse_model(
+    cls: type[M],
+    payload: object,
+    *,
+    prefix: str | None = None,
+    bounded: frozenset[str] = SCHEMA_BOUNDED_V201,
+) -> M:
     """Validate a raw JSON ``payload`` (camelCase) into ``cls``.
 
     Raises
@@ -269,7 +306,7 @@ def parse_model(cls: type[M], payload: object, *, prefix: str | None = None) -> 
     try:
         return cls.model_validate(data, by_alias=True, by_name=False)
     except ValidationError as exc:
-        raise payload_error(exc, prefix=prefix) from None
+        raise payload_error(exc, prefix=prefix, bounded=bounded) from None
 
 
 def dump(model: BaseModel) -> dict[str, Any]:

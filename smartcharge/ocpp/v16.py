@@ -39,7 +39,7 @@ True
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any, ClassVar, TypeVar
 
 from pydantic import Field
 
@@ -93,6 +93,7 @@ __all__ = [
 ]
 
 Phases = Annotated[int, Field(strict=True, ge=1, le=3)]
+M16 = TypeVar("M16", bound=OcppModel)
 Limit = Annotated[OneDecimal, Field(ge=0)]
 
 
@@ -249,7 +250,13 @@ def parse(action: str, payload: object) -> Message16:
             rule="NotImplemented",
             ocpp_error="NotImplemented",
         )
-    return parse_model(cls, payload)
+    return _parse16(cls, payload)
+
+
+def _parse16(cls: type[M16], payload: object) -> M16:
+    """Validate 1.6 JSON into ``cls``; the 1.6 schemas bound no number (the spec's text does,
+    so a bound is labelled ``OCPP:<field>>=<n>``)."""
+    return parse_model(cls, payload, bounded=frozenset())
 
 
 def _untranslatable(message: str, path: str | None, rule: str) -> TranslationError:
@@ -403,7 +410,7 @@ def parse_charging_profile(payload: object) -> ChargingProfile16:
         When it breaks the 1.6 schema or a value rule (one-digit limits, ``stackLevel`` >= 0,
         at least one period), naming the JSON path.
     """
-    return parse_model(ChargingProfile16, payload)
+    return _parse16(ChargingProfile16, payload)
 
 
 def _schedule_from_v16(schedule: ChargingSchedule16, schedule_id: int) -> ChargingSchedule:
@@ -480,7 +487,7 @@ def set_charging_profile_request(
         else profile_to_v16(profile, path="csChargingProfiles")
     )
     payload = {"connectorId": connector_id, "csChargingProfiles": dump(p16)}
-    return dump(parse_model(SetChargingProfile16, payload))
+    return dump(_parse16(SetChargingProfile16, payload))
 
 
 def parse_set_charging_profile_request(payload: object) -> v201.SetChargingProfileRequest:
@@ -493,7 +500,7 @@ def parse_set_charging_profile_request(payload: object) -> v201.SetChargingProfi
     InvalidPayloadError
         When the payload breaks the 1.6 schema or a value rule.
     """
-    req = parse_model(SetChargingProfile16, payload)
+    req = _parse16(SetChargingProfile16, payload)
     return v201.SetChargingProfileRequest(
         evse_id=req.connector_id, charging_profile=profile_from_v16(req.cs_charging_profiles)
     )
@@ -506,7 +513,7 @@ def get_composite_schedule_request(
     payload: dict[str, Any] = {"connectorId": connector_id, "duration": duration}
     if unit is not None:
         payload["chargingRateUnit"] = ChargingRateUnit(unit).value
-    return dump(parse_model(GetCompositeSchedule16, payload))
+    return dump(_parse16(GetCompositeSchedule16, payload))
 
 
 def parse_get_composite_schedule_response(
@@ -540,7 +547,7 @@ def parse_get_composite_schedule_response(
     >>> r.schedule.duration, r.schedule.charging_schedule_period[0].limit
     (600, 11000.0)
     """
-    conf = parse_model(GetCompositeScheduleConf16, payload)
+    conf = _parse16(GetCompositeScheduleConf16, payload)
     status = v201.GenericStatus(conf.status.value)
     schedule = conf.charging_schedule
     if status is v201.GenericStatus.Rejected or schedule is None:
@@ -589,7 +596,7 @@ def get_composite_schedule_response(
         When a period carries ``phaseToUse`` or ``customData``.
     """
     if schedule is None:
-        return dump(parse_model(GetCompositeScheduleConf16, {"status": status or "Rejected"}))
+        return dump(_parse16(GetCompositeScheduleConf16, {"status": status or "Rejected"}))
     periods = []
     for index, period in enumerate(schedule.charging_schedule_period):
         here = f"schedule.chargingSchedulePeriod[{index}]"
@@ -649,7 +656,7 @@ def clear_charging_profile_request(
         payload["chargingProfilePurpose"] = p16.value
     if stack_level is not None:
         payload["stackLevel"] = stack_level
-    return dump(parse_model(ClearChargingProfile16, payload))
+    return dump(_parse16(ClearChargingProfile16, payload))
 
 
 # --------------------------------------------------------------------------------------------

@@ -30,11 +30,12 @@ snake_case keyword arguments) and :func:`to_ocpp` returns them.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import re
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
-from typing import Annotated, Any, ClassVar, TypeVar
+from typing import Annotated, Any, ClassVar, Protocol, TypeVar
 
 from pydantic import Field, StrictBool, StrictStr
 
@@ -90,6 +91,7 @@ __all__ = [
     "SetChargingProfileRequest",
     "SetChargingProfileResponse",
     "StatusInfo",
+    "StatusResponseBuilder",
     "clear_charging_profile_request",
     "clear_charging_profile_response",
     "cleared_charging_limit_request",
@@ -110,16 +112,19 @@ __all__ = [
     "parse_clear_charging_profile_request",
     "parse_clear_charging_profile_response",
     "parse_cleared_charging_limit_request",
+    "parse_cleared_charging_limit_response",
     "parse_get_charging_profiles_request",
     "parse_get_charging_profiles_response",
     "parse_get_composite_schedule_request",
     "parse_get_composite_schedule_response",
     "parse_notify_charging_limit_request",
+    "parse_notify_charging_limit_response",
     "parse_notify_ev_charging_needs_request",
     "parse_notify_ev_charging_needs_response",
     "parse_notify_ev_charging_schedule_request",
     "parse_notify_ev_charging_schedule_response",
     "parse_report_charging_profiles_request",
+    "parse_report_charging_profiles_response",
     "parse_set_charging_profile_request",
     "parse_set_charging_profile_response",
     "report_charging_profiles_request",
@@ -458,83 +463,47 @@ def parse(action: object, payload: object) -> Message:
 # --------------------------------------------------------------------------------------------
 
 
-def parse_set_charging_profile_request(payload: object) -> SetChargingProfileRequest:
-    """Validate a received SetChargingProfileRequest payload."""
-    return _parse(SetChargingProfileRequest, payload)
+def _snake(name: str) -> str:
+    """``"NotifyEVChargingNeedsRequest"`` -> ``"notify_ev_charging_needs_request"``."""
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", name).lower()
 
 
-def parse_set_charging_profile_response(payload: object) -> SetChargingProfileResponse:
-    """Validate a received SetChargingProfileResponse payload."""
-    return _parse(SetChargingProfileResponse, payload)
+def _parser(cls: type[MsgT]) -> Callable[[object], MsgT]:
+    """The named parser of one message: ``parse_<schema name in snake_case>(payload)``."""
+
+    def parse_payload(payload: object) -> MsgT:
+        return _parse(cls, payload)
+
+    name = f"parse_{_snake(cls.schema_name())}"
+    parse_payload.__name__ = parse_payload.__qualname__ = name
+    parse_payload.__doc__ = (
+        f"Validate a received {cls.schema_name()} payload (its camelCase JSON, an "
+        f"``ocpp.v201`` dataclass, or a {cls.__name__}) into a :class:`{cls.__name__}`.\n\n"
+        "Raises :class:`~smartcharge.errors.InvalidPayloadError` naming the JSON path, the "
+        "rule and the CALLERROR code."
+    )
+    return parse_payload
 
 
-def parse_get_charging_profiles_request(payload: object) -> GetChargingProfilesRequest:
-    """Validate a received GetChargingProfilesRequest payload."""
-    return _parse(GetChargingProfilesRequest, payload)
-
-
-def parse_get_charging_profiles_response(payload: object) -> GetChargingProfilesResponse:
-    """Validate a received GetChargingProfilesResponse payload."""
-    return _parse(GetChargingProfilesResponse, payload)
-
-
-def parse_report_charging_profiles_request(payload: object) -> ReportChargingProfilesRequest:
-    """Validate a received ReportChargingProfilesRequest payload."""
-    return _parse(ReportChargingProfilesRequest, payload)
-
-
-def parse_clear_charging_profile_request(payload: object) -> ClearChargingProfileRequest:
-    """Validate a received ClearChargingProfileRequest payload."""
-    return _parse(ClearChargingProfileRequest, payload)
-
-
-def parse_clear_charging_profile_response(payload: object) -> ClearChargingProfileResponse:
-    """Validate a received ClearChargingProfileResponse payload."""
-    return _parse(ClearChargingProfileResponse, payload)
-
-
-def parse_get_composite_schedule_request(payload: object) -> GetCompositeScheduleRequest:
-    """Validate a received GetCompositeScheduleRequest payload."""
-    return _parse(GetCompositeScheduleRequest, payload)
-
-
-def parse_get_composite_schedule_response(payload: object) -> GetCompositeScheduleResponse:
-    """Validate a received GetCompositeScheduleResponse payload."""
-    return _parse(GetCompositeScheduleResponse, payload)
-
-
-def parse_notify_ev_charging_needs_request(payload: object) -> NotifyEVChargingNeedsRequest:
-    """Validate a received NotifyEVChargingNeedsRequest payload."""
-    return _parse(NotifyEVChargingNeedsRequest, payload)
-
-
-def parse_notify_ev_charging_needs_response(payload: object) -> NotifyEVChargingNeedsResponse:
-    """Validate a received NotifyEVChargingNeedsResponse payload."""
-    return _parse(NotifyEVChargingNeedsResponse, payload)
-
-
-def parse_notify_charging_limit_request(payload: object) -> NotifyChargingLimitRequest:
-    """Validate a received NotifyChargingLimitRequest payload."""
-    return _parse(NotifyChargingLimitRequest, payload)
-
-
-def parse_cleared_charging_limit_request(payload: object) -> ClearedChargingLimitRequest:
-    """Validate a received ClearedChargingLimitRequest payload."""
-    return _parse(ClearedChargingLimitRequest, payload)
-
-
-def parse_notify_ev_charging_schedule_request(
-    payload: object,
-) -> NotifyEVChargingScheduleRequest:
-    """Validate a received NotifyEVChargingScheduleRequest payload."""
-    return _parse(NotifyEVChargingScheduleRequest, payload)
-
-
-def parse_notify_ev_charging_schedule_response(
-    payload: object,
-) -> NotifyEVChargingScheduleResponse:
-    """Validate a received NotifyEVChargingScheduleResponse payload."""
-    return _parse(NotifyEVChargingScheduleResponse, payload)
+# one parser per message, generated from the message table (the names users call)
+parse_set_charging_profile_request = _parser(SetChargingProfileRequest)
+parse_set_charging_profile_response = _parser(SetChargingProfileResponse)
+parse_get_charging_profiles_request = _parser(GetChargingProfilesRequest)
+parse_get_charging_profiles_response = _parser(GetChargingProfilesResponse)
+parse_report_charging_profiles_request = _parser(ReportChargingProfilesRequest)
+parse_report_charging_profiles_response = _parser(ReportChargingProfilesResponse)
+parse_clear_charging_profile_request = _parser(ClearChargingProfileRequest)
+parse_clear_charging_profile_response = _parser(ClearChargingProfileResponse)
+parse_get_composite_schedule_request = _parser(GetCompositeScheduleRequest)
+parse_get_composite_schedule_response = _parser(GetCompositeScheduleResponse)
+parse_notify_ev_charging_needs_request = _parser(NotifyEVChargingNeedsRequest)
+parse_notify_ev_charging_needs_response = _parser(NotifyEVChargingNeedsResponse)
+parse_notify_charging_limit_request = _parser(NotifyChargingLimitRequest)
+parse_notify_charging_limit_response = _parser(NotifyChargingLimitResponse)
+parse_cleared_charging_limit_request = _parser(ClearedChargingLimitRequest)
+parse_cleared_charging_limit_response = _parser(ClearedChargingLimitResponse)
+parse_notify_ev_charging_schedule_request = _parser(NotifyEVChargingScheduleRequest)
+parse_notify_ev_charging_schedule_response = _parser(NotifyEVChargingScheduleResponse)
 
 
 # --------------------------------------------------------------------------------------------
@@ -567,6 +536,36 @@ def _status_info(info: StatusInfo | str | None) -> StatusInfo | dict[str, str] |
     return info
 
 
+class StatusResponseBuilder(Protocol):
+    """A builder of a response that holds a status and an optional StatusInfo."""
+
+    def __call__(
+        self, status: Enum | str, *, status_info: StatusInfo | str | None = None
+    ) -> dict[str, Any]: ...
+
+
+def _status_response(cls: type[Message]) -> StatusResponseBuilder:
+    """The named builder of a status response: ``<action>_response(status, *, status_info)``."""
+
+    def build(status: Enum | str, *, status_info: StatusInfo | str | None = None) -> dict[str, Any]:
+        return _build(cls, status=status, statusInfo=_status_info(status_info))
+
+    build.__name__ = build.__qualname__ = _snake(cls.schema_name())
+    build.__doc__ = (
+        f"{cls.schema_name()} payload: ``status`` and, optionally, ``status_info`` (a "
+        "StatusInfo, or just its reasonCode of at most 20 characters)."
+    )
+    return build
+
+
+# the responses that hold just a status, generated from the message table
+set_charging_profile_response = _status_response(SetChargingProfileResponse)
+get_charging_profiles_response = _status_response(GetChargingProfilesResponse)
+clear_charging_profile_response = _status_response(ClearChargingProfileResponse)
+notify_ev_charging_needs_response = _status_response(NotifyEVChargingNeedsResponse)
+notify_ev_charging_schedule_response = _status_response(NotifyEVChargingScheduleResponse)
+
+
 def set_charging_profile_request(
     evse_id: int, profile: ChargingProfile, *, custom_data: CustomData | None = None
 ) -> dict[str, Any]:
@@ -577,13 +576,6 @@ def set_charging_profile_request(
         chargingProfile=profile,
         customData=custom_data,
     )
-
-
-def set_charging_profile_response(
-    status: ChargingProfileStatus | str, *, status_info: StatusInfo | str | None = None
-) -> dict[str, Any]:
-    """SetChargingProfileResponse payload; ``status_info`` may be just a reason code."""
-    return _build(SetChargingProfileResponse, status=status, statusInfo=_status_info(status_info))
 
 
 def get_charging_profiles_request(
@@ -608,13 +600,6 @@ def get_charging_profiles_request(
         evseId=evse_id,
         chargingProfile={k: v for k, v in criterion.items() if v is not None},
     )
-
-
-def get_charging_profiles_response(
-    status: GetChargingProfileStatus | str, *, status_info: StatusInfo | str | None = None
-) -> dict[str, Any]:
-    """GetChargingProfilesResponse payload."""
-    return _build(GetChargingProfilesResponse, status=status, statusInfo=_status_info(status_info))
 
 
 def report_charging_profiles_request(
@@ -657,13 +642,6 @@ def clear_charging_profile_request(
     )
 
 
-def clear_charging_profile_response(
-    status: ClearChargingProfileStatus | str, *, status_info: StatusInfo | str | None = None
-) -> dict[str, Any]:
-    """ClearChargingProfileResponse payload."""
-    return _build(ClearChargingProfileResponse, status=status, statusInfo=_status_info(status_info))
-
-
 def get_composite_schedule_request(
     evse_id: int, duration: int, *, unit: ChargingRateUnit | str | None = None
 ) -> dict[str, Any]:
@@ -700,15 +678,6 @@ def notify_ev_charging_needs_request(
     )
 
 
-def notify_ev_charging_needs_response(
-    status: NotifyEVChargingNeedsStatus | str, *, status_info: StatusInfo | str | None = None
-) -> dict[str, Any]:
-    """NotifyEVChargingNeedsResponse payload."""
-    return _build(
-        NotifyEVChargingNeedsResponse, status=status, statusInfo=_status_info(status_info)
-    )
-
-
 def notify_charging_limit_request(
     limit: ChargingLimit,
     *,
@@ -740,15 +709,6 @@ def notify_ev_charging_schedule_request(
         timeBase=time_base,
         chargingSchedule=schedule,
         evseId=evse_id,
-    )
-
-
-def notify_ev_charging_schedule_response(
-    status: GenericStatus | str, *, status_info: StatusInfo | str | None = None
-) -> dict[str, Any]:
-    """NotifyEVChargingScheduleResponse payload."""
-    return _build(
-        NotifyEVChargingScheduleResponse, status=status, statusInfo=_status_info(status_info)
     )
 
 
