@@ -364,24 +364,7 @@ def profile_to_v16(profile: ChargingProfile, *, path: str | None = None) -> Char
         )
     if schedule.custom_data is not None:
         raise _untranslatable("OCPP 1.6 has no customData", f"{where}.customData", "v16")
-    periods = []
-    for index, period in enumerate(schedule.charging_schedule_period):
-        here = f"{where}.chargingSchedulePeriod[{index}]"
-        if period.phase_to_use is not None:
-            raise _untranslatable(
-                "OCPP 1.6 cannot choose the phase of single-phase charging (phaseToUse)",
-                f"{here}.phaseToUse",
-                "v16:phaseToUse",
-            )
-        if period.custom_data is not None:
-            raise _untranslatable("OCPP 1.6 has no customData", f"{here}.customData", "v16")
-        periods.append(
-            ChargingSchedulePeriod16(
-                start_period=period.start_period,
-                limit=period.limit,
-                number_phases=period.number_phases,
-            )
-        )
+    periods = _periods_to_v16(schedule.charging_schedule_period, where)
     return ChargingProfile16(
         charging_profile_id=profile.id,
         transaction_id=_transaction_to_v16(profile.transaction_id, _join(path, "transactionId")),
@@ -395,10 +378,41 @@ def profile_to_v16(profile: ChargingProfile, *, path: str | None = None) -> Char
             duration=schedule.duration,
             start_schedule=schedule.start_schedule,
             charging_rate_unit=schedule.charging_rate_unit,
-            charging_schedule_period=tuple(periods),
+            charging_schedule_period=periods,
             min_charging_rate=schedule.min_charging_rate,
         ),
     )
+
+
+def _periods_to_v16(
+    periods: tuple[ChargingSchedulePeriod, ...], where: str
+) -> tuple[ChargingSchedulePeriod16, ...]:
+    """The 1.6 periods of 2.0.1 ones (``where``: the JSON path of their schedule).
+
+    Raises
+    ------
+    TranslationError
+        For a period with ``phaseToUse`` or ``customData``, which 1.6 does not have.
+    """
+    out = []
+    for index, period in enumerate(periods):
+        here = f"{where}.chargingSchedulePeriod[{index}]"
+        if period.phase_to_use is not None:
+            raise _untranslatable(
+                "OCPP 1.6 cannot choose the phase of single-phase charging (phaseToUse)",
+                f"{here}.phaseToUse",
+                "v16:phaseToUse",
+            )
+        if period.custom_data is not None:
+            raise _untranslatable("OCPP 1.6 has no customData", f"{here}.customData", "v16")
+        out.append(
+            ChargingSchedulePeriod16(
+                start_period=period.start_period,
+                limit=period.limit,
+                number_phases=period.number_phases,
+            )
+        )
+    return tuple(out)
 
 
 def parse_charging_profile(payload: object) -> ChargingProfile16:
@@ -597,22 +611,7 @@ def get_composite_schedule_response(
     """
     if schedule is None:
         return dump(_parse16(GetCompositeScheduleConf16, {"status": status or "Rejected"}))
-    periods = []
-    for index, period in enumerate(schedule.charging_schedule_period):
-        here = f"schedule.chargingSchedulePeriod[{index}]"
-        if period.phase_to_use is not None:
-            raise _untranslatable(
-                "OCPP 1.6 has no phaseToUse", f"{here}.phaseToUse", "v16:phaseToUse"
-            )
-        if period.custom_data is not None:
-            raise _untranslatable("OCPP 1.6 has no customData", f"{here}.customData", "v16")
-        periods.append(
-            ChargingSchedulePeriod16(
-                start_period=period.start_period,
-                limit=period.limit,
-                number_phases=period.number_phases,
-            )
-        )
+    periods = _periods_to_v16(schedule.charging_schedule_period, "schedule")
     conf = GetCompositeScheduleConf16(
         status=_CompositeStatus16(status or "Accepted"),
         connector_id=schedule.evse_id,
@@ -621,7 +620,7 @@ def get_composite_schedule_response(
             duration=schedule.duration,
             start_schedule=schedule.schedule_start,
             charging_rate_unit=schedule.charging_rate_unit,
-            charging_schedule_period=tuple(periods),
+            charging_schedule_period=periods,
         ),
     )
     return dump(conf)
