@@ -42,8 +42,7 @@ __all__ = [
     "StationError",
     "TranslationError",
     "UnitConversionError",
-    "require_aware",
-]
+]  # the exception classes; require_aware is a helper of the layers above
 
 
 class SmartChargeError(Exception):

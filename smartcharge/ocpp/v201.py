@@ -24,8 +24,11 @@ True
 chargingProfile.stackLevel TypeConstraintViolation
 
 Interop with the ``ocpp`` package (optional extra ``smartcharge[ocpp]``, imported lazily):
-:func:`from_ocpp` reads its ``ocpp.v201.call`` / ``call_result`` dataclasses (or a handler's
-snake_case keyword arguments) and :func:`to_ocpp` returns them.
+:func:`from_ocpp` reads its ``ocpp.v201.call`` / ``call_result`` dataclasses, or a handler's
+snake_case keyword arguments with ``action=`` (a name or the package's ``Action`` enum), and
+:func:`to_ocpp` returns the dataclass of a message model, or of an action and a builder's
+payload (``to_ocpp("SetChargingProfileResponse", payload)``). See the how-to "Wire it to
+the ocpp package".
 """
 
 from __future__ import annotations
