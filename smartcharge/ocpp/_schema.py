@@ -110,25 +110,38 @@ def _join(prefix: str | None, loc: Sequence[int | str]) -> str | None:
     return format_path(parts)
 
 
-def _check_raw(value: object, loc: list[int | str], prefix: str | None) -> None:
+def _has_decimal(value: object) -> bool:
+    if isinstance(value, Decimal):
+        return True
+    if isinstance(value, Mapping):
+        return any(_has_decimal(item) for item in value.values())
+    if isinstance(value, (list, tuple)):
+        return any(_has_decimal(item) for item in value)
+    return False
+
+
+def _check_raw(value: object, loc: list[int | str], prefix: str | None) -> bool:
     """Reject ``null`` and snake_case keys anywhere (outside vendor ``customData``) and
-    impossible date-times."""
+    impossible date-times; return whether a :class:`~decimal.Decimal` number was seen.
+
+    Paths are built only for an error: the walk allocates nothing else.
+    """
+    seen = False
     if isinstance(value, Mapping):
         for key, item in value.items():
-            here = [*loc, str(key)]
-            if _SNAKE.fullmatch(str(key)):
+            if isinstance(key, str) and "_" in key and _SNAKE.fullmatch(key):
                 raise InvalidPayloadError(
                     f"unknown field {key!r}: OCPP keys are camelCase; snake_case keys look like "
                     "the keyword arguments of an ocpp package handler: read those with "
                     "from_ocpp(kwargs, action=...)",
-                    path=_join(prefix, here),
+                    path=_join(prefix, [*loc, key]),
                     rule="schema:additionalProperties",
                     ocpp_error=FORMATION,
                 )
             if item is None:
                 raise InvalidPayloadError(
                     "null is not allowed (leave the field out instead)",
-                    path=_join(prefix, here),
+                    path=_join(prefix, [*loc, str(key)]),
                     rule="schema:type",
                     ocpp_error=TYPE,
                 )
@@ -138,23 +151,30 @@ def _check_raw(value: object, loc: list[int | str], prefix: str | None) -> None:
                 except (ValueError, OverflowError) as exc:
                     raise InvalidPayloadError(
                         f"not a valid RFC 3339 date-time: {item!r}",
-                        path=_join(prefix, here),
+                        path=_join(prefix, [*loc, str(key)]),
                         rule="schema:format(date-time)",
                         ocpp_error=PROPERTY,
                     ) from exc
-            if key != "customData":  # vendor properties are free-form
-                _check_raw(item, here, prefix)
+            if isinstance(item, Decimal):
+                seen = True
+            elif key == "customData":  # vendor properties are free-form
+                seen = seen or _has_decimal(item)
+            elif isinstance(item, (Mapping, list, tuple)):
+                seen = _check_raw(item, [*loc, str(key)], prefix) or seen
     elif isinstance(value, (list, tuple)):
         for index, item in enumerate(value):
-            here = [*loc, index]
             if item is None:
                 raise InvalidPayloadError(
                     "null is not allowed in an array",
-                    path=_join(prefix, here),
+                    path=_join(prefix, [*loc, index]),
                     rule="schema:type",
                     ocpp_error=TYPE,
                 )
-            _check_raw(item, here, prefix)
+            if isinstance(item, Decimal):
+                seen = True
+            elif isinstance(item, (Mapping, list, tuple)):
+                seen = _check_raw(item, [*loc, index], prefix) or seen
+    return seen
 
 
 _BOUNDS = {
@@ -301,8 +321,9 @@ def parse_model(
             rule="schema:type",
             ocpp_error=FORMATION,
         )
-    data: dict[str, Any] = plain_json(payload)
-    _check_raw(data, [], prefix)
+    data: dict[str, Any] = (
+        plain_json(payload) if _check_raw(payload, [], prefix) else dict(payload)
+    )
     try:
         return cls.model_validate(data, by_alias=True, by_name=False)
     except ValidationError as exc:

@@ -128,15 +128,14 @@ def camel_payload(message: object) -> dict[str, Any]:
 
 
 def _plain(value: object) -> object:
-    """Plain JSON values: Decimals to numbers, enums (str subclasses) to their values."""
-    value = plain_json(value)
+    """Plain JSON values in one pass: Decimals to numbers, enums (str subclasses) to values."""
     if isinstance(value, dict):
         return {key: _plain(item) for key, item in value.items()}
-    if isinstance(value, list):
+    if isinstance(value, (list, tuple)):
         return [_plain(item) for item in value]
     if isinstance(value, Enum):
         return value.value
-    return value
+    return plain_json(value)  # a Decimal as int or float; anything else as is
 
 
 def ocpp_dataclass(version: str, action: str, response: bool, payload: Mapping[str, Any]) -> Any:
