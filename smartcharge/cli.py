@@ -37,14 +37,13 @@ from smartcharge.composite import composite_schedule
 from smartcharge.errors import SmartChargeError
 from smartcharge.explain import explain_composite
 from smartcharge.model import (
-    ChargingProfile,
     parse_datetime,
 )
 from smartcharge.ocpp import v201
 from smartcharge.ocpp.check import PayloadProblem, validate_requests
 from smartcharge.ocpp.installed import load_installed
-from smartcharge.ocpp.plans import ocpp_evse_ids, profile_requests
-from smartcharge.optimizer.export import plan_to_json
+from smartcharge.ocpp.plans import initial_requests, ocpp_evse_ids, profile_requests
+from smartcharge.optimizer.export import comparison_rows, plan_to_json
 
 if TYPE_CHECKING:
     from smartcharge.optimizer import Plan
@@ -52,7 +51,9 @@ if TYPE_CHECKING:
 # the library functions the commands use, importable from here as before
 __all__ = [
     "PayloadProblem",
+    "comparison_rows",
     "explain_composite",
+    "initial_requests",
     "load_installed",
     "main",
     "ocpp_evse_ids",
@@ -246,24 +247,6 @@ _METHOD_NAMES = {
 }
 
 
-def comparison_rows(plans: Mapping[str, Plan]) -> list[dict[str, Any]]:
-    """One row per plan: energy delivered [kWh], share of need, cost, peak [kW], and the
-    number of limit violations :func:`smartcharge.optimizer.verify` finds."""
-    from smartcharge.optimizer import verify
-
-    rows = []
-    for name, plan in plans.items():
-        rows.append({
-            "method": name,
-            "energy_kwh": round(float(plan.energy_wh.sum()) / 1000.0, 3),
-            "share_delivered": round(plan.share_delivered, 6),
-            "cost": round(plan.cost, 4),
-            "peak_kw": round(plan.peak_w / 1000.0, 3),
-            "violations": len(verify(plan.problem, plan)),
-        })
-    return rows
-
-
 def format_comparison(rows: Sequence[Mapping[str, Any]]) -> str:
     """The comparison rows as a text table."""
     width = max(len("method"), *(len(str(r["method"])) for r in rows))
@@ -276,25 +259,6 @@ def format_comparison(rows: Sequence[Mapping[str, Any]]) -> str:
             f"{r['cost']:>9.2f}  {r['peak_kw']:>8.1f}  {r['violations']:>16d}"
         )
     return "\n".join(lines)
-
-
-def demo_requests(plan: Plan, evse_numbers: Mapping[str, int]) -> list[dict[str, Any]]:
-    """What the demo would send: per EVSE, a fallback TxDefaultProfile that keeps the site
-    within its limits with every station offline at once (stack level 0,
-    :func:`smartcharge.ocpp.fallback.fallback_profiles`), then the plan's TxProfiles (stack
-    level 1), all with stable ids (:func:`smartcharge.ocpp.reconcile.restamp`), as the
-    SetChargingProfileRequest payloads :func:`smartcharge.reconcile` gives
-    for an empty station."""
-    from smartcharge.ocpp.fallback import fallback_profiles
-    from smartcharge.ocpp.reconcile import reconcile, restamp
-
-    desired: dict[int, list[ChargingProfile]] = {}
-    for evse, profile in fallback_profiles(plan.problem, evse_ids=evse_numbers).items():
-        desired.setdefault(evse_numbers[evse], []).append(profile)
-    for item in plan.to_charging_profiles("A", stack_level=1):
-        desired.setdefault(evse_numbers[item.evse_id], []).append(item.profile)
-    messages = reconcile({}, restamp(desired))
-    return [m.to_json_dict() for m in messages]
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
@@ -331,7 +295,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     out_dir = Path(args.out)
     numbers = ocpp_evse_ids(problem)
     best = plans["optimizer"]
-    requests = demo_requests(best, numbers)
+    requests = initial_requests(best, numbers)
     n_fallback = sum(1 for r in requests
                      if r["chargingProfile"]["chargingProfilePurpose"] == "TxDefaultProfile")
     written = [

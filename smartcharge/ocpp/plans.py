@@ -1,14 +1,18 @@
-"""A plan in OCPP terms: the evseId of each EVSE, and its SetChargingProfileRequest payloads."""
+"""A plan in OCPP terms: the evseId of each EVSE, and the SetChargingProfileRequest payloads."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from smartcharge.model import ChargingProfile
+from smartcharge.ocpp.fallback import fallback_profiles
+from smartcharge.ocpp.reconcile import reconcile, restamp
+
 if TYPE_CHECKING:
     from smartcharge.optimizer import Plan, Problem
 
-__all__ = ["ocpp_evse_ids", "profile_requests"]
+__all__ = ["initial_requests", "ocpp_evse_ids", "profile_requests"]
 
 
 def ocpp_evse_ids(problem: Problem) -> dict[str, int]:
@@ -29,3 +33,22 @@ def profile_requests(
         out.append({"evseId": evse_numbers[item.evse_id],
                     "chargingProfile": item.profile.to_json_dict()})
     return out
+
+
+def initial_requests(plan: Plan, evse_numbers: Mapping[str, int]) -> list[dict[str, Any]]:
+    """What to send to empty stations to install ``plan`` safely.
+
+    Per EVSE, a fallback TxDefaultProfile that keeps the site within its limits with every
+    station offline at once (stack level 0, :func:`smartcharge.ocpp.fallback.fallback_profiles`),
+    then the plan's TxProfiles (stack level 1), all with stable ids
+    (:func:`smartcharge.ocpp.reconcile.restamp`), as the SetChargingProfileRequest payloads
+    :func:`smartcharge.reconcile` gives for an empty station (what ``smartcharge demo``
+    writes).
+    """
+    desired: dict[int, list[ChargingProfile]] = {}
+    for evse, profile in fallback_profiles(plan.problem, evse_ids=evse_numbers).items():
+        desired.setdefault(evse_numbers[evse], []).append(profile)
+    for item in plan.to_charging_profiles("A", stack_level=1):
+        desired.setdefault(evse_numbers[item.evse_id], []).append(item.profile)
+    messages = reconcile({}, restamp(desired))
+    return [m.to_json_dict() for m in messages]

@@ -1,4 +1,4 @@
-"""A plan as a JSON document (what ``smartcharge plan`` writes as ``plan.json``)."""
+"""A plan as a JSON document (``smartcharge plan``'s ``plan.json``), plans compared as rows."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from smartcharge.model import format_datetime
 from smartcharge.optimizer.plan import Plan
 from smartcharge.optimizer.verify import verify
 
-__all__ = ["plan_to_json"]
+__all__ = ["comparison_rows", "plan_to_json"]
 
 
 def plan_to_json(plan: Plan, evse_numbers: Mapping[str, int]) -> dict[str, Any]:
@@ -48,3 +48,19 @@ def plan_to_json(plan: Plan, evse_numbers: Mapping[str, int]) -> dict[str, Any]:
             for v in violations
         ],
     }
+
+
+def comparison_rows(plans: Mapping[str, Plan]) -> list[dict[str, Any]]:
+    """One row per plan: energy delivered [kWh], share of need, cost, peak [kW], and the
+    number of limit violations :func:`smartcharge.optimizer.verify` finds."""
+    rows = []
+    for name, plan in plans.items():
+        rows.append({
+            "method": name,
+            "energy_kwh": round(float(plan.energy_wh.sum()) / 1000.0, 3),
+            "share_delivered": round(plan.share_delivered, 6),
+            "cost": round(plan.cost, 4),
+            "peak_kw": round(plan.peak_w / 1000.0, 3),
+            "violations": len(verify(plan.problem, plan)),
+        })
+    return rows
