@@ -34,6 +34,7 @@ from smartcharge.model import ChargingProfile, CompositeSchedule
 from smartcharge.ocpp import interop, v16, v201
 from smartcharge.schedule import Schedule, epoch_seconds
 from smartcharge.station import ChargingStation
+from smartcharge.testing import charging_profiles
 
 pytest.importorskip("ocpp")
 
@@ -433,3 +434,37 @@ def test_status_builders(builder: Any, parser: Any, status: str) -> None:
     assert info.value.path == "statusInfo.reasonCode"
     with pytest.raises(InvalidPayloadError):
         builder("Maybe")
+
+
+# --------------------------------------------------------------------------------------------
+# Round trips through the ocpp package's own validation, for any profile
+# --------------------------------------------------------------------------------------------
+
+EXPRESSIBLE_16 = charging_profiles(
+    purposes=("ChargingStationMaxProfile", "TxDefaultProfile", "TxProfile"),
+    transaction_ids=("0", "42", "-7"),
+    max_schedules=1,
+)
+
+
+@given(charging_profiles(), st.integers(0, 8))
+def test_any_profile_round_trips_through_a_v201_handler(p: ChargingProfile, evse: int) -> None:
+    payload = v201.set_charging_profile_request(evse, p)
+    sent = v201.to_ocpp("SetChargingProfile", payload)
+    kwargs = handler_kwargs("2.0.1", "SetChargingProfile", payload)
+    request = v201.from_ocpp(kwargs, action="SetChargingProfile")
+    assert request == v201.from_ocpp(sent) == v201.parse_set_charging_profile_request(payload)
+    assert isinstance(request, v201.SetChargingProfileRequest)
+    assert v201.set_charging_profile_request(evse, request.charging_profile) == payload
+
+
+@given(EXPRESSIBLE_16, st.integers(0, 8))
+def test_any_expressible_profile_round_trips_through_a_v16_handler(
+    p: ChargingProfile, connector: int
+) -> None:
+    payload = v16.set_charging_profile_request(connector, p)
+    kwargs = handler_kwargs("1.6", "SetChargingProfile", payload)
+    request = v16.from_ocpp(kwargs, action="SetChargingProfile")
+    assert isinstance(request, v201.SetChargingProfileRequest)
+    assert request.evse_id == connector
+    assert v16.set_charging_profile_request(connector, request.charging_profile) == payload
