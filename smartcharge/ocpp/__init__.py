@@ -14,7 +14,8 @@
   limits, per-phase limits, operationMode), as EVerest computes them.
 - :mod:`smartcharge.ocpp.reconcile`: the minimal, idempotent list of SetChargingProfile /
   ClearChargingProfile requests that takes a station from what it holds to what you want
-  (re-exported as :func:`reconcile_station` and :func:`apply_messages`).
+  (the module; its function is ``smartcharge.reconcile``, here also
+  :func:`reconcile_station`, and ``apply`` is :func:`apply_messages`).
 - :mod:`smartcharge.ocpp.reports`: GetChargingProfiles both ways, the station's
   ReportChargingProfiles grouped by EVSE and source, and the CSMS collecting them by
   ``requestId`` until ``tbc`` is false (:class:`ProfileReports`).
