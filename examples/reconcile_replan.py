@@ -13,7 +13,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from smartcharge.ocpp.reconcile import apply, payload_bytes, reconcile, restamp
+from smartcharge import reconcile
+from smartcharge.ocpp.reconcile import apply, payload_bytes, restamp
 from smartcharge.optimizer import Problem, optimize
 from smartcharge.station import ChargingStation
 from smartcharge.synthetic import DEFAULT_START, workplace_site

@@ -9,6 +9,7 @@ from smartcharge.composite import composite_schedule
 from smartcharge.errors import (
     InvalidPayloadError,
     InvalidProblemError,
+    NaiveDatetimeError,
     PlotUnavailableError,
     ScheduleError,
     SmartChargeError,
@@ -111,6 +112,7 @@ __all__ = [
     "Horizon",
     "InvalidPayloadError",
     "InvalidProblemError",
+    "NaiveDatetimeError",
     "Node",
     "Objective",
     "Plan",

@@ -26,34 +26,41 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import re
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from smartcharge.composite import composite_schedule
-from smartcharge.errors import InvalidPayloadError, SmartChargeError
-from smartcharge.expand import expand_profile
+from smartcharge.errors import SmartChargeError
+from smartcharge.explain import explain_composite
 from smartcharge.model import (
-    ChargingProfile,
-    ChargingProfilePurpose,
-    CompositeSchedule,
-    format_datetime,
     parse_datetime,
 )
 from smartcharge.ocpp import v201
-from smartcharge.ocpp._schema import format_path, parse_model
-from smartcharge.schedule import epoch_seconds
-from smartcharge.validation import EVSEInfo, StationContext, conform_profile, validate_profile
+from smartcharge.ocpp.check import PayloadProblem, validate_requests
+from smartcharge.ocpp.installed import load_installed
+from smartcharge.ocpp.plans import initial_requests, ocpp_evse_ids, profile_requests
+from smartcharge.optimizer.export import comparison_rows, plan_to_json
 
 if TYPE_CHECKING:
-    from smartcharge.optimizer import Plan, Problem
+    from smartcharge.optimizer import Plan
 
-__all__ = ["main"]
+# the library functions the commands use, importable from here as before
+__all__ = [
+    "PayloadProblem",
+    "comparison_rows",
+    "explain_composite",
+    "initial_requests",
+    "load_installed",
+    "main",
+    "ocpp_evse_ids",
+    "plan_to_json",
+    "profile_requests",
+    "validate_requests",
+]
 
 EXIT_OK = 0
 EXIT_PROBLEMS = 1
@@ -112,150 +119,7 @@ def _datetime(text: str) -> datetime:
         ) from None
 
 
-def _evse_id(value: object, path: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        if isinstance(value, str) and value.isdigit():
-            return int(value)
-        raise InvalidPayloadError(
-            f"an EVSE id must be an integer >= 0, got {value!r}", path=path, rule="schema:type"
-        )
-    if value < 0:
-        raise InvalidPayloadError(
-            f"an EVSE id must be >= 0, got {value}", path=path, rule="schema:minimum"
-        )
-    return value
-
-
-def _profile_list(value: object, path: str) -> list[ChargingProfile]:
-    if not isinstance(value, list):
-        raise InvalidPayloadError("must be a list of ChargingProfiles", path=path, rule="type")
-    return [parse_model(ChargingProfile, item, prefix=f"{path}[{i}]") for i, item in
-            enumerate(value)]
-
-
-# ------------------------------------------------------------------- composite file format
-def load_installed(
-    doc: object,
-) -> tuple[dict[int, list[ChargingProfile]], dict[int, tuple[str, datetime]], list[int] | None]:
-    """Read a composite-schedule input document.
-
-    Two forms are accepted:
-
-    - an object ``{"installed": {"<evseId>": [ChargingProfile, ...], ...},
-      "transactions": {"<evseId>": {"transactionId": "...", "startTime": "..."}},
-      "evseIds": [1, 2]}`` (``transactions`` and ``evseIds`` optional);
-    - a list of SetChargingProfileRequest payloads ``[{"evseId": n, "chargingProfile":
-      {...}}, ...]``, installed in order.
-
-    Returns
-    -------
-    installed, transactions, evse_ids
-    """
-    installed: dict[int, list[ChargingProfile]] = {}
-    transactions: dict[int, tuple[str, datetime]] = {}
-    evse_ids: list[int] | None = None
-    if isinstance(doc, list):
-        for i, item in enumerate(doc):
-            if not isinstance(item, Mapping):
-                raise InvalidPayloadError(
-                    "must be an object {evseId, chargingProfile}", path=f"[{i}]", rule="type"
-                )
-            if "evseId" not in item or "chargingProfile" not in item:
-                raise InvalidPayloadError(
-                    "needs evseId and chargingProfile", path=f"[{i}]", rule="schema:required"
-                )
-            evse = _evse_id(item["evseId"], f"[{i}].evseId")
-            profile = parse_model(ChargingProfile, item["chargingProfile"],
-                                  prefix=f"[{i}].chargingProfile")
-            installed.setdefault(evse, []).append(profile)
-        return installed, transactions, evse_ids
-    if not isinstance(doc, Mapping):
-        raise InvalidPayloadError(
-            "the document must be an object with 'installed' or a list of "
-            "{evseId, chargingProfile}", rule="type"
-        )
-    unknown = sorted(set(doc) - {"installed", "transactions", "evseIds"})
-    if unknown:
-        raise InvalidPayloadError(
-            f"unknown key {unknown[0]!r} (expected installed, transactions, evseIds)",
-            path=unknown[0], rule="format",
-        )
-    raw = doc.get("installed")
-    if not isinstance(raw, Mapping):
-        raise InvalidPayloadError(
-            "must be an object mapping EVSE ids to lists of ChargingProfiles",
-            path="installed", rule="format",
-        )
-    for key, profiles in raw.items():
-        evse = _evse_id(key, f"installed.{key}")
-        installed[evse] = _profile_list(profiles, f"installed.{key}")
-    raw_tx = doc.get("transactions", {})
-    if not isinstance(raw_tx, Mapping):
-        raise InvalidPayloadError("must be an object", path="transactions", rule="format")
-    for key, tx in raw_tx.items():
-        evse = _evse_id(key, f"transactions.{key}")
-        path = f"transactions.{key}"
-        if not isinstance(tx, Mapping) or not isinstance(tx.get("transactionId"), str):
-            raise InvalidPayloadError(
-                "must be {transactionId: string, startTime: date-time}", path=path,
-                rule="format",
-            )
-        try:
-            started = parse_datetime(tx.get("startTime"))
-        except (ValueError, OverflowError):
-            raise InvalidPayloadError(
-                "not an RFC 3339 date-time", path=f"{path}.startTime", rule="format"
-            ) from None
-        transactions[evse] = (tx["transactionId"], started)
-    if "evseIds" in doc:
-        ids = doc["evseIds"]
-        if not isinstance(ids, list):
-            raise InvalidPayloadError("must be a list of integers", path="evseIds", rule="type")
-        evse_ids = [_evse_id(v, f"evseIds[{i}]") for i, v in enumerate(ids)]
-    return installed, transactions, evse_ids
-
-
-def explain_composite(
-    result: CompositeSchedule,
-    installed: Mapping[int, Sequence[ChargingProfile]],
-    *,
-    transactions: Mapping[int, tuple[str, datetime]] | None = None,
-    supply_voltage: float = 230.0,
-    default_number_phases: int = 3,
-) -> list[str]:
-    """One line per period of ``result``: its start, its limit, and the limit each installed
-    profile of the EVSE (and of EVSE 0) sets at that instant, in the result's unit.
-
-    Profiles whose limit, rounded down to 0.1 like the result, equals the result's are
-    marked ``*``: they are the ones that bind (for EVSE 0 the result is a sum, so usually
-    none is marked). A profile that sets no limit at that instant is left out.
-    """
-    txs = transactions or {}
-    unit = result.charging_rate_unit
-    t0 = epoch_seconds(result.schedule_start)
-    keys = [result.evse_id] if result.evse_id == 0 else [result.evse_id, 0]
-    lines = []
-    for period in result.charging_schedule_period:
-        t = t0 + period.start_period
-        parts = []
-        for key in keys:
-            tx = txs.get(key)
-            for p in sorted(installed.get(key, ()), key=lambda q: (q.stack_level, q.id)):
-                s = expand_profile(p, t, t + 1, transaction_start=None if tx is None else tx[1])
-                if len(s) == 0 or math.isnan(float(s.values[0])):
-                    continue
-                value = float(s.to_unit(unit, voltage=supply_voltage,
-                                        default_phases=default_number_phases).values[0])
-                floored = math.floor(value * 10 + 1e-6) / 10
-                mark = "*" if abs(floored - period.limit) < 1e-9 else " "
-                parts.append(f"{mark}EVSE {key} #{p.id} {p.charging_profile_purpose.value} "
-                             f"L{p.stack_level}: {value:.1f} {unit.value}")
-        when = format_datetime(datetime.fromtimestamp(t, tz=timezone.utc))
-        lines.append(f"{when}  {period.limit:.1f} {unit.value}  <- "
-                     + ("; ".join(parts) if parts else "no profile: the default limit"))
-    return lines
-
-
+# ------------------------------------------------------------------- composite
 def _cmd_composite(args: argparse.Namespace) -> int:
     installed, transactions, evse_ids = load_installed(_read_json(args.profiles))
     result = composite_schedule(
@@ -294,220 +158,6 @@ def _cmd_composite(args: argparse.Namespace) -> int:
 
 
 # ------------------------------------------------------------------------------ validate
-_REQUEST_KEYS = frozenset({"evseId", "chargingProfile", "customData"})
-
-
-@dataclass(frozen=True)
-class PayloadProblem:
-    """One problem found by ``smartcharge validate``.
-
-    Attributes
-    ----------
-    path
-        JSON path into the document (``[1].chargingProfile.stackLevel``), ``None`` = the whole.
-    message
-        What is wrong.
-    rule
-        The rule broken (``schema:minimum``, ``K01.FR.35``, ...).
-    answer
-        What a station answers: ``CALLERROR <code>`` for a malformed payload, or
-        ``Rejected (<reasonCode>)`` for a profile that breaks a K01 rule.
-    """
-
-    path: str | None
-    message: str
-    rule: str | None
-    answer: str
-
-    @classmethod
-    def from_error(cls, err: SmartChargeError) -> PayloadProblem:
-        """The problem of a payload error (a CALLERROR)."""
-        answer = f"CALLERROR {err.ocpp_error}" if err.ocpp_error else "CALLERROR"
-        return cls(err.path, err.message, err.rule, answer)
-
-    def to_json_dict(self) -> dict[str, Any]:
-        """The problem as JSON."""
-        return {"path": self.path, "message": self.message, "rule": self.rule,
-                "answer": self.answer}
-
-
-def _payload_problem(message: str, path: str | None, rule: str, code: str) -> PayloadProblem:
-    return PayloadProblem(path, message, rule, f"CALLERROR {code}")
-
-
-def validate_requests(
-    doc: object, *, now: datetime, version: str = "2.0.1"
-) -> list[PayloadProblem]:
-    """Every problem found in SetChargingProfile payloads (one object or a list).
-
-    An object with a ``chargingProfile`` or an ``evseId`` key is a
-    SetChargingProfileRequest; any other object is read as a bare ChargingProfile sent to
-    EVSE 1. Each payload is checked against the schema and value rules (the models and
-    :func:`smartcharge.ocpp.v201.parse_set_charging_profile_request`), then
-    against the K01 rules (:func:`smartcharge.validation.validate_profile`) on a permissive
-    station: every EVSE the document names exists (AC, three phases, phase switching, both
-    units), a transaction runs wherever a TxProfile names one, and the payloads of a list
-    are sent in order, so an accepted profile is installed and later ones can clash with it.
-
-    With ``version="1.6"`` the payloads are OCPP 1.6 ``SetChargingProfile.req``
-    (``connectorId``, ``csChargingProfiles``), read with
-    :func:`smartcharge.ocpp.v16.parse_set_charging_profile_request`; the K01 rules then run
-    on the 2.0.1 translation (paths in 1.6 names where the field exists in 1.6).
-
-    Parameters
-    ----------
-    doc
-        The parsed JSON document.
-    now
-        The station's clock (aware UTC), for validity periods.
-    version
-        ``"2.0.1"`` or ``"1.6"``.
-
-    Returns
-    -------
-    list of PayloadProblem
-        Empty when every payload would be accepted. Paths point into ``doc``.
-    """
-    items: list[tuple[str | None, object]]
-    if isinstance(doc, list):
-        if not doc:
-            return [_payload_problem("the list is empty", None, "minItems", "FormationViolation")]
-        items = [(f"[{i}]", item) for i, item in enumerate(doc)]
-    else:
-        items = [(None, doc)]
-    parsed: list[tuple[str | None, int, ChargingProfile]] = []
-    problems: list[PayloadProblem] = []
-    if version not in ("2.0.1", "1.6"):
-        raise UsageError(f"unknown OCPP version {version!r} (2.0.1 or 1.6)")
-    for prefix, item in items:
-        found, ok = _parse_one(item, prefix) if version == "2.0.1" else _parse_v16(item, prefix)
-        problems.extend(found)
-        if ok is not None:
-            parsed.append((prefix, *ok))
-    problems.extend(_check_k01(parsed, now, version))
-    order = {prefix: i for i, (prefix, _) in enumerate(items)}
-    if isinstance(doc, list):  # group the problems by payload, in document order
-        problems.sort(key=lambda p: order.get(_item_of(p.path), 0))
-    return problems
-
-
-def _parse_v16(
-    item: object, prefix: str | None
-) -> tuple[list[PayloadProblem], tuple[int, ChargingProfile] | None]:
-    from smartcharge.ocpp import v16
-
-    try:
-        request = v16.parse_set_charging_profile_request(item)
-    except InvalidPayloadError as exc:
-        full = format_path([p for p in (prefix, exc.path) if p])
-        answer = f"CALLERROR {exc.ocpp_error}" if exc.ocpp_error else "CALLERROR"
-        return [PayloadProblem(full, exc.message, exc.rule, answer)], None
-    return [], (request.evse_id, request.charging_profile)
-
-
-def _item_of(path: str | None) -> str | None:
-    """``"[3].chargingProfile.id"`` -> ``"[3]"``."""
-    if not path or not path.startswith("["):
-        return None
-    return path[: path.index("]") + 1]
-
-
-def _parse_one(
-    item: object, prefix: str | None
-) -> tuple[list[PayloadProblem], tuple[int, ChargingProfile] | None]:
-    def at(*parts: str) -> str | None:
-        return format_path([p for p in (prefix, *parts) if p])
-
-    if not isinstance(item, Mapping):
-        return [_payload_problem(f"must be a JSON object, got {type(item).__name__}", prefix,
-                                 "schema:type", "FormationViolation")], None
-    if "chargingProfile" not in item and "evseId" not in item:  # a bare ChargingProfile
-        try:
-            return [], (1, parse_model(ChargingProfile, item, prefix=prefix))
-        except InvalidPayloadError as exc:
-            return [PayloadProblem.from_error(exc)], None
-    problems = [
-        _payload_problem("unknown field (additional properties are not allowed)", at(key),
-                         "schema:additionalProperties", "FormationViolation")
-        for key in sorted(set(item) - _REQUEST_KEYS)
-    ]
-    evse: int | None = None
-    if "evseId" not in item:
-        problems.append(_payload_problem("required field is missing", at("evseId"),
-                                         "schema:required", "FormationViolation"))
-    else:
-        value = item["evseId"]
-        if isinstance(value, bool) or not isinstance(value, int):
-            problems.append(_payload_problem(f"must be an integer, got {type(value).__name__}",
-                                             at("evseId"), "schema:type",
-                                             "TypeConstraintViolation"))
-        elif value < 0:
-            problems.append(_payload_problem(f"must be >= 0, got {value}", at("evseId"),
-                                             "schema:minimum", "PropertyConstraintViolation"))
-        else:
-            evse = value
-    if "chargingProfile" not in item:
-        problems.append(_payload_problem("required field is missing", at("chargingProfile"),
-                                         "schema:required", "FormationViolation"))
-        return problems, None
-    try:
-        profile = parse_model(ChargingProfile, item["chargingProfile"],
-                              prefix=at("chargingProfile"))
-    except InvalidPayloadError as exc:
-        problems.append(PayloadProblem.from_error(exc))
-        return problems, None
-    if problems or evse is None:
-        return problems, None
-    try:  # the adapter's parser: the whole request (customData, message-level rules)
-        v201.parse_set_charging_profile_request(item)
-    except InvalidPayloadError as exc:
-        full = format_path([p for p in (prefix, exc.path) if p])
-        answer = f"CALLERROR {exc.ocpp_error}" if exc.ocpp_error else "CALLERROR"
-        return [PayloadProblem(full, exc.message, exc.rule, answer)], None
-    return problems, (evse, profile)
-
-
-def _check_k01(
-    parsed: Sequence[tuple[str | None, int, ChargingProfile]], now: datetime,
-    version: str = "2.0.1",
-) -> list[PayloadProblem]:
-    """K01 rules on a permissive station, installing accepted profiles in order."""
-    evses = {e: EVSEInfo() for _, e, _ in parsed if e > 0} or {1: EVSEInfo()}
-    transactions: dict[int, tuple[str, datetime]] = {}
-    for _, e, p in parsed:
-        if p.charging_profile_purpose is ChargingProfilePurpose.TxProfile and e > 0 and \
-                p.transaction_id is not None and e not in transactions:
-            transactions[e] = (p.transaction_id, now)
-    installed: dict[int, list[ChargingProfile]] = {}
-    problems: list[PayloadProblem] = []
-    for prefix, e, p in parsed:
-        ctx = StationContext(evses=evses, phase_switching=True, installed=installed,
-                             transactions=transactions)
-        result = validate_profile(e, p, ctx, now=now)
-        if result.accepted:
-            for key in installed:  # the same id replaces (K01.FR.05)
-                installed[key] = [q for q in installed[key] if q.id != p.id]
-            installed.setdefault(e, []).append(conform_profile(e, p, ctx))
-            continue
-        root, sub = "chargingProfile", result.path
-        if version == "1.6":  # the same field in 1.6's names
-            root = "csChargingProfiles"
-            if sub == "id":
-                sub = "chargingProfileId"
-            elif sub is not None and sub.startswith("chargingSchedule[0]"):
-                sub = "chargingSchedule" + sub[len("chargingSchedule[0]"):]
-        base = format_path([part for part in (prefix, root) if part])
-        path = base if sub is None else f"{base}.{sub}"
-        message = result.message
-        if result.path and message.startswith(f"{result.path}: "):
-            message = message[len(result.path) + 2:]
-        if result.rule and message.endswith(f" ({result.rule})"):
-            message = message[: -len(result.rule) - 3]
-        problems.append(PayloadProblem(path, message or str(result.reason), result.rule,
-                                f"Rejected ({result.reason_code})"))
-    return problems
-
-
 def _cmd_validate(args: argparse.Namespace) -> int:
     doc = _read_json(args.payload)
     now: datetime = args.now if args.now is not None else datetime.now(timezone.utc)
@@ -528,66 +178,6 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------------------------- plan
 def _progress(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
-
-
-def ocpp_evse_ids(problem: Problem) -> dict[str, int]:
-    """OCPP ``evseId`` of each EVSE of ``problem``: its id when every id is a positive
-    integer (``"3"`` -> 3), else its position + 1 (problem order)."""
-    ids = [e.id for e in problem.evses]
-    if ids and all(i.isdigit() and int(i) > 0 for i in ids):
-        return {i: int(i) for i in ids}
-    return {i: k + 1 for k, i in enumerate(ids)}
-
-
-def profile_requests(
-    plan: Plan, evse_numbers: Mapping[str, int], unit: str = "A"
-) -> list[dict[str, Any]]:
-    """The SetChargingProfileRequest payloads of ``plan``: one TxProfile per session."""
-    out = []
-    for item in plan.to_charging_profiles(unit):  # type: ignore[arg-type]
-        out.append({"evseId": evse_numbers[item.evse_id],
-                    "chargingProfile": item.profile.to_json_dict()})
-    return out
-
-
-def plan_to_json(plan: Plan, evse_numbers: Mapping[str, int]) -> dict[str, Any]:
-    """A plan as JSON: metrics, power per EVSE [W] per step, energy per session [Wh] and
-    the violations :func:`smartcharge.optimizer.verify` finds (deterministic: no timings)."""
-    from smartcharge.optimizer import verify
-
-    problem = plan.problem
-    h = problem.horizon
-    violations = verify(problem, plan)
-    return {
-        "status": str(plan.status),
-        "message": plan.message,
-        "horizon": {"start": format_datetime(h.start), "step_s": h.step_s,
-                    "n_steps": h.n_steps},
-        "metrics": {
-            "energy_needed_wh": plan.energy_needed_wh,
-            "energy_delivered_wh": float(plan.energy_wh.sum()),
-            "share_delivered": plan.share_delivered,
-            "cost": plan.cost,
-            "co2_g": plan.co2_g,
-            "peak_w": plan.peak_w,
-            "demand_cost": plan.demand_cost,
-            "violations": len(violations),
-        },
-        "evses": [
-            {"id": e.id, "evse_id": evse_numbers[e.id], "power_w": plan.power_w[k].tolist()}
-            for k, e in enumerate(problem.evses)
-        ],
-        "sessions": [
-            {"id": sess.id, "evse": sess.evse, "energy_wh": float(plan.energy_wh[k]),
-             "needed_wh": sess.energy_wh}
-            for k, sess in enumerate(problem.sessions)
-        ],
-        "violations": [
-            {"kind": v.kind, "subject": v.subject, "step": v.step, "value": v.value,
-             "limit": v.limit, "unit": v.unit, "phase": v.phase, "message": v.message}
-            for v in violations
-        ],
-    }
 
 
 def _plan_table(plan: Plan, n_violations: int) -> str:
@@ -657,24 +247,6 @@ _METHOD_NAMES = {
 }
 
 
-def comparison_rows(plans: Mapping[str, Plan]) -> list[dict[str, Any]]:
-    """One row per plan: energy delivered [kWh], share of need, cost, peak [kW], and the
-    number of limit violations :func:`smartcharge.optimizer.verify` finds."""
-    from smartcharge.optimizer import verify
-
-    rows = []
-    for name, plan in plans.items():
-        rows.append({
-            "method": name,
-            "energy_kwh": round(float(plan.energy_wh.sum()) / 1000.0, 3),
-            "share_delivered": round(plan.share_delivered, 6),
-            "cost": round(plan.cost, 4),
-            "peak_kw": round(plan.peak_w / 1000.0, 3),
-            "violations": len(verify(plan.problem, plan)),
-        })
-    return rows
-
-
 def format_comparison(rows: Sequence[Mapping[str, Any]]) -> str:
     """The comparison rows as a text table."""
     width = max(len("method"), *(len(str(r["method"])) for r in rows))
@@ -687,25 +259,6 @@ def format_comparison(rows: Sequence[Mapping[str, Any]]) -> str:
             f"{r['cost']:>9.2f}  {r['peak_kw']:>8.1f}  {r['violations']:>16d}"
         )
     return "\n".join(lines)
-
-
-def demo_requests(plan: Plan, evse_numbers: Mapping[str, int]) -> list[dict[str, Any]]:
-    """What the demo would send: per EVSE, a fallback TxDefaultProfile that keeps the site
-    within its limits with every station offline at once (stack level 0,
-    :func:`smartcharge.ocpp.fallback.fallback_profiles`), then the plan's TxProfiles (stack
-    level 1), all with stable ids (:func:`smartcharge.ocpp.reconcile.restamp`), as the
-    SetChargingProfileRequest payloads :func:`smartcharge.ocpp.reconcile.reconcile` gives
-    for an empty station."""
-    from smartcharge.ocpp.fallback import fallback_profiles
-    from smartcharge.ocpp.reconcile import reconcile, restamp
-
-    desired: dict[int, list[ChargingProfile]] = {}
-    for evse, profile in fallback_profiles(plan.problem, evse_ids=evse_numbers).items():
-        desired.setdefault(evse_numbers[evse], []).append(profile)
-    for item in plan.to_charging_profiles("A", stack_level=1):
-        desired.setdefault(evse_numbers[item.evse_id], []).append(item.profile)
-    messages = reconcile({}, restamp(desired))
-    return [m.to_json_dict() for m in messages]
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
@@ -742,7 +295,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     out_dir = Path(args.out)
     numbers = ocpp_evse_ids(problem)
     best = plans["optimizer"]
-    requests = demo_requests(best, numbers)
+    requests = initial_requests(best, numbers)
     n_fallback = sum(1 for r in requests
                      if r["chargingProfile"]["chargingProfilePurpose"] == "TxDefaultProfile")
     written = [

@@ -62,7 +62,7 @@ import numpy as np
 import numpy.typing as npt
 from pydantic import BaseModel
 
-from smartcharge.errors import ScheduleError
+from smartcharge.errors import ScheduleError, require_aware
 from smartcharge.expand import _batch_flat, _Flat
 from smartcharge.model import (
     ChargingProfile,
@@ -674,7 +674,7 @@ def composite_schedule(
     evse_id
         The EVSE asked about; 0 = the station's total.
     start
-        Window start (aware datetime; naive = UTC), floored to whole seconds.
+        Window start (aware datetime), floored to whole seconds.
     duration
         Window length [s]; ``<= 0`` gives the single period in force at the start.
     unit
@@ -718,6 +718,7 @@ def composite_schedule(
         default_limit_watts=default_limit_watts,
     )
 
+    require_aware(start, "start")
     t_start = epoch_seconds(start)
     dur = int(duration)
     if dur < 0:  # start after end: the start moves to the end

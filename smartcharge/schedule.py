@@ -31,6 +31,7 @@ import numpy as np
 import numpy.typing as npt
 
 from smartcharge.errors import ScheduleError
+from smartcharge.model import CompositeSchedule
 from smartcharge.model.enums import ChargingRateUnit
 from smartcharge.units import DEFAULT_PHASES, DEFAULT_VOLTAGE, rate_unit
 
@@ -215,6 +216,34 @@ class Schedule:
         return cls([epoch_seconds(start), epoch_seconds(end)], [value], [phases], unit)
 
     @classmethod
+    def from_composite(cls, composite: CompositeSchedule) -> Schedule:
+        """The schedule of a GetCompositeSchedule answer: its periods over its window.
+
+        Segments cover ``[scheduleStart, scheduleStart + duration)``; ``numberPhases`` 0 where
+        a period does not say. Compare a station's reported composite with a plan's with
+        :meth:`minimum`, :meth:`sample` or :meth:`values_at`.
+
+        >>> from smartcharge.model import CompositeSchedule
+        >>> c = CompositeSchedule.model_validate({"evseId": 1, "duration": 600,
+        ...     "scheduleStart": "1970-01-01T00:00:00Z", "chargingRateUnit": "A",
+        ...     "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 16.0},
+        ...                                {"startPeriod": 300, "limit": 10.0,
+        ...                                 "numberPhases": 1}]})
+        >>> Schedule.from_composite(c)
+        Schedule(edges=[0, 300, 600], values=[16.0, 10.0], phases=[0, 1], unit='A')
+        """
+        t0 = epoch_seconds(composite.schedule_start)
+        periods = composite.charging_schedule_period
+        starts = np.fromiter((p.start_period for p in periods), np.int64, len(periods))
+        limits = np.fromiter((p.limit for p in periods), np.float64, len(periods))
+        phases = np.fromiter((p.number_phases or 0 for p in periods), np.int64, len(periods))
+        ends = np.append(starts[1:], max(composite.duration, int(starts[-1])))
+        ends = np.minimum(ends, composite.duration)
+        return cls.from_segments(
+            t0 + starts, t0 + ends, limits, phases, composite.charging_rate_unit
+        ).merged()
+
+    @classmethod
     def from_segments(
         cls,
         starts: Sequence[int] | IntArray,
@@ -330,17 +359,20 @@ class Schedule:
         start: int | datetime,
         step: int,
         n: int,
-        how: Literal["min", "start"] = "min",
+        how: Literal["min", "max", "start"] = "min",
     ) -> FloatArray:
         """Values on a regular grid of ``n`` steps of ``step`` [s] from ``start``.
 
         ``how="min"`` (default, what a safe optimizer needs) gives the **minimum over each
         step** ``[start + k*step, start + (k+1)*step)``, NaN only where the whole step has no
-        limit; ``how="start"`` gives the value at each step's start.
+        limit; ``how="max"`` the maximum over each step (to check that a station's reported
+        composite never exceeds a plan); ``how="start"`` the value at each step's start.
 
         >>> s = Schedule.from_segments([0, 30], [30, 120], [10.0, 6.0])
         >>> s.sample(0, 60, 2).tolist(), s.sample(0, 60, 2, how="start").tolist()
         ([6.0, 6.0], [10.0, 6.0])
+        >>> s.sample(0, 60, 2, how="max").tolist()
+        [10.0, 6.0]
         """
         if step <= 0 or n < 0:
             raise ScheduleError(
@@ -350,9 +382,9 @@ class Schedule:
         grid = t0 + step * np.arange(n + 1, dtype=np.int64)
         if how == "start":
             return self.values_at(grid[:-1])
-        if how != "min":
+        if how not in ("min", "max"):
             raise ScheduleError(
-                f"how must be 'min' or 'start', got {how!r}", path="how", rule="enum"
+                f"how must be 'min', 'max' or 'start', got {how!r}", path="how", rule="enum"
             )
         if n == 0:
             return np.zeros(0)
@@ -360,7 +392,8 @@ class Schedule:
         cuts = np.union1d(grid, inner)
         vals = self.values_at(cuts[:-1])
         first = np.searchsorted(cuts, grid[:-1])
-        out: FloatArray = np.fmin.reduceat(vals, first)
+        reduce = np.fmin if how == "min" else np.fmax
+        out: FloatArray = reduce.reduceat(vals, first)
         return out
 
     def energy(self) -> float:

@@ -50,7 +50,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from smartcharge.composite import DEFAULT_LIMIT_AMPS, DEFAULT_LIMIT_WATTS, composite_schedule
-from smartcharge.errors import InvalidPayloadError, SmartChargeError, StationError
+from smartcharge.errors import InvalidPayloadError, SmartChargeError, StationError, require_aware
 from smartcharge.model import (
     ChargingLimitSource,
     ChargingProfile,
@@ -361,6 +361,7 @@ class ChargingStation:
             stored with absent ``numberPhases`` on AC set to 3), or Rejected with the reason;
             ``.to_json_dict()`` is the SetChargingProfileResponse.
         """
+        require_aware(now, "now")
         profile = self._check_profile(profile)
         result = validate_profile(evse_id, profile, self.context(), now=now)
         if result.accepted:
@@ -600,7 +601,10 @@ class ChargingStation:
         ------
         ScheduleError
             Unknown EVSE (K08.FR.05) or a bad window.
+        NaiveDatetimeError
+            When ``start`` has no timezone.
         """
+        require_aware(start, "start")
         return composite_schedule(
             self._profiles,
             evse_id,

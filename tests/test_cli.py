@@ -185,7 +185,7 @@ def test_validate_reports_every_problem_with_its_path(
         "[2].chargingProfile.chargingProfilePurpose",
         "[4].chargingProfile.chargingProfilePurpose",
     ]
-    assert lines[1].endswith("[schema:minimum] -> CALLERROR PropertyConstraintViolation")
+    assert lines[1].endswith("[OCPP:evseId>=0] -> CALLERROR PropertyConstraintViolation")
     assert "-> Rejected (" in lines[4]
 
 

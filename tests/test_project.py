@@ -72,7 +72,7 @@ LAYERS = [
     ("errors",),
     ("model", "units", "testing"),
     ("schedule", "validation"),
-    ("composite", "expand"),
+    ("composite", "expand", "explain"),
     ("station",),
     ("optimizer",),
     ("fleet", "plot", "synthetic"),

@@ -13,6 +13,9 @@ that depend on a station's context (use case K01) live in :mod:`smartcharge.vali
 
 from __future__ import annotations
 
+import bisect
+import math
+from datetime import datetime, timezone
 from typing import Annotated, Any
 
 from pydantic import (
@@ -24,6 +27,7 @@ from pydantic import (
     model_serializer,
 )
 
+from smartcharge.errors import ScheduleError, require_aware
 from smartcharge.model._base import (
     FiniteFloat,
     NonNegInt,
@@ -233,6 +237,9 @@ class ChargingProfile(OcppModel):
         return self.model_copy(update={"id": other.id}) == other
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
 class CompositeSchedule(OcppModel):
     """CompositeScheduleType: the limit that really applies, as GetCompositeSchedule returns it.
 
@@ -258,6 +265,52 @@ class CompositeSchedule(OcppModel):
         tuple[ChargingSchedulePeriod, ...], Field(min_length=1)
     ]
     custom_data: CustomDataField
+
+    def offset_of(self, t: datetime | int) -> int:
+        """Seconds [s] from ``scheduleStart`` to ``t`` (aware datetime or epoch seconds), floored.
+
+        Raises
+        ------
+        NaiveDatetimeError
+            When ``t`` is a datetime without a timezone.
+        """
+        require_aware(t, "t")
+        if isinstance(t, datetime):
+            delta = t - self.schedule_start
+            return delta.days * 86_400 + delta.seconds
+        if isinstance(t, bool) or not isinstance(t, int):
+            raise ScheduleError(
+                f"a time must be an aware datetime or int epoch seconds, got {type(t).__name__}",
+                path="t",
+                rule="type",
+            )
+        start = self.schedule_start - _EPOCH
+        return t - (start.days * 86_400 + start.seconds)
+
+    def period_at(self, t: datetime | int) -> ChargingSchedulePeriod | None:
+        """The period in force at ``t``, or ``None`` outside ``[scheduleStart, +duration)``."""
+        offset = self.offset_of(t)
+        if offset < 0 or offset >= self.duration:
+            return None
+        starts = [p.start_period for p in self.charging_schedule_period]
+        index = bisect.bisect_right(starts, offset) - 1
+        return self.charging_schedule_period[index] if index >= 0 else None
+
+    def value_at(self, t: datetime | int) -> float:
+        """The limit [``charging_rate_unit``] at ``t``; NaN outside the window.
+
+        >>> from datetime import datetime, timezone
+        >>> c = CompositeSchedule.model_validate({"evseId": 1, "duration": 600,
+        ...     "scheduleStart": "2024-01-01T08:00:00Z", "chargingRateUnit": "W",
+        ...     "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 11000.0},
+        ...                                {"startPeriod": 300, "limit": 7400.0}]})
+        >>> c.value_at(datetime(2024, 1, 1, 8, 5, tzinfo=timezone.utc))
+        7400.0
+        >>> c.value_at(datetime(2024, 1, 1, 8, 10, tzinfo=timezone.utc))
+        nan
+        """
+        period = self.period_at(t)
+        return math.nan if period is None else float(period.limit)
 
 
 class ACChargingParameters(OcppModel):

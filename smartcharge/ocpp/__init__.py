@@ -14,7 +14,14 @@
   limits, per-phase limits, operationMode), as EVerest computes them.
 - :mod:`smartcharge.ocpp.reconcile`: the minimal, idempotent list of SetChargingProfile /
   ClearChargingProfile requests that takes a station from what it holds to what you want
-  (re-exported as :func:`reconcile_station` and :func:`apply_messages`).
+  (the module; its function is ``smartcharge.reconcile``, here also
+  :func:`reconcile_station`, and ``apply`` is :func:`apply_messages`).
+- :mod:`smartcharge.ocpp.reports`: GetChargingProfiles both ways, the station's
+  ReportChargingProfiles grouped by EVSE and source, and the CSMS collecting them by
+  ``requestId`` until ``tbc`` is false (:class:`ProfileReports`).
+- :mod:`smartcharge.ocpp.interop`: the third-party ``ocpp`` package: action names and enums,
+  its dataclasses and handler kwargs, and :func:`ocpp_errors`, which turns library errors in
+  ``@on`` handlers into CALLERRORs of the right code.
 - :mod:`smartcharge.ocpp.fallback`: profiles that keep a site within its limits when every
   station is offline, validity windows, and profiles about to expire.
 
@@ -22,7 +29,7 @@ The most used 2.0.1 names are re-exported here. Nothing in this package needs th
 ``ocpp`` package at run time (only the ``from_ocpp`` / ``to_ocpp`` helpers import it, lazily).
 """
 
-from smartcharge.ocpp import composite21, fallback, reconcile, v16, v21, v201
+from smartcharge.ocpp import composite21, fallback, interop, reconcile, reports, v16, v21, v201
 from smartcharge.ocpp.composite21 import CompositeSchedule21, composite_schedule_v21
 from smartcharge.ocpp.fallback import (
     DEFAULT_DRIFT_S,
@@ -34,6 +41,7 @@ from smartcharge.ocpp.fallback import (
     fallback_violations,
     validity_window,
 )
+from smartcharge.ocpp.interop import ocpp_errors
 from smartcharge.ocpp.reconcile import (
     MANAGED_PURPOSES,
     Compare,
@@ -44,6 +52,7 @@ from smartcharge.ocpp.reconcile import (
 )
 from smartcharge.ocpp.reconcile import apply as apply_messages
 from smartcharge.ocpp.reconcile import reconcile as reconcile_station
+from smartcharge.ocpp.reports import ProfileReports, charging_profile_reports
 from smartcharge.ocpp.v21 import plan_to_v21_profiles, profile_from_v21, profile_to_v21
 from smartcharge.ocpp.v201 import (
     MESSAGES,
@@ -69,9 +78,11 @@ __all__ = [
     "EnergyNeed",
     "ExternalLimit",
     "Message",
+    "ProfileReports",
     "ReconcileMessage",
     "StatusInfo",
     "apply_messages",
+    "charging_profile_reports",
     "composite21",
     "composite_schedule_v21",
     "energy_need",
@@ -82,6 +93,8 @@ __all__ = [
     "fallback_profiles",
     "fallback_violations",
     "from_ocpp",
+    "interop",
+    "ocpp_errors",
     "parse",
     "payload_bytes",
     "plan_to_v21_profiles",
@@ -89,6 +102,7 @@ __all__ = [
     "profile_to_v21",
     "reconcile",
     "reconcile_station",
+    "reports",
     "restamp",
     "stable_profile_id",
     "to_ocpp",

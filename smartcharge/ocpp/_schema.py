@@ -9,7 +9,9 @@ and the OCPP CALLERROR code a receiver should answer with.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
+from decimal import Decimal
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -21,11 +23,14 @@ __all__ = [
     "FORMATION",
     "OCCURRENCE",
     "PROPERTY",
+    "SCHEMA_BOUNDED_V21",
+    "SCHEMA_BOUNDED_V201",
     "TYPE",
     "dump",
     "format_path",
     "parse_model",
     "payload_error",
+    "plain_json",
 ]
 
 FORMATION = "FormationViolation"
@@ -38,7 +43,50 @@ _DATETIME_KEYS = frozenset(
     {"validFrom", "validTo", "startSchedule", "scheduleStart", "departureTime", "timeBase"}
 )
 
+# fields whose bounds the official 2.0.1 JSON schemas state (``minimum``/``maximum``); the
+# bounds of every other field (stackLevel, evseId, duration, numberPhases, ...) are the spec's
+# own rules, stated in its text, and are labelled ``OCPP:<field>>=<bound>``
+SCHEMA_BOUNDED_V201 = frozenset({"ePriceLevel", "stateOfCharge", "fullSoC", "bulkSoC"})
+"""The fields the official 2.0.1 smart-charging schemas bound (``minimum`` / ``maximum``)."""
+SCHEMA_BOUNDED_V21 = frozenset(
+    {
+        "bulkSoC", "carbonDioxideEmission", "dischargeLimit", "dischargeLimit_L2",
+        "dischargeLimit_L3", "ePriceLevel", "evseId", "fullSoC", "id", "maxScheduleTuples",
+        "numEPriceLevels", "numberOfPriceLevels", "numberPhases", "phaseToUse", "priceLevel",
+        "priceScheduleID", "priceScheduleId", "randomizedDelay",
+        "renewableGenerationPercentage", "selectedChargingScheduleId", "signatureId", "soc",
+        "stackLevel", "stateOfCharge", "targetSoC", "taxRuleID",
+    }
+)  # fmt: skip
+"""The fields the official 2.1 smart-charging schemas bound (1.6's bound none)."""
+
+# a snake_case key (``evse_id``); OCPP's keys are camelCase, 2.1's per-phase ones ``limit_L2``
+_SNAKE = re.compile(r"[a-z][a-z0-9]*(?:_[a-z0-9]+)+")
+
 M = TypeVar("M", bound=BaseModel)
+
+
+def plain_json(value: object) -> Any:
+    """``value`` with every :class:`~decimal.Decimal` made a JSON number (int or float).
+
+    The ``ocpp`` package re-reads some OCPP 1.6 payloads with ``parse_float=Decimal`` to check
+    their one-digit fractions, and hands those Decimals on to handlers and ``call()`` results.
+    A Decimal written without a fraction (``Decimal("16")``) becomes an ``int``, any other one
+    a ``float``, as the JSON text it came from would read. Mappings become dicts, tuples lists.
+
+    >>> plain_json({"limit": Decimal("10.5"), "startPeriod": Decimal("60"), "x": [Decimal("1.0")]})
+    {'limit': 10.5, 'startPeriod': 60, 'x': [1.0]}
+    """
+    if isinstance(value, Decimal):
+        exponent = value.as_tuple().exponent
+        if value.is_finite() and isinstance(exponent, int) and exponent >= 0:
+            return int(value)
+        return float(value)
+    if isinstance(value, Mapping):
+        return {key: plain_json(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain_json(item) for item in value]
+    return value
 
 
 def format_path(loc: Sequence[int | str]) -> str | None:
@@ -62,15 +110,38 @@ def _join(prefix: str | None, loc: Sequence[int | str]) -> str | None:
     return format_path(parts)
 
 
-def _check_raw(value: object, loc: list[int | str], prefix: str | None) -> None:
-    """Reject ``null`` anywhere (outside vendor ``customData``) and impossible date-times."""
+def _has_decimal(value: object) -> bool:
+    if isinstance(value, Decimal):
+        return True
+    if isinstance(value, Mapping):
+        return any(_has_decimal(item) for item in value.values())
+    if isinstance(value, (list, tuple)):
+        return any(_has_decimal(item) for item in value)
+    return False
+
+
+def _check_raw(value: object, loc: list[int | str], prefix: str | None) -> bool:
+    """Reject ``null`` and snake_case keys anywhere (outside vendor ``customData``) and
+    impossible date-times; return whether a :class:`~decimal.Decimal` number was seen.
+
+    Paths are built only for an error: the walk allocates nothing else.
+    """
+    seen = False
     if isinstance(value, Mapping):
         for key, item in value.items():
-            here = [*loc, str(key)]
+            if isinstance(key, str) and "_" in key and _SNAKE.fullmatch(key):
+                raise InvalidPayloadError(
+                    f"unknown field {key!r}: OCPP keys are camelCase; snake_case keys look like "
+                    "the keyword arguments of an ocpp package handler: read those with "
+                    "from_ocpp(kwargs, action=...)",
+                    path=_join(prefix, [*loc, key]),
+                    rule="schema:additionalProperties",
+                    ocpp_error=FORMATION,
+                )
             if item is None:
                 raise InvalidPayloadError(
                     "null is not allowed (leave the field out instead)",
-                    path=_join(prefix, here),
+                    path=_join(prefix, [*loc, str(key)]),
                     rule="schema:type",
                     ocpp_error=TYPE,
                 )
@@ -80,26 +151,66 @@ def _check_raw(value: object, loc: list[int | str], prefix: str | None) -> None:
                 except (ValueError, OverflowError) as exc:
                     raise InvalidPayloadError(
                         f"not a valid RFC 3339 date-time: {item!r}",
-                        path=_join(prefix, here),
+                        path=_join(prefix, [*loc, str(key)]),
                         rule="schema:format(date-time)",
                         ocpp_error=PROPERTY,
                     ) from exc
-            if key != "customData":  # vendor properties are free-form
-                _check_raw(item, here, prefix)
+            if isinstance(item, Decimal):
+                seen = True
+            elif key == "customData":  # vendor properties are free-form
+                seen = seen or _has_decimal(item)
+            elif isinstance(item, (Mapping, list, tuple)):
+                seen = _check_raw(item, [*loc, str(key)], prefix) or seen
     elif isinstance(value, (list, tuple)):
         for index, item in enumerate(value):
-            here = [*loc, index]
             if item is None:
                 raise InvalidPayloadError(
                     "null is not allowed in an array",
-                    path=_join(prefix, here),
+                    path=_join(prefix, [*loc, index]),
                     rule="schema:type",
                     ocpp_error=TYPE,
                 )
-            _check_raw(item, here, prefix)
+            if isinstance(item, Decimal):
+                seen = True
+            elif isinstance(item, (Mapping, list, tuple)):
+                seen = _check_raw(item, [*loc, index], prefix) or seen
+    return seen
 
 
-def payload_error(exc: ValidationError, *, prefix: str | None = None) -> InvalidPayloadError:
+_BOUNDS = {
+    "greater_than_equal": ("minimum", ">=", "ge"),
+    "greater_than": ("exclusiveMinimum", ">", "gt"),
+    "less_than_equal": ("maximum", "<=", "le"),
+    "less_than": ("exclusiveMaximum", "<", "lt"),
+}
+
+
+def _bound_rule(
+    kind: str,
+    loc: Sequence[int | str],
+    ctx: Mapping[str, object],
+    bounded: frozenset[str] = SCHEMA_BOUNDED_V201,
+) -> str:
+    """``schema:minimum`` where the official schema states the bound, else the spec's rule.
+
+    >>> _bound_rule("greater_than_equal", ("chargingProfile", "stackLevel"), {"ge": 0})
+    'OCPP:stackLevel>=0'
+    >>> _bound_rule("less_than_equal", ("chargingNeeds", "x", "fullSoC"), {"le": 100})
+    'schema:maximum'
+    """
+    keyword, sign, key = _BOUNDS[kind]
+    field = next((part for part in reversed(loc) if isinstance(part, str)), "value")
+    if field in bounded:
+        return f"schema:{keyword}"
+    return f"OCPP:{field}{sign}{ctx.get(key, '')}"
+
+
+def payload_error(
+    exc: ValidationError,
+    *,
+    prefix: str | None = None,
+    bounded: frozenset[str] = SCHEMA_BOUNDED_V201,
+) -> InvalidPayloadError:
     """The :class:`InvalidPayloadError` for pydantic's first error in ``exc``.
 
     Parameters
@@ -108,6 +219,9 @@ def payload_error(exc: ValidationError, *, prefix: str | None = None) -> Invalid
         The pydantic error.
     prefix
         A JSON path to put in front of the error's location (for nested payloads).
+    bounded
+        The fields whose bounds the official schema states (``schema:minimum``); the
+        bounds of the others are labelled as the spec's own rule, ``OCPP:<field>>=<n>``.
     """
     err = exc.errors(include_url=False)[0]
     kind: str = err["type"]
@@ -155,10 +269,10 @@ def payload_error(exc: ValidationError, *, prefix: str | None = None) -> Invalid
     if kind in {"string_too_long", "string_too_short"}:
         rule = "schema:maxLength" if kind == "string_too_long" else "schema:minLength"
         return InvalidPayloadError(message, path=path, rule=rule, ocpp_error=PROPERTY)
-    if kind in {"greater_than_equal", "greater_than"}:
-        return InvalidPayloadError(message, path=path, rule="schema:minimum", ocpp_error=PROPERTY)
-    if kind in {"less_than_equal", "less_than"}:
-        return InvalidPayloadError(message, path=path, rule="schema:maximum", ocpp_error=PROPERTY)
+    if kind in _BOUNDS:
+        return InvalidPayloadError(
+            message, path=path, rule=_bound_rule(kind, loc, ctx, bounded), ocpp_error=PROPERTY
+        )
     if kind.endswith(("_type", "_parsing")) or kind in {"int_from_float", "is_instance_of"}:
         return InvalidPayloadError(
             f"{message} (got {type(value).__name__})",
@@ -184,7 +298,13 @@ def payload_error(exc: ValidationError, *, prefix: str | None = None) -> Invalid
     return InvalidPayloadError(message, path=path, rule=f"pydantic:{kind}", ocpp_error=FORMATION)
 
 
-def parse_model(cls: type[M], payload: object, *, prefix: str | None = None) -> M:
+def parse_model(
+    cls: type[M],
+    payload: object,
+    *,
+    prefix: str | None = None,
+    bounded: frozenset[str] = SCHEMA_BOUNDED_V201,
+) -> M:
     """Validate a raw JSON ``payload`` (camelCase) into ``cls``.
 
     Raises
@@ -201,12 +321,13 @@ def parse_model(cls: type[M], payload: object, *, prefix: str | None = None) -> 
             rule="schema:type",
             ocpp_error=FORMATION,
         )
-    _check_raw(payload, [], prefix)
+    data: dict[str, Any] = (
+        plain_json(payload) if _check_raw(payload, [], prefix) else dict(payload)
+    )
     try:
-        return cls.model_validate(dict(payload), by_alias=True, by_name=False)
+        return cls.model_validate(data, by_alias=True, by_name=False)
     except ValidationError as exc:
-        raise payload_error(exc, prefix=prefix) from None
-
+        raise payload_error(exc, prefix=prefix, bounded=bounded) from None
 
 
 def dump(model: BaseModel) -> dict[str, Any]:

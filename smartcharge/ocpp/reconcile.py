@@ -65,13 +65,13 @@ from typing import Literal, TypeAlias
 
 import numpy as np
 
-from smartcharge.errors import InvalidPayloadError, ScheduleError
+from smartcharge.errors import InvalidPayloadError, ScheduleError, require_aware
 from smartcharge.expand import RECURRENCE_SECONDS, period_entries
 from smartcharge.model import ChargingProfile, ChargingProfileKind, ChargingProfilePurpose
 from smartcharge.ocpp.v201 import ClearChargingProfileRequest, SetChargingProfileRequest
 from smartcharge.schedule import epoch_seconds
 from smartcharge.station import ChargingStation
-from smartcharge.validation import EVSEInfo, StationContext, conform_profile
+from smartcharge.validation import EVSEInfo, StationContext, ValidationResult, conform_profile
 
 __all__ = [
     "MANAGED_PURPOSES",
@@ -186,6 +186,8 @@ def restamp(
     stack_level
         If given, every profile gets this ``stackLevel`` (a layer must lie above the base).
 
+    Examples
+    --------
     >>> from smartcharge.model import ChargingProfile
     >>> p = ChargingProfile.model_validate({"id": 5, "stackLevel": 0,
     ...     "chargingProfilePurpose": "TxDefaultProfile", "chargingProfileKind": "Relative",
@@ -540,7 +542,8 @@ def reconcile(
         A malformed input, a desired profile of an unmanaged purpose, two desired profiles
         with one id, ``compare="effect"`` without ``now``, a desired id that belongs to a
         profile outside the scope (external constraints, or the base under a stack layer), or
-        a list the station would reject.
+        a desired state the station would reject (the path points at the desired profile:
+        ``desired[evse][index]...``).
     """
     if strategy not in ("replace", "stack"):
         raise InvalidPayloadError(
@@ -559,6 +562,7 @@ def reconcile(
             path="purposes",
             rule="K01.FR.22",
         )
+    require_aware(now, "now")
     if compare is None:
         compare = "content" if now is None else "effect"
     if compare not in ("effect", "content"):
@@ -663,18 +667,43 @@ def reconcile(
     second = build([i for _, i in second_clears], sorted(sets, key=lambda x: (x[0], x[1].id)))
     bad = _rejection(current, second, now)
     if bad is not None:
-        raise bad
+        index, result = bad
+        msg = second[index]
+        assert isinstance(msg, SetChargingProfileRequest)  # clears are never rejected
+        e, pid = msg.evse_id, msg.charging_profile.id
+        k = next(k for k, p in enumerate(desired[e]) if p.id == pid)
+        sub = f".{result.path}" if result.path else ""
+        raise InvalidPayloadError(
+            f"the station would reject profile {pid} on EVSE {e}: {_reason(result)}",
+            path=f"desired[{e}][{k}]{sub}",
+            rule=result.rule,
+        )
     return second
 
 
 def _rejection(
     station: ChargingStation, messages: Sequence[ReconcileMessage], now: datetime
-) -> InvalidPayloadError | None:
-    try:
-        apply(station, messages, now)
-    except InvalidPayloadError as exc:
-        return exc
+) -> tuple[int, ValidationResult] | None:
+    """The index and verdict of the first message the station would reject, or ``None``."""
+    out = station.copy()
+    for i, msg in enumerate(messages):
+        if isinstance(msg, SetChargingProfileRequest):
+            result = out.set_charging_profile(msg.evse_id, msg.charging_profile, now)
+            if not result.accepted:
+                return i, result
+        else:
+            out = apply(out, [msg], now)
     return None
+
+
+def _reason(result: ValidationResult) -> str:
+    """The station's message without the path and rule the error states on its own."""
+    text = result.message
+    if result.path and text.startswith(f"{result.path}: "):
+        text = text[len(result.path) + 2 :]
+    if result.rule and text.endswith(f" ({result.rule})"):
+        text = text[: -len(result.rule) - 3]
+    return text
 
 
 def apply(
@@ -712,7 +741,7 @@ def apply(
                 sub = f".{result.path}" if result.path else ""
                 raise InvalidPayloadError(
                     f"the station would reject profile {msg.charging_profile.id} on EVSE"
-                    f" {msg.evse_id}: {result.message}",
+                    f" {msg.evse_id}: {_reason(result)}",
                     path=f"messages[{i}].chargingProfile{sub}",
                     rule=result.rule,
                 )

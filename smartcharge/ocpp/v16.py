@@ -38,9 +38,8 @@ True
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Mapping
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any, ClassVar, TypeVar
 
 from pydantic import Field
 
@@ -58,7 +57,7 @@ from smartcharge.model import (
     RecurrencyKind,
 )
 from smartcharge.model._base import NonNegInt, OneDecimal, StrictInteger, UTCDateTime
-from smartcharge.ocpp import v201
+from smartcharge.ocpp import interop, v201
 from smartcharge.ocpp._schema import dump, parse_model
 from smartcharge.ocpp.v201 import _StrEnum
 
@@ -94,6 +93,7 @@ __all__ = [
 ]
 
 Phases = Annotated[int, Field(strict=True, ge=1, le=3)]
+M16 = TypeVar("M16", bound=OcppModel)
 Limit = Annotated[OneDecimal, Field(ge=0)]
 
 
@@ -250,7 +250,13 @@ def parse(action: str, payload: object) -> Message16:
             rule="NotImplemented",
             ocpp_error="NotImplemented",
         )
-    return parse_model(cls, payload)
+    return _parse16(cls, payload)
+
+
+def _parse16(cls: type[M16], payload: object) -> M16:
+    """Validate 1.6 JSON into ``cls``; the 1.6 schemas bound no number (the spec's text does,
+    so a bound is labelled ``OCPP:<field>>=<n>``)."""
+    return parse_model(cls, payload, bounded=frozenset())
 
 
 def _untranslatable(message: str, path: str | None, rule: str) -> TranslationError:
@@ -358,24 +364,7 @@ def profile_to_v16(profile: ChargingProfile, *, path: str | None = None) -> Char
         )
     if schedule.custom_data is not None:
         raise _untranslatable("OCPP 1.6 has no customData", f"{where}.customData", "v16")
-    periods = []
-    for index, period in enumerate(schedule.charging_schedule_period):
-        here = f"{where}.chargingSchedulePeriod[{index}]"
-        if period.phase_to_use is not None:
-            raise _untranslatable(
-                "OCPP 1.6 cannot choose the phase of single-phase charging (phaseToUse)",
-                f"{here}.phaseToUse",
-                "v16:phaseToUse",
-            )
-        if period.custom_data is not None:
-            raise _untranslatable("OCPP 1.6 has no customData", f"{here}.customData", "v16")
-        periods.append(
-            ChargingSchedulePeriod16(
-                start_period=period.start_period,
-                limit=period.limit,
-                number_phases=period.number_phases,
-            )
-        )
+    periods = _periods_to_v16(schedule.charging_schedule_period, where)
     return ChargingProfile16(
         charging_profile_id=profile.id,
         transaction_id=_transaction_to_v16(profile.transaction_id, _join(path, "transactionId")),
@@ -389,10 +378,41 @@ def profile_to_v16(profile: ChargingProfile, *, path: str | None = None) -> Char
             duration=schedule.duration,
             start_schedule=schedule.start_schedule,
             charging_rate_unit=schedule.charging_rate_unit,
-            charging_schedule_period=tuple(periods),
+            charging_schedule_period=periods,
             min_charging_rate=schedule.min_charging_rate,
         ),
     )
+
+
+def _periods_to_v16(
+    periods: tuple[ChargingSchedulePeriod, ...], where: str
+) -> tuple[ChargingSchedulePeriod16, ...]:
+    """The 1.6 periods of 2.0.1 ones (``where``: the JSON path of their schedule).
+
+    Raises
+    ------
+    TranslationError
+        For a period with ``phaseToUse`` or ``customData``, which 1.6 does not have.
+    """
+    out = []
+    for index, period in enumerate(periods):
+        here = f"{where}.chargingSchedulePeriod[{index}]"
+        if period.phase_to_use is not None:
+            raise _untranslatable(
+                "OCPP 1.6 cannot choose the phase of single-phase charging (phaseToUse)",
+                f"{here}.phaseToUse",
+                "v16:phaseToUse",
+            )
+        if period.custom_data is not None:
+            raise _untranslatable("OCPP 1.6 has no customData", f"{here}.customData", "v16")
+        out.append(
+            ChargingSchedulePeriod16(
+                start_period=period.start_period,
+                limit=period.limit,
+                number_phases=period.number_phases,
+            )
+        )
+    return tuple(out)
 
 
 def parse_charging_profile(payload: object) -> ChargingProfile16:
@@ -404,7 +424,7 @@ def parse_charging_profile(payload: object) -> ChargingProfile16:
         When it breaks the 1.6 schema or a value rule (one-digit limits, ``stackLevel`` >= 0,
         at least one period), naming the JSON path.
     """
-    return parse_model(ChargingProfile16, payload)
+    return _parse16(ChargingProfile16, payload)
 
 
 def _schedule_from_v16(schedule: ChargingSchedule16, schedule_id: int) -> ChargingSchedule:
@@ -481,7 +501,7 @@ def set_charging_profile_request(
         else profile_to_v16(profile, path="csChargingProfiles")
     )
     payload = {"connectorId": connector_id, "csChargingProfiles": dump(p16)}
-    return dump(parse_model(SetChargingProfile16, payload))
+    return dump(_parse16(SetChargingProfile16, payload))
 
 
 def parse_set_charging_profile_request(payload: object) -> v201.SetChargingProfileRequest:
@@ -494,7 +514,7 @@ def parse_set_charging_profile_request(payload: object) -> v201.SetChargingProfi
     InvalidPayloadError
         When the payload breaks the 1.6 schema or a value rule.
     """
-    req = parse_model(SetChargingProfile16, payload)
+    req = _parse16(SetChargingProfile16, payload)
     return v201.SetChargingProfileRequest(
         evse_id=req.connector_id, charging_profile=profile_from_v16(req.cs_charging_profiles)
     )
@@ -507,7 +527,7 @@ def get_composite_schedule_request(
     payload: dict[str, Any] = {"connectorId": connector_id, "duration": duration}
     if unit is not None:
         payload["chargingRateUnit"] = ChargingRateUnit(unit).value
-    return dump(parse_model(GetCompositeSchedule16, payload))
+    return dump(_parse16(GetCompositeSchedule16, payload))
 
 
 def parse_get_composite_schedule_response(
@@ -541,7 +561,7 @@ def parse_get_composite_schedule_response(
     >>> r.schedule.duration, r.schedule.charging_schedule_period[0].limit
     (600, 11000.0)
     """
-    conf = parse_model(GetCompositeScheduleConf16, payload)
+    conf = _parse16(GetCompositeScheduleConf16, payload)
     status = v201.GenericStatus(conf.status.value)
     schedule = conf.charging_schedule
     if status is v201.GenericStatus.Rejected or schedule is None:
@@ -590,23 +610,8 @@ def get_composite_schedule_response(
         When a period carries ``phaseToUse`` or ``customData``.
     """
     if schedule is None:
-        return dump(parse_model(GetCompositeScheduleConf16, {"status": status or "Rejected"}))
-    periods = []
-    for index, period in enumerate(schedule.charging_schedule_period):
-        here = f"schedule.chargingSchedulePeriod[{index}]"
-        if period.phase_to_use is not None:
-            raise _untranslatable(
-                "OCPP 1.6 has no phaseToUse", f"{here}.phaseToUse", "v16:phaseToUse"
-            )
-        if period.custom_data is not None:
-            raise _untranslatable("OCPP 1.6 has no customData", f"{here}.customData", "v16")
-        periods.append(
-            ChargingSchedulePeriod16(
-                start_period=period.start_period,
-                limit=period.limit,
-                number_phases=period.number_phases,
-            )
-        )
+        return dump(_parse16(GetCompositeScheduleConf16, {"status": status or "Rejected"}))
+    periods = _periods_to_v16(schedule.charging_schedule_period, "schedule")
     conf = GetCompositeScheduleConf16(
         status=_CompositeStatus16(status or "Accepted"),
         connector_id=schedule.evse_id,
@@ -615,7 +620,7 @@ def get_composite_schedule_response(
             duration=schedule.duration,
             start_schedule=schedule.schedule_start,
             charging_rate_unit=schedule.charging_rate_unit,
-            charging_schedule_period=tuple(periods),
+            charging_schedule_period=periods,
         ),
     )
     return dump(conf)
@@ -650,7 +655,7 @@ def clear_charging_profile_request(
         payload["chargingProfilePurpose"] = p16.value
     if stack_level is not None:
         payload["stackLevel"] = stack_level
-    return dump(parse_model(ClearChargingProfile16, payload))
+    return dump(_parse16(ClearChargingProfile16, payload))
 
 
 # --------------------------------------------------------------------------------------------
@@ -778,29 +783,67 @@ def from_v16(action: str, payload: object) -> v201.Message:
 # --------------------------------------------------------------------------------------------
 
 
-def to_ocpp(message: v201.Message) -> Any:
-    """The ``ocpp.v16.call`` (or ``call_result``) dataclass of a 2.0.1 message, via :func:`to_v16`.
+def to_ocpp(message: v201.Message | object, payload: Mapping[str, Any] | None = None) -> Any:
+    """The ``ocpp.v16.call`` (or ``call_result``) dataclass of a message.
 
-    Ready for ``await charge_point.call(...)`` of an ``ocpp.v16.ChargePoint``.
+    Ready for ``await charge_point.call(...)`` of an ``ocpp.v16.ChargePoint``, or to return
+    from its ``@on(...)`` handlers.
+
+    Parameters
+    ----------
+    message
+        A 2.0.1 message model (translated with :func:`to_v16`), or the 1.6 action of
+        ``payload``: a key of :data:`MESSAGES16` (``"SetChargingProfile"``,
+        ``"GetCompositeScheduleResponse"``, ...) or the ``ocpp`` package's ``Action`` enum
+        (the request).
+    payload
+        With an action: the 1.6 JSON a builder of this module returned (validated first).
 
     Raises
     ------
     TranslationError
         When the message has no 1.6 equivalent.
+    InvalidPayloadError
+        For a ``dict`` without an action, an unknown action, or an invalid payload.
     ImportError
         When the ``ocpp`` package is not installed (``pip install 'smartcharge[ocpp]'``).
     """
-    action, payload = to_v16(message)
-    cp = v201._ocpp_charge_point()
-    module = importlib.import_module(
-        "ocpp.v16.call_result" if action.endswith("Response") else "ocpp.v16.call"
+    if isinstance(message, v201.Message):
+        if payload is not None:
+            raise InvalidPayloadError(
+                "to_ocpp takes a 2.0.1 message model, or a 1.6 action and its payload, not both",
+                path="payload",
+                rule="interop",
+            )
+        action, data = to_v16(message)
+    elif payload is None:
+        raise InvalidPayloadError(
+            f"to_ocpp needs a 2.0.1 message model, or the 1.6 action and a payload: "
+            f"to_ocpp('SetChargingProfile', payload); got a {type(message).__name__} alone",
+            path="action",
+            rule="interop",
+            ocpp_error="FormationViolation",
+        )
+    else:
+        action = interop.action_name(message)
+        data = dump(parse(action, payload))
+    return interop.ocpp_dataclass(
+        "1.6", action.removesuffix("Response"), action.endswith("Response"), data
     )
-    cls = getattr(module, action.removesuffix("Response"))
-    return cls(**cp.camel_to_snake_case(payload))
 
 
-def from_ocpp(message: object) -> v201.Message:
-    """Read an ``ocpp.v16.call`` / ``call_result`` dataclass as the 2.0.1 message model.
+def from_ocpp(message: object, action: object = None) -> v201.Message:
+    """Read an ``ocpp.v16`` dataclass, or a 1.6 handler's keyword arguments, as 2.0.1.
+
+    Parameters
+    ----------
+    message
+        An ``ocpp.v16.call`` / ``call_result`` dataclass (what ``ChargePoint.call()``
+        returns), or the snake_case keyword arguments the ``ocpp`` package passes to an
+        ``@on(...)`` handler (their ``Decimal`` numbers are read as JSON numbers).
+    action
+        For keyword arguments: the 1.6 action, as the ``ocpp`` package's ``Action`` enum or
+        a key of :data:`MESSAGES16` (a bare name is the request handlers receive).
 
     Raises
     ------
@@ -809,15 +852,15 @@ def from_ocpp(message: object) -> v201.Message:
     TranslationError
         As :func:`from_v16`.
     """
-    module = type(message).__module__
-    if module not in {"ocpp.v16.call", "ocpp.v16.call_result"} or not hasattr(
-        message, "__dataclass_fields__"
-    ):
+    if interop.is_ocpp_dataclass(message, "1.6"):
+        suffix = "Response" if interop.is_response_dataclass(message) else ""
+        return from_v16(type(message).__name__ + suffix, interop.camel_payload(message))
+    if action is None or not isinstance(message, Mapping):
         raise InvalidPayloadError(
-            f"from_ocpp needs an ocpp.v16 call or call_result dataclass, got "
-            f"{type(message).__name__}",
+            f"from_ocpp needs an ocpp.v16 call or call_result dataclass, or a handler's "
+            f"keyword arguments with action=; got {type(message).__name__}",
+            path="action",
             rule="interop",
             ocpp_error="FormationViolation",
         )
-    action = type(message).__name__ + ("Response" if module.endswith("call_result") else "")
-    return from_v16(action, v201._snake_payload(message))
+    return from_v16(interop.action_name(action), interop.camel_payload(message))

@@ -24,18 +24,21 @@ True
 chargingProfile.stackLevel TypeConstraintViolation
 
 Interop with the ``ocpp`` package (optional extra ``smartcharge[ocpp]``, imported lazily):
-:func:`from_ocpp` reads its ``ocpp.v201.call`` / ``call_result`` dataclasses (or a handler's
-snake_case keyword arguments) and :func:`to_ocpp` returns them.
+:func:`from_ocpp` reads its ``ocpp.v201.call`` / ``call_result`` dataclasses, or a handler's
+snake_case keyword arguments with ``action=`` (a name or the package's ``Action`` enum), and
+:func:`to_ocpp` returns the dataclass of a message model, or of an action and a builder's
+payload (``to_ocpp("SetChargingProfileResponse", payload)``). See the how-to "Wire it to
+the ocpp package".
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable, Mapping
+import re
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
-from typing import Annotated, Any, ClassVar, TypeVar
+from typing import Annotated, Any, ClassVar, Protocol, TypeVar
 
 from pydantic import Field, StrictBool, StrictStr
 
@@ -57,6 +60,7 @@ from smartcharge.model import (
     format_datetime,
 )
 from smartcharge.model._base import NonNegInt, StrictInteger, UTCDateTime
+from smartcharge.ocpp import interop
 from smartcharge.ocpp._schema import OCCURRENCE, PROPERTY, dump, parse_model
 from smartcharge.units import convert
 
@@ -90,6 +94,7 @@ __all__ = [
     "SetChargingProfileRequest",
     "SetChargingProfileResponse",
     "StatusInfo",
+    "StatusResponseBuilder",
     "clear_charging_profile_request",
     "clear_charging_profile_response",
     "cleared_charging_limit_request",
@@ -100,6 +105,7 @@ __all__ = [
     "get_charging_profiles_response",
     "get_composite_schedule_request",
     "get_composite_schedule_response",
+    "message_class",
     "notify_charging_limit_request",
     "notify_ev_charging_needs_request",
     "notify_ev_charging_needs_response",
@@ -109,16 +115,19 @@ __all__ = [
     "parse_clear_charging_profile_request",
     "parse_clear_charging_profile_response",
     "parse_cleared_charging_limit_request",
+    "parse_cleared_charging_limit_response",
     "parse_get_charging_profiles_request",
     "parse_get_charging_profiles_response",
     "parse_get_composite_schedule_request",
     "parse_get_composite_schedule_response",
     "parse_notify_charging_limit_request",
+    "parse_notify_charging_limit_response",
     "parse_notify_ev_charging_needs_request",
     "parse_notify_ev_charging_needs_response",
     "parse_notify_ev_charging_schedule_request",
     "parse_notify_ev_charging_schedule_response",
     "parse_report_charging_profiles_request",
+    "parse_report_charging_profiles_response",
     "parse_set_charging_profile_request",
     "parse_set_charging_profile_response",
     "report_charging_profiles_request",
@@ -432,14 +441,14 @@ def _parse(cls: type[MsgT], payload: object) -> MsgT:
     return message
 
 
-def parse(action: str, payload: object) -> Message:
+def parse(action: object, payload: object) -> Message:
     """Validate a received payload of ``action`` (a schema name, or an action and direction).
 
     Parameters
     ----------
     action
-        ``"SetChargingProfileRequest"`` (the schema name) or ``"SetChargingProfile"``, which
-        means the request.
+        ``"SetChargingProfileRequest"`` (the schema name), or ``"SetChargingProfile"`` or
+        the ``ocpp`` package's ``Action.set_charging_profile``, which mean the request.
     payload
         The JSON payload (camelCase), or an ``ocpp.v201`` call/call_result dataclass.
 
@@ -449,14 +458,7 @@ def parse(action: str, payload: object) -> Message:
         When the payload breaks the schema or a value rule; for an unknown action, with
         ``ocpp_error`` ``"NotImplemented"``.
     """
-    cls = MESSAGES.get(action) or MESSAGES.get(action + "Request")
-    if cls is None:
-        raise InvalidPayloadError(
-            f"unknown smart-charging action {action!r}; known: {', '.join(sorted(MESSAGES))}",
-            rule="NotImplemented",
-            ocpp_error="NotImplemented",
-        )
-    return _parse(cls, payload)
+    return _parse(message_class(action), payload)
 
 
 # --------------------------------------------------------------------------------------------
@@ -464,83 +466,47 @@ def parse(action: str, payload: object) -> Message:
 # --------------------------------------------------------------------------------------------
 
 
-def parse_set_charging_profile_request(payload: object) -> SetChargingProfileRequest:
-    """Validate a received SetChargingProfileRequest payload."""
-    return _parse(SetChargingProfileRequest, payload)
+def _snake(name: str) -> str:
+    """``"NotifyEVChargingNeedsRequest"`` -> ``"notify_ev_charging_needs_request"``."""
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", name).lower()
 
 
-def parse_set_charging_profile_response(payload: object) -> SetChargingProfileResponse:
-    """Validate a received SetChargingProfileResponse payload."""
-    return _parse(SetChargingProfileResponse, payload)
+def _parser(cls: type[MsgT]) -> Callable[[object], MsgT]:
+    """The named parser of one message: ``parse_<schema name in snake_case>(payload)``."""
+
+    def parse_payload(payload: object) -> MsgT:
+        return _parse(cls, payload)
+
+    name = f"parse_{_snake(cls.schema_name())}"
+    parse_payload.__name__ = parse_payload.__qualname__ = name
+    parse_payload.__doc__ = (
+        f"Validate a received {cls.schema_name()} payload (its camelCase JSON, an "
+        f"``ocpp.v201`` dataclass, or a {cls.__name__}) into a :class:`{cls.__name__}`.\n\n"
+        "Raises :class:`~smartcharge.errors.InvalidPayloadError` naming the JSON path, the "
+        "rule and the CALLERROR code."
+    )
+    return parse_payload
 
 
-def parse_get_charging_profiles_request(payload: object) -> GetChargingProfilesRequest:
-    """Validate a received GetChargingProfilesRequest payload."""
-    return _parse(GetChargingProfilesRequest, payload)
-
-
-def parse_get_charging_profiles_response(payload: object) -> GetChargingProfilesResponse:
-    """Validate a received GetChargingProfilesResponse payload."""
-    return _parse(GetChargingProfilesResponse, payload)
-
-
-def parse_report_charging_profiles_request(payload: object) -> ReportChargingProfilesRequest:
-    """Validate a received ReportChargingProfilesRequest payload."""
-    return _parse(ReportChargingProfilesRequest, payload)
-
-
-def parse_clear_charging_profile_request(payload: object) -> ClearChargingProfileRequest:
-    """Validate a received ClearChargingProfileRequest payload."""
-    return _parse(ClearChargingProfileRequest, payload)
-
-
-def parse_clear_charging_profile_response(payload: object) -> ClearChargingProfileResponse:
-    """Validate a received ClearChargingProfileResponse payload."""
-    return _parse(ClearChargingProfileResponse, payload)
-
-
-def parse_get_composite_schedule_request(payload: object) -> GetCompositeScheduleRequest:
-    """Validate a received GetCompositeScheduleRequest payload."""
-    return _parse(GetCompositeScheduleRequest, payload)
-
-
-def parse_get_composite_schedule_response(payload: object) -> GetCompositeScheduleResponse:
-    """Validate a received GetCompositeScheduleResponse payload."""
-    return _parse(GetCompositeScheduleResponse, payload)
-
-
-def parse_notify_ev_charging_needs_request(payload: object) -> NotifyEVChargingNeedsRequest:
-    """Validate a received NotifyEVChargingNeedsRequest payload."""
-    return _parse(NotifyEVChargingNeedsRequest, payload)
-
-
-def parse_notify_ev_charging_needs_response(payload: object) -> NotifyEVChargingNeedsResponse:
-    """Validate a received NotifyEVChargingNeedsResponse payload."""
-    return _parse(NotifyEVChargingNeedsResponse, payload)
-
-
-def parse_notify_charging_limit_request(payload: object) -> NotifyChargingLimitRequest:
-    """Validate a received NotifyChargingLimitRequest payload."""
-    return _parse(NotifyChargingLimitRequest, payload)
-
-
-def parse_cleared_charging_limit_request(payload: object) -> ClearedChargingLimitRequest:
-    """Validate a received ClearedChargingLimitRequest payload."""
-    return _parse(ClearedChargingLimitRequest, payload)
-
-
-def parse_notify_ev_charging_schedule_request(
-    payload: object,
-) -> NotifyEVChargingScheduleRequest:
-    """Validate a received NotifyEVChargingScheduleRequest payload."""
-    return _parse(NotifyEVChargingScheduleRequest, payload)
-
-
-def parse_notify_ev_charging_schedule_response(
-    payload: object,
-) -> NotifyEVChargingScheduleResponse:
-    """Validate a received NotifyEVChargingScheduleResponse payload."""
-    return _parse(NotifyEVChargingScheduleResponse, payload)
+# one parser per message, generated from the message table (the names users call)
+parse_set_charging_profile_request = _parser(SetChargingProfileRequest)
+parse_set_charging_profile_response = _parser(SetChargingProfileResponse)
+parse_get_charging_profiles_request = _parser(GetChargingProfilesRequest)
+parse_get_charging_profiles_response = _parser(GetChargingProfilesResponse)
+parse_report_charging_profiles_request = _parser(ReportChargingProfilesRequest)
+parse_report_charging_profiles_response = _parser(ReportChargingProfilesResponse)
+parse_clear_charging_profile_request = _parser(ClearChargingProfileRequest)
+parse_clear_charging_profile_response = _parser(ClearChargingProfileResponse)
+parse_get_composite_schedule_request = _parser(GetCompositeScheduleRequest)
+parse_get_composite_schedule_response = _parser(GetCompositeScheduleResponse)
+parse_notify_ev_charging_needs_request = _parser(NotifyEVChargingNeedsRequest)
+parse_notify_ev_charging_needs_response = _parser(NotifyEVChargingNeedsResponse)
+parse_notify_charging_limit_request = _parser(NotifyChargingLimitRequest)
+parse_notify_charging_limit_response = _parser(NotifyChargingLimitResponse)
+parse_cleared_charging_limit_request = _parser(ClearedChargingLimitRequest)
+parse_cleared_charging_limit_response = _parser(ClearedChargingLimitResponse)
+parse_notify_ev_charging_schedule_request = _parser(NotifyEVChargingScheduleRequest)
+parse_notify_ev_charging_schedule_response = _parser(NotifyEVChargingScheduleResponse)
 
 
 # --------------------------------------------------------------------------------------------
@@ -573,6 +539,36 @@ def _status_info(info: StatusInfo | str | None) -> StatusInfo | dict[str, str] |
     return info
 
 
+class StatusResponseBuilder(Protocol):
+    """A builder of a response that holds a status and an optional StatusInfo."""
+
+    def __call__(
+        self, status: Enum | str, *, status_info: StatusInfo | str | None = None
+    ) -> dict[str, Any]: ...
+
+
+def _status_response(cls: type[Message]) -> StatusResponseBuilder:
+    """The named builder of a status response: ``<action>_response(status, *, status_info)``."""
+
+    def build(status: Enum | str, *, status_info: StatusInfo | str | None = None) -> dict[str, Any]:
+        return _build(cls, status=status, statusInfo=_status_info(status_info))
+
+    build.__name__ = build.__qualname__ = _snake(cls.schema_name())
+    build.__doc__ = (
+        f"{cls.schema_name()} payload: ``status`` and, optionally, ``status_info`` (a "
+        "StatusInfo, or just its reasonCode of at most 20 characters)."
+    )
+    return build
+
+
+# the responses that hold just a status, generated from the message table
+set_charging_profile_response = _status_response(SetChargingProfileResponse)
+get_charging_profiles_response = _status_response(GetChargingProfilesResponse)
+clear_charging_profile_response = _status_response(ClearChargingProfileResponse)
+notify_ev_charging_needs_response = _status_response(NotifyEVChargingNeedsResponse)
+notify_ev_charging_schedule_response = _status_response(NotifyEVChargingScheduleResponse)
+
+
 def set_charging_profile_request(
     evse_id: int, profile: ChargingProfile, *, custom_data: CustomData | None = None
 ) -> dict[str, Any]:
@@ -583,13 +579,6 @@ def set_charging_profile_request(
         chargingProfile=profile,
         customData=custom_data,
     )
-
-
-def set_charging_profile_response(
-    status: ChargingProfileStatus | str, *, status_info: StatusInfo | str | None = None
-) -> dict[str, Any]:
-    """SetChargingProfileResponse payload; ``status_info`` may be just a reason code."""
-    return _build(SetChargingProfileResponse, status=status, statusInfo=_status_info(status_info))
 
 
 def get_charging_profiles_request(
@@ -614,13 +603,6 @@ def get_charging_profiles_request(
         evseId=evse_id,
         chargingProfile={k: v for k, v in criterion.items() if v is not None},
     )
-
-
-def get_charging_profiles_response(
-    status: GetChargingProfileStatus | str, *, status_info: StatusInfo | str | None = None
-) -> dict[str, Any]:
-    """GetChargingProfilesResponse payload."""
-    return _build(GetChargingProfilesResponse, status=status, statusInfo=_status_info(status_info))
 
 
 def report_charging_profiles_request(
@@ -663,13 +645,6 @@ def clear_charging_profile_request(
     )
 
 
-def clear_charging_profile_response(
-    status: ClearChargingProfileStatus | str, *, status_info: StatusInfo | str | None = None
-) -> dict[str, Any]:
-    """ClearChargingProfileResponse payload."""
-    return _build(ClearChargingProfileResponse, status=status, statusInfo=_status_info(status_info))
-
-
 def get_composite_schedule_request(
     evse_id: int, duration: int, *, unit: ChargingRateUnit | str | None = None
 ) -> dict[str, Any]:
@@ -706,15 +681,6 @@ def notify_ev_charging_needs_request(
     )
 
 
-def notify_ev_charging_needs_response(
-    status: NotifyEVChargingNeedsStatus | str, *, status_info: StatusInfo | str | None = None
-) -> dict[str, Any]:
-    """NotifyEVChargingNeedsResponse payload."""
-    return _build(
-        NotifyEVChargingNeedsResponse, status=status, statusInfo=_status_info(status_info)
-    )
-
-
 def notify_charging_limit_request(
     limit: ChargingLimit,
     *,
@@ -746,15 +712,6 @@ def notify_ev_charging_schedule_request(
         timeBase=time_base,
         chargingSchedule=schedule,
         evseId=evse_id,
-    )
-
-
-def notify_ev_charging_schedule_response(
-    status: GenericStatus | str, *, status_info: StatusInfo | str | None = None
-) -> dict[str, Any]:
-    """NotifyEVChargingScheduleResponse payload."""
-    return _build(
-        NotifyEVChargingScheduleResponse, status=status, statusInfo=_status_info(status_info)
     )
 
 
@@ -1001,85 +958,126 @@ def external_constraints(
 
 
 def _is_ocpp_dataclass(value: object) -> bool:
-    module = type(value).__module__
-    return module in {"ocpp.v201.call", "ocpp.v201.call_result"} and hasattr(
-        value, "__dataclass_fields__"
-    )
-
-
-def _ocpp_charge_point() -> Any:
-    try:
-        import ocpp.charge_point  # the third-party package (absolute import)
-    except ImportError as exc:  # pragma: no cover - the extra is installed in the dev env
-        raise ImportError(
-            "interop with the ocpp package needs it installed: pip install 'smartcharge[ocpp]'"
-        ) from exc
-    return ocpp.charge_point
-
-
-def _snake_payload(message: object) -> dict[str, Any]:
-    """The camelCase JSON of an ocpp dataclass (or of a handler's snake_case kwargs)."""
-    cp = _ocpp_charge_point()
-    raw = (
-        cp.serialize_as_dict(message) if hasattr(message, "__dataclass_fields__") else dict(message)  # type: ignore[call-overload]
-    )
-    camel = cp.snake_to_camel_case(cp.remove_nones(raw))
-    # plain JSON values (the package's enums are str subclasses)
-    data: dict[str, Any] = json.loads(json.dumps(camel))
-    return data
+    return interop.is_ocpp_dataclass(value, "2.0.1")
 
 
 def _from_ocpp_as(cls: type[MsgT], message: object) -> MsgT:
-    return _parse(cls, _snake_payload(message))
+    return _parse(cls, interop.camel_payload(message))
 
 
-def from_ocpp(message: object, action: str | None = None) -> Message:
+def message_class(action: object, *, response: bool = False) -> type[Message]:
+    """The message model of ``action``: a schema name, a bare action or the ``Action`` enum.
+
+    Parameters
+    ----------
+    action
+        ``"SetChargingProfileResponse"`` (a schema name), ``"SetChargingProfile"`` or the
+        ``ocpp`` package's ``Action.set_charging_profile`` (a bare action).
+    response
+        For a bare action: the response's model instead of the request's.
+
+    Raises
+    ------
+    InvalidPayloadError
+        For an action that is not a smart-charging message (``ocpp_error`` NotImplemented).
+
+    >>> message_class("SetChargingProfile").__name__
+    'SetChargingProfileRequest'
+    >>> message_class("SetChargingProfile", response=True).__name__
+    'SetChargingProfileResponse'
+    """
+    name = interop.action_name(action)
+    cls = MESSAGES.get(name) or MESSAGES.get(name + ("Response" if response else "Request"))
+    if cls is None:
+        raise InvalidPayloadError(
+            f"unknown smart-charging action {name!r}; known: {', '.join(sorted(MESSAGES))}",
+            path="action",
+            rule="NotImplemented",
+            ocpp_error="NotImplemented",
+        )
+    return cls
+
+
+def from_ocpp(message: object, action: object = None) -> Message:
     """Read an ``ocpp.v201`` dataclass, or a handler's snake_case keyword arguments.
 
     Parameters
     ----------
     message
-        An ``ocpp.v201.call.X`` or ``ocpp.v201.call_result.X`` instance, or a ``dict`` of
-        snake_case fields as the ``ocpp`` package passes them to an ``@on(...)`` handler.
+        An ``ocpp.v201.call.X`` or ``ocpp.v201.call_result.X`` instance (what
+        ``ChargePoint.call()`` returns), or a ``dict`` of snake_case fields as the ``ocpp``
+        package passes them to an ``@on(...)`` handler.
     action
-        The schema name (``"NotifyEVChargingNeedsRequest"``); needed for a ``dict``, taken
-        from the class otherwise.
+        For a ``dict``: the action, as the ``ocpp`` package's ``Action`` enum, a bare name
+        (``"NotifyEVChargingNeeds"``: the request, which is what handlers receive) or a
+        schema name (``"NotifyEVChargingNeedsRequest"``). Taken from the class otherwise.
 
     Raises
     ------
     InvalidPayloadError
-        When the message is invalid, or its action is not a smart-charging message.
+        When the message is invalid (an explicit ``None`` in the keyword arguments is
+        reported as a ``null``, with its path), or its action is not a smart-charging
+        message.
     """
+    if _is_ocpp_dataclass(message):
+        response = interop.is_response_dataclass(message)
+        return _from_ocpp_as(message_class(type(message).__name__, response=response), message)
     if action is None:
-        if not _is_ocpp_dataclass(message):
-            raise InvalidPayloadError(
-                "from_ocpp needs an ocpp.v201 call or call_result dataclass, "
-                f"or action= with a dict; got {type(message).__name__}",
-                rule="interop",
-                ocpp_error="FormationViolation",
-            )
-        direction = "Request" if type(message).__module__.endswith(".call") else "Response"
-        action = type(message).__name__ + direction
-    cls = MESSAGES.get(action)
-    if cls is None:
         raise InvalidPayloadError(
-            f"unknown smart-charging action {action!r}",
-            rule="NotImplemented",
-            ocpp_error="NotImplemented",
+            "from_ocpp needs an ocpp.v201 call or call_result dataclass, "
+            f"or action= with a dict; got {type(message).__name__}",
+            path="action",
+            rule="interop",
+            ocpp_error="FormationViolation",
         )
-    return _from_ocpp_as(cls, message)
+    return _from_ocpp_as(message_class(action), message)
 
 
-def to_ocpp(message: Message) -> Any:
-    """The ``ocpp.v201.call`` (request) or ``call_result`` (response) dataclass of ``message``.
+def to_ocpp(message: Message | object, payload: Mapping[str, Any] | None = None) -> Any:
+    """The ``ocpp.v201.call`` (request) or ``call_result`` (response) dataclass of a message.
 
-    Its fields are snake_case, nested values snake_case dicts, as the ``ocpp`` package expects.
+    Its fields are snake_case, nested values snake_case dicts, as the ``ocpp`` package expects:
+    ready for ``await charge_point.call(...)``, or to return from an ``@on(...)`` handler.
+
+    Parameters
+    ----------
+    message
+        A message model (:class:`SetChargingProfileRequest`, ...), or the action of
+        ``payload``: a schema name (``"SetChargingProfileResponse"``), a bare action
+        (``"SetChargingProfile"``: the request) or the ``ocpp`` package's ``Action`` enum.
+    payload
+        With an action: the camelCase JSON a builder returned (it is validated first).
+
+    Raises
+    ------
+    InvalidPayloadError
+        For a ``dict`` without an action, an unknown action, or an invalid payload.
+
+    Examples
+    --------
+    >>> from smartcharge.model import ChargingProfile
+    >>> call = to_ocpp("SetChargingProfileResponse", set_charging_profile_response("Accepted"))
+    >>> type(call).__module__, type(call).__name__, call.status
+    ('ocpp.v201.call_result', 'SetChargingProfile', 'Accepted')
     """
-    cp = _ocpp_charge_point()
-    import importlib
-
-    module = importlib.import_module(
-        "ocpp.v201.call" if message.direction == "Request" else "ocpp.v201.call_result"
+    if isinstance(message, Message):
+        if payload is not None:
+            raise InvalidPayloadError(
+                "to_ocpp takes a message model, or an action and its payload, not both",
+                path="payload",
+                rule="interop",
+            )
+        model = message
+    elif payload is None:
+        raise InvalidPayloadError(
+            f"to_ocpp needs a message model, or the action and a payload: "
+            f"to_ocpp('SetChargingProfile', payload); got a {type(message).__name__} alone",
+            path="action",
+            rule="interop",
+            ocpp_error="FormationViolation",
+        )
+    else:
+        model = _parse(message_class(message), payload)
+    return interop.ocpp_dataclass(
+        "2.0.1", model.action, model.direction == "Response", dump(model)
     )
-    cls = getattr(module, message.action)
-    return cls(**cp.camel_to_snake_case(dump(message)))

@@ -73,7 +73,13 @@ from smartcharge.model._base import (
     StrictInteger,
     UTCDateTime,
 )
-from smartcharge.ocpp._schema import FORMATION, dump, format_path, parse_model
+from smartcharge.ocpp._schema import (
+    FORMATION,
+    SCHEMA_BOUNDED_V21,
+    dump,
+    format_path,
+    parse_model,
+)
 
 if TYPE_CHECKING:
     from smartcharge.optimizer.plan import Plan
@@ -301,13 +307,13 @@ def parse_charging_profile_v21(payload: object) -> ChargingProfile21:
     InvalidPayloadError
         Naming the JSON path, the rule and the OCPP CALLERROR code.
     """
-    return parse_model(ChargingProfile21, payload)
+    return parse_model(ChargingProfile21, payload, bounded=SCHEMA_BOUNDED_V21)
 
 
 def parse_set_charging_profile_request_v21(payload: object) -> SetChargingProfileRequest21:
     """Validate a received 2.1 SetChargingProfileRequest payload (see
     :func:`parse_charging_profile_v21`)."""
-    return parse_model(SetChargingProfileRequest21, payload)
+    return parse_model(SetChargingProfileRequest21, payload, bounded=SCHEMA_BOUNDED_V21)
 
 
 def set_charging_profile_request_v21(

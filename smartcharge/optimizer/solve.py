@@ -164,6 +164,8 @@ def optimize(
         (else :class:`~smartcharge.errors.InvalidProblemError`); its plan gets the
         minimum-current repair without LP re-solves. ``"auto"``: the flow when it applies.
 
+    Notes
+    -----
     A node with a ramp limit (``Node.max_ramp_w``) gets ramp rows in the LP; the
     minimum-current repair is then followed by re-solves with the on/off pattern fixed
     (see :func:`_optimize_ramped`), ``win_back_energy``, ``max_lp_rounds`` and
