@@ -115,8 +115,9 @@ class EvseState(_Doc):
         A limit set at the station by another party (NotifyChargingLimit).
     acked
         The TxProfile the station acknowledged (Accepted) for this transaction.
-    default_acked
-        The fallback TxDefaultProfile was acknowledged.
+    fallback
+        The fallback TxDefaultProfile: ``"due"`` (to send), ``"sent"``, ``"acked"`` or
+        ``"failed"`` (not re-sent before the next connection).
     """
 
     transaction_id: Annotated[str, Field(min_length=1, max_length=36)] | None = None
@@ -137,7 +138,7 @@ class EvseState(_Doc):
     external_a: Amps | None = None
     external_w: Watts | None = None
     acked: Envelope | None = None
-    default_acked: bool = False
+    fallback: Literal["due", "sent", "acked", "failed"] = "due"
 
 
 class PendingRequest(_Doc):
