@@ -8,8 +8,9 @@ The pipeline, per event, top to bottom:
    (:mod:`smartcharge.controller.plan`: Problem from live sessions, optimize, keep the last
    plan when it is as good);
 4. dispatch (:func:`dispatch`): per EVSE, the desired envelope against the one last sent
-   (deadband), then safety (:mod:`smartcharge.controller.safety`): decreases at once,
-   increases only where the worst case over every state the stations may be in keeps every
+   (deadband, over the next ``lookahead_s``: a profile is renewed before it runs out, not
+   at every step because the horizon moved), then safety
+   (:mod:`smartcharge.controller.safety`): decreases at once, increases only where the worst case over every state the stations may be in keeps every
    limit; what cannot go yet is lowered as far as it must and raised later, when results
    come back;
 5. the requests, each with a deterministic correlation id ``"<station>#<n>"``.
@@ -130,6 +131,7 @@ def dispatch(site: Site, config: ControllerConfig, state: ControllerState, h: Ho
     worst = worst_case(site, state, h, fallback)
     unsafe = bool(violations(env_problem, worst))
     row = {k: i for i, k in enumerate(site.keys)}
+    ahead = max(1, (config.lookahead_s or config.horizon_s) // config.step_s)
     sends: list[tuple[str, Envelope | None]] = []
     # the fallback TxDefaultProfiles of the stations that just connected
     for key in site.keys:
@@ -149,7 +151,7 @@ def dispatch(site: Site, config: ControllerConfig, state: ControllerState, h: Ho
         old_env = target_envelope(state, sid, evse_id, ev.transaction_id)
         t = np.full(h.n_steps, fallback[key]) if old_env is None else np.nan_to_num(
             old_env.on_grid(h.start, h.n_steps), nan=fallback[key])
-        if not _significant(site, config, key, d, t, unsafe):
+        if not _significant(site, config, key, d[:ahead], t[:ahead], unsafe):
             continue
         if np.all(d <= worst[row[key]] + _EPS):
             sends.append((key, envelope_of(d, h)))
@@ -162,7 +164,7 @@ def dispatch(site: Site, config: ControllerConfig, state: ControllerState, h: Ho
             later.append((key, envelope_of(d, h)))
             continue
         low = np.minimum(d, t)  # lower now what must be lowered; raise when it fits
-        if _significant(site, config, key, low, t, unsafe):
+        if _significant(site, config, key, low[:ahead], t[:ahead], unsafe):
             sends.append((key, envelope_of(low, h)))
     return _emit(site, config, state, sends + later)
 

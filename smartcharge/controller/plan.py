@@ -14,10 +14,13 @@ grid:
   power exactly, line currents by the triangle inequality (``|a + b| <= |a| + |b|``);
 - grid limits per step; the tariff's price per step.
 
-:func:`plan_envelopes` optimizes it and **keeps the last sent plan** when it is still safe
-(``verify``) and within ``keep_tolerance`` of the new plan's energy and cost: equal-value
-plans do not flip (the LP has many optima; without this, an EVSE flipped between 0 and
-32 A every step with no tariff). The optimizer is not changed.
+:func:`plan_envelopes` optimizes it, then for stability (the optimizer is not changed):
+
+- :func:`level`: each session's power is averaged over runs of steps where nothing
+  changes, so one plan does not alternate between equal optima;
+- **the last sent plan is kept** (continued by the new one past its end) when it is still
+  safe (``verify``) and within ``keep_tolerance`` of the new plan's energy and cost, so
+  re-plans of equal value do not flip schedules.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from datetime import datetime, timedelta
+from itertools import pairwise
 
 import numpy as np
 import numpy.typing as npt
@@ -35,7 +39,14 @@ from smartcharge.controller.site import ControllerConfig, Site
 from smartcharge.controller.state import ControllerState, Envelope, EvseState
 from smartcharge.optimizer import Horizon, Plan, Problem, Session, Tariff, optimize, verify
 
-__all__ = ["build_problem", "departure_of", "envelope_of", "plan_envelopes", "planned_keys"]
+__all__ = [
+    "build_problem",
+    "departure_of",
+    "envelope_of",
+    "level",
+    "plan_envelopes",
+    "planned_keys",
+]
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -121,20 +132,52 @@ def envelope_of(values_a: FloatArray, h: Horizon) -> Envelope:
                     limits_a=tuple(round(float(v), 1) for v in vals))
 
 
-def _incumbent(problem: Problem, targets: Mapping[str, Envelope]) -> Plan | None:
+def level(problem: Problem, plan: Plan) -> Plan:
+    """``plan`` with each session's power averaged over every run of steps where nothing
+    changes (same sessions present, same price, same node limits, same total power [W,
+    rounded]): the LP picks one of many equal optima and often alternates (27.9 A, 9.9 A,
+    27.9 A, ...); the average keeps each session's energy in the run, the cost, the total
+    per step (nothing is delayed), and every limit (node power and line-current magnitude
+    are convex, so the average of feasible steps is feasible). A run where an average would
+    fall below a session's minimum stays as solved; the result is checked with ``verify``
+    (on failure the plan is returned unchanged)."""
     net = problem.network()
-    rows: list[FloatArray] = []
+    if net.S == 0 or net.T < 2:
+        return plan
+    total = np.round(np.asarray(plan.session_power_w).sum(axis=0))
+    cols = np.vstack([net.frac, net.price[None, :], net.power_limit, net.current_limit,
+                      total[None, :]])
+    cols = np.nan_to_num(cols, posinf=1e300)
+    new_run = np.concatenate([[True], np.any(cols[:, 1:] != cols[:, :-1], axis=0)])
+    starts = [*np.flatnonzero(new_run).tolist(), net.T]
+    sp = np.array(plan.session_power_w, dtype=np.float64)
+    smin = net.sess_min_w
+    for a, b in pairwise(starts):
+        if b - a < 2:
+            continue
+        avg = sp[:, a:b].mean(axis=1)
+        if np.any((avg > 1e-9) & (avg < smin * (1 - 1e-9))):
+            continue
+        sp[:, a:b] = avg[:, None]
+    out = Plan.from_session_power(problem, sp, status=plan.status, message=plan.message)
+    return plan if verify(problem, out) else out
+
+
+def _incumbent(problem: Problem, targets: Mapping[str, Envelope], new: Plan) -> Plan | None:
+    """The last sent plan on the new grid, continued by ``new`` where it had ended; ``None``
+    if a session has none or it breaks a rule."""
+    net = problem.network()
+    sp = np.array(new.session_power_w, dtype=np.float64)
     h = problem.horizon
-    for s in problem.sessions:
+    for i, s in enumerate(problem.sessions):
         env = targets.get(s.evse)
         if env is None:
             return None
         e = net.evse_index[s.evse]
-        vals = np.nan_to_num(env.on_grid(h.start, h.n_steps), nan=0.0)
-        rows.append(np.where(net.frac[len(rows)] > 0, vals * net.evse_wpa[e], 0.0))
-    if not rows:
-        return None
-    plan = Plan.from_session_power(problem, np.array(rows))
+        vals = env.on_grid(h.start, h.n_steps)
+        covered = np.isfinite(vals) & (net.frac[i] > 0)
+        sp[i] = np.where(covered, np.nan_to_num(vals) * net.evse_wpa[e], sp[i])
+    plan = Plan.from_session_power(problem, sp)
     return None if verify(problem, plan) else plan
 
 
@@ -144,8 +187,8 @@ def plan_envelopes(problem: Problem, config: ControllerConfig,
     last sent plan stays)."""
     if not problem.sessions:
         return {}, "EMPTY"
-    plan = optimize(problem, time_limit_s=config.time_limit_s)
-    old = _incumbent(problem, targets)
+    plan = level(problem, optimize(problem, time_limit_s=config.time_limit_s))
+    old = _incumbent(problem, targets, plan)
     tol = config.keep_tolerance
     if old is not None:
         new_e, old_e = float(plan.energy_wh.sum()), float(old.energy_wh.sum())

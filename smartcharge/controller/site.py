@@ -168,6 +168,9 @@ class ControllerConfig(_Part):
         A profile is re-sent only where it moves by more than both ``deadband_a`` [A per
         phase] and ``deadband_w`` [W] (on a three-phase 230 V EVSE the 1 A binds, on a
         single-phase one the 500 W), unless the site is over a limit (safety first).
+    lookahead_s
+        Differences further ahead than this [s] do not make a profile be re-sent (default:
+        half the horizon; a profile is then renewed well before it ends).
     fallback_share_a
         The fallback (TxDefaultProfile) share [A per phase] of every EVSE
         (:func:`smartcharge.ocpp.fallback.fallback_currents`).
@@ -198,6 +201,7 @@ class ControllerConfig(_Part):
     horizon_s: Annotated[int, Field(gt=0, le=7 * 86_400)] = 86_400
     deadband_a: NonNegFloat = 1.0
     deadband_w: NonNegFloat = 500.0
+    lookahead_s: Annotated[int, Field(gt=0)] | None = None
     fallback_share_a: NonNegFloat = 6.0
     feedback_after_s: Annotated[int, Field(ge=0)] = 600
     feedback_margin_a: NonNegFloat = 2.0
@@ -214,6 +218,11 @@ class ControllerConfig(_Part):
         if self.horizon_s % self.step_s:
             raise InvalidProblemError("horizon_s must be a multiple of step_s",
                                       path="horizon_s", rule="multiple")
+        if self.lookahead_s is None:
+            object.__setattr__(self, "lookahead_s", self.horizon_s // 2)
+        elif self.lookahead_s > self.horizon_s:
+            raise InvalidProblemError("lookahead_s must be within the horizon",
+                                      path="lookahead_s", rule="le-horizon")
         return self
 
     @property
