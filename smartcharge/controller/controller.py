@@ -11,8 +11,8 @@ The pipeline, per event, top to bottom:
    (deadband, over the next ``lookahead_s``: a profile is renewed before it runs out, not
    at every step because the horizon moved), then safety
    (:mod:`smartcharge.controller.safety`): decreases at once, increases only where the
-   worst case over every state the stations may be in keeps every limit; what cannot go yet is lowered as far as it must and raised later, when results
-   come back;
+   worst case over every state the stations may be in keeps every limit; what cannot go
+   yet is lowered as far as it must and raised later, when results come back;
 5. the requests, each with a deterministic correlation id ``"<station>#<n>"``.
 
 :func:`step` is pure: same ``(state, event, now)``, same output, byte for byte.
