@@ -114,9 +114,8 @@ def _significant(site: Site, config: ControllerConfig, key: str, new: FloatArray
                  old: FloatArray, safety: bool) -> bool:
     """Whether ``new`` differs from ``old`` beyond the deadband (both the A and the W one),
     or lowers it anywhere while the site is over a limit (safety goes at once)."""
-    spec = site.spec(key)
-    wpa = {3: 3.0 * spec.voltage_v}.get(spec.phases, spec.voltage_v)
-    band = max(config.deadband_a, config.deadband_w / wpa)
+    wpa = site.spec(key).watts_per_amp
+    band = max(config.deadband_a, config.deadband_w / wpa) if config.stable else 0.0
     diff = np.abs(new - old)
     if bool(np.any(diff > band + _EPS)) or (band == 0 and bool(np.any(diff > _EPS))):
         return True
@@ -132,6 +131,8 @@ def dispatch(site: Site, config: ControllerConfig, state: ControllerState, h: Ho
     unsafe = bool(violations(env_problem, worst))
     row = {k: i for i, k in enumerate(site.keys)}
     ahead = max(1, (config.lookahead_s or config.horizon_s) // config.step_s)
+    if not config.stable:
+        ahead = h.n_steps
     sends: list[tuple[str, Envelope | None]] = []
     # the fallback TxDefaultProfiles of the stations that just connected
     for key in site.keys:

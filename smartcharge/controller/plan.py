@@ -187,7 +187,10 @@ def plan_envelopes(problem: Problem, config: ControllerConfig,
     last sent plan stays)."""
     if not problem.sessions:
         return {}, "EMPTY"
-    plan = level(problem, optimize(problem, time_limit_s=config.time_limit_s))
+    plan = optimize(problem, time_limit_s=config.time_limit_s)
+    if not config.stable:
+        return _envelopes(problem, plan), str(plan.status)
+    plan = level(problem, plan)
     old = _incumbent(problem, targets, plan)
     tol = config.keep_tolerance
     if old is not None:
@@ -199,9 +202,13 @@ def plan_envelopes(problem: Problem, config: ControllerConfig,
             status = str(plan.status)
     else:
         status = str(plan.status)
-    h = problem.horizon
+    return _envelopes(problem, plan), status
+
+
+def _envelopes(problem: Problem, plan: Plan) -> dict[str, Envelope]:
+    net = problem.network()
     out = {}
     for i, s in enumerate(problem.sessions):
-        e = problem.network().evse_index[s.evse]
-        out[s.evse] = envelope_of(plan.session_power_w[i] / problem.network().evse_wpa[e], h)
-    return out, status
+        e = net.evse_index[s.evse]
+        out[s.evse] = envelope_of(plan.session_power_w[i] / net.evse_wpa[e], problem.horizon)
+    return out

@@ -16,6 +16,7 @@ and gives the optimizer its EVSEs under one key, ``"<station id>/<evseId>"``
 
 from __future__ import annotations
 
+import math
 from functools import cached_property
 from typing import Annotated, Literal
 
@@ -55,6 +56,15 @@ class EvseSpec(_Part):
     max_power_w: NonNegFloat | None = None
     min_current_a: NonNegFloat | None = None
     min_power_w: NonNegFloat | None = None
+
+    @property
+    def watts_per_amp(self) -> float:
+        """Power [W] per ampere of conductor current (as :attr:`EVSE.watts_per_amp`)."""
+        if self.phases == 3:
+            return 3.0 * self.voltage_v
+        if self.connection is not None and "-" in self.connection:
+            return math.sqrt(3.0) * self.voltage_v
+        return self.voltage_v
 
 
 class StationSpec(_Part):
@@ -195,6 +205,9 @@ class ControllerConfig(_Part):
         (stability: no flip between equal-value plans).
     time_limit_s
         The optimizer's time limit [s] (``None``: none).
+    stable
+        The stability rules (levelling, keeping the last plan, the deadband, the
+        lookahead). ``False`` (for comparison only): every re-plan is sent as solved.
     """
 
     step_s: Annotated[int, Field(gt=0, le=86_400)] = 300
@@ -212,6 +225,7 @@ class ControllerConfig(_Part):
     extend_s: Annotated[int, Field(gt=0)] = 3600
     keep_tolerance: Annotated[float, Field(ge=0, lt=1)] = 0.005
     time_limit_s: PosFloat | None = None
+    stable: bool = True
 
     @model_validator(mode="after")
     def _grid(self) -> ControllerConfig:
