@@ -92,7 +92,7 @@ def step(site: Site, config: ControllerConfig, state: ControllerState, event: Ev
         "now": now, "grid_limits": tuple(g for g in state.grid_limits if g.end > h.start)})
     if state.dirty or state.plan is None or state.plan.start != h.start:
         problem = build_problem(site, config, state, h, now, fb)
-        desired, status = plan_envelopes(problem, config, _targets(site, state))
+        desired, status = plan_envelopes(problem, config, _targets(site, state), fb)
         state = state.model_copy(update={
             "plan": PlanState(start=h.start, desired=desired, status=status), "dirty": False})
     return dispatch(site, config, state, h, fb)
