@@ -443,3 +443,29 @@ def test_event_log_round_trip() -> None:
         scc.event_from_json_dict({"type": "RequestResult", "correlation_id": "x",
                                   "outcome": "Maybe"})
     assert err.value.path == "outcome"
+
+
+# ---- levelling ---------------------------------------------------------------------------
+
+
+@given(st.integers(2, 4), st.floats(20.0, 80.0), st.lists(st.integers(1, 8), min_size=4,
+                                                          max_size=4),
+       st.lists(st.floats(1_000.0, 40_000.0), min_size=4, max_size=4))
+def test_level_keeps_energy_cost_and_limits(n: int, grid_a: float, stays: list[int],
+                                            needs: list[float]) -> None:
+    from smartcharge.controller.plan import level
+
+    h = sc.Horizon(start=T0, step_s=900, n_steps=8)
+    problem = sc.Problem(
+        horizon=h, nodes=(sc.Node(id="g", max_current_a=grid_a),),
+        evses=tuple(sc.EVSE(id=f"e{i}", node="g", max_current_a=32.0) for i in range(n)),
+        sessions=tuple(sc.Session(id=f"s{i}", evse=f"e{i}", arrival=T0,
+                                  departure=T0 + timedelta(seconds=900 * stays[i]),
+                                  energy_wh=needs[i]) for i in range(n)))
+    plan = sc.optimize(problem)
+    out = level(problem, plan)
+    assert sc.verify(problem, out) == []
+    assert np.allclose(out.energy_wh, plan.energy_wh, atol=1e-6)
+    assert abs(out.cost - plan.cost) < 1e-6
+    # levelling a levelled plan changes nothing (each run is already constant)
+    assert np.allclose(level(problem, out).session_power_w, out.session_power_w, atol=1e-6)
