@@ -68,6 +68,7 @@ def _check_now(now: object, state: ControllerState) -> datetime:
 
 def step(site: Site, config: ControllerConfig, state: ControllerState, event: Event,
          now: datetime, *, fallback: Mapping[str, float] | None = None,
+         cache: dict[object, Problem] | None = None,
          ) -> tuple[ControllerState, list[Request]]:
     """Handle one event at ``now``: the new state and the requests to send now, in order.
 
@@ -76,6 +77,10 @@ def step(site: Site, config: ControllerConfig, state: ControllerState, event: Ev
     fallback
         The fallback currents of the site (:func:`smartcharge.controller.safety.fallback_a`),
         if already computed.
+    cache
+        A dict kept between calls for the same site: it memoises the worst-case check's
+        Problem per grid start and grid limits (a pure function of them; the output does not
+        depend on it).
 
     Raises
     ------
@@ -95,7 +100,14 @@ def step(site: Site, config: ControllerConfig, state: ControllerState, event: Ev
         desired, status = plan_envelopes(problem, config, _targets(site, state), fb)
         state = state.model_copy(update={
             "plan": PlanState(start=h.start, desired=desired, status=status), "dirty": False})
-    return dispatch(site, config, state, h, fb)
+    checked: Problem | None = None
+    if cache is not None:
+        key = (h.start, state.grid_limits)
+        checked = cache.get(key)
+        if checked is None:
+            cache.clear()  # one grid at a time: the memo never grows
+            checked = cache[key] = envelope_problem(site, state, h)
+    return dispatch(site, config, state, h, fb, checked)
 
 
 def _targets(site: Site, state: ControllerState) -> dict[str, Envelope]:
@@ -237,9 +249,10 @@ class Controller:
         self.config = config if config is not None else ControllerConfig()
         self.state = state if state is not None else ControllerState()
         self._fallback = fallback_a(site, self.config)
+        self._cache: dict[object, Problem] = {}
 
     def handle(self, event: Event, now: datetime) -> list[Request]:
         """Handle one event at ``now``; the new state is kept in ``self.state``."""
         self.state, requests = step(self.site, self.config, self.state, event, now,
-                                    fallback=self._fallback)
+                                    fallback=self._fallback, cache=self._cache)
         return requests
