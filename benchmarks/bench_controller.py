@@ -186,8 +186,10 @@ def part_caltech(horizon_h: float, days: int, share_a: float) -> None:
                 wh = min(amps * spec.watts_per_amp, s.max_power_w) * config.step_s / 3600  # type: ignore[attr-defined]
                 delivered[sid_] = min(delivered[sid_] + wh, s.energy_wh)  # type: ignore[attr-defined]
                 station, evse = site.locate(key)
-                d.handle(MeterReading(station, evse, energy_wh=delivered[sid_], timestamp=now),
-                         now)
+                # what the car drew during the step just ended (time-stamped inside it)
+                mid = now - timedelta(seconds=config.step_s // 2)
+                d.handle(MeterReading(station, evse, power_w=wh * 3600 / config.step_s,
+                                      energy_wh=delivered[sid_], timestamp=mid), now)
             d.handle(Tick(), now)
         hours = (end - start).total_seconds() / 3600
         need = sum(s.energy_wh for s in sessions)
