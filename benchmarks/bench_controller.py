@@ -175,13 +175,16 @@ def part_caltech(horizon_h: float, days: int, share_a: float) -> None:
                 if s.departure <= now:  # type: ignore[attr-defined]
                     del running[key]
                     d.handle(TransactionEnded(station, evse, sid_[:36], now), now)
+            limits = {}  # what each car may draw during this step: its acknowledged limit
+            for key in running:
+                ev = d.c.state.evses[key]
+                fb = d.c._fallback[key]
+                limits[key] = fb if ev.acked is None else float(np.nan_to_num(
+                    ev.acked.on_grid(now, 1), nan=fb)[0])
             now = nxt
             for key, (sid_, s) in running.items():
                 # the car drew its acknowledged limit over the step (up to its need)
-                ev = d.c.state.evses[key]
-                fb = d.c._fallback[key]
-                amps = fb if ev.acked is None else float(np.nan_to_num(
-                    ev.acked.on_grid(now - timedelta(seconds=config.step_s), 1), nan=fb)[0])
+                amps = limits[key]
                 spec = site.spec(key)
                 wh = min(amps * spec.watts_per_amp, s.max_power_w) * config.step_s / 3600  # type: ignore[attr-defined]
                 delivered[sid_] = min(delivered[sid_] + wh, s.energy_wh)  # type: ignore[attr-defined]
