@@ -32,6 +32,7 @@ from datetime import datetime
 from typing import Any
 
 __all__ = [
+    "ControllerError",
     "InvalidPayloadError",
     "InvalidProblemError",
     "NaiveDatetimeError",
@@ -227,3 +228,8 @@ class StationError(SmartChargeError, ValueError):
 
 class PlotUnavailableError(SmartChargeError, ImportError):
     """A picture was asked for but matplotlib is not installed (``smartcharge[plot]``)."""
+
+
+class ControllerError(SmartChargeError, ValueError):
+    """The site controller got an event, a snapshot or a call that makes no sense: a naive
+    ``now``, time going backwards, an unknown station or EVSE, a damaged state document."""

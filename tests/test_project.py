@@ -77,6 +77,7 @@ LAYERS = [
     ("optimizer",),
     ("fleet", "plot", "synthetic"),
     ("ocpp",),
+    ("controller",),
     ("cli", "__main__"),
 ]
 
