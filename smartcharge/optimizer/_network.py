@@ -17,14 +17,12 @@ exactly the rows they had.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
-
-if TYPE_CHECKING:
-    from smartcharge.optimizer.problem import Problem
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -69,10 +67,33 @@ class Rows:
     forced: BoolArray
 
 
-class Network:
-    """Arrays of a :class:`Problem` (see module docstring)."""
+class Source(Protocol):
+    """What the arrays are compiled from: a :class:`smartcharge.optimizer.problem.Problem`.
 
-    def __init__(self, problem: Problem) -> None:
+    Named here as a protocol so that this module does not import ``problem`` (which
+    imports this module to compile and cache its arrays): the dependency runs one way.
+    """
+
+    @property
+    def horizon(self) -> Any: ...
+    @property
+    def nodes(self) -> Sequence[Any]: ...
+    @property
+    def evses(self) -> Sequence[Any]: ...
+    @property
+    def sessions(self) -> Sequence[Any]: ...
+    @property
+    def tariff(self) -> Any: ...
+
+    def series(self, value: Any, *, missing: float = math.inf) -> FloatArray:
+        """A per-step float array of ``value`` (``None`` entries become ``missing``)."""
+        ...
+
+
+class Network:
+    """Arrays of a :class:`~smartcharge.optimizer.problem.Problem` (see module docstring)."""
+
+    def __init__(self, problem: Source) -> None:
         h = problem.horizon
         self.T = h.n_steps
         self.step_s = h.step_s

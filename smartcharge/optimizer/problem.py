@@ -60,6 +60,7 @@ from pydantic import (
 from smartcharge.errors import InvalidProblemError, SmartChargeError
 from smartcharge.model._base import UTCDateTime
 from smartcharge.model.types import ChargingNeeds
+from smartcharge.optimizer._network import Network
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -532,7 +533,7 @@ class Problem(_Part):
             return np.array([missing if v is None else v for v in value], dtype=np.float64)
         return np.full(n, float(value))
 
-    def network(self) -> Any:
+    def network(self) -> Network:
         """The compiled arrays (:class:`smartcharge.optimizer._network.Network`), cached.
 
         The cache belongs to this very object: ``model_copy`` shares pydantic's private
@@ -541,10 +542,9 @@ class Problem(_Part):
         not either compiled its arrays).
         """
         if self._cache.get("owner") is not self:
-            from smartcharge.optimizer._network import Network
-
             self._cache = {"owner": self, "network": Network(self)}
-        return self._cache["network"]
+        net: Network = self._cache["network"]
+        return net
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Problem):
