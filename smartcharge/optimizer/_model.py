@@ -20,7 +20,10 @@ from smartcharge.optimizer._lp import LpResult, SolverName, solve_lp
 from smartcharge.optimizer._network import Network, Rows
 from smartcharge.optimizer.problem import Objective
 
-__all__ = ["EPS_EARLY", "LpModel", "RowBuilder", "build_lp", "energy_value", "solve_model"]
+__all__ = [
+    "EPS_EARLY", "LpModel", "RowBuilder", "build_lp", "energy_value", "objective_scale",
+    "solve_model",
+]
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -28,6 +31,9 @@ BoolArray = npt.NDArray[np.bool_]
 
 EPS_EARLY = 1e-5
 """Weight of the charge-early tie-breaker, relative to the value of a Wh."""
+TIE_RESOLUTION = 1e-5
+"""The smallest objective difference the solver must see [objective units per W and step]
+(see :func:`objective_scale`)."""
 MARGIN_REL = 1e-7
 MARGIN_ABS = 1e-4
 """The LP sees every row's right-hand side lowered by this much, so that the solver's own
@@ -54,6 +60,19 @@ class LpModel:
         raw = np.zeros((net.S, net.T))
         raw[self.vs, self.vt] = x[: len(self.vs)]
         return raw
+
+
+def objective_scale(net: Network) -> float:
+    """The factor every objective coefficient is multiplied by before the solver sees it.
+
+    The smallest difference the objective must resolve is one step of the charge-early
+    tie-break: ``EPS_EARLY * dt_h / T`` per W (3e-9 with 5-minute steps over a day), far
+    below the solvers' absolute dual feasibility tolerance (1e-7 for HiGHS and GLOP), so a
+    solver could stop at a vertex that charges later than it should (HiGHS did: a lone car
+    at 0 W for its first steps). Scaled so that difference is :data:`TIE_RESOLUTION`, 100
+    times the tolerance; the optimum is the same, only the solver's view of it changes.
+    """
+    return max(1.0, TIE_RESOLUTION * float(net.T) / (EPS_EARLY * float(net.dt_h)))
 
 
 def energy_value(net: Network, obj: Objective) -> float:
@@ -291,7 +310,7 @@ def build_lp(
         integer = z0 + np.arange(nv, dtype=np.int64)
         onoff_rows(m, np.arange(nv), integer, net.sess_max_w[vs], mn)
 
-    return LpModel(lb, ub, c, *m.csr(), vs, vt, V, integer)
+    return LpModel(lb, ub, c * objective_scale(net), *m.csr(), vs, vt, V, integer)
 
 
 def solve_model(

@@ -24,6 +24,7 @@ from smartcharge.optimizer._model import (
     evse_rows,
     margin,
     node_blocks,
+    objective_scale,
     onoff_rows,
     peak_rows,
     ramp_rows,
@@ -224,6 +225,6 @@ def _build_v2x(net: Network, rows: list[Rows], obj: Objective) -> _V2XLP:
             m.add([np.arange(nb), np.arange(nb)], [pairs[:, 0], pairs[:, 1]],
                   [np.ones(nb), np.ones(nb)], np.full(nb, -np.inf), np.ones(nb))
 
-    lp = LpModel(lb, ub, c, *m.csr(), vs, vt, V, integer)
+    lp = LpModel(lb, ub, c * objective_scale(net), *m.csr(), vs, vt, V, integer)
     return _V2XLP(lp, cs, ct, ds, dt)
 
