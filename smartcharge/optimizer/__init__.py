@@ -7,10 +7,12 @@
 - :class:`Plan`: power/current per EVSE per step, energy, cost, peak, status, timings, and
   ``to_charging_profiles()`` for OCPP TxProfiles.
 - :func:`verify`: ``(Problem, Plan) -> list[Violation]``, exact and solver-independent.
+- :func:`warm_up`: load the solvers once, so a re-planning loop's first call is not slow.
 - Baselines to compare with (:mod:`smartcharge.optimizer.baselines`): :func:`uncontrolled`,
   :func:`equal_share`, :func:`earliest_deadline_first`, :func:`least_laxity_first`.
 """
 
+from smartcharge.optimizer._lp import warm_up
 from smartcharge.optimizer.baselines import (
     BASELINES,
     earliest_deadline_first,
@@ -53,4 +55,5 @@ __all__ = [
     "optimize",
     "uncontrolled",
     "verify",
+    "warm_up",
 ]

@@ -101,7 +101,7 @@ def optimize(
     max_lp_rounds: int = 2,
     resolve_share: float = 1e-3,
     lp_path: Literal["auto", "sparse", "proto"] = "auto",
-    solver: SolverName = "highs",
+    solver: SolverName = "auto",
     min_current: Literal["repair", "mip"] = "repair",
     method: Literal["lp", "flow", "auto"] = "lp",
     grid: Literal["all", "mpc"] | Sequence[tuple[float, float]] = "all",
@@ -136,8 +136,11 @@ def optimize(
     lp_path
         ``"auto"``, ``"sparse"`` (one-call sparse load) or ``"proto"`` (public API).
     solver
-        ``"highs"`` (default: HiGHS interior point with crossover, GLOP as a second try),
-        ``"highs-simplex"`` or ``"glop"``. Measurements in :mod:`smartcharge.optimizer._lp`.
+        ``"auto"`` (default: GLOP up to 100,000 LP columns, HiGHS interior point above,
+        the other as a second try; see
+        :data:`~smartcharge.optimizer._lp.AUTO_GLOP_MAX_COLUMNS`), ``"highs"`` (HiGHS
+        interior point with crossover, GLOP as a second try), ``"highs-simplex"`` or
+        ``"glop"``. Measurements in :mod:`smartcharge.optimizer._lp`.
     min_current
         ``"repair"`` (default): LP, then the repair described above. ``"mip"``: one binary
         per session and step (``min * z <= p <= max * z``) solved by SCIP; exact but only
