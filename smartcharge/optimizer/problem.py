@@ -183,6 +183,10 @@ class Node(_Part):
         return self
 
 
+_LINE_ONLY_V = (208.0, 380.0, 400.0, 415.0, 480.0)
+"""Nominal line-to-line voltages [V] that are never a phase-to-neutral supply voltage."""
+
+
 class EVSE(_Part):
     """A charging point (one connector in use at a time) attached to one node.
 
@@ -198,7 +202,14 @@ class EVSE(_Part):
         For single-phase EVSEs: ``"L1"``/``"L2"``/``"L3"`` (line to neutral) or a line pair
         ``"L1-L2"``/``"L2-L3"``/``"L3-L1"`` (line to line). Default ``"L1"``.
     voltage_v
-        Phase-to-neutral supply voltage [V] (line to line is ``sqrt(3)`` times it).
+        Phase-to-neutral supply voltage [V] (line to line is ``sqrt(3)`` times it), also
+        for a single-phase EVSE connected line to line: a 208 V EVSE on a 120/208 V system
+        has ``voltage_v=120.09``. A value within 1 % of a nominal line-to-line voltage that
+        is never a phase-to-neutral one (208, 380, 400, 415, 480 V) is rejected (rule
+        ``phase-voltage``): it would scale currents by ``sqrt(3)``; give ``line_voltage_v``.
+    line_voltage_v
+        Line-to-line supply voltage [V], instead of ``voltage_v`` (which becomes
+        ``line_voltage_v / sqrt(3)``); both may be given only if they agree within 1 %.
     max_current_a, max_power_w
         Upper bounds [A per phase] and [W]; at least one is required, both may be given.
     min_current_a, min_power_w
@@ -212,13 +223,41 @@ class EVSE(_Part):
     phases: Literal[1, 3] = 3
     connection: Connection | None = None
     voltage_v: PosFloat = 230.0
+    line_voltage_v: PosFloat | None = None
     max_current_a: NonNegFloat | None = None
     max_power_w: NonNegFloat | None = None
     min_current_a: NonNegFloat | None = None
     min_power_w: NonNegFloat | None = None
 
+    @model_validator(mode="before")
+    @classmethod
+    def _from_line_voltage(cls, data: Any) -> Any:
+        """``voltage_v`` from ``line_voltage_v`` (checked against it when both are given)."""
+        if not isinstance(data, dict) or data.get("line_voltage_v") is None:
+            return data
+        line = data["line_voltage_v"]
+        if not isinstance(line, int | float) or isinstance(line, bool) or not line > 0:
+            return data  # the field's own validation reports it
+        phase = float(line) / math.sqrt(3.0)
+        given = data.get("voltage_v")
+        if given is None:
+            return {**data, "voltage_v": phase}
+        if isinstance(given, int | float) and abs(float(given) - phase) > 0.01 * phase:
+            raise InvalidProblemError(
+                f"voltage_v {given} V (phase to neutral) and line_voltage_v {line} V "
+                f"disagree: line to line is sqrt(3) x phase to neutral ({phase:.2f} V)",
+                path="voltage_v", rule="phase-voltage")
+        return data
+
     @model_validator(mode="after")
     def _rules(self) -> EVSE:
+        if "line_voltage_v" not in self.model_fields_set and any(
+            abs(self.voltage_v - v) <= 0.01 * v for v in _LINE_ONLY_V
+        ):
+            raise InvalidProblemError(
+                f"voltage_v is phase to neutral; {self.voltage_v:g} V is a line-to-line "
+                f"voltage (its phase voltage is {self.voltage_v / math.sqrt(3.0):.2f} V): "
+                "give line_voltage_v instead", path="voltage_v", rule="phase-voltage")
         if self.max_current_a is None and self.max_power_w is None:
             raise InvalidProblemError(
                 "an EVSE needs max_current_a or max_power_w", path="max_current_a",
