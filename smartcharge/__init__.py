@@ -49,6 +49,7 @@ from smartcharge.ocpp.reconcile import reconcile
 from smartcharge.optimizer import (
     BASELINES,
     EVSE,
+    CurrentConstraint,
     EvseProfile,
     Horizon,
     Node,
@@ -67,6 +68,7 @@ from smartcharge.optimizer import (
     optimize,
     uncontrolled,
     verify,
+    warm_up,
 )
 from smartcharge.schedule import Schedule
 from smartcharge.station import ChargingStation
@@ -102,6 +104,7 @@ __all__ = [
     "ConsumptionCost",
     "Cost",
     "CostKind",
+    "CurrentConstraint",
     "CustomData",
     "DCChargingParameters",
     "EVSEInfo",
@@ -153,5 +156,6 @@ __all__ = [
     "uncontrolled",
     "validate_profile",
     "verify",
+    "warm_up",
     "watts_to_amps",
 ]

@@ -1,7 +1,8 @@
 """The site power optimizer: allocate a site's power to EVSEs over a horizon.
 
 - :class:`Problem` (with :class:`Horizon`, :class:`Node`, :class:`EVSE`, :class:`Session`,
-  :class:`Tariff`, :class:`Objective`): the input, JSON-loadable.
+  :class:`Tariff`, :class:`Objective`, and :class:`CurrentConstraint` for limits given as
+  linear constraints on EVSE current phasors): the input, JSON-loadable.
 - :func:`optimize`: ``Problem -> Plan`` (an LP through OR-Tools with HiGHS or GLOP, or a
   min-cost flow; a min-current repair; a safe fallback; see docs/optimizer.md).
 - :class:`Plan`: power/current per EVSE per step, energy, cost, peak, status, timings, and
@@ -23,6 +24,7 @@ from smartcharge.optimizer.baselines import (
 from smartcharge.optimizer.plan import EvseProfile, Plan, SolverStatus, Timings
 from smartcharge.optimizer.problem import (
     EVSE,
+    CurrentConstraint,
     Horizon,
     Node,
     Objective,
@@ -37,6 +39,7 @@ from smartcharge.optimizer.verify import Violation, verify
 __all__ = [
     "BASELINES",
     "EVSE",
+    "CurrentConstraint",
     "EvseProfile",
     "Horizon",
     "Node",

@@ -183,6 +183,36 @@ class Node(_Part):
         return self
 
 
+class CurrentConstraint(_Part):
+    """A limit on a linear combination of EVSE current phasors, beside the node tree.
+
+    The form research simulators describe a site in (ACN-Sim's constraint matrix, one row
+    per constraint): ``|sum_e a_e I_e| <= max_current_a`` at every step, where ``I_e`` is
+    EVSE ``e``'s current phasor [A] (its conductor current, at the angle of its supply
+    voltage: 0 deg for ``L1``, +30 deg for ``L1-L2``, -90 deg for ``L2-L3``, +150 deg for
+    ``L3-L1``, as in ACN-Sim) and ``a_e`` its coefficient. A transformer secondary's line A
+    at Caltech is ``{AB EVSEs: 1, CA EVSEs: -1}``, a pod "sum of currents" has 1 for each
+    member (with the EVSEs all on one pair it is a plain sum). The tree stays the friendly
+    form; any published topology can be planned with these without re-deriving one. They are
+    met exactly like node limits (an inner polygon in the LP, exact magnitudes in
+    :func:`~smartcharge.optimizer.verify`, where a breach is a ``node_current`` violation of
+    the constraint's id on line ``L1``). Single-phase EVSEs only.
+
+    Attributes
+    ----------
+    id
+        Unique name among nodes and constraints.
+    coefficients
+        ``{EVSE id: a_e}``, at least one.
+    max_current_a
+        The limit [A], one value or one per step (``None`` entries: no limit then).
+    """
+
+    id: Annotated[str, Field(min_length=1)]
+    coefficients: Annotated[dict[str, float], Field(min_length=1)]
+    max_current_a: Limit
+
+
 _LINE_ONLY_V = (208.0, 380.0, 400.0, 415.0, 480.0)
 """Nominal line-to-line voltages [V] that are never a phase-to-neutral supply voltage."""
 
@@ -494,6 +524,7 @@ class Problem(_Part):
     evses: tuple[EVSE, ...] = ()
     sessions: tuple[Session, ...] = ()
     tariff: Tariff = Tariff()
+    constraints: tuple[CurrentConstraint, ...] = ()
 
     _cache: dict[str, Any] = PrivateAttr(default_factory=dict)
 
@@ -535,6 +566,7 @@ class Problem(_Part):
                     f"unknown node {evse.node!r}", path=f"evses[{i}].node", rule="known-node"
                 )
         _unique([x.id for x in self.sessions], "sessions")
+        self._check_constraints(node_ids, n)
         by_evse: dict[str, list[int]] = {}
         for i, s in enumerate(self.sessions):
             if s.evse not in evse_ids:
@@ -560,6 +592,30 @@ class Problem(_Part):
                 rule="known-node",
             )
         return self
+
+    def _check_constraints(self, node_ids: set[str], n: int) -> None:
+        """Constraint ids unique beside the nodes', known single-phase EVSEs, finite
+        coefficients, one limit per step."""
+        _unique([x.id for x in self.constraints], "constraints")
+        evse = {x.id: x for x in self.evses}
+        for i, c in enumerate(self.constraints):
+            where = f"constraints[{i}]"
+            if c.id in node_ids:
+                raise InvalidProblemError(f"id {c.id!r} is a node's too", path=f"{where}.id",
+                                          rule="unique-id")
+            for e, a in c.coefficients.items():
+                if e not in evse:
+                    raise InvalidProblemError(f"unknown EVSE {e!r}",
+                                              path=f"{where}.coefficients", rule="known-evse")
+                if evse[e].phases != 1:
+                    raise InvalidProblemError(
+                        f"EVSE {e!r} is three-phase: a constraint takes one current phasor "
+                        "per EVSE (single-phase EVSEs only)", path=f"{where}.coefficients",
+                        rule="single-phase")
+                if not math.isfinite(a):
+                    raise InvalidProblemError(f"coefficient of {e!r} must be finite",
+                                              path=f"{where}.coefficients", rule="finite")
+            _check_series(c.max_current_a, n, f"{where}.max_current_a")
 
     # ---- arrays -------------------------------------------------------------------------
 
