@@ -62,8 +62,7 @@ HORIZON_STEPS = 288  # 24 h of 5-minute steps
 
 def _problem(args: argparse.Namespace, cap: float) -> Problem:
     start = datetime.fromisoformat(args.start).replace(tzinfo=PACIFIC).astimezone(timezone.utc)
-    problem, _ = load_problem(args.data, start, start + timedelta(days=args.days), cap,
-                              pods=args.pods)
+    problem, _ = load_problem(args.data, start, start + timedelta(days=args.days), cap)
     return problem
 
 
@@ -95,8 +94,7 @@ def _legacy(args: argparse.Namespace, cap: float) -> dict[str, Any]:
         env = dict(os.environ, PYTHONPATH=tmp)
         out = subprocess.run(
             [sys.executable, __file__, "--worker", "--data", str(args.data), "--start",
-             args.start, "--days", str(args.days), "--capacities", f"{cap:g}",
-             "--pods", args.pods],
+             args.start, "--days", str(args.days), "--capacities", f"{cap:g}"],
             check=True, capture_output=True, text=True, env=env, cwd=tmp).stdout
     row: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
     return row
@@ -110,9 +108,6 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--capacities", default="20,40,70,150")
     ap.add_argument("--variants", default=",".join(VARIANTS))
     ap.add_argument("--legacy-ref", default="3bfe45f")
-    ap.add_argument("--pods", default="line", choices=("line", "sum"),
-                    help="pod limits: per line current (default) or the sum of the EVSE "
-                         "currents (as ACN-Sim's caltech_acn)")
     ap.add_argument("--json", type=Path)
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)

@@ -97,19 +97,8 @@ def read_site(data_dir: Path) -> dict[str, Any]:
     return site
 
 
-def site_nodes_evses(
-    site: dict[str, Any], capacity_kw: float, *, pods: str = "line"
-) -> tuple[list[Node], list[EVSE]]:
-    """The electrical tree (transformer of ``capacity_kw`` [kW]) and the 54 EVSEs.
-
-    ``pods``: ``"line"`` (default) limits each of a pod's three line currents (phasor sums)
-    to its ``limit_a``; ``"sum"`` limits the plain sum of its EVSEs' currents, as ACN-Sim's
-    ``caltech_acn`` does (``site.json``: "sum of EVSE currents"), i.e. its power to
-    ``limit_a * 208 V``: stricter, since currents on different line pairs share a line
-    conductor only partly.
-    """
-    if pods not in ("line", "sum"):
-        raise ValueError(f"pods must be 'line' or 'sum', got {pods!r}")
+def site_nodes_evses(site: dict[str, Any], capacity_kw: float) -> tuple[list[Node], list[EVSE]]:
+    """The electrical tree (transformer of ``capacity_kw`` [kW]) and the 54 EVSEs."""
     pods = {c["name"]: c for c in site["constraints"] if "members" in c}
     pod_of: dict[str, str] = {}
     nodes = [
@@ -120,10 +109,8 @@ def site_nodes_evses(
     ]
     for name, c in pods.items():
         node_id = name.lower().replace(" ", "-")
-        limit = float(c["limit_a"])
         nodes.append(Node(id=node_id, parent="secondary", voltage_v=120.0,
-                          max_current_a=limit if pods == "line" else None,
-                          max_power_w=limit * VOLTAGE_LL_V if pods == "sum" else None))
+                          max_current_a=float(c["limit_a"])))
         for m in c["members"]:
             pod_of[m] = node_id
     v_phase = VOLTAGE_LL_V / math.sqrt(3.0)
@@ -171,7 +158,6 @@ def load_problem(
     capacity_kw: float,
     *,
     step_s: int = 300,
-    pods: str = "line",
 ) -> tuple[Problem, list[CaltechSession]]:
     """The sessions arriving in ``[start, end)`` on the Caltech site, as one Problem.
 
@@ -179,15 +165,14 @@ def load_problem(
     car is only counted while it is surely there; the data are already on a 5-minute grid,
     so with ``step_s=300`` nothing moves); sessions left with no step are dropped. The
     horizon runs from ``start`` to the last departure (at least to ``end``). Tariff:
-    :func:`tou_price`. ``pods``: see :func:`site_nodes_evses`. Returns the problem and the
-    kept sessions (problem order).
+    :func:`tou_price`. Returns the problem and the kept sessions (problem order).
     """
     if start.tzinfo is None or end.tzinfo is None:
         raise ValueError("start and end must be aware datetimes")
     if end <= start:
         raise ValueError("end must be after start")
     site = read_site(data_dir)
-    nodes, evses = site_nodes_evses(site, capacity_kw, pods=pods)
+    nodes, evses = site_nodes_evses(site, capacity_kw)
     evse_ids = {e.id for e in evses}
     kept: list[CaltechSession] = []
     sessions: list[Session] = []
