@@ -105,6 +105,7 @@ def optimize(
     min_current: Literal["repair", "mip"] = "repair",
     method: Literal["lp", "flow", "auto"] = "lp",
     grid: Literal["all", "mpc"] | Sequence[tuple[float, float]] = "all",
+    far_chord_deg: float = 20.0,
 ) -> Plan:
     """Allocate the site's power to the sessions of ``problem``.
 
@@ -162,6 +163,11 @@ def optimize(
         pattern from their mean powers. Made for re-planning (model-predictive control),
         where only the first steps are applied. Ignored with ramp limits, V2X
         sessions, ``min_current="mip"`` and the flow.
+    far_chord_deg
+        With blocks: the polygon's chord angle [deg] on the blocks after the leading
+        single steps (at least ``max_chord_deg``; 20 degrees: half the rows of 10, 1.5 %
+        of a line limit given up there, in the LP's view only: the plan is repaired
+        against ``max_chord_deg``'s polygon).
 
     A node with a ramp limit (``Node.max_ramp_w``) gets ramp rows in the LP; the
     minimum-current repair is then followed by re-solves with the on/off pattern fixed
@@ -206,7 +212,7 @@ def optimize(
     starts = None if (mip or net.has_ramp) else _blocks(grid, net)
     lnet, lrows, lallowed = net, rows, allowed
     if starts is not None:
-        lnet, lrows = coarsen(net, rows, starts)
+        lnet, lrows = coarsen(net, rows, starts, net.rows(max(max_chord_deg, far_chord_deg)))
         lallowed = allowed_mask(lnet, lrows)
     view = _View(lnet, lrows, lallowed, starts, net)
     lp = build_lp(lnet, lrows, lallowed, obj, mip=mip)
