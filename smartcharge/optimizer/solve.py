@@ -17,6 +17,8 @@ fairness bonus, at most ``fairness`` x V per Wh, may trade at most that fraction
 for a fairer split; set ``Objective(fairness=0)`` for pure energy-then-cost). The concave
 tiers make the LP give every session its first ``1/K`` of need before anyone gets a second
 share. ``eps = 1e-5``: price differences under a hundred-thousandth of ``V`` count as ties.
+The solver sees the objective multiplied by :func:`~smartcharge.optimizer._model.objective_scale`
+so that one step of the charge-early tie-break stays above its tolerances.
 
 Constraints: ``0 <= p <= min(EVSE max, vehicle max)``; energy ``sum_t p frac dt = sum_k y
 <= need``; per node and step the linear rows of ``Network.rows`` (total power, and each line
