@@ -39,11 +39,13 @@ FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 Status = Literal["optimal", "feasible", "infeasible", "failed"]
 SolverName = Literal["auto", "highs", "highs-simplex", "glop", "scip"]
-AUTO_GLOP_MAX_COLUMNS = 100_000
+AUTO_GLOP_MAX_COLUMNS = 20_000
 """``solver="auto"``: GLOP up to this many columns, HiGHS interior point above. Measured
 (2-core machine): Caltech re-plans (about 750 columns on the MPC grid) GLOP 0.26 s, HiGHS
 0.61 s; 1,000 EVSEs x 96 steps (71k columns) GLOP 0.38 s, HiGHS 0.64 s; 5,000 x 96 (357k)
-GLOP 6.2-16 s, HiGHS 4-5.6 s (shared/notes/solvers.md and this module's docstring)."""
+GLOP 6.2-16 s, HiGHS 4-5.6 s, and 5,000 x 96 with sessions at arbitrary times GLOP 64 s
+(shared/notes/solvers.md and this module's docstring): GLOP wins on small models but can
+blow up on large ones, hence a threshold well below where it was measured to win."""
 
 
 def pick_solver(solver: SolverName, n_columns: int) -> SolverName:

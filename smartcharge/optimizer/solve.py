@@ -139,7 +139,7 @@ def optimize(
     lp_path
         ``"auto"``, ``"sparse"`` (one-call sparse load) or ``"proto"`` (public API).
     solver
-        ``"auto"`` (default: GLOP up to 100,000 LP columns, HiGHS interior point above,
+        ``"auto"`` (default: GLOP up to 20,000 LP columns, HiGHS interior point above,
         the other as a second try; see
         :data:`~smartcharge.optimizer._lp.AUTO_GLOP_MAX_COLUMNS`), ``"highs"`` (HiGHS
         interior point with crossover, GLOP as a second try), ``"highs-simplex"`` or
