@@ -2,7 +2,8 @@
 
 Runs ``acnportal``'s ``Simulator`` on the cached Caltech event file of
 ``shared/data/caltech-acn-2019-03`` (the sessions arriving in the chosen days), on
-``acnsim.sites.caltech_acn(basic_evse=True, voltage=208, transformer_cap=...)``, re-planning
+``acnsim.sites.caltech_acn(basic_evse=True, voltage=208, transformer_cap=...)`` (``--evse
+real``: the real EVSEs, whose pilots take only some levels), re-planning
 every 5-minute period (``max_recompute=1``) with:
 
 - ``ours``: :func:`smartcharge.optimizer.optimize` (``--options``, default ``grid="mpc"``) on
@@ -93,7 +94,12 @@ def _ours(
             plan = optimize(problem, **options)
             self.times.append(time.perf_counter() - t)
             for i, s in enumerate(problem.sessions):
-                out[s.evse] = [float(plan.session_power_w[i, 0]) / VOLTS]
+                amps = float(plan.session_power_w[i, 0]) / VOLTS
+                continuous, levels = self.interface.allowable_pilot_signals(s.evse)
+                if not continuous:  # real pilots: the highest allowed level not above it
+                    ok = [x for x in levels if x <= amps + 1e-9]
+                    amps = float(max(ok)) if ok else 0.0
+                out[s.evse] = [amps]
             return out
 
     return Ours()
@@ -111,7 +117,8 @@ def run(args: argparse.Namespace, acnsim: Any, algorithms: Any, cap: float,
     k1 = k0 + round(args.days * 24 * 60 / PERIOD_MIN)
     kept = [e for _, e in queue.queue if k0 <= e.ev.arrival < k1]
     events = acnsim.EventQueue(kept)
-    network = acnsim.sites.caltech_acn(basic_evse=True, voltage=VOLTS, transformer_cap=cap)
+    network = acnsim.sites.caltech_acn(basic_evse=args.evse == "basic", voltage=VOLTS,
+                                       transformer_cap=cap)
     site = read_site(args.data)
     sch = _ours(acnsim, algorithms, site, cap, json.loads(args.options)) if name == "ours" else (
         algorithms.SortedSchedulingAlgo(algorithms.least_laxity_first))
@@ -137,6 +144,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--capacities", default="40")
     ap.add_argument("--algorithms", default="ours,llf")
     ap.add_argument("--json", type=Path)
+    ap.add_argument("--evse", default="basic", choices=("basic", "real"),
+                    help="ACN-Sim's EVSEs: continuous pilots (basic) or the real ones "
+                         "(AeroVironment 0 or 6-32 A whole, ClipperCreek 0/8/16/24/32 A); "
+                         "with real ones our plan's pilots are rounded down to a level")
     ap.add_argument("--options", default='{"grid": "mpc"}',
                     help="optimize()'s keyword arguments for 'ours', as JSON ('{}' for an "
                          "older revision on PYTHONPATH, which has no grid)")
