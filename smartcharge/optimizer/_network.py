@@ -278,7 +278,8 @@ class Network:
 
     def line_currents(self, n: int, evse_power: FloatArray) -> ComplexArray:
         """Line current phasors (3, T) [A] of node ``n``, site load included."""
-        cur = self.coef[n].T @ evse_power[self.members[n]]
+        # einsum, not @: small products, see smartcharge.optimizer._repair._row_values
+        cur = np.einsum("mk,mt->kt", self.coef[n], evse_power[self.members[n]])
         if self.base_under[n]:
             cur = cur + self.base_coef[n][:, None] * self.base_w[None, :]
         return np.asarray(cur, dtype=np.complex128)
