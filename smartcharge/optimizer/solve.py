@@ -429,7 +429,8 @@ def _fixings(
         lb_sp[vs, vt] = lb
         ep = net.evse_power(lb_sp)
         load = [
-            np.maximum(rows[n].coef, 0.0) @ ep[net.members[n]] if rows[n].coef.shape[0]
+            np.einsum("rm,mt->rt", np.maximum(rows[n].coef, 0.0), ep[net.members[n]])
+            if rows[n].coef.shape[0]
             else np.zeros((0, net.T))
             for n in range(net.N)
         ]
