@@ -59,6 +59,7 @@ from smartcharge.ocpp.reconcile import reconcile
 from smartcharge.optimizer import (
     BASELINES,
     EVSE,
+    CurrentConstraint,
     EvseProfile,
     Horizon,
     Node,
@@ -77,6 +78,7 @@ from smartcharge.optimizer import (
     optimize,
     uncontrolled,
     verify,
+    warm_up,
 )
 from smartcharge.schedule import Schedule
 from smartcharge.station import ChargingStation
@@ -116,6 +118,7 @@ __all__ = [
     "ControllerState",
     "Cost",
     "CostKind",
+    "CurrentConstraint",
     "CustomData",
     "DCChargingParameters",
     "EVSEInfo",
@@ -171,5 +174,6 @@ __all__ = [
     "uncontrolled",
     "validate_profile",
     "verify",
+    "warm_up",
     "watts_to_amps",
 ]

@@ -234,9 +234,8 @@ def test_shared_step_between_two_sessions() -> None:
 def test_fallback_when_the_solver_fails(monkeypatch: pytest.MonkeyPatch) -> None:
     import importlib
 
-    # (not "import smartcharge.optimizer.solve as ...": the root re-exports the function
-    # optimize, which shadows the subpackage as an attribute of smartcharge)
-    solve_mod = importlib.import_module("smartcharge.optimizer.solve")
+    # the solve stage (smartcharge.optimizer._model.solve_model) calls solve_lp
+    solve_mod = importlib.import_module("smartcharge.optimizer._model")
 
     def boom(*a: Any, **k: Any) -> Any:
         raise RuntimeError("solver crashed")

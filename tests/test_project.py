@@ -108,3 +108,41 @@ def test_each_layer_imports_only_from_layers_below() -> None:
                 if layer_of[parts[1]] > own:
                     problems.append(f"{path.relative_to(ROOT)} imports {target}")
     assert problems == []
+
+
+def test_no_import_cycles() -> None:
+    """No two modules of the package import each other, directly or through others
+    (imports inside functions and under ``TYPE_CHECKING`` included): e.g. ``problem``
+    compiles its arrays with ``_network``, which names what it compiles by a protocol."""
+    import ast
+
+    package = ROOT / "smartcharge"
+    mods = {}
+    for path in sorted(package.rglob("*.py")):
+        name = ".".join(path.relative_to(ROOT).with_suffix("").parts)
+        mods[name.removesuffix(".__init__")] = path
+    graph: dict[str, set[str]] = {m: set() for m in mods}
+    for m, path in mods.items():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module in mods:
+                graph[m].add(node.module)
+            elif isinstance(node, ast.Import):
+                graph[m].update(a.name for a in node.names if a.name in mods)
+        graph[m].discard(m)  # a package importing its own submodules
+    # depth-first search for a back edge
+    state: dict[str, int] = {}
+    cycles: list[list[str]] = []
+
+    def visit(m: str, trail: list[str]) -> None:
+        state[m] = 1
+        for t in sorted(graph[m]):
+            if state.get(t) == 1:
+                cycles.append([*trail[trail.index(t):], t])
+            elif t not in state:
+                visit(t, [*trail, t])
+        state[m] = 2
+
+    for m in sorted(graph):
+        if m not in state:
+            visit(m, [m])
+    assert cycles == []

@@ -10,8 +10,10 @@ not in the objective. Then, in units of 1 mWh::
                                                                  cost -value of the tier
 
 plus a free arc source -> sink so that energy that is not worth its cost stays put. Costs
-are the LP's objective coefficients scaled to integers (1e-6 of the value of a Wh), and
-capacities are floored to whole mWh, so the result equals the LP's optimum within those
+are the LP's objective coefficients scaled to integers, fine enough that one step of the
+charge-early tie-break is one unit (``T / early`` units per value of a Wh, at least 1e6; if
+that scale could overflow the solver's 64-bit costs, 1e6 units and the tie-break rounded),
+and capacities are floored to whole mWh, so the result equals the LP's optimum within those
 roundings. Solved with OR-Tools' ``SimpleMinCostFlow``; the tests use it as an oracle.
 """
 
@@ -30,7 +32,7 @@ FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
 
 _UNIT_PER_WH = 1000  # flow unit: 1 mWh
-_COST_SCALE = 1e6  # integer cost per unit = value-scaled cost per Wh * 1e6 / 1000 units
+_COST_SCALE = 1e6  # integer cost per unit = value-scaled cost per Wh * scale / 1000 units
 _BIG = 2**50
 
 
@@ -52,6 +54,17 @@ def solve_flow(
     early: float,
 ) -> tuple[FloatArray | None, str]:
     """Session power (S, T) [W] of the min-cost flow, or ``None`` and a message."""
+    fine = max(_COST_SCALE, net.T / early) if obj.early and early > 0 else _COST_SCALE
+    sp, message = _solve_flow(net, allowed, obj, energy_value, early, fine)
+    if sp is None and fine > _COST_SCALE:
+        return _solve_flow(net, allowed, obj, energy_value, early, _COST_SCALE)
+    return sp, message
+
+
+def _solve_flow(
+    net: Network, allowed: BoolArray, obj: Objective, energy_value: float,
+    early: float, cost_scale: float,
+) -> tuple[FloatArray | None, str]:
     mcf: Any = importlib.import_module("ortools.graph.python.min_cost_flow")
     T, S, N = net.T, net.S, net.N
     dt = net.dt_h
@@ -80,7 +93,7 @@ def solve_flow(
     tails.append(node_of * T + vt)
     heads.append(N * T + vs)
     caps.append(np.floor(net.sess_max_w[vs] * dt * _UNIT_PER_WH).astype(np.int64))
-    costs.append(np.round(per_wh * _COST_SCALE).astype(np.int64))
+    costs.append(np.round(per_wh * cost_scale).astype(np.int64))
     active = np.flatnonzero(allowed.any(axis=1))
     K = obj.tiers if obj.fairness > 0 else 1
     k = np.arange(K)
@@ -90,7 +103,7 @@ def solve_flow(
     heads.append(np.full(len(active) * K, snk, dtype=np.int64))
     tier_cap = np.floor(net.need_wh[active] / K * _UNIT_PER_WH).astype(np.int64)
     caps.append(np.repeat(tier_cap, K))
-    costs.append(np.round(-reward.reshape(-1) * _COST_SCALE).astype(np.int64))
+    costs.append(np.round(-reward.reshape(-1) * cost_scale).astype(np.int64))
     supply = int(np.floor(net.need_wh[active].sum() * _UNIT_PER_WH)) + 1
     tails.append(np.array([src], dtype=np.int64))
     heads.append(np.array([snk], dtype=np.int64))
