@@ -77,6 +77,8 @@ from smartcharge.optimizer._repair import (
     safe_fallback,
     win_back_stage,
 )
+from smartcharge.optimizer._site import uses_site_model
+from smartcharge.optimizer._storage import optimize_site
 from smartcharge.optimizer._v2x import optimize_v2x
 from smartcharge.optimizer.plan import Plan, SolverStatus, Timings
 from smartcharge.optimizer.problem import Objective, Problem
@@ -166,6 +168,13 @@ def optimize(
     # compile: the problem's arrays and every node's rows
     net: Network = problem.network()
     rows = net.rows(max_chord_deg)
+    if uses_site_model(problem):  # generation, batteries, feed-in, modes
+        if method == "flow":
+            raise InvalidProblemError("the min-cost flow does not apply: the problem has "
+                                      "generation, batteries, a feed-in price or session "
+                                      "modes", path="method", rule="flow-structure")
+        return optimize_site(problem, net, rows, obj, time_limit_s, lp_path, solver, t0,
+                             max_chord_deg)
     if net.has_v2x:
         if method == "flow":
             raise InvalidProblemError("the min-cost flow does not apply: a session may "
