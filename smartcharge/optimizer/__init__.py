@@ -18,9 +18,12 @@ from smartcharge.optimizer.baselines import (
     least_laxity_first,
     uncontrolled,
 )
+from smartcharge.optimizer.hysteresis import SurplusHysteresis, SwitchState
 from smartcharge.optimizer.plan import EvseProfile, Plan, SolverStatus, Timings
 from smartcharge.optimizer.problem import (
     EVSE,
+    Battery,
+    Generation,
     Horizon,
     Node,
     Objective,
@@ -30,12 +33,15 @@ from smartcharge.optimizer.problem import (
     limits_from_schedule,
 )
 from smartcharge.optimizer.solve import optimize
+from smartcharge.optimizer.surplus import surplus_rules
 from smartcharge.optimizer.verify import Violation, verify
 
 __all__ = [
     "BASELINES",
     "EVSE",
+    "Battery",
     "EvseProfile",
+    "Generation",
     "Horizon",
     "Node",
     "Objective",
@@ -43,6 +49,8 @@ __all__ = [
     "Problem",
     "Session",
     "SolverStatus",
+    "SurplusHysteresis",
+    "SwitchState",
     "Tariff",
     "Timings",
     "Violation",
@@ -51,6 +59,7 @@ __all__ = [
     "least_laxity_first",
     "limits_from_schedule",
     "optimize",
+    "surplus_rules",
     "uncontrolled",
     "verify",
 ]

@@ -105,7 +105,8 @@ class Plan:
     co2_g
         CO2 of the charging [g] (0 without an intensity).
     peak_w
-        Highest power at the root over the horizon [W], site load included.
+        Highest power at the root over the horizon [W], site load, batteries and
+        generation included.
     demand_cost
         ``demand_charge_per_kw * peak_w / 1000`` [currency].
     status, timings, message
@@ -148,6 +149,9 @@ class Plan:
         energy = delivered.sum(axis=1)
         per_step = delivered.sum(axis=0)
         root = net.node_power(net.root, ep)
+        assert self.battery_power_w is not None and self.generation_w is not None
+        if self.battery_power_w.size or self.generation_w.size:  # batteries, generation
+            root = root + self.battery_power_w.sum(axis=0) - self.generation_w.sum(axis=0)
         for name, value in (
             ("session_power_w", sp),
             ("power_w", ep),
