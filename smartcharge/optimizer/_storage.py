@@ -79,7 +79,7 @@ from smartcharge.optimizer.plan import Plan, SolverStatus, Timings
 from smartcharge.optimizer.problem import Objective, Problem
 from smartcharge.optimizer.verify import verify
 
-__all__ = ["optimize_site"]
+__all__ = ["SiteLP", "build_site", "optimize_site", "solve_site"]
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -122,7 +122,7 @@ class _Cols:
 
 
 @dataclass
-class _SiteLP:
+class SiteLP:
     lp: LpModel
     p: IntArray  # power columns (vs, vt in lp)
     g: IntArray  # (G, T) generation columns
@@ -143,9 +143,38 @@ def optimize_site(
             "V2X sessions are not combined with generation, batteries, a feed-in price or "
             "session modes yet", path=f"sessions[{s}].max_discharge_w", rule="site-model")
     site = site_arrays(problem)
-    m = _build(net, rows, site, obj, max_chord_deg)
+    m = build_site(net, rows, site, obj, max_chord_deg)
     t1 = time.perf_counter()
+    x, status, msg, path = solve_site(m, time_limit_s, lp_path, solver)
+    t2 = time.perf_counter()
+    if x is not None:
+        sp, bat, gen = _snap_balance(net, site, *_extract(net, site, m, x))
+        plan = Plan(problem, sp, SolverStatus.OPTIMAL if status == "optimal" else
+                    SolverStatus.FEASIBLE, Timings(build=t1 - t0, solve=t2 - t1,
+                                                   extract=time.perf_counter() - t2),
+                    f"{msg} via {path}; site model", bat, gen)
+        bad = verify(problem, plan)
+        if not bad:
+            return plan
+        msg = f"{msg}; site solution failed verify ({bad[0].message})"
+    grid_only = site.mode == MODES.index("planned")
+    grid_only |= site.mode == MODES.index("fast")
+    sp, note = safe_fallback(net, rows, allowed_mask(net, rows) & grid_only[:, None])
+    return Plan(problem, sp, SolverStatus.FALLBACK,
+                Timings(build=t1 - t0, solve=t2 - t1, extract=time.perf_counter() - t2),
+                f"{msg}; {note} (grid only: batteries idle, generation off)",
+                np.zeros((site.B, net.T)), np.zeros((site.G, net.T)))
+
+
+def solve_site(
+    m: SiteLP, time_limit_s: float | None, lp_path: Literal["auto", "sparse", "proto"],
+    solver: SolverName,
+) -> tuple[FloatArray | None, str, str, str]:
+    """Solve stage: the MIP (HiGHS' branch and bound), then the LP with the integers fixed
+    at their rounded values. Returns the solution (``None``: none), the MIP's status, a
+    message and the load path."""
     lp = m.lp
+    t1 = time.perf_counter()
     # HiGHS' branch and bound (dual simplex): 4 s where SCIP ran past 120 s (2 days of
     # 15-minute steps, 4 sessions, a battery; measured on a loaded 2-core machine)
     res = solve_model(lp, lp.lb, lp.ub, time_limit_s, t1, lp_path,
@@ -164,28 +193,11 @@ def optimize_site(
             msg += f"; integers fixed, {again.message}"
         else:
             msg += f"; integers fixed: {again.message} (the MIP's values kept)"
-    t2 = time.perf_counter()
-    if x is not None:
-        sp, bat, gen = _snap_balance(net, site, *_extract(net, site, m, x))
-        plan = Plan(problem, sp, SolverStatus.OPTIMAL if res.status == "optimal" else
-                    SolverStatus.FEASIBLE, Timings(build=t1 - t0, solve=t2 - t1,
-                                                   extract=time.perf_counter() - t2),
-                    f"{msg} via {res.path}; site model", bat, gen)
-        bad = verify(problem, plan)
-        if not bad:
-            return plan
-        msg = f"{msg}; site solution failed verify ({bad[0].message})"
-    grid_only = site.mode == MODES.index("planned")
-    grid_only |= site.mode == MODES.index("fast")
-    sp, note = safe_fallback(net, rows, allowed_mask(net, rows) & grid_only[:, None])
-    return Plan(problem, sp, SolverStatus.FALLBACK,
-                Timings(build=t1 - t0, solve=t2 - t1, extract=time.perf_counter() - t2),
-                f"{msg}; {note} (grid only: batteries idle, generation off)",
-                np.zeros((site.B, net.T)), np.zeros((site.G, net.T)))
+    return x, res.status, msg, res.path
 
 
 def _extract(
-    net: Network, site: SiteArrays, m: _SiteLP, x: FloatArray
+    net: Network, site: SiteArrays, m: SiteLP, x: FloatArray
 ) -> tuple[FloatArray, FloatArray, FloatArray]:
     """Session powers, signed battery powers and generation used from a solution, with
     solver noise removed (|v| <= 1e-6 W is 0, values within 1e-6 below a minimum are the
@@ -305,9 +317,9 @@ def _node_rows(
             np.array(exact, dtype=bool))
 
 
-def _build(
+def build_site(
     net: Network, rows: list[Rows], site: SiteArrays, obj: Objective, max_chord_deg: float
-) -> _SiteLP:
+) -> SiteLP:
     """The site model of the module docstring."""
     T, dt = net.T, net.dt_h
     V = _value(net, site, obj)
@@ -391,7 +403,7 @@ def _build(
     lb, ub, c = (np.concatenate(a) for a in (cols.lb, cols.ub, cols.c))
     integer = np.concatenate(cols.integer) if cols.integer else None
     lp = LpModel(lb, ub, c * objective_scale(net), *m.csr(), vs, vt, V, integer)
-    return _SiteLP(lp, p, g, bc, bd)
+    return SiteLP(lp, p, g, bc, bd)
 
 
 def _balance(
