@@ -59,7 +59,7 @@ def test_sunny_midday_fills_a_pv_only_car() -> None:
     kWh). A pv-only car wanting 20 kWh gets all of it in those hours, never more than the
     surplus, nothing at 10:00 (no sun) or after 14:00; the site imports only its load."""
     pv = (0.0, 9000.0, 9000.0, 9000.0, 0.0, 0.0)
-    p, plan = _plan(_site(generation=[{"id": "pv", "node": "grid", "power_w": pv}],
+    _, plan = _plan(_site(generation=[{"id": "pv", "node": "grid", "power_w": pv}],
                           tariff={"site_load_w": 1000.0, "export_price": 0.05},
                           sessions=[_car("pv", 20000.0)]))
     sp = plan.session_power_w[0]
@@ -72,7 +72,7 @@ def test_sunny_midday_fills_a_pv_only_car() -> None:
 
 
 def test_pv_only_car_gets_nothing_without_sun() -> None:
-    p, plan = _plan(_site(generation=[{"id": "pv", "node": "grid", "power_w": 0.0}],
+    _, plan = _plan(_site(generation=[{"id": "pv", "node": "grid", "power_w": 0.0}],
                           sessions=[_car("pv", 20000.0)]))
     assert np.all(plan.session_power_w == 0.0)
 
@@ -108,7 +108,7 @@ def test_zero_export_site_never_exports() -> None:
     """12 kW of PV, 1 kW of load, a 5 kWh battery, no car: the battery fills, the rest is
     curtailed, nothing leaves the site."""
     pv = (12000.0,) * 6
-    p, plan = _plan(_site(nodes=[{"id": "grid", "max_power_w": 20000.0, "max_export_w": 0.0}],
+    _, plan = _plan(_site(nodes=[{"id": "grid", "max_power_w": 20000.0, "max_export_w": 0.0}],
                           generation=[{"id": "pv", "node": "grid", "power_w": pv}],
                           batteries=[{"id": "b", "node": "grid", "capacity_wh": 5000.0,
                                       "initial_wh": 0.0, "max_charge_w": 3000.0,
