@@ -361,8 +361,10 @@ def build_site(
     bc = cols.add(np.zeros(B * T), np.repeat(site.charge_max, T), np.zeros(B * T)).reshape(B, T)
     bd = cols.add(np.zeros(B * T), np.repeat(site.discharge_max, T),
                   np.repeat(site.wear_per_wh * dt * scale, T)).reshape(B, T)
-    lo = np.minimum(site.soc_min + SOC_MARGIN_WH, (site.soc_min + site.soc_max) / 2)
-    hi = np.maximum(site.soc_max - SOC_MARGIN_WH, (site.soc_min + site.soc_max) / 2)
+    # within the bounds by the margin, but never excluding the initial state (idle)
+    mid = (site.soc_min + site.soc_max) / 2
+    lo = np.minimum(np.minimum(site.soc_min + SOC_MARGIN_WH, mid), site.soc0)
+    hi = np.maximum(np.maximum(site.soc_max - SOC_MARGIN_WH, mid), site.soc0)
     soc = cols.add(np.repeat(lo, T), np.repeat(hi, T), np.zeros(B * T)).reshape(B, T)
     fcols = np.concatenate([bc, bd, g]).astype(np.int64)  # (F, T)
 
