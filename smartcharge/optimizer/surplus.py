@@ -3,9 +3,11 @@
 What a typical home or small-site PV charging controller does, one step at a time, knowing
 only the present (no forecast, no prices):
 
-1. ``planned`` and ``fast`` sessions charge at their maximum from arrival until full (a
-   last step that would need less than the minimum is skipped); ``min_pv`` sessions at
-   their minimum;
+1. ``fast`` sessions charge at their maximum from arrival until full; ``planned`` ones at
+   their maximum in the cheapest steps of their window (by import price, then earliest;
+   as many as the need takes at full power, chosen at arrival from the declared
+   departure); a last step that would need less than the minimum is skipped; ``min_pv``
+   sessions charge at their minimum;
 2. the surplus ``generation - site load - those sessions`` goes to the ``min_pv`` sessions
    (above their minimum) and the ``pv`` sessions, in arrival order (then id); a ``pv``
    session switches on and off through :class:`~.hysteresis.SurplusHysteresis` (start when
@@ -26,7 +28,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 import numpy as np
+import numpy.typing as npt
 
+from smartcharge.optimizer._network import Network
 from smartcharge.optimizer._site import MODES, site_arrays
 from smartcharge.optimizer.hysteresis import SurplusHysteresis, SwitchState
 from smartcharge.optimizer.plan import Plan, SolverStatus, Timings
@@ -59,6 +63,7 @@ def surplus_rules(
     order = np.lexsort((np.array(net.session_ids, dtype=object).astype(str), arrival))
     mode = site.mode
     grid_first = (mode == MODES.index("planned")) | (mode == MODES.index("fast"))
+    slot = _cheapest_steps(net, mode == MODES.index("planned"))
     switches = [SurplusHysteresis(float(lo), float(lo), start_hold_s, stop_hold_s)
                 for lo in np.minimum(net.sess_min_w, net.sess_max_w)]
     state = [SwitchState() for _ in range(S)]
@@ -70,7 +75,7 @@ def surplus_rules(
         room = np.where(here, left / np.maximum(net.frac[:, t] * dt, 1e-12), 0.0)
         top = np.minimum(net.sess_max_w, room)
         low = np.minimum(net.sess_min_w, net.sess_max_w)
-        p = np.where(here & grid_first & (top >= low), top, 0.0)
+        p = np.where(here & grid_first & slot[:, t] & (top >= low), top, 0.0)
         p = np.where(here & (mode == MODES.index("min_pv")) & (top >= low), low, p)
         surplus = float(gen[:, t].sum() - net.base_w[t] - (p * net.frac[:, t]).sum())
         for s in order.tolist():
@@ -105,3 +110,18 @@ def surplus_rules(
                 excess -= cut
     return Plan(problem, sp, SolverStatus.FEASIBLE, Timings(), "rule-based surplus controller",
                 bat, gen)
+
+
+def _cheapest_steps(net: Network, planned: npt.NDArray[np.bool_]) -> npt.NDArray[np.bool_]:
+    """(S, T): the steps a session may charge in: every step for a session that is not
+    ``planned``; for a ``planned`` one, the cheapest steps of its window (import price, then
+    earliest) until they carry its need at full power."""
+    out = np.ones((net.S, net.T), dtype=bool)
+    for s in np.flatnonzero(planned).tolist():
+        window = np.flatnonzero(net.frac[s] > 0)
+        order = window[np.lexsort((window, net.price[window]))]
+        wh = net.frac[s, order] * net.dt_h * net.sess_max_w[s]
+        enough = np.cumsum(wh) - wh < net.need_wh[s]  # steps taken before the need is met
+        out[s] = False
+        out[s, order[enough]] = True
+    return out

@@ -283,7 +283,7 @@ def _site_violations(
     soc = soc_wh(site, bat, net.dt_h)
     hi = np.broadcast_to(site.soc_max[:, None], soc.shape)
     lo = np.broadcast_to(site.soc_min[:, None], soc.shape)
-    for b, t in np.argwhere(over(soc, hi) | over(-soc, -lo)):
+    for b, t in np.argwhere(over(soc, hi) | (soc < lo - (np.abs(lo) * rtol + atol))):
         lim = hi[b, t] if soc[b, t] > hi[b, t] else lo[b, t]
         out.append(Violation("battery_soc", problem.batteries[b].id, int(t),
                              float(soc[b, t]), float(lim), "Wh"))
