@@ -307,3 +307,18 @@ def test_rule_based_controller_runs_and_charges_from_surplus() -> None:
     held = surplus_rules(p)
     np.testing.assert_allclose(held.session_power_w[0], [0, 0, 8000, 8000, SIX_A, 0])
     assert {v.kind for v in verify(p, held)} == {"surplus_import", "surplus_battery"}
+
+
+def test_rule_based_controller_charges_planned_cars_in_the_cheapest_hours() -> None:
+    """A planned car wanting two hours at full power, prices 0.5 0.5 0.1 0.5 0.1 0.1: it
+    charges at 12:00 and 14:00 (the two cheapest, earliest first); a fast car at once."""
+    price = (0.5, 0.5, 0.1, 0.5, 0.1, 0.1)
+    full = 11040.0
+    p = Problem.model_validate(_site(tariff={"price": price},
+                                     sessions=[_car("planned", 2 * full)]))
+    np.testing.assert_allclose(surplus_rules(p).session_power_w[0],
+                               [0, 0, full, 0, full, 0])
+    p = Problem.model_validate(_site(tariff={"price": price},
+                                     sessions=[_car("fast", 2 * full)]))
+    np.testing.assert_allclose(surplus_rules(p).session_power_w[0],
+                               [full, full, 0, 0, 0, 0])
