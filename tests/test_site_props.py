@@ -122,7 +122,7 @@ def test_the_model_never_charges_and_discharges_a_battery_in_one_step(
     p = Problem.model_validate(data)
     net = p.network()
     m = build_site(net, net.rows(10.0), site_arrays(p), Objective(), 10.0)
-    x, _, msg, _ = solve_site(m, None, "auto", "highs")
+    x, _, msg, _ = solve_site(m, net, None, "auto", "highs")
     assert x is not None, msg
     assert np.all(np.minimum(x[m.bc], x[m.bd]) <= 1e-6)
 

@@ -2,12 +2,15 @@
 
 A problem with generation, a battery, a feed-in price or a session mode other than
 ``"planned"`` is solved here instead of the charging-only pipeline (which stays byte for
-byte the same for the problems it had). One mixed-integer model, solved by HiGHS (branch
-and bound; ``time_limit_s`` bounds it, and again the LP re-solve), then the integers are
-fixed and the LP re-solved (clean continuous values), snapped within solver
-noise and checked with :func:`~smartcharge.optimizer.verify`; a plan that fails the check,
-or a solver failure, gives a safe fallback (grid-only charging of the ``planned`` and
-``fast`` sessions, batteries idle, generation off).
+byte the same for the problems it had). One mixed-integer model (:func:`solve_site`): by
+default a dive (LP relaxation; the binaries whose rule it breaks rounded and fixed; again,
+until no rule is broken: ``OPTIMAL`` if the first LP broke none, else ``FEASIBLE``, safe
+and maybe not optimal); with ``min_current="mip"`` the full MIP (HiGHS' branch and bound:
+exact, for small sites). Then every binary is fixed and the LP re-solved (clean continuous
+values), snapped within solver noise and checked with
+:func:`~smartcharge.optimizer.verify`; a plan that fails the check, or a solver failure,
+gives a safe fallback (grid-only charging of the ``planned`` and ``fast`` sessions,
+batteries idle, generation off).
 
 Columns, per step ``t``: the power ``p[s,t]`` of each session while plugged in, the tiers
 ``y[s,k]`` of the energy (as in the charging-only model), the root's import ``gi[t]`` and
@@ -57,7 +60,7 @@ import numpy as np
 import numpy.typing as npt
 
 from smartcharge.errors import InvalidProblemError
-from smartcharge.optimizer._lp import SolverName
+from smartcharge.optimizer._lp import LpResult, SolverName
 from smartcharge.optimizer._model import (
     EPS_EARLY,
     LpModel,
@@ -96,6 +99,11 @@ SOC_MARGIN_WH = 1e-3
 """The model keeps the state of charge this far [Wh] inside its bounds."""
 USE_GENERATION = 1e-6
 """Tie-breaker [values of a Wh per Wh]: use generation rather than curtail it."""
+NOISE_W = 1e-6
+"""Powers at most this [W] count as 0 (solver noise)."""
+MAX_DIVES = 12
+"""LP rounds of the dive before every binary left is rounded at once."""
+
 
 
 class _Cols:
@@ -106,34 +114,42 @@ class _Cols:
         self.ub: list[FloatArray] = []
         self.c: list[FloatArray] = []
         self.n = 0
-        self.integer: list[IntArray] = []
 
-    def add(self, lb: FloatArray, ub: FloatArray, c: FloatArray,
-            integer: bool = False) -> IntArray:
+    def add(self, lb: FloatArray, ub: FloatArray, c: FloatArray) -> IntArray:
         """``len(lb)`` new columns; returns their indices."""
         idx = self.n + np.arange(len(lb), dtype=np.int64)
         self.lb.append(np.asarray(lb, dtype=np.float64))
         self.ub.append(np.asarray(ub, dtype=np.float64))
         self.c.append(np.asarray(c, dtype=np.float64))
-        if integer:
-            self.integer.append(idx)
         self.n += len(lb)
         return idx
 
 
 @dataclass
 class SiteLP:
+    """The site model and where its columns are (``lp.integer`` is ``None``: which binaries
+    are integer is decided by :func:`solve_site`)."""
+
     lp: LpModel
     p: IntArray  # power columns (vs, vt in lp)
     g: IntArray  # (G, T) generation columns
     bc: IntArray  # (B, T) battery charge columns
     bd: IntArray  # (B, T) battery discharge columns
+    z: IntArray  # on/off binaries of the power columns with a minimum
+    z_of: IntArray  # the position in p of each z
+    w: IntArray  # (B, T) battery direction binaries
+    u: IntArray  # surplus-step binaries
+    u_steps: IntArray  # the step of each u
+    pv: IntArray  # positions in p of the pv / min_pv columns
+    pv_base: FloatArray  # their base [W] (0 or the minimum)
+    fcols: IntArray  # (F, T) balanced-flow columns (charge, discharge, generation)
+    fsign: FloatArray  # (F,) +1 consumes, -1 feeds in
 
 
 def optimize_site(
     problem: Problem, net: Network, rows: list[Rows], obj: Objective,
     time_limit_s: float | None, lp_path: Literal["auto", "sparse", "proto"],
-    solver: SolverName, t0: float, max_chord_deg: float,
+    solver: SolverName, t0: float, max_chord_deg: float, exact: bool = False,
 ) -> Plan:
     """Solve a problem with generation, batteries, a feed-in price or session modes (see
     the module docstring)."""
@@ -145,7 +161,7 @@ def optimize_site(
     site = site_arrays(problem)
     m = build_site(net, rows, site, obj, max_chord_deg)
     t1 = time.perf_counter()
-    x, status, msg, path = solve_site(m, time_limit_s, lp_path, solver)
+    x, status, msg, path = solve_site(m, net, time_limit_s, lp_path, solver, exact)
     t2 = time.perf_counter()
     if x is not None:
         sp, bat, gen = _snap_balance(net, site, *_extract(net, site, m, x))
@@ -167,33 +183,136 @@ def optimize_site(
 
 
 def solve_site(
-    m: SiteLP, time_limit_s: float | None, lp_path: Literal["auto", "sparse", "proto"],
-    solver: SolverName,
+    m: SiteLP, net: Network, time_limit_s: float | None,
+    lp_path: Literal["auto", "sparse", "proto"], solver: SolverName, exact: bool = False,
 ) -> tuple[FloatArray | None, str, str, str]:
-    """Solve stage: the MIP (HiGHS' branch and bound), then the LP with the integers fixed
-    at their rounded values. Returns the solution (``None``: none), the MIP's status, a
-    message and the load path."""
+    """Solve stage: the binaries' values, then the LP with them all fixed (clean values).
+
+    ``exact``: the full MIP (HiGHS' branch and bound; the example's two days in 4 s, but a
+    20-EVSE workplace ran past 60 s). Otherwise a dive: solve the LP with the binaries
+    relaxed; the binaries whose rule the solution breaks (a surplus step on which the site
+    imports or a battery discharges; when there is none, a power below its minimum or a
+    battery charging and discharging) are fixed by :func:`_rounded_binaries` and the LP
+    solved again,
+    until no rule is broken (at most ``MAX_DIVES`` rounds, then every binary is rounded).
+    Unbroken at the first round: optimal; else feasible, maybe not optimal. A failed
+    round (rounding a power up to its minimum can make the LP infeasible) sets those
+    powers to 0 and tries again; then the full MIP. Returns the solution (``None``: none),
+    its status (``"optimal"`` only when proven), a message and the load path.
+    """
     lp = m.lp
+    binaries = np.concatenate([m.z, m.w.reshape(-1), m.u])
+    nz = len(m.z)
     t1 = time.perf_counter()
-    # HiGHS' branch and bound (dual simplex): 4 s where SCIP ran past 120 s (2 days of
-    # 15-minute steps, 4 sessions, a battery; measured on a loaded 2-core machine)
-    res = solve_model(lp, lp.lb, lp.ub, time_limit_s, t1, lp_path,
-                      "highs-simplex" if lp.integer is not None else solver)
-    msg = res.message
-    x = res.x
-    if x is not None and lp.integer is not None:
-        # fix the integers, re-solve the LP: clean continuous values
+
+    def run(lb: FloatArray, ub: FloatArray, integer: IntArray | None) -> LpResult:
+        model = LpModel(lb, ub, lp.c, lp.row_lb, lp.row_ub, lp.indptr, lp.indices, lp.data,
+                        lp.vs, lp.vt, lp.value_wh, integer)
+        # HiGHS' branch and bound (dual simplex) for the MIP: 4 s where SCIP ran past 120 s
+        return solve_model(model, lb, ub, time_limit_s, t1, lp_path,
+                           "highs-simplex" if integer is not None else solver)
+
+    def with_fixed(mask: BoolArray, values: FloatArray) -> LpResult:
         lb, ub = lp.lb.copy(), lp.ub.copy()
-        lb[lp.integer] = ub[lp.integer] = np.round(x[lp.integer])
-        fixed = LpModel(lb, ub, lp.c, lp.row_lb, lp.row_ub, lp.indptr, lp.indices, lp.data,
-                        lp.vs, lp.vt, lp.value_wh, None)
-        again = solve_model(fixed, lb, ub, time_limit_s, time.perf_counter(), lp_path, solver)
-        if again.x is not None:
-            x = again.x
-            msg += f"; integers fixed, {again.message}"
-        else:
-            msg += f"; integers fixed: {again.message} (the MIP's values kept)"
-    return x, res.status, msg, res.path
+        lb[binaries[mask]] = ub[binaries[mask]] = values[mask]
+        return run(lb, ub, None)
+
+    x: FloatArray | None = None
+    status, msg, path = "failed", "not solved", "none"
+    if not exact:
+        fixed = np.zeros(len(binaries), dtype=bool)
+        values = np.zeros(len(binaries))
+        rounds = 0
+        while rounds <= MAX_DIVES:
+            rounds += 1
+            res = with_fixed(fixed, values)
+            if res.x is None:
+                ups = fixed & (values > 0.5) & (np.arange(len(binaries)) < nz)
+                if not ups.any() or rounds > MAX_DIVES:
+                    msg = f"{res.message}; dive failed after {rounds} round(s)"
+                    break
+                values[ups] = 0.0  # the minimum did not fit: off instead
+                continue
+            x, path = res.x, res.path
+            status = res.status if rounds == 1 else "feasible"
+            bad = _broken_binaries(m, net, x) & ~fixed
+            msg = f"{res.message}; {rounds} LP round(s), {int(fixed.sum())} of " \
+                  f"{len(binaries)} binaries fixed by rounding"
+            if not bad.any():
+                break
+            is_u = np.arange(len(binaries)) >= len(binaries) - len(m.u)
+            if (bad & is_u).any():
+                bad &= is_u  # surplus steps first: the powers' rounding depends on them
+            if rounds == MAX_DIVES:
+                bad = ~fixed
+            values[bad] = _rounded_binaries(m, net, x)[bad]
+            fixed |= bad
+            x = None
+    if x is None:
+        full = run(lp.lb, lp.ub, binaries)
+        msg = f"{msg}; MIP: {full.message}" if not exact else f"{full.message}; MIP"
+        x, status, path = full.x, full.status, full.path
+        if x is None:
+            return None, status, msg, path
+    last = with_fixed(np.ones(len(binaries), dtype=bool), _implied_binaries(m, net, x))
+    if last.x is not None:
+        return last.x, status, f"{msg}; binaries fixed, {last.message}", path
+    return x, status, f"{msg}; binaries fixed: {last.message} (kept as solved)", path
+
+
+def _rounded_binaries(m: SiteLP, net: Network, x: FloatArray) -> FloatArray:
+    """A value for every binary (z, w, u) from a relaxed solution, for the dive: a surplus
+    step where the site would import nothing without the pv sessions' power above their
+    base and without battery discharge (then those sessions can take the surplus); on
+    wherever the power is above 0 (rounded up to the minimum: the LP lowers other steps
+    to keep within the need; where the minimum does not fit, the dive tries off); a
+    battery's direction by its larger flow."""
+    above = _pv_above(m, net, x)
+    root = _root_power(m, net, x)
+    dis = x[m.bd].sum(axis=0) if m.bd.size else np.zeros(net.T)
+    u = (root - above + dis)[m.u_steps] <= NOISE_W
+    z = x[m.p[m.z_of]] > NOISE_W
+    w = (x[m.bc] > x[m.bd]).reshape(-1)
+    return np.concatenate([z, w, u]).astype(np.float64)
+
+
+def _pv_above(m: SiteLP, net: Network, x: FloatArray) -> FloatArray:
+    """(T,) power [W] the pv / min_pv sessions draw above their base, per step."""
+    above = np.maximum(x[m.p[m.pv]] - m.pv_base, 0.0)
+    return np.asarray(np.bincount(m.lp.vt[m.pv], weights=above, minlength=net.T),
+                      dtype=np.float64)
+
+
+def _root_power(m: SiteLP, net: Network, x: FloatArray) -> FloatArray:
+    """(T,) instantaneous power [W] at the root of a solution (EVs while plugged in)."""
+    ev = np.bincount(m.lp.vt, weights=x[m.p], minlength=net.T)
+    flows = (m.fsign[:, None] * x[m.fcols]).sum(axis=0) if m.fcols.size else 0.0
+    return np.asarray(ev + flows + net.base_w, dtype=np.float64)
+
+
+def _broken_binaries(m: SiteLP, net: Network, x: FloatArray) -> BoolArray:
+    """Which binaries (z, w, u, in that order) stand for a rule the solution breaks."""
+    mn = np.minimum(net.sess_min_w[m.lp.vs[m.z_of]], net.sess_max_w[m.lp.vs[m.z_of]])
+    pz = x[m.p[m.z_of]]
+    bad_z = (pz > NOISE_W) & (pz < mn * (1 - 1e-6))
+    bad_w = np.minimum(x[m.bc], x[m.bd]).reshape(-1) > NOISE_W
+    bad_u = np.zeros(len(m.u), dtype=bool)
+    if len(m.u):
+        above = _pv_above(m, net, x)[m.u_steps] > NOISE_W
+        root = _root_power(m, net, x)[m.u_steps] > NOISE_W
+        dis = (x[m.bd][:, m.u_steps] > NOISE_W).any(axis=0) if m.bd.size else False
+        bad_u = above & (root | dis)
+    return np.concatenate([bad_z, bad_w, bad_u])
+
+
+def _implied_binaries(m: SiteLP, net: Network, x: FloatArray) -> FloatArray:
+    """The binaries (z, w, u) a rule-abiding solution implies: on where it draws power,
+    charging where it charges more than it discharges, surplus where a pv session draws
+    above its base."""
+    z = x[m.p[m.z_of]] > NOISE_W
+    w = (x[m.bc] > x[m.bd]).reshape(-1)
+    u = _pv_above(m, net, x)[m.u_steps] > NOISE_W if len(m.u) else np.zeros(0, dtype=bool)
+    return np.concatenate([z, w, u]).astype(np.float64)
 
 
 def _extract(
@@ -388,11 +507,11 @@ def build_site(
     mx = net.sess_max_w[vs]
     mn = np.minimum(net.sess_min_w[vs], mx)
     needs = np.flatnonzero(mn > 0)
+    z = cols.add(np.zeros(len(needs)), np.ones(len(needs)), np.zeros(len(needs)))
     if len(needs):
-        z = cols.add(np.zeros(len(needs)), np.ones(len(needs)), np.zeros(len(needs)), True)
         onoff_rows(m, p[needs], z, mx[needs], mn[needs])
+    w = cols.add(np.zeros(B * T), np.ones(B * T), np.zeros(B * T)).reshape(B, T)
     if B:
-        w = cols.add(np.zeros(B * T), np.ones(B * T), np.zeros(B * T), True).reshape(B, T)
         r = np.arange(B * T)
         m.add([r, r], [bc.reshape(-1), w.reshape(-1)],
               [np.ones(B * T), -np.repeat(site.charge_max, T)],
@@ -400,12 +519,11 @@ def build_site(
         m.add([r, r], [bd.reshape(-1), w.reshape(-1)],
               [np.ones(B * T), np.repeat(site.discharge_max, T)],
               np.full(B * T, -np.inf), np.repeat(site.discharge_max, T))
-    _surplus_rows(m, cols, net, site, vs, vt, p, bd, fcols, fsign)
+    u, u_steps, pv, pv_base = _surplus_rows(m, cols, net, site, vs, vt, p, bd, fcols, fsign)
 
     lb, ub, c = (np.concatenate(a) for a in (cols.lb, cols.ub, cols.c))
-    integer = np.concatenate(cols.integer) if cols.integer else None
-    lp = LpModel(lb, ub, c * objective_scale(net), *m.csr(), vs, vt, V, integer)
-    return SiteLP(lp, p, g, bc, bd)
+    lp = LpModel(lb, ub, c * objective_scale(net), *m.csr(), vs, vt, V, None)
+    return SiteLP(lp, p, g, bc, bd, z, needs, w, u, u_steps, pv, pv_base, fcols, fsign)
 
 
 def _balance(
@@ -523,10 +641,17 @@ def _mode_targets(
               target, np.full(k, np.inf))
 
 
+def pos_of(steps: IntArray, T: int) -> IntArray:
+    """(T,) the position of each step in ``steps`` (-1 if absent)."""
+    pos = np.full(T, -1, dtype=np.int64)
+    pos[steps] = np.arange(len(steps))
+    return pos
+
+
 def _surplus_rows(
     m: RowBuilder, cols: _Cols, net: Network, site: SiteArrays, vs: IntArray, vt: IntArray,
     p: IntArray, bd: IntArray, fcols: IntArray, fsign: FloatArray,
-) -> None:
+) -> tuple[IntArray, IntArray, IntArray, FloatArray]:
     """The surplus rule: ``p <= base + (max - base) u[t]`` for ``pv`` (base 0) and
     ``min_pv`` (base: the minimum) columns; on a surplus step (``u = 1``) the root's
     instantaneous power is at most 0 and no battery discharges (no margin: a zero-export
@@ -534,18 +659,30 @@ def _surplus_rows(
     mode = site.mode[vs]
     pv = (mode == MODES.index("pv")) | (mode == MODES.index("min_pv"))
     if not pv.any():
-        return
+        none = np.zeros(0, dtype=np.int64)
+        return none, none, none, np.zeros(0)
     T = net.T
     base = np.where(mode == MODES.index("min_pv"),
                     np.minimum(net.sess_min_w[vs], net.sess_max_w[vs]), 0.0)[pv]
     steps = np.unique(vt[pv])
     k = len(steps)
     u_of = np.full(T, -1, dtype=np.int64)
-    u_of[steps] = cols.add(np.zeros(k), np.ones(k), np.zeros(k), True)
+    u = cols.add(np.zeros(k), np.ones(k), np.zeros(k))
+    u_of[steps] = u
     J = np.flatnonzero(pv)
     r = np.arange(len(J))
-    m.add([r, r], [p[J], u_of[vt[J]]], [np.ones(len(J)), -(net.sess_max_w[vs[J]] - base)],
+    # on a surplus step the root imports nothing, so the power above the bases is at most
+    # the generation left after the site load: a tighter (still valid) bound than the
+    # session's own, which makes the relaxation much closer to the rule
+    room = np.maximum(site.gen_w.sum(axis=0) - net.base_w, 0.0)
+    cap = np.minimum(net.sess_max_w[vs[J]] - base, room[vt[J]])
+    m.add([r, r], [p[J], u_of[vt[J]]], [np.ones(len(J)), -cap],
           np.full(len(J), -np.inf), base)
+    # and together: sum over the step of (p - base) <= room u
+    m.add([pos_of(steps, T)[vt[J]], np.arange(k)], [p[J], u_of[steps]],
+          [np.ones(len(J)), -room[steps]], np.full(k, -np.inf),
+          np.asarray(np.bincount(pos_of(steps, T)[vt[J]], weights=base, minlength=k),
+                     dtype=np.float64))
     # root power + M u <= M - margin - site load, on the steps with a u
     big = (net.base_w + np.bincount(vt, weights=net.sess_max_w[vs], minlength=T)
            + float(site.charge_max.sum()) + 1.0)
@@ -566,3 +703,4 @@ def _surplus_rows(
         dmax = np.repeat(site.discharge_max, k)
         m.add([rb, rb], [bd[:, steps].reshape(-1), np.tile(u_of[steps], B)],
               [np.ones(B * k), dmax], np.full(B * k, -np.inf), dmax)
+    return u, steps.astype(np.int64), J.astype(np.int64), base
