@@ -2,12 +2,12 @@
 
 A problem with generation, a battery, a feed-in price or a session mode other than
 ``"planned"`` is solved here instead of the charging-only pipeline (which stays byte for
-byte the same for the problems it had). One mixed-integer model (:func:`solve_site`): by
-default a dive (LP relaxation; the binaries whose rule it breaks rounded and fixed; again,
-until no rule is broken: ``OPTIMAL`` if the first LP broke none, else ``FEASIBLE``, safe
-and maybe not optimal); with ``min_current="mip"`` the full MIP (HiGHS' branch and bound:
-exact, for small sites). Then every binary is fixed and the LP re-solved (clean continuous
-values), snapped within solver noise and checked with
+byte the same for the problems it had). One mixed-integer model (:func:`solve_site`),
+solved exactly (HiGHS' branch and bound) up to :data:`AUTO_MIP_BINARIES` binaries or with
+``min_current="mip"``, else by a dive (LP relaxation; the binaries whose rule it breaks
+rounded and fixed; again, until no rule is broken: ``OPTIMAL`` if the first LP broke none,
+else ``FEASIBLE``, safe and maybe not optimal). Then every binary is fixed and the LP
+re-solved (clean continuous values), snapped within solver noise and checked with
 :func:`~smartcharge.optimizer.verify`; a plan that fails the check, or a solver failure,
 gives a safe fallback (grid-only charging of the ``planned`` and ``fast`` sessions,
 batteries idle, generation off).
@@ -99,10 +99,16 @@ SOC_MARGIN_WH = 1e-3
 """The model keeps the state of charge this far [Wh] inside its bounds."""
 USE_GENERATION = 1e-6
 """Tie-breaker [values of a Wh per Wh]: use generation rather than curtail it."""
+AUTO_MIP_BINARIES = 600
+"""Up to this many binaries the site model is solved as the full MIP (exact; a 10-EVSE
+workplace over a day with 446 binaries took 2 s, a 20-EVSE one with 733 ran past 60 s on
+the loaded 2-core machine), above by the dive. Size decides, not time: plans stay
+deterministic."""
 NOISE_W = 1e-6
 """Powers at most this [W] count as 0 (solver noise)."""
-MAX_DIVES = 12
-"""LP rounds of the dive before every binary left is rounded at once."""
+MAX_DIVES = 30
+"""LP rounds of the dive before every binary left is rounded at once (and as many again
+for the rounds that turn infeasible fixings off)."""
 
 
 
@@ -149,10 +155,11 @@ class SiteLP:
 def optimize_site(
     problem: Problem, net: Network, rows: list[Rows], obj: Objective,
     time_limit_s: float | None, lp_path: Literal["auto", "sparse", "proto"],
-    solver: SolverName, t0: float, max_chord_deg: float, exact: bool = False,
+    solver: SolverName, t0: float, max_chord_deg: float, exact: bool | None = None,
 ) -> Plan:
     """Solve a problem with generation, batteries, a feed-in price or session modes (see
-    the module docstring)."""
+    the module docstring). ``exact``: the full MIP (``True``), the dive (``False``), or
+    by size (``None``: the MIP up to :data:`AUTO_MIP_BINARIES` binaries)."""
     if net.has_v2x:
         s = int(np.flatnonzero(net.sess_v2x)[0])
         raise InvalidProblemError(
@@ -161,6 +168,8 @@ def optimize_site(
     site = site_arrays(problem)
     m = build_site(net, rows, site, obj, max_chord_deg)
     t1 = time.perf_counter()
+    if exact is None:
+        exact = len(m.z) + m.w.size + len(m.u) <= AUTO_MIP_BINARIES
     x, status, msg, path = solve_site(m, net, time_limit_s, lp_path, solver, exact)
     t2 = time.perf_counter()
     if x is not None:
@@ -197,7 +206,7 @@ def solve_site(
     until no rule is broken (at most ``MAX_DIVES`` rounds, then every binary is rounded).
     Unbroken at the first round: optimal; else feasible, maybe not optimal. A failed
     round (rounding a power up to its minimum can make the LP infeasible) sets those
-    powers to 0 and tries again; then the full MIP. Returns the solution (``None``: none),
+    binaries to 0 (always feasible) and tries again. Returns the solution (``None``: none),
     its status (``"optimal"`` only when proven), a message and the load path.
     """
     lp = m.lp
@@ -222,16 +231,21 @@ def solve_site(
     if not exact:
         fixed = np.zeros(len(binaries), dtype=bool)
         values = np.zeros(len(binaries))
+        last = np.zeros(len(binaries), dtype=bool)
+        is_w = (np.arange(len(binaries)) >= nz) & (np.arange(len(binaries)) < nz + m.w.size)
         rounds = 0
-        while rounds <= MAX_DIVES:
+        while rounds < 2 * MAX_DIVES:
             rounds += 1
             res = with_fixed(fixed, values)
             if res.x is None:
-                ups = fixed & (values > 0.5) & (np.arange(len(binaries)) < nz)
-                if not ups.any() or rounds > MAX_DIVES:
+                ups = last & (values > 0.5) & ~is_w
+                if not ups.any():
                     msg = f"{res.message}; dive failed after {rounds} round(s)"
                     break
-                values[ups] = 0.0  # the minimum did not fit: off instead
+                # a minimum or a surplus step of the last round did not fit: off instead
+                # (0 is always feasible for them: all-zero EV power meets every row)
+                values[ups] = 0.0
+                last[:] = False
                 continue
             x, path = res.x, res.path
             status = res.status if rounds == 1 else "feasible"
@@ -243,21 +257,22 @@ def solve_site(
             is_u = np.arange(len(binaries)) >= len(binaries) - len(m.u)
             if (bad & is_u).any():
                 bad &= is_u  # surplus steps first: the powers' rounding depends on them
-            if rounds == MAX_DIVES:
-                bad = ~fixed
+            if rounds >= MAX_DIVES:
+                bad = ~fixed  # enough rounds: round every binary left at once
             values[bad] = _rounded_binaries(m, net, x)[bad]
             fixed |= bad
+            last = bad
             x = None
-    if x is None:
+    if exact:
         full = run(lp.lb, lp.ub, binaries)
-        msg = f"{msg}; MIP: {full.message}" if not exact else f"{full.message}; MIP"
+        msg = f"{full.message}; MIP"
         x, status, path = full.x, full.status, full.path
-        if x is None:
-            return None, status, msg, path
-    last = with_fixed(np.ones(len(binaries), dtype=bool), _implied_binaries(m, net, x))
-    if last.x is not None:
-        return last.x, status, f"{msg}; binaries fixed, {last.message}", path
-    return x, status, f"{msg}; binaries fixed: {last.message} (kept as solved)", path
+    if x is None:
+        return None, status, msg, path
+    final = with_fixed(np.ones(len(binaries), dtype=bool), _implied_binaries(m, net, x))
+    if final.x is not None:
+        return final.x, status, f"{msg}; binaries fixed, {final.message}", path
+    return x, status, f"{msg}; binaries fixed: {final.message} (kept as solved)", path
 
 
 def _rounded_binaries(m: SiteLP, net: Network, x: FloatArray) -> FloatArray:

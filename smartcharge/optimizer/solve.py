@@ -174,7 +174,7 @@ def optimize(
                                       "generation, batteries, a feed-in price or session "
                                       "modes", path="method", rule="flow-structure")
         return optimize_site(problem, net, rows, obj, time_limit_s, lp_path, solver, t0,
-                             max_chord_deg, exact=min_current == "mip")
+                             max_chord_deg, exact=True if min_current == "mip" else None)
     if net.has_v2x:
         if method == "flow":
             raise InvalidProblemError("the min-cost flow does not apply: a session may "
