@@ -232,13 +232,18 @@ def solve_site(
         fixed = np.zeros(len(binaries), dtype=bool)
         values = np.zeros(len(binaries))
         last = np.zeros(len(binaries), dtype=bool)
+        at_min = np.zeros(len(binaries), dtype=bool)
         is_w = (np.arange(len(binaries)) >= nz) & (np.arange(len(binaries)) < nz + m.w.size)
         rounds = 0
         while rounds < 2 * MAX_DIVES:
             rounds += 1
             res = with_fixed(fixed, values)
             if res.x is None:
-                ups = last & (values > 0.5) & ~is_w
+                ups = last & (values > 0.5) & (np.arange(len(binaries)) < nz) & ~at_min
+                if not ups.any():  # minima that were below their minimum, then all
+                    ups = last & (values > 0.5) & (np.arange(len(binaries)) < nz)
+                if not ups.any():
+                    ups = last & (values > 0.5) & ~is_w  # then surplus steps
                 if not ups.any():
                     msg = f"{res.message}; dive failed after {rounds} round(s)"
                     break
@@ -260,6 +265,9 @@ def solve_site(
             if rounds >= MAX_DIVES:
                 bad = ~fixed  # enough rounds: round every binary left at once
             values[bad] = _rounded_binaries(m, net, x)[bad]
+            at_min = np.zeros(len(binaries), dtype=bool)
+            zmin = np.minimum(net.sess_min_w[lp.vs[m.z_of]], net.sess_max_w[lp.vs[m.z_of]])
+            at_min[:nz] = x[m.p[m.z_of]] >= zmin * (1 - 1e-6)
             fixed |= bad
             last = bad
             x = None
@@ -287,6 +295,12 @@ def _rounded_binaries(m: SiteLP, net: Network, x: FloatArray) -> FloatArray:
     dis = x[m.bd].sum(axis=0) if m.bd.size else np.zeros(net.T)
     u = (root - above + dis)[m.u_steps] <= NOISE_W
     z = x[m.p[m.z_of]] > NOISE_W
+    # a pv session (base 0) is off wherever the step is not a surplus step
+    surplus = np.zeros(net.T, dtype=bool)
+    surplus[m.u_steps] = u
+    pv_only = np.zeros(len(m.p), dtype=bool)
+    pv_only[m.pv[m.pv_base == 0]] = True
+    z &= ~(pv_only[m.z_of] & ~surplus[m.lp.vt[m.z_of]])
     w = (x[m.bc] > x[m.bd]).reshape(-1)
     return np.concatenate([z, w, u]).astype(np.float64)
 

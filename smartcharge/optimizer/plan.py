@@ -101,7 +101,7 @@ class Plan:
         (n_sessions,) energy delivered [Wh], net of what V2X sessions fed back.
     cost
         Energy cost of the charging [currency] (price x energy; discharged energy counts
-        as revenue).
+        as revenue). With generation or batteries the site's bill is :attr:`grid_cost`.
     co2_g
         CO2 of the charging [g] (0 without an intensity).
     peak_w

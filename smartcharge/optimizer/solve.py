@@ -33,6 +33,9 @@ change of the EV power below the node (:func:`_ramp_rows`); the repair above doe
 them, so with ramps win-back and the packing re-solve are off and :func:`_optimize_ramped`
 re-solves with fixed on/off patterns until the plan meets them exactly.
 
+Generation, batteries, export limits, a feed-in price and session modes: the site model of
+:mod:`smartcharge.optimizer._storage` (a problem without them never goes there).
+
 Bidirectional (V2X) sessions (``Session.max_discharge_w > 0``; see :func:`_build_v2x`): a
 problem with one is solved by a model of its own, so charging-only problems are untouched
 (byte for byte). Power is ``c - d`` (charge and discharge columns, ``d`` only for V2X
@@ -152,6 +155,13 @@ def optimize(
     (see :func:`~smartcharge.optimizer._ramped.optimize_ramped`), ``win_back_energy``,
     ``max_lp_rounds`` and ``resolve_share`` do not apply, and the min-cost flow does not
     either.
+
+    A problem with generation, a battery, a feed-in price or a session ``mode`` other
+    than ``"planned"`` is solved by the site model of
+    :mod:`smartcharge.optimizer._storage` (exact MIP up to 600 binaries or with
+    ``min_current="mip"``, else a deterministic dive); ``max_lp_rounds``,
+    ``resolve_share`` and ``win_back_energy`` do not apply, ``method="flow"`` and V2X
+    sessions raise :class:`~smartcharge.errors.InvalidProblemError`.
 
     A problem with a V2X session (``Session.max_discharge_w > 0``) is solved by the V2X
     model of the module docstring (exact minimum-current rule, a MIP when a minimum
