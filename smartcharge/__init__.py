@@ -50,6 +50,7 @@ from smartcharge.optimizer import (
     BASELINES,
     EVSE,
     Battery,
+    CurrentConstraint,
     EvseProfile,
     Generation,
     Horizon,
@@ -72,6 +73,7 @@ from smartcharge.optimizer import (
     surplus_rules,
     uncontrolled,
     verify,
+    warm_up,
 )
 from smartcharge.schedule import Schedule
 from smartcharge.station import ChargingStation
@@ -108,6 +110,7 @@ __all__ = [
     "ConsumptionCost",
     "Cost",
     "CostKind",
+    "CurrentConstraint",
     "CustomData",
     "DCChargingParameters",
     "EVSEInfo",
@@ -163,5 +166,6 @@ __all__ = [
     "uncontrolled",
     "validate_profile",
     "verify",
+    "warm_up",
     "watts_to_amps",
 ]

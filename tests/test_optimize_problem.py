@@ -11,7 +11,7 @@ import pytest
 
 from smartcharge.errors import InvalidProblemError
 from smartcharge.model import ChargingNeeds
-from smartcharge.optimizer import Plan, Problem, Session, limits_from_schedule, verify
+from smartcharge.optimizer import EVSE, Plan, Problem, Session, limits_from_schedule, verify
 from smartcharge.optimizer._network import evse_phasors
 
 T0 = "2024-01-01T00:00:00Z"
@@ -317,3 +317,68 @@ def test_parts_raise_invalid_problem_too() -> None:
         Session.model_validate({"id": "s", "evse": "e", "arrival": T0, "departure": T0,
                                 "energy_wh": 1.0})
     assert info.value.path == "departure" and info.value.rule == "departure>arrival"
+
+
+# ---- line-to-line EVSEs: the voltage is named unambiguously ----------------------------
+
+
+def test_line_voltage_gives_the_phase_voltage() -> None:
+    e = EVSE(id="a", node="n", phases=1, connection="L1-L2", line_voltage_v=208.0,
+             max_current_a=32.0)
+    assert e.voltage_v == pytest.approx(208.0 / math.sqrt(3.0))
+    assert e.max_w == pytest.approx(208.0 * 32.0)  # sqrt(3) x phase voltage x current
+    same = EVSE(id="a", node="n", phases=1, connection="L1-L2", voltage_v=120.09,
+                max_current_a=32.0)
+    assert same.max_w == pytest.approx(e.max_w, rel=1e-4)
+    assert EVSE.model_validate(e.model_dump()) == e  # both fields round-trip, agreeing
+
+
+@pytest.mark.parametrize("volts", [208.0, 207.0, 400.0, 480.0, 380.0, 415.0])
+def test_a_line_to_line_value_as_voltage_v_is_rejected(volts: float) -> None:
+    d = {"horizon": {"start": "2024-01-01T00:00:00Z", "step_s": 3600, "n_steps": 2},
+         "nodes": [{"id": "g"}], "sessions": [],
+         "evses": [{"id": "e", "node": "g", "phases": 1, "connection": "L1-L2",
+                    "voltage_v": volts, "max_current_a": 32.0}]}
+    with pytest.raises(InvalidProblemError) as info:
+        Problem.model_validate(d)
+    assert info.value.path == "evses[0].voltage_v" and info.value.rule == "phase-voltage"
+    assert "line_voltage_v" in str(info.value)
+
+
+def test_disagreeing_voltages_are_rejected() -> None:
+    with pytest.raises(InvalidProblemError) as info:
+        EVSE(id="a", node="n", voltage_v=230.0, line_voltage_v=208.0, max_current_a=16.0)
+    assert info.value.rule == "phase-voltage"
+
+
+@pytest.mark.parametrize("volts", [100.0, 120.0, 127.0, 220.0, 230.0, 240.0, 277.0])
+def test_phase_voltages_are_accepted(volts: float) -> None:
+    assert EVSE(id="a", node="n", voltage_v=volts, max_current_a=16.0).voltage_v == volts
+
+
+def test_plan_line_currents_and_node_power_per_node() -> None:
+    p = Problem.model_validate({
+        "horizon": {"start": "2024-01-01T00:00:00Z", "step_s": 3600, "n_steps": 2},
+        "nodes": [{"id": "site"}, {"id": "pod", "parent": "site"}],
+        "evses": [{"id": "a", "node": "pod", "phases": 1, "connection": "L1",
+                   "max_current_a": 32.0},
+                  {"id": "b", "node": "site", "phases": 1, "connection": "L1-L2",
+                   "line_voltage_v": 400.0, "max_current_a": 32.0}],
+        "sessions": [{"id": "s", "evse": "a", "arrival": "2024-01-01T00:00:00Z",
+                      "departure": "2024-01-01T02:00:00Z", "energy_wh": 9000.0},
+                     {"id": "r", "evse": "b", "arrival": "2024-01-01T00:00:00Z",
+                      "departure": "2024-01-01T02:00:00Z", "energy_wh": 9000.0}],
+    })
+    plan = Plan.from_session_power(p, [[4600.0, 0.0], [0.0, 4000.0]])
+    pod = plan.line_currents("pod")
+    assert np.allclose(np.abs(pod[:, 0]), [20.0, 0.0, 0.0])  # 4600 W / 230 V on L1
+    assert np.allclose(np.abs(pod[:, 1]), 0.0)
+    site = plan.line_currents("site")
+    # 4000 W at 400 V line to line: 10 A out on L1 and back on L2
+    assert np.allclose(np.abs(site[:, 1]), [10.0, 10.0, 0.0])
+    assert np.allclose(site[0, 1], -site[1, 1])
+    assert np.allclose(plan.node_power("site"), [4600.0, 4000.0])
+    assert np.allclose(plan.node_power("pod"), [4600.0, 0.0])
+    with pytest.raises(InvalidProblemError) as info:
+        plan.line_currents("nowhere")
+    assert info.value.rule == "known-node"

@@ -1,16 +1,19 @@
 """The site power optimizer: allocate a site's power to EVSEs over a horizon.
 
 - :class:`Problem` (with :class:`Horizon`, :class:`Node`, :class:`EVSE`, :class:`Session`,
-  :class:`Tariff`, :class:`Objective`): the input, JSON-loadable.
+  :class:`Tariff`, :class:`Objective`, and :class:`CurrentConstraint` for limits given as
+  linear constraints on EVSE current phasors): the input, JSON-loadable.
 - :func:`optimize`: ``Problem -> Plan`` (an LP through OR-Tools with HiGHS or GLOP, or a
   min-cost flow; a min-current repair; a safe fallback; see docs/optimizer.md).
 - :class:`Plan`: power/current per EVSE per step, energy, cost, peak, status, timings, and
   ``to_charging_profiles()`` for OCPP TxProfiles.
 - :func:`verify`: ``(Problem, Plan) -> list[Violation]``, exact and solver-independent.
+- :func:`warm_up`: load the solvers once, so a re-planning loop's first call is not slow.
 - Baselines to compare with (:mod:`smartcharge.optimizer.baselines`): :func:`uncontrolled`,
   :func:`equal_share`, :func:`earliest_deadline_first`, :func:`least_laxity_first`.
 """
 
+from smartcharge.optimizer._lp import warm_up
 from smartcharge.optimizer.baselines import (
     BASELINES,
     earliest_deadline_first,
@@ -23,6 +26,7 @@ from smartcharge.optimizer.plan import EvseProfile, Plan, SolverStatus, Timings
 from smartcharge.optimizer.problem import (
     EVSE,
     Battery,
+    CurrentConstraint,
     Generation,
     Horizon,
     Node,
@@ -40,6 +44,7 @@ __all__ = [
     "BASELINES",
     "EVSE",
     "Battery",
+    "CurrentConstraint",
     "EvseProfile",
     "Generation",
     "Horizon",
@@ -62,4 +67,5 @@ __all__ = [
     "surplus_rules",
     "uncontrolled",
     "verify",
+    "warm_up",
 ]

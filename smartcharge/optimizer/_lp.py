@@ -31,12 +31,24 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["LpResult", "solve_lp"]
+__all__ = ["LpResult", "pick_solver", "solve_lp", "warm_up"]
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 Status = Literal["optimal", "feasible", "infeasible", "failed"]
-SolverName = Literal["highs", "highs-simplex", "glop", "scip"]
+SolverName = Literal["auto", "highs", "highs-simplex", "glop", "scip"]
+AUTO_GLOP_MAX_COLUMNS = 100_000
+"""``solver="auto"``: GLOP up to this many columns, HiGHS interior point above. Measured
+(2-core machine): Caltech re-plans (about 750 columns on the MPC grid) GLOP 0.26 s, HiGHS
+0.61 s; 1,000 EVSEs x 96 steps (71k columns) GLOP 0.38 s, HiGHS 0.64 s; 5,000 x 96 (357k)
+GLOP 6.2-16 s, HiGHS 4-5.6 s (shared/notes/solvers.md and this module's docstring)."""
+
+
+def pick_solver(solver: SolverName, n_columns: int) -> SolverName:
+    """The solver ``"auto"`` stands for at this size; any other name unchanged."""
+    if solver != "auto":
+        return solver
+    return "glop" if n_columns <= AUTO_GLOP_MAX_COLUMNS else "highs"
 _HIGHS_PARAMS = {
     "highs": "output_flag=false\nparallel=off\nsolver=ipm",
     "highs-simplex": "output_flag=false\nparallel=off",
@@ -74,6 +86,7 @@ def solve_lp(
     """Solve the LP (minimisation). Infinite bounds are allowed. Never raises on solver
     trouble: a failure comes back as ``status="failed"`` with a message. ``integer``: indices
     of integer columns (a MIP: use ``solver="scip"``)."""
+    solver = pick_solver(solver, len(lb))
     if path in ("auto", "sparse"):
         try:
             return _solve_sparse(lb, ub, c, row_lb, row_ub, indptr, indices, data, time_limit_s,
@@ -84,6 +97,24 @@ def solve_lp(
                                 0.0, 0.0, "sparse")
     return _solve_proto(lb, ub, c, row_lb, row_ub, indptr, indices, data, time_limit_s,
                         solver, integer)
+
+
+def warm_up(solvers: tuple[SolverName, ...] = ("glop", "highs")) -> float:
+    """Import the solver modules and solve a one-column LP with each of ``solvers``, so
+    that the first real solve in this process does not pay for them; returns the time it
+    took [s].
+
+    The imports are lazy (OR-Tools' model builder and scipy.sparse take about a second
+    together on a loaded 2-core machine), so without this the first :func:`optimize` of a
+    process is several times slower than the next. A re-planning loop calls it once at
+    start-up. Never raises: a solver that fails here fails (and falls back) later too.
+    """
+    t0 = time.perf_counter()
+    one = np.ones(1)
+    for name in solvers:
+        solve_lp(np.zeros(1), one, -one, np.zeros(1), one, np.array([0, 1], dtype=np.int64),
+                 np.zeros(1, dtype=np.int64), one, solver=name)
+    return time.perf_counter() - t0
 
 
 def _solve_sparse(

@@ -16,7 +16,7 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
-from smartcharge.optimizer._lp import LpResult, SolverName, solve_lp
+from smartcharge.optimizer._lp import LpResult, SolverName, pick_solver, solve_lp
 from smartcharge.optimizer._network import Network, Rows
 from smartcharge.optimizer.problem import Objective
 
@@ -317,10 +317,14 @@ def solve_model(
     lp: LpModel, lb: FloatArray, ub: FloatArray, time_limit_s: float | None, t_start: float,
     lp_path: Literal["auto", "sparse", "proto"], solver: SolverName,
 ) -> LpResult:
-    """Solve with ``solver``, then GLOP if HiGHS fails; errors become a failed result."""
+    """Solve with ``solver`` (``"auto"``: by size, :func:`pick_solver`), then GLOP if HiGHS
+    fails (HiGHS if GLOP chosen by ``"auto"`` fails); errors become a failed result."""
     res = LpResult("failed", None, np.nan, "not solved", 0.0, 0.0, lp_path)
     notes = []
-    for name in [solver] + (["glop"] if solver.startswith("highs") else []):
+    first = pick_solver(solver, len(lp.lb))
+    second: list[SolverName] = ["glop"] if first.startswith("highs") else (
+        ["highs"] if solver == "auto" and first == "glop" else [])
+    for name in [first, *second]:
         left = None if time_limit_s is None else time_limit_s - (time.perf_counter() - t_start)
         if left is not None and left <= 0:
             notes.append("time limit reached")

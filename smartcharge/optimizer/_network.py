@@ -84,6 +84,8 @@ class Source(Protocol):
     def sessions(self) -> Sequence[Any]: ...
     @property
     def tariff(self) -> Any: ...
+    @property
+    def constraints(self) -> Sequence[Any]: ...
 
     def series(self, value: Any, *, missing: float = math.inf) -> FloatArray:
         """A per-step float array of ``value`` (``None`` entries become ``missing``)."""
@@ -237,7 +239,39 @@ class Network:
         self.coef = coef
         self.base_coef = base_coef
         self.base_under = [bool(np.any(base_coef[n] != 0)) for n in range(self.N)]
+        self.n_tree = self.N
+        """Nodes of the tree; the constraint sets follow as nodes without a parent."""
+        for c in problem.constraints:
+            self._add_constraint(problem, c)
+        self.has_constraints = self.n_tree < self.N
         self._rows: dict[float, list[Rows]] = {}
+
+    def _add_constraint(self, problem: Source, c: Any) -> None:
+        """A :class:`~smartcharge.optimizer.problem.CurrentConstraint` as one more node:
+        its members are the EVSEs it names, its "line L1" current ``sum_e a_e I_e`` (per W:
+        ``a_e`` times the EVSE's phasor on the first line of its connection), lines L2 and
+        L3 empty, its limit ``max_current_a``; no parent, no power limit, no site load."""
+        idx = np.array(sorted(self.evse_index[e] for e in c.coefficients), dtype=np.int64)
+        cf = np.zeros((len(idx), 3), dtype=np.complex128)
+        for j, e in enumerate(idx.tolist()):
+            conn = problem.evses[e].connection or "L1"
+            cf[j, 0] = c.coefficients[self.evse_ids[e]] * self.evse_raw[
+                e, _LINE_INDEX[conn.split("-")[0]]]
+        n = self.N
+        self.N += 1
+        self.node_ids = (*self.node_ids, c.id)
+        self.node_index[c.id] = n
+        self.parent = np.append(self.parent, -1)
+        self.order = np.append(self.order, n)
+        self.power_limit = np.vstack([self.power_limit, np.full(self.T, np.inf)])
+        self.export_limit = np.vstack([self.export_limit, np.full(self.T, np.inf)])
+        self.current_limit = np.vstack([self.current_limit, problem.series(c.max_current_a)])
+        self.ramp_w = np.append(self.ramp_w, np.inf)
+        self.initial_w = np.append(self.initial_w, np.nan)
+        self.members.append(idx)
+        self.coef.append(cf)
+        self.base_coef.append(np.zeros(3, dtype=np.complex128))
+        self.base_under.append(False)
 
     # ---- derived quantities ----------------------------------------------------------------
 

@@ -117,16 +117,23 @@ def make_safe(
     sp = np.where(near, np.broadcast_to(mn, sp.shape), sp)
     sp = np.where((sp > 0) & (sp < mn), 0.0, sp)
     ep = net.evse_power(sp)
-    # nodes, children first: a row broken now (negative coefficients) zeroes the subtree
-    for n in net.order.tolist():
-        r = rows[n]
-        if r.coef.shape[0] == 0 or len(net.members[n]) == 0:
-            continue
-        bad_t = _broken(_row_values(net, r, n, ep), r.rhs).any(axis=0)
-        if bad_t.any():
-            under = _sessions_under(net, n)
-            sp[np.ix_(under, bad_t)] = 0.0
-            ep[np.ix_(net.members[n], bad_t)] = 0.0
+    # nodes, children first: a row broken now (negative coefficients) zeroes the subtree;
+    # constraint sets (not a tree: zeroing one's members can break another's row through a
+    # negative coefficient) repeat the pass until none is broken: each repeat zeroes more,
+    # and all-zero meets every row, so it ends
+    again = True
+    while again:
+        again = False
+        for n in net.order.tolist():
+            r = rows[n]
+            if r.coef.shape[0] == 0 or len(net.members[n]) == 0:
+                continue
+            bad_t = _broken(_row_values(net, r, n, ep), r.rhs).any(axis=0)
+            if bad_t.any():
+                under = _sessions_under(net, n)
+                sp[np.ix_(under, bad_t)] = 0.0
+                ep[np.ix_(net.members[n], bad_t)] = 0.0
+                again = net.has_constraints
     changed = bool(np.any(np.abs(sp - orig) > 1e-6 * (np.abs(orig) + 1.0)))
     return sp, changed
 
@@ -144,7 +151,8 @@ def fallback_plan(net: Network, rows: list[Rows], allowed: BoolArray) -> FloatAr
 
 
 def ancestors(net: Network, rows: list[Rows]) -> list[list[tuple[int, int]]]:
-    """For each EVSE: the nodes above it that have rows, with its column in their rows."""
+    """For each EVSE: the nodes above it and the constraint sets naming it that have rows,
+    with its column in their rows."""
     pos = [dict(zip(net.members[n].tolist(), range(len(net.members[n])), strict=True))
            for n in range(net.N)]
     anc: list[list[tuple[int, int]]] = []
@@ -155,6 +163,9 @@ def ancestors(net: Network, rows: list[Rows]) -> list[list[tuple[int, int]]]:
             if rows[n].coef.shape[0]:
                 chain.append((n, pos[n][e]))
             n = int(net.parent[n])
+        for n in range(net.n_tree, net.N):  # constraint sets naming this EVSE
+            if rows[n].coef.shape[0] and e in pos[n]:
+                chain.append((n, pos[n][e]))
         anc.append(chain)
     return anc
 

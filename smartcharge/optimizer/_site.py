@@ -79,11 +79,11 @@ def site_arrays(problem: Problem) -> SiteArrays:
     """Compile ``problem``'s generation, batteries, feed-in price and modes."""
     net = problem.network()
     nodes = problem.nodes
-    N = len(nodes)
-    index = net.node_index
+    N = net.N  # the tree's nodes, then any current constraints (EVSE currents only: no
+    index = net.node_index  # flow is ever below them)
     bal = np.zeros((N, N, 3), dtype=np.complex128)
     below = np.zeros((N, N), dtype=bool)
-    for m in range(N):
+    for m in range(len(nodes)):
         ph = _LINE / (3.0 * nodes[m].voltage_v)
         n = m
         while n >= 0:

@@ -264,6 +264,30 @@ class Plan:
         """Row labels of ``power_w`` and ``current_a``."""
         return tuple(e.id for e in self.problem.evses)
 
+    def line_currents(self, node: str) -> npt.NDArray[np.complex128]:
+        """The line current phasors (3, T) [A] of node ``node`` (lines L1, L2, L3, site
+        load included) under this plan: what the node's ``max_current_a`` limits, in
+        magnitude. ``abs(plan.line_currents("site"))`` gives the magnitudes.
+
+        Raises :class:`~smartcharge.errors.InvalidProblemError` for an unknown node.
+        """
+        net: Network = self.problem.network()
+        n = net.node_index.get(node)
+        if n is None:
+            raise InvalidProblemError(f"unknown node {node!r}", path="node", rule="known-node")
+        return net.line_currents(n, net.evse_power(self.session_power_w))
+
+    def node_power(self, node: str) -> FloatArray:
+        """The real power (T,) [W] through node ``node`` (site load included).
+
+        Raises :class:`~smartcharge.errors.InvalidProblemError` for an unknown node.
+        """
+        net: Network = self.problem.network()
+        n = net.node_index.get(node)
+        if n is None:
+            raise InvalidProblemError(f"unknown node {node!r}", path="node", rule="known-node")
+        return net.node_power(n, net.evse_power(self.session_power_w))
+
     @property
     def discharged_wh(self) -> FloatArray:
         """(n_sessions,) energy fed back by V2X sessions [Wh] (>= 0; ``energy_wh`` is net)."""

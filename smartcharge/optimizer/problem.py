@@ -195,6 +195,40 @@ class Node(_Part):
         return self
 
 
+class CurrentConstraint(_Part):
+    """A limit on a linear combination of EVSE current phasors, beside the node tree.
+
+    The form research simulators describe a site in (ACN-Sim's constraint matrix, one row
+    per constraint): ``|sum_e a_e I_e| <= max_current_a`` at every step, where ``I_e`` is
+    EVSE ``e``'s current phasor [A] (its conductor current, at the angle of its supply
+    voltage: 0 deg for ``L1``, +30 deg for ``L1-L2``, -90 deg for ``L2-L3``, +150 deg for
+    ``L3-L1``, as in ACN-Sim) and ``a_e`` its coefficient. A transformer secondary's line A
+    at Caltech is ``{AB EVSEs: 1, CA EVSEs: -1}``, a pod "sum of currents" has 1 for each
+    member (with the EVSEs all on one pair it is a plain sum). The tree stays the friendly
+    form; any published topology can be planned with these without re-deriving one. They are
+    met exactly like node limits (an inner polygon in the LP, exact magnitudes in
+    :func:`~smartcharge.optimizer.verify`, where a breach is a ``node_current`` violation of
+    the constraint's id on line ``L1``). Single-phase EVSEs only.
+
+    Attributes
+    ----------
+    id
+        Unique name among nodes and constraints.
+    coefficients
+        ``{EVSE id: a_e}``, at least one.
+    max_current_a
+        The limit [A], one value or one per step (``None`` entries: no limit then).
+    """
+
+    id: Annotated[str, Field(min_length=1)]
+    coefficients: Annotated[dict[str, float], Field(min_length=1)]
+    max_current_a: Limit
+
+
+_LINE_ONLY_V = (208.0, 380.0, 400.0, 415.0, 480.0)
+"""Nominal line-to-line voltages [V] that are never a phase-to-neutral supply voltage."""
+
+
 class EVSE(_Part):
     """A charging point (one connector in use at a time) attached to one node.
 
@@ -210,7 +244,14 @@ class EVSE(_Part):
         For single-phase EVSEs: ``"L1"``/``"L2"``/``"L3"`` (line to neutral) or a line pair
         ``"L1-L2"``/``"L2-L3"``/``"L3-L1"`` (line to line). Default ``"L1"``.
     voltage_v
-        Phase-to-neutral supply voltage [V] (line to line is ``sqrt(3)`` times it).
+        Phase-to-neutral supply voltage [V] (line to line is ``sqrt(3)`` times it), also
+        for a single-phase EVSE connected line to line: a 208 V EVSE on a 120/208 V system
+        has ``voltage_v=120.09``. A value within 1 % of a nominal line-to-line voltage that
+        is never a phase-to-neutral one (208, 380, 400, 415, 480 V) is rejected (rule
+        ``phase-voltage``): it would scale currents by ``sqrt(3)``; give ``line_voltage_v``.
+    line_voltage_v
+        Line-to-line supply voltage [V], instead of ``voltage_v`` (which becomes
+        ``line_voltage_v / sqrt(3)``); both may be given only if they agree within 1 %.
     max_current_a, max_power_w
         Upper bounds [A per phase] and [W]; at least one is required, both may be given.
     min_current_a, min_power_w
@@ -224,13 +265,41 @@ class EVSE(_Part):
     phases: Literal[1, 3] = 3
     connection: Connection | None = None
     voltage_v: PosFloat = 230.0
+    line_voltage_v: PosFloat | None = None
     max_current_a: NonNegFloat | None = None
     max_power_w: NonNegFloat | None = None
     min_current_a: NonNegFloat | None = None
     min_power_w: NonNegFloat | None = None
 
+    @model_validator(mode="before")
+    @classmethod
+    def _from_line_voltage(cls, data: Any) -> Any:
+        """``voltage_v`` from ``line_voltage_v`` (checked against it when both are given)."""
+        if not isinstance(data, dict) or data.get("line_voltage_v") is None:
+            return data
+        line = data["line_voltage_v"]
+        if not isinstance(line, int | float) or isinstance(line, bool) or not line > 0:
+            return data  # the field's own validation reports it
+        phase = float(line) / math.sqrt(3.0)
+        given = data.get("voltage_v")
+        if given is None:
+            return {**data, "voltage_v": phase}
+        if isinstance(given, int | float) and abs(float(given) - phase) > 0.01 * phase:
+            raise InvalidProblemError(
+                f"voltage_v {given} V (phase to neutral) and line_voltage_v {line} V "
+                f"disagree: line to line is sqrt(3) x phase to neutral ({phase:.2f} V)",
+                path="voltage_v", rule="phase-voltage")
+        return data
+
     @model_validator(mode="after")
     def _rules(self) -> EVSE:
+        if "line_voltage_v" not in self.model_fields_set and any(
+            abs(self.voltage_v - v) <= 0.01 * v for v in _LINE_ONLY_V
+        ):
+            raise InvalidProblemError(
+                f"voltage_v is phase to neutral; {self.voltage_v:g} V is a line-to-line "
+                f"voltage (its phase voltage is {self.voltage_v / math.sqrt(3.0):.2f} V): "
+                "give line_voltage_v instead", path="voltage_v", rule="phase-voltage")
         if self.max_current_a is None and self.max_power_w is None:
             raise InvalidProblemError(
                 "an EVSE needs max_current_a or max_power_w", path="max_current_a",
@@ -567,6 +636,7 @@ class Problem(_Part):
     tariff: Tariff = Tariff()
     generation: tuple[Generation, ...] = ()
     batteries: tuple[Battery, ...] = ()
+    constraints: tuple[CurrentConstraint, ...] = ()
 
     _cache: dict[str, Any] = PrivateAttr(default_factory=dict)
 
@@ -608,6 +678,7 @@ class Problem(_Part):
                     f"unknown node {evse.node!r}", path=f"evses[{i}].node", rule="known-node"
                 )
         _unique([x.id for x in self.sessions], "sessions")
+        self._check_constraints(node_ids, n)
         by_evse: dict[str, list[int]] = {}
         for i, s in enumerate(self.sessions):
             if s.evse not in evse_ids:
@@ -634,6 +705,30 @@ class Problem(_Part):
             )
         _check_site(self, node_ids)
         return self
+
+    def _check_constraints(self, node_ids: set[str], n: int) -> None:
+        """Constraint ids unique beside the nodes', known single-phase EVSEs, finite
+        coefficients, one limit per step."""
+        _unique([x.id for x in self.constraints], "constraints")
+        evse = {x.id: x for x in self.evses}
+        for i, c in enumerate(self.constraints):
+            where = f"constraints[{i}]"
+            if c.id in node_ids:
+                raise InvalidProblemError(f"id {c.id!r} is a node's too", path=f"{where}.id",
+                                          rule="unique-id")
+            for e, a in c.coefficients.items():
+                if e not in evse:
+                    raise InvalidProblemError(f"unknown EVSE {e!r}",
+                                              path=f"{where}.coefficients", rule="known-evse")
+                if evse[e].phases != 1:
+                    raise InvalidProblemError(
+                        f"EVSE {e!r} is three-phase: a constraint takes one current phasor "
+                        "per EVSE (single-phase EVSEs only)", path=f"{where}.coefficients",
+                        rule="single-phase")
+                if not math.isfinite(a):
+                    raise InvalidProblemError(f"coefficient of {e!r} must be finite",
+                                              path=f"{where}.coefficients", rule="finite")
+            _check_series(c.max_current_a, n, f"{where}.max_current_a")
 
     # ---- arrays -------------------------------------------------------------------------
 

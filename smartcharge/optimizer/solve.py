@@ -57,7 +57,9 @@ repair: the solution is snapped to the minimum within solver tolerance and check
 
 from __future__ import annotations
 
+import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -65,6 +67,7 @@ import numpy as np
 import numpy.typing as npt
 
 from smartcharge.errors import InvalidProblemError
+from smartcharge.optimizer._coarse import DEFAULT_GRID, block_starts, coarsen, expand
 from smartcharge.optimizer._flow import flow_applicable, solve_flow
 from smartcharge.optimizer._lp import SolverName
 from smartcharge.optimizer._model import EPS_EARLY, LpModel, build_lp, energy_value, solve_model
@@ -103,9 +106,10 @@ def optimize(
     max_lp_rounds: int = 2,
     resolve_share: float = 1e-3,
     lp_path: Literal["auto", "sparse", "proto"] = "auto",
-    solver: SolverName = "highs",
+    solver: SolverName = "auto",
     min_current: Literal["repair", "mip"] = "repair",
     method: Literal["lp", "flow", "auto"] = "lp",
+    grid: Literal["all", "mpc"] | Sequence[tuple[float, float]] = "all",
 ) -> Plan:
     """Allocate the site's power to the sessions of ``problem``.
 
@@ -137,8 +141,11 @@ def optimize(
     lp_path
         ``"auto"``, ``"sparse"`` (one-call sparse load) or ``"proto"`` (public API).
     solver
-        ``"highs"`` (default: HiGHS interior point with crossover, GLOP as a second try),
-        ``"highs-simplex"`` or ``"glop"``. Measurements in :mod:`smartcharge.optimizer._lp`.
+        ``"auto"`` (default: GLOP up to 100,000 LP columns, HiGHS interior point above,
+        the other as a second try; see
+        :data:`~smartcharge.optimizer._lp.AUTO_GLOP_MAX_COLUMNS`), ``"highs"`` (HiGHS
+        interior point with crossover, GLOP as a second try), ``"highs-simplex"`` or
+        ``"glop"``. Measurements in :mod:`smartcharge.optimizer._lp`.
     min_current
         ``"repair"`` (default): LP, then the repair described above. ``"mip"``: one binary
         per session and step (``min * z <= p <= max * z``) solved by SCIP; exact but only
@@ -149,6 +156,17 @@ def optimize(
         problems with total-power limits only, whole-step sessions and no demand charge
         (else :class:`~smartcharge.errors.InvalidProblemError`); its plan gets the
         minimum-current repair without LP re-solves. ``"auto"``: the flow when it applies.
+    grid
+        The LP's time grid. ``"all"``: every step. ``"mpc"``: every step for the first
+        hour, 15-minute blocks up to four hours, hours after that
+        (:data:`~smartcharge.optimizer._coarse.DEFAULT_GRID`); or a sequence of ``(until
+        [s from the start], block length [s])``. With blocks the LP is smaller (one
+        column per session and block) and its view of later steps approximate (see
+        :mod:`smartcharge.optimizer._coarse`); the plan is spread over the real steps and
+        repaired there, so it stays exactly safe; a re-solve fixes the blocks' on/off
+        pattern from their mean powers. Made for re-planning (model-predictive control),
+        where only the first steps are applied. Ignored with ramp limits, V2X
+        sessions, ``min_current="mip"`` and the flow.
 
     A node with a ramp limit (``Node.max_ramp_w``) gets ramp rows in the LP; the
     minimum-current repair is then followed by re-solves with the on/off pattern fixed
@@ -203,8 +221,14 @@ def optimize(
         if method == "flow":
             raise InvalidProblemError(f"the min-cost flow does not apply: {why}",
                                       path="method", rule="flow-structure")
-    # build -> solve
-    lp = build_lp(net, rows, allowed, obj, mip=mip)
+    # (coarse blocks) -> build -> solve
+    starts = None if (mip or net.has_ramp) else _blocks(grid, net)
+    lnet, lrows, lallowed = net, rows, allowed
+    if starts is not None:
+        lnet, lrows = coarsen(net, rows, starts)
+        lallowed = allowed_mask(lnet, lrows)
+    view = _View(lnet, lrows, lallowed, starts, net)
+    lp = build_lp(lnet, lrows, lallowed, obj, mip=mip)
     t1 = time.perf_counter()
     res = solve_model(lp, lp.lb, lp.ub, time_limit_s, t1, lp_path, "scip" if mip else solver)
     t2 = time.perf_counter()
@@ -217,11 +241,12 @@ def optimize(
     if net.has_ramp:
         return optimize_ramped(problem, net, rows, allowed, lp, res, time_limit_s, lp_path,
                                solver, mip, t0, t1, t2)
-    # repair -> win back
-    first = _repaired(net, rows, allowed, lp.session_power(res.x, net), win_back_energy)
+    # (spread blocks over their steps) -> repair -> win back
+    raw = view.up(lp.session_power(res.x, lnet), allowed)
+    first = _repaired(net, rows, allowed, raw, win_back_energy)
     status, msg = first_status(res, first.changed)
     # re-solve with the repaired on/off pattern fixed (then repair -> win back again)
-    again = _resolve(net, rows, allowed, lp, first, max_lp_rounds=0 if mip else max_lp_rounds,
+    again = _resolve(view, rows, allowed, lp, first, max_lp_rounds=0 if mip else max_lp_rounds,
                      resolve_share=resolve_share, wb=win_back_energy,
                      time_limit_s=time_limit_s, t_start=t1, lp_path=lp_path, solver=solver)
     if again.improved:
@@ -233,6 +258,61 @@ def optimize(
     return Plan(problem, again.plan.sp, status,
                 Timings(build=t1 - t0, solve=solve_s, extract=t3 - t2 - again.solve_s),
                 msg)
+
+
+@dataclass(frozen=True)
+class _View:
+    """The LP's view of the problem: the arrays, rows and allowed mask it is built from,
+    on the real steps (``starts is None``) or on blocks of steps (:mod:`._coarse`)."""
+
+    net: Network
+    rows: list[Rows]
+    allowed: BoolArray
+    starts: IntArray | None
+    fine: Network
+
+    def up(self, sp: FloatArray, allowed: BoolArray) -> FloatArray:
+        """LP power (S, LP steps) -> power on the real steps [W]."""
+        if self.starts is None:
+            return sp
+        return np.where(allowed, expand(sp, self.starts, self.fine.T), 0.0)
+
+    def down(self, sp: FloatArray) -> FloatArray:
+        """Power on the real steps -> the LP's steps: each block's mean power while
+        plugged in [W]."""
+        if self.starts is None:
+            return sp
+        f = self.fine.frac
+        with np.errstate(divide="ignore", invalid="ignore"):
+            mean = np.add.reduceat(sp * f, self.starts, axis=1) / self.net.frac
+        return np.asarray(np.where(self.net.frac > 0, mean, 0.0), dtype=np.float64)
+
+    def down_mask(self, m: BoolArray) -> BoolArray:
+        """A (S, T) mask on the real steps -> the LP's steps (any step of a block)."""
+        if self.starts is None:
+            return m
+        return np.asarray(np.logical_or.reduceat(m, self.starts, axis=1), dtype=bool)
+
+
+def _blocks(
+    grid: Literal["all", "mpc"] | Sequence[tuple[float, float]], net: Network
+) -> IntArray | None:
+    """The first step of each LP block, or ``None`` for every step (``grid="all"``, or a
+    grid whose blocks are all single steps)."""
+    if isinstance(grid, str):
+        if grid == "all":
+            return None
+        if grid != "mpc":
+            raise InvalidProblemError(f"unknown grid {grid!r} (all, mpc or a sequence)",
+                                      path="grid", rule="grid")
+        grid = DEFAULT_GRID
+    for i, (until, block_s) in enumerate(grid):
+        if not (until > 0 and block_s >= 0 and math.isfinite(block_s)):
+            raise InvalidProblemError(
+                f"grid entry {i} must be (until > 0 s, block length >= 0 s), got "
+                f"({until}, {block_s})", path=f"grid[{i}]", rule="grid")
+    starts = block_starts(net.T, net.step_s, grid)
+    return None if len(starts) == net.T else starts
 
 
 def _repaired(
@@ -255,14 +335,16 @@ class _Resolved:
 
 
 def _resolve(
-    net: Network, rows: list[Rows], allowed: BoolArray, lp: LpModel, first: Repaired, *,
+    view: _View, rows: list[Rows], allowed: BoolArray, lp: LpModel, first: Repaired, *,
     max_lp_rounds: int, resolve_share: float, wb: bool, time_limit_s: float | None,
     t_start: float, lp_path: Literal["auto", "sparse", "proto"], solver: SolverName,
 ) -> _Resolved:
     """Re-solve stage: fix the repaired plan's on/off pattern (:func:`_fixings`), solve the
     LP again, repair and win back. The first LP's energy is an upper bound: stop when the
     plan is within ``resolve_share`` of it, the rounds are used up, the time is, or a
-    round makes no progress."""
+    round makes no progress. On blocks (``view``), the fixings are made on the blocks'
+    mean powers and the solution spread back over the steps."""
+    net = view.fine
     best, dropped = first.sp, first.dropped
     relax_wh = first.lp_wh
     rounds, solve_s, improved = 1, 0.0, False
@@ -272,7 +354,8 @@ def _resolve(
         if time_limit_s is not None and time.perf_counter() - t_start >= time_limit_s:
             break
         ta = time.perf_counter()
-        lb_p, ub_p = _fixings(net, rows, lp, best, dropped, allowed)
+        lb_p, ub_p = _fixings(view.net, view.rows, lp, view.down(best),
+                              view.down_mask(dropped), view.allowed)
         lb = lp.lb.copy()
         ub = lp.ub.copy()
         nv = len(lp.vs)
@@ -283,7 +366,8 @@ def _resolve(
         solve_s += time.perf_counter() - ta
         if res.x is None:
             break
-        nxt = _repaired(net, rows, allowed, lp.session_power(res.x, net), wb)
+        nxt = _repaired(net, rows, allowed, view.up(lp.session_power(res.x, view.net), allowed),
+                        wb)
         if energy_wh(net, nxt.sp).sum() <= energy_wh(net, best).sum() + 1e-6:
             break  # no progress: keep what we have
         best, dropped = nxt.sp, dropped | nxt.dropped

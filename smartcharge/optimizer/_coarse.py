@@ -1,0 +1,93 @@
+"""Coarser steps further out: the LP on blocks of steps, the first steps exact.
+
+A model-predictive controller applies only the first step of each plan, and re-plans
+before the later steps come; those steps only need to be good enough to tell what the
+first one should be. :func:`block_starts` groups the horizon's steps into blocks that grow
+with the distance from now (by default: every step for the first hour, 15 minutes up to
+four hours, then an hour), and :func:`coarsen` makes the arrays of a
+:class:`~smartcharge.optimizer._network.Network` on those blocks, so the LP has one power
+column per session and block instead of per step:
+
+- a session's share ``frac`` of a block is the sum over its steps (its energy is exact:
+  ``p * sum_t frac_t * dt``);
+- prices and CO2 are the means over the block, the site load its maximum;
+- every node row's right-hand side is the minimum over the block's steps, and a block is
+  forced off if one of its steps is.
+
+The LP's block powers are spread back over each block's steps (:func:`expand`) and the
+plan is then repaired on the real steps (:func:`smartcharge.optimizer._repair.make_safe`),
+so every limit still holds exactly at every step; the coarse rows only make the LP's view
+of the future approximate, never the plan unsafe.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import numpy.typing as npt
+
+from smartcharge.optimizer._network import Network, Rows
+
+__all__ = ["DEFAULT_GRID", "block_starts", "coarsen", "expand"]
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+
+DEFAULT_GRID: tuple[tuple[float, float], ...] = ((3600.0, 0.0), (4 * 3600.0, 900.0),
+                                                  (math.inf, 3600.0))
+"""``(until [s from the horizon's start], block length [s])``: blocks of one step (0) for
+the first hour, of 15 minutes up to four hours, of an hour after that."""
+
+
+def block_starts(n_steps: int, step_s: float, grid: Sequence[tuple[float, float]]) -> IntArray:
+    """The first step of every block (ascending, from 0).
+
+    A block starting at ``t * step_s`` seconds has the length of the first grid entry whose
+    ``until`` is later than that (rounded to whole steps, at least one; one step after the
+    last entry), and it ends where the next entry's blocks would start at the latest.
+    """
+    starts: list[int] = []
+    t = 0
+    while t < n_steps:
+        starts.append(t)
+        at = t * step_s
+        length = 1
+        for until, block_s in grid:
+            if at < until:
+                length = max(1, round(block_s / step_s))
+                if math.isfinite(until):  # do not run past the entry's end
+                    length = max(1, min(length, math.ceil(until / step_s - 1e-9) - t))
+                break
+        t += length
+    return np.asarray(starts, dtype=np.int64)
+
+
+def coarsen(net: Network, rows: list[Rows], starts: IntArray) -> tuple[Network, list[Rows]]:
+    """The arrays and rows of ``net`` on the blocks beginning at ``starts`` (see the module
+    docstring). The result shares everything else with ``net``; use it only to build the
+    LP."""
+    c = copy.copy(net)
+    length = np.diff(np.append(starts, net.T)).astype(np.float64)
+    c.T = len(starts)
+    c.frac = np.add.reduceat(net.frac, starts, axis=1)
+    c.price = np.add.reduceat(net.price, starts) / length
+    c.co2 = np.add.reduceat(net.co2, starts) / length
+    c.base_w = np.maximum.reduceat(net.base_w, starts)
+    c.power_limit = np.minimum.reduceat(net.power_limit, starts, axis=1)
+    c.current_limit = np.minimum.reduceat(net.current_limit, starts, axis=1)
+    c._rows = {}
+    out = []
+    for r in rows:
+        rhs = np.minimum.reduceat(r.rhs, starts, axis=1) if r.rhs.shape[0] else (
+            np.zeros((0, len(starts))))
+        out.append(Rows(r.coef, rhs, np.logical_or.reduceat(r.forced, starts)))
+    return c, out
+
+
+def expand(block_power: FloatArray, starts: IntArray, n_steps: int) -> FloatArray:
+    """Block powers (S, blocks) [W] -> step powers (S, n_steps) [W], constant per block."""
+    of = np.repeat(np.arange(len(starts)), np.diff(np.append(starts, n_steps)))
+    return np.asarray(block_power[:, of], dtype=np.float64)
