@@ -322,3 +322,17 @@ def test_rule_based_controller_charges_planned_cars_in_the_cheapest_hours() -> N
                                      sessions=[_car("fast", 2 * full)]))
     np.testing.assert_allclose(surplus_rules(p).session_power_w[0],
                                [full, full, 0, 0, 0, 0])
+
+
+def test_zero_export_site_with_a_pv_car_sits_at_exactly_zero() -> None:
+    """No export allowed and a pv car that must not import: where it charges, the root is
+    at exactly 0 (the car takes the surplus, 6.5 kW of 7.5 kW PV minus 1 kW load); the
+    model holds both with no margin and removes the solver's noise."""
+    pv = (0.0, 7500.0, 7500.0, 7500.0, 0.0, 0.0)
+    _, plan = _plan(_site(nodes=[{"id": "grid", "max_power_w": 20000.0, "max_export_w": 0.0}],
+                          generation=[{"id": "pv", "node": "grid", "power_w": pv}],
+                          tariff={"site_load_w": 1000.0}, sessions=[_car("pv", 40000.0)]))
+    np.testing.assert_allclose(plan.session_power_w[0], [0, 6500, 6500, 6500, 0, 0], atol=1e-6)
+    on = plan.session_power_w[0] > 0
+    assert np.all(np.abs(plan.grid_w[on]) <= 1e-6)
+    assert plan.export_wh == pytest.approx(0.0, abs=1e-6)
