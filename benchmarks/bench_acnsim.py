@@ -5,9 +5,10 @@ Runs ``acnportal``'s ``Simulator`` on the cached Caltech event file of
 ``acnsim.sites.caltech_acn(basic_evse=True, voltage=208, transformer_cap=...)``, re-planning
 every 5-minute period (``max_recompute=1``) with:
 
-- ``ours``: :func:`smartcharge.optimizer.optimize` (``grid="mpc"``) on the sessions ACN-Sim
-  reports active (remaining demand, estimated departure), on the site tree of
-  ``benchmarks/caltech.py``; the plan's first step becomes the pilots [A] (power / 208 V);
+- ``ours``: :func:`smartcharge.optimizer.optimize` (``--options``, default ``grid="mpc"``) on
+  the sessions ACN-Sim reports active (remaining demand, estimated departure), on the site
+  tree of ``benchmarks/caltech.py``; the plan's first step becomes the pilots [A] (power /
+  208 V);
 - ``llf``: ACN-Sim's own least-laxity-first (``SortedSchedulingAlgo``).
 
 and prints ACN-Sim's share of the requested energy delivered next to this project's own
@@ -53,7 +54,9 @@ EV_MAX_W = 6600.0
 infinite: ACN-Sim's battery model caps the power, not the pilot)."""
 
 
-def _ours(acnsim: Any, algorithms: Any, site: dict[str, Any], cap: float) -> Any:
+def _ours(
+    acnsim: Any, algorithms: Any, site: dict[str, Any], cap: float, options: dict[str, Any]
+) -> Any:
     """An ACN-Sim algorithm that plans with :func:`optimize` and applies the first step."""
     nodes, evses = site_nodes_evses(site, cap)
     known = {e.id for e in evses}
@@ -87,7 +90,7 @@ def _ours(acnsim: Any, algorithms: Any, site: dict[str, Any], cap: float) -> Any
                 evses=tuple(evses), sessions=tuple(sessions),
                 tariff=Tariff(price=tuple(float(p) for p in tou_price(now, 300, n))))
             t = time.perf_counter()
-            plan = optimize(problem, grid="mpc")
+            plan = optimize(problem, **options)
             self.times.append(time.perf_counter() - t)
             for i, s in enumerate(problem.sessions):
                 out[s.evse] = [float(plan.session_power_w[i, 0]) / VOLTS]
@@ -110,7 +113,7 @@ def run(args: argparse.Namespace, acnsim: Any, algorithms: Any, cap: float,
     events = acnsim.EventQueue(kept)
     network = acnsim.sites.caltech_acn(basic_evse=True, voltage=VOLTS, transformer_cap=cap)
     site = read_site(args.data)
-    sch = _ours(acnsim, algorithms, site, cap) if name == "ours" else (
+    sch = _ours(acnsim, algorithms, site, cap, json.loads(args.options)) if name == "ours" else (
         algorithms.SortedSchedulingAlgo(algorithms.least_laxity_first))
     if name != "ours":
         sch.max_recompute = 1
@@ -134,6 +137,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--capacities", default="40")
     ap.add_argument("--algorithms", default="ours,llf")
     ap.add_argument("--json", type=Path)
+    ap.add_argument("--options", default='{"grid": "mpc"}',
+                    help="optimize()'s keyword arguments for 'ours', as JSON ('{}' for an "
+                         "older revision on PYTHONPATH, which has no grid)")
     args = ap.parse_args(argv)
     if importlib.util.find_spec("acnportal") is None:
         print("acnportal is not installed: nothing to compare (see the module docstring)")
@@ -143,9 +149,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     from acnportal import acnsim, algorithms
 
-    from smartcharge.optimizer import warm_up
+    from smartcharge import optimizer
 
-    warm_up()
+    if hasattr(optimizer, "warm_up"):  # older revisions have none
+        optimizer.warm_up()
     rows = []
     for cap in [float(x) for x in args.capacities.split(",") if x]:
         for name in [a for a in args.algorithms.split(",") if a]:

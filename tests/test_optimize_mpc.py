@@ -101,3 +101,18 @@ def test_solver_by_size() -> None:
 def test_warm_up_loads_the_solvers() -> None:
     assert warm_up() >= 0.0
     assert warm_up(("glop",)) >= 0.0
+
+
+def test_far_blocks_get_the_coarser_polygon() -> None:
+    p = synthetic_problem(12, n_steps=96, step_s=900, seed=5)
+    net = p.network()
+    fine, far = net.rows(10.0), net.rows(20.0)
+    # 15-minute steps: single steps for 4 h (the 15-minute blocks are single steps), then hours
+    starts = block_starts(net.T, net.step_s, DEFAULT_GRID)
+    assert starts[:17].tolist() == [*range(16), 16] and starts[17] == 20
+    _, crows = coarsen(net, fine, starts, far)
+    for n, r in enumerate(crows):
+        k = fine[n].coef.shape[0]
+        assert np.array_equal(r.coef, np.vstack([fine[n].coef, far[n].coef]))
+        assert np.all(np.isinf(r.rhs[:k, 16:])) and np.all(np.isinf(r.rhs[k:, :16]))
+        assert np.array_equal(r.rhs[:k, :16], fine[n].rhs[:, :16])

@@ -65,10 +65,18 @@ def block_starts(n_steps: int, step_s: float, grid: Sequence[tuple[float, float]
     return np.asarray(starts, dtype=np.int64)
 
 
-def coarsen(net: Network, rows: list[Rows], starts: IntArray) -> tuple[Network, list[Rows]]:
+def coarsen(
+    net: Network, rows: list[Rows], starts: IntArray, far_rows: list[Rows] | None = None
+) -> tuple[Network, list[Rows]]:
     """The arrays and rows of ``net`` on the blocks beginning at ``starts`` (see the module
     docstring). The result shares everything else with ``net``; use it only to build the
-    LP."""
+    LP.
+
+    ``far_rows`` (the same limits as ``rows`` with a coarser polygon, e.g.
+    ``net.rows(20.0)``): used instead of ``rows`` for every block after the leading
+    single-step ones, where the LP's view is approximate anyway; still an inner
+    approximation, and the plan is repaired against ``rows`` on the real steps.
+    """
     c = copy.copy(net)
     length = np.diff(np.append(starts, net.T)).astype(np.float64)
     c.T = len(starts)
@@ -79,12 +87,28 @@ def coarsen(net: Network, rows: list[Rows], starts: IntArray) -> tuple[Network, 
     c.power_limit = np.minimum.reduceat(net.power_limit, starts, axis=1)
     c.current_limit = np.minimum.reduceat(net.current_limit, starts, axis=1)
     c._rows = {}
+    lengths = np.diff(np.append(starts, net.T))
+    near = int(np.argmax(lengths > 1)) if np.any(lengths > 1) else len(starts)
     out = []
-    for r in rows:
-        rhs = np.minimum.reduceat(r.rhs, starts, axis=1) if r.rhs.shape[0] else (
-            np.zeros((0, len(starts))))
-        out.append(Rows(r.coef, rhs, np.logical_or.reduceat(r.forced, starts)))
+    for n, r in enumerate(rows):
+        rhs = _block_rhs(r, starts)
+        forced = np.logical_or.reduceat(r.forced, starts)
+        if far_rows is not None and near < len(starts):
+            f = far_rows[n]
+            far = _block_rhs(f, starts)
+            rhs[:, near:] = np.inf
+            far[:, :near] = np.inf
+            out.append(Rows(np.vstack([r.coef, f.coef]), np.vstack([rhs, far]), forced))
+        else:
+            out.append(Rows(r.coef, rhs, forced))
     return c, out
+
+
+def _block_rhs(r: Rows, starts: IntArray) -> FloatArray:
+    """Each row's right-hand side on the blocks: its minimum over the block's steps."""
+    if r.rhs.shape[0] == 0:
+        return np.zeros((0, len(starts)))
+    return np.asarray(np.minimum.reduceat(r.rhs, starts, axis=1), dtype=np.float64)
 
 
 def expand(block_power: FloatArray, starts: IntArray, n_steps: int) -> FloatArray:

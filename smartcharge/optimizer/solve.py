@@ -110,6 +110,7 @@ def optimize(
     min_current: Literal["repair", "mip"] = "repair",
     method: Literal["lp", "flow", "auto"] = "lp",
     grid: Literal["all", "mpc"] | Sequence[tuple[float, float]] = "all",
+    far_chord_deg: float | None = None,
 ) -> Plan:
     """Allocate the site's power to the sessions of ``problem``.
 
@@ -167,6 +168,13 @@ def optimize(
         pattern from their mean powers. Made for re-planning (model-predictive control),
         where only the first steps are applied. Ignored with ramp limits, V2X
         sessions, ``min_current="mip"`` and the flow.
+    far_chord_deg
+        With blocks: a coarser polygon's chord angle [deg] for the blocks after the
+        leading single steps (at least ``max_chord_deg``; ``None``: the same polygon). In
+        the LP's view only: the plan is repaired against ``max_chord_deg``'s polygon.
+        Measured on a Caltech day at 20 kW: 20 degrees (half the rows) made re-plans
+        about a quarter faster but delivered 77.01 % instead of 77.27 %, so it is off by
+        default.
 
     A node with a ramp limit (``Node.max_ramp_w``) gets ramp rows in the LP; the
     minimum-current repair is then followed by re-solves with the on/off pattern fixed
@@ -225,7 +233,8 @@ def optimize(
     starts = None if (mip or net.has_ramp) else _blocks(grid, net)
     lnet, lrows, lallowed = net, rows, allowed
     if starts is not None:
-        lnet, lrows = coarsen(net, rows, starts)
+        far = None if far_chord_deg is None else net.rows(max(max_chord_deg, far_chord_deg))
+        lnet, lrows = coarsen(net, rows, starts, far)
         lallowed = allowed_mask(lnet, lrows)
     view = _View(lnet, lrows, lallowed, starts, net)
     lp = build_lp(lnet, lrows, lallowed, obj, mip=mip)
