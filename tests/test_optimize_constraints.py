@@ -110,3 +110,19 @@ def test_three_phase_evses_are_refused() -> None:
     with pytest.raises(InvalidProblemError) as info:
         Problem.model_validate(d)
     assert info.value.rule == "single-phase"
+
+
+def test_current_constraints_hold_in_the_site_model() -> None:
+    """With generation and a battery (the site model), the constraints still bind the EVSE
+    currents: the plan verifies and charges no more than the charging-only one allows."""
+    flat = site(None, secondary_lines(60.0))
+    data = flat.model_dump(mode="json")
+    data["generation"] = [{"id": "pv", "node": "site", "power_w": 5000.0}]
+    data["batteries"] = [{"id": "b", "node": "site", "capacity_wh": 10000.0,
+                          "initial_wh": 5000.0, "max_charge_w": 3000.0,
+                          "max_discharge_w": 3000.0}]
+    with_site = Problem.model_validate(data)
+    plan = optimize(with_site)
+    assert verify(with_site, plan) == [], plan.message
+    assert "site model" in plan.message
+    assert plan.energy_wh.sum() <= optimize(flat).energy_wh.sum() * (1 + 1e-6)

@@ -125,7 +125,11 @@ def test_no_import_cycles() -> None:
     for m, path in mods.items():
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, ast.ImportFrom) and node.module in mods:
-                graph[m].add(node.module)
+                # ``from pkg import submodule`` depends on the submodule, not on all of pkg
+                subs = {f"{node.module}.{a.name}" for a in node.names}
+                graph[m].update(subs & mods.keys() or {node.module})
+                graph[m].update(
+                    node.module for a in node.names if f"{node.module}.{a.name}" not in mods)
             elif isinstance(node, ast.Import):
                 graph[m].update(a.name for a in node.names if a.name in mods)
         graph[m].discard(m)  # a package importing its own submodules

@@ -21,10 +21,13 @@ from smartcharge.optimizer.baselines import (
     least_laxity_first,
     uncontrolled,
 )
+from smartcharge.optimizer.hysteresis import SurplusHysteresis, SwitchState
 from smartcharge.optimizer.plan import EvseProfile, Plan, SolverStatus, Timings
 from smartcharge.optimizer.problem import (
     EVSE,
+    Battery,
     CurrentConstraint,
+    Generation,
     Horizon,
     Node,
     Objective,
@@ -34,13 +37,16 @@ from smartcharge.optimizer.problem import (
     limits_from_schedule,
 )
 from smartcharge.optimizer.solve import optimize
+from smartcharge.optimizer.surplus import surplus_rules
 from smartcharge.optimizer.verify import Violation, verify
 
 __all__ = [
     "BASELINES",
     "EVSE",
+    "Battery",
     "CurrentConstraint",
     "EvseProfile",
+    "Generation",
     "Horizon",
     "Node",
     "Objective",
@@ -48,6 +54,8 @@ __all__ = [
     "Problem",
     "Session",
     "SolverStatus",
+    "SurplusHysteresis",
+    "SwitchState",
     "Tariff",
     "Timings",
     "Violation",
@@ -56,6 +64,7 @@ __all__ = [
     "least_laxity_first",
     "limits_from_schedule",
     "optimize",
+    "surplus_rules",
     "uncontrolled",
     "verify",
     "warm_up",

@@ -122,6 +122,10 @@ class Network:
         # children before parents (post-order by depth, ties by declaration order)
         self.order = np.lexsort((np.arange(self.N), -depth))
         self.power_limit = np.stack([problem.series(x.max_power_w) for x in nodes])
+        # export limit [W]: max_export_w, else the power limit (both ways, as before)
+        self.export_limit = np.stack([
+            problem.series(x.max_power_w if x.max_export_w is None else x.max_export_w)
+            for x in nodes])
         # ramp limits [W per step] (inf: none) and the EV power before the horizon (nan)
         self.ramp_w = np.array([np.inf if x.max_ramp_w is None else x.max_ramp_w
                                 for x in nodes], dtype=np.float64)
@@ -260,6 +264,7 @@ class Network:
         self.parent = np.append(self.parent, -1)
         self.order = np.append(self.order, n)
         self.power_limit = np.vstack([self.power_limit, np.full(self.T, np.inf)])
+        self.export_limit = np.vstack([self.export_limit, np.full(self.T, np.inf)])
         self.current_limit = np.vstack([self.current_limit, problem.series(c.max_current_a)])
         self.ramp_w = np.append(self.ramp_w, np.inf)
         self.initial_w = np.append(self.initial_w, np.nan)
@@ -316,8 +321,8 @@ class Network:
         v2x = self.evse_v2x[self.members[n]]
         if np.any(np.isfinite(self.power_limit[n])):
             add(np.ones(m), self.power_limit[n] - base)
-            if v2x.any():  # V2X: the limit bounds the exported power as well
-                add(-np.ones(m), self.power_limit[n] + base)
+        if v2x.any() and np.any(np.isfinite(self.export_limit[n])):
+            add(-np.ones(m), self.export_limit[n] + base)  # V2X: the exported power
         limit = self.current_limit[n]
         if np.any(np.isfinite(limit)):
             for k in range(3):

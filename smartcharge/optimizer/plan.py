@@ -20,6 +20,7 @@ from smartcharge.model.enums import (
     ChargingRateUnit,
 )
 from smartcharge.model.types import ChargingProfile, ChargingSchedule, ChargingSchedulePeriod
+from smartcharge.optimizer._site import site_arrays, soc_wh
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -100,15 +101,23 @@ class Plan:
         (n_sessions,) energy delivered [Wh], net of what V2X sessions fed back.
     cost
         Energy cost of the charging [currency] (price x energy; discharged energy counts
-        as revenue).
+        as revenue). With generation or batteries the site's bill is :attr:`grid_cost`.
     co2_g
         CO2 of the charging [g] (0 without an intensity).
     peak_w
-        Highest power at the root over the horizon [W], site load included.
+        Highest power at the root over the horizon [W], site load, batteries and
+        generation included.
     demand_cost
         ``demand_charge_per_kw * peak_w / 1000`` [currency].
     status, timings, message
         How it was obtained.
+    battery_power_w
+        (n_batteries, n_steps) [W] of the problem's batteries, positive charging,
+        negative discharging (one signed value per step: a battery never does both at
+        once). ``None`` given: idle (zeros).
+    generation_w
+        (n_generators, n_steps) [W] of generation used (the rest of the forecast is
+        curtailed). ``None`` given: all of the forecast.
     """
 
     problem: Problem
@@ -116,6 +125,8 @@ class Plan:
     status: SolverStatus = SolverStatus.FEASIBLE
     timings: Timings = field(default_factory=Timings)
     message: str = ""
+    battery_power_w: FloatArray | None = None
+    generation_w: FloatArray | None = None
     power_w: FloatArray = field(init=False)
     current_a: FloatArray = field(init=False)
     energy_wh: FloatArray = field(init=False)
@@ -133,10 +144,14 @@ class Plan:
                 path="session_power_w", rule="shape",
             )
         ep = net.evse_power(sp)
+        self._site_arrays(net.T)
         delivered = sp * net.frac * net.dt_h  # Wh per session and step
         energy = delivered.sum(axis=1)
         per_step = delivered.sum(axis=0)
         root = net.node_power(net.root, ep)
+        assert self.battery_power_w is not None and self.generation_w is not None
+        if self.battery_power_w.size or self.generation_w.size:  # batteries, generation
+            root = root + self.battery_power_w.sum(axis=0) - self.generation_w.sum(axis=0)
         for name, value in (
             ("session_power_w", sp),
             ("power_w", ep),
@@ -151,13 +166,80 @@ class Plan:
         object.__setattr__(self, "peak_w", peak)
         object.__setattr__(self, "demand_cost", net.demand_charge * max(peak, 0.0) / 1000.0)
 
+    def _site_arrays(self, T: int) -> None:
+        """Battery powers (zeros if not given) and generation used (the forecast if not
+        given) as read-only arrays of the right shape."""
+        for name, default, what in (
+            ("battery_power_w", np.zeros((len(self.problem.batteries), T)), "batteries"),
+            ("generation_w", np.stack([self.problem.series(g.power_w)
+                                       for g in self.problem.generation])
+             if self.problem.generation else np.zeros((0, T)), "generators"),
+        ):
+            given = getattr(self, name)
+            value = default if given is None else np.array(given, dtype=np.float64,
+                                                           order="C", copy=True)
+            if value.shape != default.shape:
+                raise InvalidProblemError(
+                    f"{name} must have shape {default.shape} (n_{what}, n_steps), got "
+                    f"{value.shape}", path=name, rule="shape")
+            value.setflags(write=False)
+            object.__setattr__(self, name, value)
+
     def __reduce__(self) -> tuple[object, ...]:
         # Pickle only what the plan is made of; the derived arrays and metrics are recomputed
         # on arrival (a 1,000-EVSE plan travels at about a third of its in-memory size).
         return (
             type(self),
-            (self.problem, self.session_power_w, self.status, self.timings, self.message),
+            (self.problem, self.session_power_w, self.status, self.timings, self.message,
+             self.battery_power_w, self.generation_w),
         )
+
+    # ---- site metrics (generation, batteries, grid exchange) ------------------------------
+
+    @property
+    def grid_w(self) -> FloatArray:
+        """(n_steps,) average net exchange at the root [W] over each step: positive
+        import, negative export (EVs while plugged in, site load, batteries, generation)."""
+        net = self.problem.network()
+        ev = (self.session_power_w * net.frac).sum(axis=0)
+        assert self.battery_power_w is not None and self.generation_w is not None
+        out = (ev + net.base_w + self.battery_power_w.sum(axis=0)
+               - self.generation_w.sum(axis=0))
+        return np.asarray(out, dtype=np.float64)
+
+    @property
+    def import_wh(self) -> float:
+        """Energy imported at the root over the horizon [Wh]."""
+        return float(np.maximum(self.grid_w, 0.0).sum() * self.problem.horizon.step_h)
+
+    @property
+    def export_wh(self) -> float:
+        """Energy exported at the root over the horizon [Wh]."""
+        return float(np.maximum(-self.grid_w, 0.0).sum() * self.problem.horizon.step_h)
+
+    @property
+    def grid_cost(self) -> float:
+        """The site's energy bill [currency]: imports at the import price minus exports at
+        the feed-in price (demand charge and battery wear not included)."""
+        site = site_arrays(self.problem)
+        g = self.grid_w * self.problem.horizon.step_h / 1000.0  # kWh per step
+        price = self.problem.network().price
+        return float(np.maximum(g, 0.0) @ price - np.maximum(-g, 0.0) @ site.export_price)
+
+    @property
+    def soc_wh(self) -> FloatArray:
+        """(n_batteries, n_steps) state of charge [Wh] at the end of each step."""
+        assert self.battery_power_w is not None
+        return soc_wh(site_arrays(self.problem), self.battery_power_w,
+                      self.problem.horizon.step_h)
+
+    @property
+    def self_consumption(self) -> float:
+        """Share of the generation used that stays on site (1 - export / generation used;
+        1 without generation)."""
+        assert self.generation_w is not None
+        used = float(self.generation_w.sum()) * self.problem.horizon.step_h
+        return 1.0 if used <= 0 else 1.0 - min(self.export_wh, used) / used
 
     @classmethod
     def from_session_power(

@@ -69,6 +69,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "EVSE",
+    "Battery",
+    "Generation",
     "Horizon",
     "Node",
     "Objective",
@@ -89,6 +91,9 @@ Series = float | tuple[float, ...]
 """A value per step, or one number for every step."""
 
 Connection = Literal["L1", "L2", "L3", "L1-L2", "L2-L3", "L3-L1", "L2-L1", "L3-L2", "L1-L3"]
+
+SessionMode = Literal["planned", "fast", "pv", "min_pv"]
+"""How a session charges (see :class:`Session`)."""
 
 DEFAULT_AC_MIN_CURRENT_A = 6.0
 """IEC 61851-1: an AC pilot below 6 A stops the charge, so 6 A is the default minimum."""
@@ -161,11 +166,18 @@ class Node(_Part):
         ``max_ramp_w``): the first step may then rise at most ``max_ramp_w`` above it (a
         drop is not limited: the plan cannot keep cars charging). ``None``: the first step
         is unconstrained.
+    max_export_w
+        Limit on the power [W] flowing up and out of the node (generation, batteries and
+        V2X sessions below it feeding back; 0 for a zero-export site). ``None``: a power
+        limit bounds export too wherever export is possible (with generation, a battery or
+        a V2X session below), as before; ``max_power_w`` then bounds import only when
+        ``max_export_w`` is given.
     """
 
     id: Annotated[str, Field(min_length=1)]
     parent: str | None = None
     max_power_w: Limit = None
+    max_export_w: Limit = None
     max_current_a: Limit = None
     coupling: Literal["direct", "delta-wye"] = "direct"
     ratio: PosFloat = 1.0
@@ -359,6 +371,15 @@ class Session(_Part):
         step, and be >= 0 at the end of the horizon (the vehicle never leaves with less
         than it came with; ``energy_wh`` is still the most it gets). Only with
         ``max_discharge_w > 0``.
+    mode
+        ``"planned"`` (default, the optimizer's behaviour without modes: the most energy
+        by departure at the lowest cost, grid, generation and batteries alike);
+        ``"fast"`` (as much as possible as early as possible: being behind the
+        full-power schedule since arrival costs more than any price); ``"pv"`` (only
+        surplus: at any step the vehicle draws power, the site imports nothing and no
+        battery discharges); ``"min_pv"`` (the minimum from arrival, from any source, and
+        anything above the minimum under the ``"pv"`` rule). See
+        :mod:`smartcharge.optimizer._storage`.
     """
 
     id: Annotated[str, Field(min_length=1)]
@@ -374,6 +395,7 @@ class Session(_Part):
     transaction_id: Annotated[str, Field(max_length=36)] | None = None
     max_discharge_w: NonNegFloat = 0.0
     discharge_floor_wh: NonNegFloat = 0.0
+    mode: SessionMode = "planned"
 
     @model_validator(mode="after")
     def _window(self) -> Session:
@@ -462,6 +484,9 @@ class Tariff(_Part):
     ----------
     price
         Import price [currency/kWh].
+    export_price
+        Feed-in price [currency/kWh] paid for energy the site exports at the root
+        (default: none, 0); at most the import price at every step.
     co2_g_per_kwh
         Grid CO2 intensity [g/kWh], optional.
     demand_charge_per_kw
@@ -473,6 +498,7 @@ class Tariff(_Part):
     """
 
     price: Series = 0.0
+    export_price: Series | None = None
     co2_g_per_kwh: Series | None = None
     demand_charge_per_kw: NonNegFloat | None = None
     site_load_w: Series | None = None
@@ -516,6 +542,90 @@ class Objective(_Part):
     degradation_per_kwh: NonNegFloat = 0.02
 
 
+class Generation(_Part):
+    """A generator (PV array, ...) at a node: its forecast power, kept apart from the load.
+
+    Attributes
+    ----------
+    id, node
+        Its name and the node it feeds into.
+    power_w
+        Available power [W] per step (or one number for every step), >= 0: the plan uses
+        at most this (the rest is curtailed, e.g. on a zero-export site). A balanced
+        three-phase source at the node's ``voltage_v``.
+    """
+
+    id: Annotated[str, Field(min_length=1)]
+    node: str
+    power_w: Series
+
+
+class Battery(_Part):
+    """A stationary battery at a node (a balanced three-phase load or source).
+
+    The state of charge ``soc`` [Wh] at the end of step ``t`` is ``soc[t-1] +
+    (eta * charge - discharge / eta) * dt`` with ``eta = sqrt(efficiency)`` and ``dt`` the
+    step [h]; it must stay within ``[min_wh, max_wh]`` at the end of every step (power is
+    constant within a step, so also in between). The battery charges from generation or the
+    grid and discharges to EVs or the site, within every node limit.
+
+    Attributes
+    ----------
+    id, node
+        Its name and the node it hangs from.
+    capacity_wh
+        Usable capacity [Wh] (> 0).
+    initial_wh
+        State of charge at the start of the horizon [Wh].
+    min_wh, max_wh
+        Bounds on the state of charge [Wh] (default 0 and ``capacity_wh``).
+    final_wh
+        Target state of charge at the end of the horizon [Wh] (soft, like a session's
+        energy: met whenever the limits allow; ``None``: no target).
+    max_charge_w, max_discharge_w
+        Power limits [W] at the battery's AC terminals.
+    efficiency
+        Round-trip efficiency in (0, 1] (half the loss charging, half discharging).
+    cost_per_kwh
+        Wear [currency/kWh] charged on every kWh discharged (so cycling pays only when a
+        price spread covers it).
+    """
+
+    id: Annotated[str, Field(min_length=1)]
+    node: str
+    capacity_wh: PosFloat
+    initial_wh: NonNegFloat
+    min_wh: NonNegFloat = 0.0
+    max_wh: NonNegFloat | None = None
+    final_wh: NonNegFloat | None = None
+    max_charge_w: NonNegFloat
+    max_discharge_w: NonNegFloat
+    efficiency: Annotated[float, Field(gt=0, le=1)] = 0.9
+    cost_per_kwh: NonNegFloat = 0.02
+
+    @model_validator(mode="after")
+    def _bounds(self) -> Battery:
+        top = self.capacity_wh if self.max_wh is None else self.max_wh
+        if top > self.capacity_wh:
+            raise InvalidProblemError(f"max_wh {top} is above capacity_wh "
+                                      f"{self.capacity_wh}", path="max_wh", rule="le-capacity")
+        if self.min_wh > top:
+            raise InvalidProblemError(f"min_wh {self.min_wh} is above max_wh {top}",
+                                      path="min_wh", rule="min<=max")
+        for name in ("initial_wh", "final_wh"):
+            v = getattr(self, name)
+            if v is not None and not self.min_wh <= v <= top:
+                raise InvalidProblemError(
+                    f"{name} {v} is outside [min_wh, max_wh] = [{self.min_wh}, {top}]",
+                    path=name, rule="soc-bounds")
+        return self
+
+    @property
+    def top_wh(self) -> float:
+        """The effective maximum state of charge [Wh]."""
+        return self.capacity_wh if self.max_wh is None else self.max_wh
+
+
 class Problem(_Part):
     """A site allocation problem (see the module docstring for conventions)."""
 
@@ -524,6 +634,8 @@ class Problem(_Part):
     evses: tuple[EVSE, ...] = ()
     sessions: tuple[Session, ...] = ()
     tariff: Tariff = Tariff()
+    generation: tuple[Generation, ...] = ()
+    batteries: tuple[Battery, ...] = ()
     constraints: tuple[CurrentConstraint, ...] = ()
 
     _cache: dict[str, Any] = PrivateAttr(default_factory=dict)
@@ -544,7 +656,7 @@ class Problem(_Part):
                     f"unknown parent {node.parent!r}", path=f"nodes[{i}].parent",
                     rule="known-node",
                 )
-            for name in ("max_power_w", "max_current_a"):
+            for name in ("max_power_w", "max_current_a", "max_export_w"):
                 _check_series(getattr(node, name), n, f"nodes[{i}].{name}")
         # cycles: every node must reach the root
         parent = {x.id: x.parent for x in self.nodes}
@@ -591,6 +703,7 @@ class Problem(_Part):
                 f"unknown node {t.site_load_node!r}", path="tariff.site_load_node",
                 rule="known-node",
             )
+        _check_site(self, node_ids)
         return self
 
     def _check_constraints(self, node_ids: set[str], n: int) -> None:
@@ -675,6 +788,33 @@ def limits_from_schedule(
 
 
 # ---- helpers ------------------------------------------------------------------------------
+
+
+def _check_site(p: Problem, node_ids: set[str]) -> None:
+    """The generation, batteries and feed-in price: known nodes, unique ids, per-step
+    series, feed-in at most the import price."""
+    n = p.horizon.n_steps
+    groups: tuple[tuple[str, Sequence[Generation | Battery]], ...] = (
+        ("generation", p.generation), ("batteries", p.batteries))
+    for where, parts in groups:
+        _unique([x.id for x in parts], where)
+        for i, x in enumerate(parts):
+            if x.node not in node_ids:
+                raise InvalidProblemError(f"unknown node {x.node!r}",
+                                          path=f"{where}[{i}].node", rule="known-node")
+    for i, g in enumerate(p.generation):
+        _check_series(g.power_w, n, f"generation[{i}].power_w", finite=True)
+    t = p.tariff
+    _check_series(t.export_price, n, "tariff.export_price", finite=True, nonneg=False)
+    if t.export_price is not None:
+        above = np.flatnonzero(p.series(t.export_price) > p.series(t.price))
+        if len(above):
+            k = int(above[0])
+            raise InvalidProblemError(
+                f"the feed-in price is above the import price at step {k}",
+                path="tariff.export_price" + (f"[{k}]" if isinstance(t.export_price, tuple)
+                                              else ""), rule="export<=import")
+
 
 
 def _unique(ids: Sequence[str], where: str) -> set[str]:

@@ -35,6 +35,9 @@ change of the EV power below the node (:func:`_ramp_rows`); the repair above doe
 them, so with ramps win-back and the packing re-solve are off and :func:`_optimize_ramped`
 re-solves with fixed on/off patterns until the plan meets them exactly.
 
+Generation, batteries, export limits, a feed-in price and session modes: the site model of
+:mod:`smartcharge.optimizer._storage` (a problem without them never goes there).
+
 Bidirectional (V2X) sessions (``Session.max_discharge_w > 0``; see :func:`_build_v2x`): a
 problem with one is solved by a model of its own, so charging-only problems are untouched
 (byte for byte). Power is ``c - d`` (charge and discharge columns, ``d`` only for V2X
@@ -82,6 +85,8 @@ from smartcharge.optimizer._repair import (
     safe_fallback,
     win_back_stage,
 )
+from smartcharge.optimizer._site import uses_site_model
+from smartcharge.optimizer._storage import optimize_site
 from smartcharge.optimizer._v2x import optimize_v2x
 from smartcharge.optimizer.plan import Plan, SolverStatus, Timings
 from smartcharge.optimizer.problem import Objective, Problem
@@ -181,6 +186,13 @@ def optimize(
     ``max_lp_rounds`` and ``resolve_share`` do not apply, and the min-cost flow does not
     either.
 
+    A problem with generation, a battery, a feed-in price or a session ``mode`` other
+    than ``"planned"`` is solved by the site model of
+    :mod:`smartcharge.optimizer._storage` (exact MIP up to 600 binaries or with
+    ``min_current="mip"``, else a deterministic dive); ``max_lp_rounds``,
+    ``resolve_share`` and ``win_back_energy`` do not apply, ``method="flow"`` and V2X
+    sessions raise :class:`~smartcharge.errors.InvalidProblemError`.
+
     A problem with a V2X session (``Session.max_discharge_w > 0``) is solved by the V2X
     model of the module docstring (exact minimum-current rule, a MIP when a minimum
     applies): ``min_current``, ``max_lp_rounds``, ``resolve_share`` and
@@ -196,6 +208,13 @@ def optimize(
     # compile: the problem's arrays and every node's rows
     net: Network = problem.network()
     rows = net.rows(max_chord_deg)
+    if uses_site_model(problem):  # generation, batteries, feed-in, modes
+        if method == "flow":
+            raise InvalidProblemError("the min-cost flow does not apply: the problem has "
+                                      "generation, batteries, a feed-in price or session "
+                                      "modes", path="method", rule="flow-structure")
+        return optimize_site(problem, net, rows, obj, time_limit_s, lp_path, solver, t0,
+                             max_chord_deg, exact=True if min_current == "mip" else None)
     if net.has_v2x:
         if method == "flow":
             raise InvalidProblemError("the min-cost flow does not apply: a session may "

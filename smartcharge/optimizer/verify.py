@@ -23,6 +23,15 @@ from typing import TYPE_CHECKING
 import numpy as np
 import numpy.typing as npt
 
+from smartcharge.optimizer._site import (
+    MODES,
+    SiteArrays,
+    node_flows,
+    site_arrays,
+    soc_wh,
+    uses_site_model,
+)
+
 if TYPE_CHECKING:
     from smartcharge.optimizer._network import Network
     from smartcharge.optimizer.plan import Plan
@@ -47,7 +56,12 @@ class Violation:
         ``discharge_max``, ``discharge_floor`` (net energy since arrival below
         ``-discharge_floor_wh``) and ``energy_below_arrival`` (negative net energy at the
         end); with ramp limits ``node_ramp`` (the change of a node's EV power from the step
-        before, value signed, above ``Node.max_ramp_w``).
+        before, value signed, above ``Node.max_ramp_w``); with generation and batteries
+        ``generation_range`` (used power outside 0 .. the forecast), ``battery_power``
+        (charge or discharge above its limit; value signed) and ``battery_soc`` (state of
+        charge outside ``[min_wh, max_wh]``); with ``pv`` / ``min_pv`` sessions
+        ``surplus_import`` (the site imports at a step the session draws surplus power)
+        and ``surplus_battery`` (a battery discharges then).
     subject
         The node, EVSE or session id.
     step
@@ -73,7 +87,8 @@ class Violation:
         """A human sentence."""
         where = {
             "node_power": "node", "node_current": "node", "evse_max": "EVSE",
-            "node_export": "node", "node_ramp": "node",
+            "node_export": "node", "node_ramp": "node", "generation_range": "generator",
+            "battery_power": "battery", "battery_soc": "battery",
         }.get(self.kind, "session")
         at = "" if self.step is None else f" step {self.step}"
         what = {
@@ -83,11 +98,15 @@ class Violation:
             "negative": "power", "not_finite": "power", "node_export": "exported power",
             "discharge_max": "discharge power", "discharge_floor": "net energy since arrival",
             "energy_below_arrival": "net energy", "node_ramp": "power change",
+            "generation_range": "power used", "battery_power": "power",
+            "battery_soc": "state of charge", "surplus_import": "site import while on surplus",
+            "surplus_battery": "battery discharge while on surplus",
         }[self.kind]
         rel = {
             "min_current": "below minimum", "outside_window": "> allowed",
             "negative": "< allowed", "discharge_floor": "< floor",
             "energy_below_arrival": "< allowed", "node_ramp": "beyond ramp limit +-",
+            "generation_range": "outside 0 ..", "battery_soc": "outside bound",
         }.get(self.kind, "> limit")
         if self.kind == "not_finite":
             return f"{where} {self.subject}{at}: power is not a finite number"
@@ -119,6 +138,17 @@ def verify(
     breaks a node's limit, the EVs below may not charge there, and a plan breaks the limit
     only if it makes it worse than the site load alone (a discharge that covers part of
     the overload is allowed).
+
+    Generation and batteries (balanced three-phase flows at their nodes) count in every
+    node's power and line currents; a node's export is bounded by ``max_export_w`` (or
+    its ``max_power_w``). Generation used must lie within ``[0, forecast]``, battery power
+    within its charge and discharge limits, and the state of charge (computed from the
+    plan's signed battery powers, so a battery cannot charge and discharge in one step)
+    within ``[min_wh, max_wh]`` at the end of every step. At every step where a ``pv``
+    session draws power (a ``min_pv`` session more than its minimum), the instantaneous
+    power at the root (EVs while plugged in, site load, batteries, generation) must be
+    <= 0 (no import) and no battery may discharge. The ``fast`` / ``min_pv`` rates and a
+    battery's ``final_wh`` are soft targets, like energy, and are not checked.
 
     Parameters
     ----------
@@ -184,27 +214,98 @@ def verify(
             out.append(Violation("evse_max", eid[e], int(t), float(-ep_net[e, t]),
                                  float(net.evse_max_w[e]), "W"))
     zero = np.zeros_like(ep_net)
+    site = site_arrays(problem) if problem.generation or problem.batteries else None
+    flow_p: FloatArray | None = None
+    flow_i: npt.NDArray[np.complex128] | None = None
+    if site is not None:
+        assert plan.battery_power_w is not None and plan.generation_w is not None
+        flow_p, flow_i = node_flows(site, np.nan_to_num(plan.battery_power_w),
+                                    np.nan_to_num(plan.generation_w))
     for n in range(net.N):
         members = net.members[n]
         ev_on = ep[members].sum(axis=0) > atol if len(members) else np.zeros(net.T, bool)
-        plim = net.power_limit[n]
-        if np.any(np.isfinite(plim)):
+        plim, elim = net.power_limit[n], net.export_limit[n]
+        if np.any(np.isfinite(plim)) or np.any(np.isfinite(elim)):
             pw = net.node_power(n, ep_net)
+            if flow_p is not None:
+                pw = pw + flow_p[n]
             worse = ev_on | (pw > net.node_power(n, zero) + atol)
             for t in np.flatnonzero(over(pw, plim) & worse):
                 out.append(Violation("node_power", nid[n], int(t), float(pw[t]),
                                      float(plim[t]), "W"))
-            for t in np.flatnonzero(over(-pw, plim)):
+            for t in np.flatnonzero(over(-pw, elim)):
                 out.append(Violation("node_export", nid[n], int(t), float(-pw[t]),
-                                     float(plim[t]), "W"))
+                                     float(elim[t]), "W"))
         clim = net.current_limit[n]
         if np.any(np.isfinite(clim)):
-            mag = np.abs(net.line_currents(n, ep_net))
+            cur = net.line_currents(n, ep_net)
+            if flow_i is not None:
+                cur = cur + flow_i[n]
+            mag = np.abs(cur)
             worse_k = ev_on[None, :] | (mag > np.abs(net.line_currents(n, zero)) + atol)
             for k, t in np.argwhere(over(mag, clim[None, :]) & worse_k):
                 out.append(Violation("node_current", nid[n], int(t), float(mag[k, t]),
                                      float(clim[t]), "A", _LINES[k]))
+    if uses_site_model(problem):
+        out += _site_violations(problem, plan, site or site_arrays(problem), sp, flow_p,
+                                rtol, atol)
     out += ramp_violations(net, ep_net, rtol=rtol, atol=atol)
+    return out
+
+
+def _site_violations(
+    problem: Problem, plan: Plan, site: SiteArrays, sp: FloatArray,
+    flow_p: FloatArray | None, rtol: float, atol: float,
+) -> list[Violation]:
+    """Generation within its forecast, batteries within their power and state-of-charge
+    bounds, and the session modes' surplus rule (see :func:`verify`)."""
+    net = problem.network()
+    out: list[Violation] = []
+
+    def over(v: FloatArray, lim: FloatArray) -> npt.NDArray[np.bool_]:
+        return np.asarray(v > lim * (1 + rtol) + atol)
+
+    gen = np.asarray(plan.generation_w, dtype=np.float64)
+    for g, t in np.argwhere(~np.isfinite(gen) | over(gen, site.gen_w) | (gen < -atol)):
+        out.append(Violation("generation_range", problem.generation[g].id, int(t),
+                             float(gen[g, t]), float(site.gen_w[g, t]), "W"))
+    bat = np.asarray(plan.battery_power_w, dtype=np.float64)
+    for b, t in np.argwhere(~np.isfinite(bat)):
+        out.append(Violation("not_finite", problem.batteries[b].id, int(t), float("nan"),
+                             0.0, "W"))
+    bat = np.nan_to_num(bat)
+    cmax = np.broadcast_to(site.charge_max[:, None], bat.shape)
+    dmax = np.broadcast_to(site.discharge_max[:, None], bat.shape)
+    for b, t in np.argwhere(over(bat, cmax) | over(-bat, dmax)):
+        lim = cmax[b, t] if bat[b, t] > 0 else dmax[b, t]
+        out.append(Violation("battery_power", problem.batteries[b].id, int(t),
+                             float(bat[b, t]), float(lim), "W"))
+    soc = soc_wh(site, bat, net.dt_h)
+    hi = np.broadcast_to(site.soc_max[:, None], soc.shape)
+    lo = np.broadcast_to(site.soc_min[:, None], soc.shape)
+    for b, t in np.argwhere(over(soc, hi) | (soc < lo - (np.abs(lo) * rtol + atol))):
+        lim = hi[b, t] if soc[b, t] > hi[b, t] else lo[b, t]
+        out.append(Violation("battery_soc", problem.batteries[b].id, int(t),
+                             float(soc[b, t]), float(lim), "Wh"))
+    # the surplus rule: where a pv session draws power (a min_pv session more than its
+    # minimum), the site imports nothing and no battery discharges
+    surplus_only = (site.mode == MODES.index("pv"))[:, None] & (sp > atol)
+    above_min = (sp > net.sess_min_w[:, None] * (1 + rtol) + atol)
+    surplus_only |= (site.mode == MODES.index("min_pv"))[:, None] & above_min
+    steps = np.flatnonzero(surplus_only.any(axis=0))
+    if len(steps):
+        root = net.node_power(net.root, net.evse_power(np.maximum(sp, 0.0)))
+        if flow_p is not None:
+            root = root + flow_p[net.root]
+        discharging = np.asarray((bat < -atol).any(axis=0), dtype=bool)
+        for t in steps.tolist():
+            s = int(np.argmax(surplus_only[:, t]))
+            if root[t] > atol:
+                out.append(Violation("surplus_import", net.session_ids[s], t,
+                                     float(root[t]), 0.0, "W"))
+            if discharging[t]:
+                out.append(Violation("surplus_battery", net.session_ids[s], t,
+                                     float(-bat[:, t].min()), 0.0, "W"))
     return out
 
 
