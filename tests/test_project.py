@@ -77,6 +77,7 @@ LAYERS = [
     ("optimizer",),
     ("fleet", "plot", "synthetic"),
     ("ocpp",),
+    ("sim",),
     ("cli", "__main__"),
 ]
 
