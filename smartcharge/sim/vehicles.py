@@ -157,7 +157,7 @@ class Fleet:
         cap = self.capacity_wh[idx]
         pm = self.max_power_w[idx]
         soc = self.soc[idx]
-        on = (p > 0) & (pm > 0) & (cap > 0)
+        on = (p > 1e-9) & (pm > 1e-9) & (cap > 0)  # [W]: less is no charge
         p_ = np.where(on, p, 1.0)
         pm_ = np.where(on, pm, 1.0)
         cap_ = np.where(on, cap, 1.0)
