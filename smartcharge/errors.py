@@ -24,6 +24,7 @@ True
 from __future__ import annotations
 
 __all__ = [
+    "ControllerError",
     "InvalidPayloadError",
     "InvalidProblemError",
     "PlotUnavailableError",
@@ -123,3 +124,8 @@ class StationError(SmartChargeError, ValueError):
 
 class PlotUnavailableError(SmartChargeError, ImportError):
     """A picture was asked for but matplotlib is not installed (``smartcharge[plot]``)."""
+
+
+class ControllerError(SmartChargeError, ValueError):
+    """The site controller got an event, a snapshot or a call that makes no sense: a naive
+    ``now``, time going backwards, an unknown station or EVSE, a damaged state document."""

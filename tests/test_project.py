@@ -77,6 +77,7 @@ LAYERS = [
     ("optimizer",),
     ("fleet", "plot", "synthetic"),
     ("ocpp",),
+    ("controller",),
     ("sim",),
     ("cli", "__main__"),
 ]

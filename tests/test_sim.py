@@ -290,7 +290,7 @@ class _Spammer:
 
     def handle(self, event: object, now: datetime) -> list[Request]:
         if isinstance(event, (Tick, RequestResult)):
-            return [Request("A", "x", "ClearChargingProfile", {"chargingProfileId": 1})]
+            return [Request("A", "x", "ClearChargingProfile", {"chargingProfileId": 1}, "2.0.1")]
         return []
 
 
@@ -306,9 +306,10 @@ def test_bad_requests_get_errors_and_a_runaway_strategy_is_stopped(
     class Junk:
         def handle(self, event: object, now: datetime) -> list[Request]:
             if isinstance(event, Tick):
-                return [Request("A", "j1", "SetChargingProfile", {"evseId": "one"}),
-                        Request("Z", "j2", "ClearChargingProfile", {"chargingProfileId": 1}),
-                        Request("A", "j3", "Heartbeat", {})]
+                return [Request("A", "j1", "SetChargingProfile", {"evseId": "one"}, "2.0.1"),
+                        Request("Z", "j2", "ClearChargingProfile", {"chargingProfileId": 1},
+                                "2.0.1"),
+                        Request("A", "j3", "Heartbeat", {}, "2.0.1")]
             return []
 
     r = simulate(site, sessions([("A/1", 0, 1, 5)]), Junk(), start=T0)

@@ -51,9 +51,11 @@ from smartcharge.sim.events import (
     StationConnected,
     StationDisconnected,
     Strategy,
+    TariffUpdate,
     Tick,
     TransactionEnded,
     TransactionStarted,
+    payload_bytes,
 )
 from smartcharge.sim.evse import PilotModel
 from smartcharge.sim.faults import Faults
@@ -295,7 +297,7 @@ def simulate(
         counts[req.action] += 1
         st = stations.get(req.station_id)
         try:
-            sent["bytes"] += req.payload_bytes
+            sent["bytes"] += payload_bytes(req)
         except (TypeError, ValueError):
             queue.append(RequestResult(req.correlation_id, "Error"))
             return
@@ -329,8 +331,12 @@ def simulate(
                 raise InvalidProblemError("the strategy keeps answering its own answers",
                                           path="strategy", rule="runaway")
 
+    dt = timedelta(seconds=step_s)
+    if site.price is not None:  # the tariff, once, before anything else
+        queue.append(TariffUpdate(tuple(zip(
+            (start + k * dt for k in range(T)), site.prices(start, step_s, T), strict=True))))
     for k in range(T):
-        now = start + timedelta(seconds=k * step_s)
+        now = start + k * dt
         # 1. outages
         for sid, st in stations.items():
             outage = faults.offline(sid, now) if not commissioning else None
@@ -363,8 +369,9 @@ def simulate(
             st.station.end_transaction(n)
             st.changed()
             active.remove(i)
-            emit(st, TransactionEnded(sid, n, str(kept[i].transaction_id), st.clock(now),
-                                      float(register[i])))
+            emit(st, MeterReading(sid, n, 0.0, (0.0, 0.0, 0.0), float(register[i]),
+                                  st.clock(now)))
+            emit(st, TransactionEnded(sid, n, str(kept[i].transaction_id), st.clock(now)))
         for i in arrive.get(k, ()):
             sid, n = where[i]
             st = stations[sid]
@@ -372,7 +379,7 @@ def simulate(
             st.station.start_transaction(n, str(s.transaction_id), st.clock(now))
             st.changed()
             active.append(i)
-            emit(st, TransactionStarted(sid, n, str(s.transaction_id), st.clock(now)))
+            emit(st, TransactionStarted(sid, n, str(s.transaction_id), st.clock(now), 0.0))
             emit(st, ChargingNeeds(sid, n, s.energy_wh, s.departure,
                                    max_power_w=float(net.sess_max_w[i])))
         queue.append(Tick())
@@ -403,9 +410,10 @@ def simulate(
                 used = ph if vehicles.phases is None else min(ph, vehicles.phases)
                 per = amps * ph / used if used else 0.0
                 currents = tuple(per if m < used else 0.0 for m in range(3))
-                emit(stations[sid], MeterReading(sid, n, float(power[j]),
-                                                 (currents[0], currents[1], currents[2]),
-                                                 float(register[i])))
+                st = stations[sid]
+                emit(st, MeterReading(sid, n, float(power[j]),
+                                      (currents[0], currents[1], currents[2]),
+                                      float(register[i]), st.clock(now + dt)))
     replan = tuple(float(x) for x in getattr(strategy, "replan_seconds", ()))
     return SimResult(problem=problem, drawn_w=drawn, limit_a=limit, pilot_a=pilot,
                      metered_wh=register, vehicle_wh=fleet.delivered_wh.copy(),

@@ -43,6 +43,7 @@ from smartcharge.sim.events import (
     RequestResult,
     StationConnected,
     StationDisconnected,
+    TariffUpdate,
     Tick,
     TransactionEnded,
     TransactionStarted,
@@ -148,7 +149,7 @@ class PlanningStrategy:
             mirror = self.mirrors[event.station_id]
             if event.evse_id in mirror.transactions:
                 mirror.end_transaction(event.evse_id)
-            mirror.start_transaction(event.evse_id, event.transaction_id, event.started_at)
+            mirror.start_transaction(event.evse_id, event.transaction_id, event.timestamp or now)
             return []
         if isinstance(event, ChargingNeeds):
             known = self.sessions.get(self._key(event.station_id, event.evse_id))
@@ -158,10 +159,13 @@ class PlanningStrategy:
                 known.max_power_w = event.max_power_w
             return []
         if isinstance(event, TransactionEnded):
-            self.sessions.pop(self._key(event.station_id, event.evse_id), None)
             mirror = self.mirrors[event.station_id]
-            if event.evse_id in mirror.transactions:
-                mirror.end_transaction(event.evse_id)
+            for e, (tid, _) in list(mirror.transactions.items()):
+                if tid == event.transaction_id:
+                    mirror.end_transaction(e)
+                    self.sessions.pop(self._key(event.station_id, e), None)
+            return []
+        if isinstance(event, TariffUpdate):  # the site's price is known already
             return []
         if isinstance(event, MeterReading):
             known = self.sessions.get(self._key(event.station_id, event.evse_id))
@@ -276,7 +280,8 @@ class PlanningStrategy:
             action, payload = v16.to_v16(msg)
         else:
             action, payload = msg.action, msg.to_json_dict()
-        return Request(sid, cid, action, payload, proto)
+        return Request(station_id=sid, correlation_id=cid, action=action, payload=payload,
+                       protocol=proto)
 
 
 def _optimize(problem: Problem) -> Plan:

@@ -1,0 +1,58 @@
+"""The site controller: the reactive loop a CSMS runs, from station events to requests.
+
+- :class:`Site` (:class:`StationSpec`, :class:`EvseSpec`) and :class:`ControllerConfig`:
+  what the site is and how to run it.
+- Events in (:mod:`smartcharge.controller.events`), :class:`Request` s out.
+- :class:`ControllerState`: one JSON snapshot; :class:`Controller` / :func:`step`.
+"""
+
+from smartcharge.controller.controller import Controller, step
+from smartcharge.controller.events import (
+    ChargingLimitCleared,
+    ChargingLimitNotified,
+    ChargingNeeds,
+    Event,
+    GridLimit,
+    MeterReading,
+    RequestResult,
+    StationConnected,
+    StationDisconnected,
+    TariffUpdate,
+    Tick,
+    TransactionEnded,
+    TransactionStarted,
+    TransactionUpdated,
+    event_from_json_dict,
+    event_to_json_dict,
+)
+from smartcharge.controller.request import Request
+from smartcharge.controller.site import ControllerConfig, EvseSpec, Site, StationSpec
+from smartcharge.controller.state import ControllerState, Envelope
+
+__all__ = [
+    "ChargingLimitCleared",
+    "ChargingLimitNotified",
+    "ChargingNeeds",
+    "Controller",
+    "ControllerConfig",
+    "ControllerState",
+    "Envelope",
+    "Event",
+    "EvseSpec",
+    "GridLimit",
+    "MeterReading",
+    "Request",
+    "RequestResult",
+    "Site",
+    "StationConnected",
+    "StationDisconnected",
+    "StationSpec",
+    "TariffUpdate",
+    "Tick",
+    "TransactionEnded",
+    "TransactionStarted",
+    "TransactionUpdated",
+    "event_from_json_dict",
+    "event_to_json_dict",
+    "step",
+]

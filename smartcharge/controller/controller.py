@@ -1,0 +1,242 @@
+"""The site controller: ``step(site, config, state, event, now) -> (state, requests)``.
+
+The pipeline, per event, top to bottom:
+
+1. check ``now`` (aware, not before the last event) and the event's fields;
+2. apply the event to the state (:mod:`smartcharge.controller.apply`);
+3. re-plan if something relevant changed or a step boundary passed
+   (:mod:`smartcharge.controller.plan`: Problem from live sessions, optimize, keep the last
+   plan when it is as good);
+4. dispatch (:func:`dispatch`): per EVSE, the desired envelope against the one last sent
+   (deadband), then safety (:mod:`smartcharge.controller.safety`): decreases at once,
+   increases only where the worst case over every state the stations may be in keeps every
+   limit; what cannot go yet is lowered as far as it must and raised later, when results
+   come back;
+5. the requests, each with a deterministic correlation id ``"<station>#<n>"``.
+
+:func:`step` is pure: same ``(state, event, now)``, same output, byte for byte.
+:class:`Controller` keeps the state between calls (and caches what depends only on the site).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime, timezone
+
+import numpy as np
+import numpy.typing as npt
+
+from smartcharge.controller.apply import apply_event, target_envelope
+from smartcharge.controller.events import Event, check_event
+from smartcharge.controller.messages import set_profile_payload, tx_profile
+from smartcharge.controller.plan import build_problem, envelope_of, plan_envelopes
+from smartcharge.controller.request import Request
+from smartcharge.controller.safety import (
+    EPOCH,
+    admit,
+    envelope_problem,
+    fallback_a,
+    horizon_at,
+    violations,
+    worst_case,
+)
+from smartcharge.controller.site import ControllerConfig, Site
+from smartcharge.controller.state import ControllerState, Envelope, PendingRequest, PlanState
+from smartcharge.errors import ControllerError
+from smartcharge.model import ChargingProfile
+from smartcharge.ocpp.fallback import fallback_profiles
+from smartcharge.optimizer import Horizon, Problem
+
+__all__ = ["Controller", "dispatch", "step"]
+
+FloatArray = npt.NDArray[np.float64]
+_EPS = 1e-9
+
+
+def _check_now(now: object, state: ControllerState) -> datetime:
+    if not isinstance(now, datetime) or now.utcoffset() is None:
+        raise ControllerError(f"now must be an aware datetime, got {now!r}", path="now",
+                              rule="aware-datetime")
+    now = now.astimezone(timezone.utc)
+    if state.now is not None and now < state.now:
+        raise ControllerError(
+            f"time went backwards: {now.isoformat()} is before the last event's "
+            f"{state.now.isoformat()}", path="now", rule="monotonic-time")
+    return now
+
+
+def step(site: Site, config: ControllerConfig, state: ControllerState, event: Event,
+         now: datetime, *, fallback: Mapping[str, float] | None = None,
+         ) -> tuple[ControllerState, list[Request]]:
+    """Handle one event at ``now``: the new state and the requests to send now, in order.
+
+    Parameters
+    ----------
+    fallback
+        The fallback currents of the site (:func:`smartcharge.controller.safety.fallback_a`),
+        if already computed.
+
+    Raises
+    ------
+    ControllerError
+        A naive or earlier ``now``, a malformed event, an unknown station, EVSE or node (the
+        state is not changed).
+    """
+    now = _check_now(now, state)
+    check_event(event)
+    fb = fallback if fallback is not None else fallback_a(site, config)
+    h = horizon_at(config, now)
+    state = apply_event(site, config, state, event, now, fb)
+    state = state.model_copy(update={
+        "now": now, "grid_limits": tuple(g for g in state.grid_limits if g.end > h.start)})
+    if state.dirty or state.plan is None or state.plan.start != h.start:
+        problem = build_problem(site, config, state, h, now, fb)
+        desired, status = plan_envelopes(problem, config, _targets(site, state))
+        state = state.model_copy(update={
+            "plan": PlanState(start=h.start, desired=desired, status=status), "dirty": False})
+    return dispatch(site, config, state, h, fb)
+
+
+def _targets(site: Site, state: ControllerState) -> dict[str, Envelope]:
+    out = {}
+    for key, ev in state.evses.items():
+        if ev.transaction_id is None:
+            continue
+        sid, evse_id = site.locate(key)
+        env = target_envelope(state, sid, evse_id, ev.transaction_id)
+        if env is not None:
+            out[key] = env
+    return out
+
+
+def _significant(site: Site, config: ControllerConfig, key: str, new: FloatArray,
+                 old: FloatArray, safety: bool) -> bool:
+    """Whether ``new`` differs from ``old`` beyond the deadband (both the A and the W one),
+    or lowers it anywhere while the site is over a limit (safety goes at once)."""
+    spec = site.spec(key)
+    wpa = {3: 3.0 * spec.voltage_v}.get(spec.phases, spec.voltage_v)
+    band = max(config.deadband_a, config.deadband_w / wpa)
+    diff = np.abs(new - old)
+    if bool(np.any(diff > band + _EPS)) or (band == 0 and bool(np.any(diff > _EPS))):
+        return True
+    return safety and bool(np.any(new < old - _EPS))
+
+
+def dispatch(site: Site, config: ControllerConfig, state: ControllerState, h: Horizon,
+             fallback: Mapping[str, float],
+             problem: Problem | None = None) -> tuple[ControllerState, list[Request]]:
+    """The requests that take the stations towards the plan, safely (module docstring)."""
+    env_problem = problem if problem is not None else envelope_problem(site, state, h)
+    worst = worst_case(site, state, h, fallback)
+    unsafe = bool(violations(env_problem, worst))
+    row = {k: i for i, k in enumerate(site.keys)}
+    sends: list[tuple[str, Envelope | None]] = []
+    # the fallback TxDefaultProfiles of the stations that just connected
+    for key in site.keys:
+        ev = state.evses.get(key)
+        sid, _ = site.locate(key)
+        st = state.stations.get(sid)
+        if ev is not None and ev.fallback == "due" and st is not None and st.online:
+            sends.append((key, None))
+    desired = state.plan.desired if state.plan is not None else {}
+    increases: list[tuple[str, FloatArray, FloatArray]] = []
+    for key in site.keys:
+        if key not in desired:
+            continue
+        sid, evse_id = site.locate(key)
+        ev = state.evses[key]
+        d = desired[key].on_grid(h.start, h.n_steps, 0.0)
+        old_env = target_envelope(state, sid, evse_id, ev.transaction_id)
+        t = np.full(h.n_steps, fallback[key]) if old_env is None else np.nan_to_num(
+            old_env.on_grid(h.start, h.n_steps), nan=fallback[key])
+        if not _significant(site, config, key, d, t, unsafe):
+            continue
+        if np.all(d <= worst[row[key]] + _EPS):
+            sends.append((key, envelope_of(d, h)))
+        else:
+            increases.append((key, d, t))
+    admitted = set(admit(env_problem, worst, [(row[k], d) for k, d, _ in increases]))
+    later: list[tuple[str, Envelope | None]] = []
+    for key, d, t in increases:
+        if row[key] in admitted:
+            later.append((key, envelope_of(d, h)))
+            continue
+        low = np.minimum(d, t)  # lower now what must be lowered; raise when it fits
+        if _significant(site, config, key, low, t, unsafe):
+            sends.append((key, envelope_of(low, h)))
+    return _emit(site, config, state, sends + later)
+
+
+def _emit(site: Site, config: ControllerConfig, state: ControllerState,
+          sends: list[tuple[str, Envelope | None]]) -> tuple[ControllerState, list[Request]]:
+    if not sends:
+        return state, []
+    seq = state.seq
+    pending = list(state.pending)
+    evses = dict(state.evses)
+    out: list[Request] = []
+    defaults: dict[str, ChargingProfile] | None = None
+    for key, env in sends:
+        sid, evse_id = site.locate(key)
+        st = site.station(sid)
+        spec = site.spec(key)
+        seq += 1
+        cid = f"{sid}#{seq}"
+        ev = evses[key]
+        if env is None:
+            if defaults is None:
+                defaults = _fallback_profiles(site, config)
+            profile = defaults[key]
+            evses[key] = ev.model_copy(update={"fallback": "sent"})
+            pending.append(PendingRequest(correlation_id=cid, seq=seq, station_id=sid,
+                                          evse_id=evse_id, kind="default"))
+        else:
+            tid = ev.transaction_id
+            assert tid is not None
+            profile = tx_profile(spec, env, tid)
+            pending.append(PendingRequest(correlation_id=cid, seq=seq, station_id=sid,
+                                          evse_id=evse_id, kind="tx", transaction_id=tid,
+                                          envelope=env))
+        action, payload = set_profile_payload(st.protocol, evse_id, profile)
+        out.append(Request(station_id=sid, correlation_id=cid, action=action,
+                           payload=payload, protocol=st.protocol))
+    return state.model_copy(update={"seq": seq, "pending": tuple(pending),
+                                    "evses": evses}), out
+
+
+def _fallback_profiles(site: Site, config: ControllerConfig) -> dict[str, ChargingProfile]:
+    """The fallback TxDefaultProfiles (daily, anchored at the epoch: the same at every
+    connection), one per EVSE key; their limits are :func:`fallback_a`'s."""
+    h = Horizon(start=EPOCH, step_s=config.step_s, n_steps=1)
+    problem = Problem(horizon=h, nodes=site.nodes, evses=site.optimizer_evses())
+    ids = {k: site.locate(k)[1] for k in site.keys}
+    return fallback_profiles(problem, share_a=config.fallback_share_a, evse_ids=ids)
+
+
+class Controller:
+    """A site controller holding its state between events (see :func:`step`).
+
+    >>> from datetime import datetime, timezone
+    >>> site = Site.model_validate({
+    ...     "nodes": [{"id": "grid", "max_current_a": 40}],
+    ...     "stations": [{"id": "cs1", "evses": [{"evse_id": 1, "node": "grid",
+    ...                                           "max_current_a": 32}]}]})
+    >>> c = Controller(site, ControllerConfig(step_s=900, horizon_s=3600))
+    >>> now = datetime(2024, 1, 1, 8, tzinfo=timezone.utc)
+    >>> from smartcharge.controller.events import StationConnected
+    >>> [r.action for r in c.handle(StationConnected("cs1"), now)]
+    ['SetChargingProfile']
+    """
+
+    def __init__(self, site: Site, config: ControllerConfig | None = None,
+                 state: ControllerState | None = None) -> None:
+        self.site = site
+        self.config = config if config is not None else ControllerConfig()
+        self.state = state if state is not None else ControllerState()
+        self._fallback = fallback_a(site, self.config)
+
+    def handle(self, event: Event, now: datetime) -> list[Request]:
+        """Handle one event at ``now``; the new state is kept in ``self.state``."""
+        self.state, requests = step(self.site, self.config, self.state, event, now,
+                                    fallback=self._fallback)
+        return requests

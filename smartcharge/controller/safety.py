@@ -1,0 +1,191 @@
+"""Safety at every instant: the worst case over every state the stations may be in.
+
+While requests are in flight a station may hold the old or the new profile; a station that
+timed out may have applied a request or not; an offline station runs on what it holds; and
+at any instant a car may leave and another arrive, drawing the fallback TxDefaultProfile
+until the CSMS hears of it. So the most an EVSE may draw in a step is
+
+``worst = min(EVSE max, max(fallback, acknowledged TxProfile, every unsettled TxProfile))``
+
+(the maximum over all combinations of accepted / not-yet-accepted requests, since each
+EVSE's draw depends only on its own profile). :func:`worst_case` computes it per EVSE and
+step [A per phase] and :func:`violations` checks it **exactly** with
+:func:`smartcharge.optimizer.verify` (phasor line currents, every node). The controller sends
+a request only if adding its envelope to the worst case keeps every limit (:func:`admit`);
+a pure decrease never raises the worst case, so it always goes at once.
+
+Assumptions (documented in docs/how-to/controller.md): stations are commissioned with the
+fallback TxDefaultProfiles (the controller re-sends them at every connection); a station
+applies requests in the order they were sent (OCPP-J: one CALL at a time); an EVSE draws
+as its wiring says (a single-phase car on a three-phase EVSE is counted three-phase).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta, timezone
+
+import numpy as np
+import numpy.typing as npt
+
+from smartcharge.controller.site import ControllerConfig, Site
+from smartcharge.controller.state import ControllerState, Envelope, GridLimitState
+from smartcharge.ocpp.fallback import fallback_currents
+from smartcharge.optimizer import Horizon, Node, Plan, Problem, Session, Violation, verify
+
+__all__ = [
+    "EPOCH",
+    "admit",
+    "capped_power",
+    "envelope_problem",
+    "fallback_a",
+    "horizon_at",
+    "limited_nodes",
+    "violations",
+    "worst_case",
+]
+
+FloatArray = npt.NDArray[np.float64]
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_NODE_KINDS = frozenset({"node_power", "node_current"})
+_HUGE_WH = 1e15
+
+
+def horizon_at(config: ControllerConfig, now: datetime) -> Horizon:
+    """The planning grid at ``now``: ``config.n_steps`` steps from the step boundary at or
+    before ``now`` (boundaries at multiples of ``step_s`` since the epoch)."""
+    secs = math.floor((now - EPOCH).total_seconds())
+    start = EPOCH + timedelta(seconds=secs - secs % config.step_s)
+    return Horizon(start=start, step_s=config.step_s, n_steps=config.n_steps)
+
+
+def fallback_a(site: Site, config: ControllerConfig) -> dict[str, float]:
+    """The fallback current [A per phase] of every EVSE key (safe with all drawing it)."""
+    h = Horizon(start=EPOCH, step_s=config.step_s, n_steps=1)
+    problem = Problem(horizon=h, nodes=site.nodes, evses=site.optimizer_evses())
+    return fallback_currents(problem, share_a=config.fallback_share_a)
+
+
+def _step_mask(h: Horizon, g: GridLimitState) -> npt.NDArray[np.bool_]:
+    starts = np.array([h.start + timedelta(seconds=h.step_s * k) for k in range(h.n_steps)])
+    ends = starts + timedelta(seconds=h.step_s)
+    return np.asarray((starts < g.end) & (ends > g.start), dtype=bool)
+
+
+def limited_nodes(site: Site, grid_limits: Sequence[GridLimitState], h: Horizon,
+                  reserve_w: Mapping[str, FloatArray] | None = None,
+                  reserve_a: Mapping[str, FloatArray] | None = None) -> tuple[Node, ...]:
+    """The site's nodes with the grid limits that touch each step (the lowest wins), less a
+    reserve per node [W] / [A per line] (for loads the plan does not control)."""
+    out = []
+    for node in site.nodes:
+        lims: dict[str, FloatArray] = {}
+        for name in ("max_power_w", "max_current_a"):
+            base = getattr(node, name)
+            lims[name] = np.full(h.n_steps, math.inf if base is None else float(base))
+        for g in grid_limits:
+            if g.node != node.id:
+                continue
+            mask = _step_mask(h, g)
+            for name in ("max_power_w", "max_current_a"):
+                v = getattr(g, name)
+                if v is not None:
+                    lims[name] = np.where(mask, np.minimum(lims[name], v), lims[name])
+        res = {"max_power_w": (reserve_w or {}).get(node.id),
+               "max_current_a": (reserve_a or {}).get(node.id)}
+        fields: dict[str, object] = {}
+        for name, arr in lims.items():
+            r = res[name]
+            if r is not None:
+                arr = np.maximum(arr - r, 0.0)
+            if np.all(np.isinf(arr)):
+                fields[name] = None
+            elif np.all(arr == arr[0]):
+                fields[name] = float(arr[0])
+            else:
+                fields[name] = tuple(None if math.isinf(v) else float(v) for v in arr)
+        out.append(node.model_copy(update=fields))
+    return tuple(out)
+
+
+def envelope_problem(site: Site, state: ControllerState, h: Horizon) -> Problem:
+    """The site on ``h`` with one always-plugged session per EVSE (``"w:<key>"``), on which
+    a worst-case power array is checked."""
+    evses = site.optimizer_evses()
+    sessions = tuple(
+        Session(id=f"w:{e.id}", evse=e.id, arrival=h.start, departure=h.end,
+                energy_wh=_HUGE_WH) for e in evses)
+    return Problem(horizon=h, nodes=limited_nodes(site, state.grid_limits, h), evses=evses,
+                   sessions=sessions)
+
+
+def worst_case(site: Site, state: ControllerState, h: Horizon, fallback: Mapping[str, float],
+               extra: Mapping[str, Envelope] | None = None) -> FloatArray:
+    """(n_evse, n_steps) the most each EVSE (site order) may draw [A per phase], with the
+    ``extra`` envelopes counted as sent (see the module docstring)."""
+    keys = site.keys
+    out = np.empty((len(keys), h.n_steps), dtype=np.float64)
+    index = {k: i for i, k in enumerate(keys)}
+    for i, key in enumerate(keys):
+        out[i] = fallback[key]
+        ev = state.evses.get(key)
+        if ev is not None and ev.acked is not None:
+            out[i] = np.fmax(out[i], ev.acked.on_grid(h.start, h.n_steps))
+    for p in state.pending:
+        if p.kind == "tx" and p.envelope is not None:
+            i = index[site.evse_key(p.station_id, p.evse_id)]
+            out[i] = np.fmax(out[i], p.envelope.on_grid(h.start, h.n_steps))
+    for key, env in (extra or {}).items():
+        i = index[key]
+        out[i] = np.fmax(out[i], env.on_grid(h.start, h.n_steps))
+    return out
+
+
+def capped_power(problem: Problem, worst_a: FloatArray) -> FloatArray:
+    """(n_evse, n_steps) power [W] of currents [A per phase], each EVSE capped at its max."""
+    net = problem.network()
+    wpa: FloatArray = net.evse_wpa
+    cap: FloatArray = net.evse_max_w
+    return np.asarray(np.minimum(worst_a * wpa[:, None], cap[:, None]), dtype=np.float64)
+
+
+def violations(problem: Problem, worst_a: FloatArray) -> list[Violation]:
+    """Every node power or line-current limit the worst case breaks (exact, by
+    :func:`smartcharge.optimizer.verify`; EVSEs capped at their own maximum)."""
+    plan = Plan.from_session_power(problem, capped_power(problem, worst_a))
+    return [v for v in verify(problem, plan) if v.kind in _NODE_KINDS]
+
+
+def admit(problem: Problem, worst_a: FloatArray,
+          candidates: Sequence[tuple[int, FloatArray]]) -> list[int]:
+    """The candidates (EVSE row, envelope on the grid) that can be sent, in order: each is
+    admitted if, with the worst case raised by it and by every candidate admitted before
+    it, no limit breaks. Bisection: a whole run that fits is admitted with one check."""
+    admitted: list[int] = []
+    base = worst_a.copy()
+
+    def raised(items: Sequence[tuple[int, FloatArray]]) -> FloatArray:
+        w: FloatArray = np.array(base, dtype=np.float64)
+        for row, env in items:
+            w[row] = np.fmax(w[row], env)
+        return w
+
+    def go(items: Sequence[tuple[int, FloatArray]]) -> None:
+        nonlocal base
+        if not items:
+            return
+        w = raised(items)
+        if not violations(problem, w):
+            base = w
+            for row, _ in items:
+                admitted.append(row)
+            return
+        if len(items) == 1:
+            return
+        mid = len(items) // 2
+        go(items[:mid])
+        go(items[mid:])
+
+    go(list(candidates))
+    return admitted

@@ -1,0 +1,222 @@
+"""The site description: the electrical tree and the stations with their EVSEs.
+
+A :class:`Site` names every EVSE once, by ``(station id, OCPP evseId)`` (1.6: connectorId),
+and gives the optimizer its EVSEs under one key, ``"<station id>/<evseId>"``
+(:meth:`Site.evse_key`, :meth:`Site.locate`), so no caller keeps a map of its own.
+
+>>> site = Site.model_validate({
+...     "nodes": [{"id": "grid", "max_current_a": 63}],
+...     "stations": [{"id": "cs1", "protocol": "2.0.1", "evses": [
+...         {"evse_id": 1, "node": "grid", "max_current_a": 32}]}]})
+>>> [e.id for e in site.optimizer_evses()]
+['cs1/1']
+>>> site.locate("cs1/1")
+('cs1', 1)
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import Annotated, Literal
+
+from pydantic import Field, model_validator
+
+from smartcharge.errors import ControllerError, InvalidProblemError
+from smartcharge.optimizer import EVSE, Node
+from smartcharge.optimizer.problem import Connection, NonNegFloat, PosFloat, _Part
+
+__all__ = ["ControllerConfig", "EvseSpec", "Protocol", "Site", "StationSpec"]
+
+Protocol = Literal["1.6", "2.0.1", "2.1"]
+"""The OCPP version a station speaks."""
+
+
+class EvseSpec(_Part):
+    """One EVSE of a station, with its wiring (the optimizer's :class:`EVSE` fields).
+
+    Attributes
+    ----------
+    evse_id
+        The OCPP evseId (>= 1); for a 1.6 station, the connectorId.
+    node
+        The node of the electrical tree it hangs from.
+    kind, phases, connection, voltage_v, max_current_a, max_power_w, min_current_a,
+    min_power_w
+        As :class:`smartcharge.optimizer.EVSE` ([A per phase], [W], [V]).
+    """
+
+    evse_id: Annotated[int, Field(ge=1, le=99_999)]
+    node: str
+    kind: Literal["AC", "DC"] = "AC"
+    phases: Literal[1, 3] = 3
+    connection: Connection | None = None
+    voltage_v: PosFloat = 230.0
+    max_current_a: NonNegFloat | None = None
+    max_power_w: NonNegFloat | None = None
+    min_current_a: NonNegFloat | None = None
+    min_power_w: NonNegFloat | None = None
+
+
+class StationSpec(_Part):
+    """A charging station: its id (the websocket identity), protocol and EVSEs."""
+
+    id: Annotated[str, Field(min_length=1, max_length=48, pattern=r"^[^/]+$")]
+    protocol: Protocol = "2.0.1"
+    evses: Annotated[tuple[EvseSpec, ...], Field(min_length=1)]
+
+    @model_validator(mode="after")
+    def _unique(self) -> StationSpec:
+        seen: set[int] = set()
+        for i, e in enumerate(self.evses):
+            if e.evse_id in seen:
+                raise InvalidProblemError(f"duplicate evse_id {e.evse_id}",
+                                          path=f"evses[{i}].evse_id", rule="unique-id")
+            seen.add(e.evse_id)
+        return self
+
+
+class Site(_Part):
+    """The electrical tree (optimizer :class:`Node` s) and the stations on it."""
+
+    nodes: Annotated[tuple[Node, ...], Field(min_length=1)]
+    stations: tuple[StationSpec, ...] = ()
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Site:
+        node_ids = {n.id for n in self.nodes}
+        seen: set[str] = set()
+        for i, st in enumerate(self.stations):
+            if st.id in seen:
+                raise InvalidProblemError(f"duplicate station id {st.id!r}",
+                                          path=f"stations[{i}].id", rule="unique-id")
+            seen.add(st.id)
+            for j, e in enumerate(st.evses):
+                if e.node not in node_ids:
+                    raise InvalidProblemError(f"unknown node {e.node!r}",
+                                              path=f"stations[{i}].evses[{j}].node",
+                                              rule="known-node")
+        # the optimizer's own checks (one root, no cycle, EVSE rules) with the real paths
+        self.optimizer_evses()
+        return self
+
+    @staticmethod
+    def evse_key(station_id: str, evse_id: int) -> str:
+        """The optimizer's EVSE id of ``(station_id, evse_id)``: ``"<station>/<evseId>"``."""
+        return f"{station_id}/{evse_id}"
+
+    def locate(self, key: str) -> tuple[str, int]:
+        """``(station id, OCPP evseId)`` of an optimizer EVSE id.
+
+        Raises
+        ------
+        ControllerError
+            ``key`` names no EVSE of the site.
+        """
+        found = self._index.get(key)
+        if found is None:
+            raise ControllerError(f"no EVSE {key!r} on this site", path="evse",
+                                  rule="known-evse")
+        return found[0].id, found[1].evse_id
+
+    def station(self, station_id: str) -> StationSpec:
+        """The station named ``station_id`` (a :class:`ControllerError` if unknown)."""
+        for st in self.stations:
+            if st.id == station_id:
+                return st
+        raise ControllerError(f"unknown station {station_id!r}", path="station_id",
+                              rule="known-station")
+
+    def spec(self, key: str) -> EvseSpec:
+        """The :class:`EvseSpec` of an optimizer EVSE id."""
+        self.locate(key)
+        return self._index[key][1]
+
+    @cached_property
+    def _index(self) -> dict[str, tuple[StationSpec, EvseSpec]]:
+        return {self.evse_key(st.id, e.evse_id): (st, e)
+                for st in self.stations for e in st.evses}
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        """Every EVSE key, in site order (stations in order, their EVSEs in order)."""
+        return tuple(self._index)
+
+    def optimizer_evses(self) -> tuple[EVSE, ...]:
+        """The optimizer's EVSEs, ids ``"<station>/<evseId>"``, in site order."""
+        out = []
+        for i, st in enumerate(self.stations):
+            for j, e in enumerate(st.evses):
+                fields = e.model_dump(exclude={"evse_id"})
+                try:
+                    out.append(EVSE(id=self.evse_key(st.id, e.evse_id), **fields))
+                except InvalidProblemError as exc:
+                    raise InvalidProblemError(
+                        exc.message, path=f"stations[{i}].evses[{j}].{exc.path or ''}"
+                        .rstrip("."), rule=exc.rule) from None
+        return tuple(out)
+
+
+class ControllerConfig(_Part):
+    """How the controller plans and sends (units in the names).
+
+    Attributes
+    ----------
+    step_s, horizon_s
+        The planning grid [s] (steps start at multiples of ``step_s`` since the epoch) and
+        its length [s].
+    deadband_a, deadband_w
+        A profile is re-sent only where it moves by more than both ``deadband_a`` [A per
+        phase] and ``deadband_w`` [W] (on a three-phase 230 V EVSE the 1 A binds, on a
+        single-phase one the 500 W), unless the site is over a limit (safety first).
+    fallback_share_a
+        The fallback (TxDefaultProfile) share [A per phase] of every EVSE
+        (:func:`smartcharge.ocpp.fallback.fallback_currents`).
+    feedback_after_s
+        A draw below the limit for this long [s] is persistent (taper, on-board charger).
+    feedback_margin_a
+        The measured cap is the draw plus this margin [A per phase].
+    feedback_release_a
+        A draw within this much [A] of the cap releases it (the EV wants more).
+    phase_threshold_a
+        A phase carrying more than this [A] is in use.
+    default_energy_wh
+        The need [Wh] of a session whose EV sent no charging needs.
+    default_duration_s
+        The stay [s] assumed when no departure is known.
+    extend_s
+        A car still plugged in at (or within one step of) its departure is planned to stay
+        this much longer [s] from now (repeatedly, for as long as it stays).
+    keep_tolerance
+        The last sent plan is kept when it is still safe and delivers at least this share
+        of the new plan's energy at no more than ``1 + keep_tolerance`` times its cost
+        (stability: no flip between equal-value plans).
+    time_limit_s
+        The optimizer's time limit [s] (``None``: none).
+    """
+
+    step_s: Annotated[int, Field(gt=0, le=86_400)] = 300
+    horizon_s: Annotated[int, Field(gt=0, le=7 * 86_400)] = 86_400
+    deadband_a: NonNegFloat = 1.0
+    deadband_w: NonNegFloat = 500.0
+    fallback_share_a: NonNegFloat = 6.0
+    feedback_after_s: Annotated[int, Field(ge=0)] = 600
+    feedback_margin_a: NonNegFloat = 2.0
+    feedback_release_a: NonNegFloat = 1.0
+    phase_threshold_a: NonNegFloat = 1.0
+    default_energy_wh: NonNegFloat = 30_000.0
+    default_duration_s: Annotated[int, Field(gt=0)] = 8 * 3600
+    extend_s: Annotated[int, Field(gt=0)] = 3600
+    keep_tolerance: Annotated[float, Field(ge=0, lt=1)] = 0.005
+    time_limit_s: PosFloat | None = None
+
+    @model_validator(mode="after")
+    def _grid(self) -> ControllerConfig:
+        if self.horizon_s % self.step_s:
+            raise InvalidProblemError("horizon_s must be a multiple of step_s",
+                                      path="horizon_s", rule="multiple")
+        return self
+
+    @property
+    def n_steps(self) -> int:
+        """Steps in the horizon."""
+        return self.horizon_s // self.step_s

@@ -1,0 +1,231 @@
+"""The controller's whole state: one JSON document a stateless worker stores between events.
+
+:class:`ControllerState` holds, with a ``format_version``:
+
+- per station: online or not;
+- per EVSE (key ``"<station>/<evseId>"``): the running transaction, the EV's needs, the
+  last meter reading and the measured-feedback cap, and the **acknowledged** TxProfile
+  (what the station confirmed holding, as an :class:`Envelope`);
+- the requests in flight (or timed out: possibly installed), each with its envelope;
+- grid limits, the tariff, the last plan (desired envelopes) and whether to re-plan.
+
+``to_json()`` is deterministic (sorted keys); ``ControllerState.from_json`` raises
+:class:`~smartcharge.errors.ControllerError` naming the JSON path of the first damaged
+field, never a bare ``TypeError`` or ``KeyError``.
+
+>>> s = ControllerState()
+>>> ControllerState.from_json(s.to_json()) == s
+True
+>>> ControllerState.from_json('{"format_version": 1, "seq": null}')
+Traceback (most recent call last):
+...
+smartcharge.errors.ControllerError: seq: Input should be a valid integer [int_type]
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import datetime, timedelta
+from typing import Annotated, Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from smartcharge.errors import ControllerError
+from smartcharge.model._base import UTCDateTime
+from smartcharge.optimizer.problem import _path
+
+__all__ = [
+    "FORMAT_VERSION",
+    "ControllerState",
+    "Envelope",
+    "EvseState",
+    "GridLimitState",
+    "PendingRequest",
+    "PlanState",
+    "StationState",
+]
+
+FORMAT_VERSION: Literal[1] = 1
+"""The version of the state document this code writes and reads."""
+
+FloatArray = npt.NDArray[np.float64]
+Amps = Annotated[float, Field(ge=0, le=1e6, allow_inf_nan=False)]
+Watts = Annotated[float, Field(ge=0, le=1e12, allow_inf_nan=False)]
+Energy = Annotated[float, Field(ge=0, le=1e15, allow_inf_nan=False)]
+Count = Annotated[int, Field(ge=0, le=2**53)]
+
+
+class _Doc(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=False)
+
+
+class Envelope(_Doc):
+    """A limit per step [A per phase; W / (W per A) for DC] from ``start`` (a step
+    boundary) on, ``step_s`` [s] per value; past the end the station's fallback applies."""
+
+    start: UTCDateTime
+    step_s: Annotated[int, Field(gt=0, le=86_400)]
+    limits_a: Annotated[tuple[Amps, ...], Field(min_length=1, max_length=100_000)]
+
+    @property
+    def end(self) -> datetime:
+        """End of the last step (UTC)."""
+        return self.start + timedelta(seconds=self.step_s * len(self.limits_a))
+
+    def on_grid(self, start: datetime, n_steps: int, outside: float = math.nan) -> FloatArray:
+        """Its values on the grid of ``n_steps`` steps of ``step_s`` from ``start``
+        (aligned to the same step boundaries); ``outside`` where it does not cover a step."""
+        out = np.full(n_steps, outside, dtype=np.float64)
+        offset = int((start - self.start).total_seconds()) // self.step_s
+        lo, hi = max(offset, 0), min(offset + n_steps, len(self.limits_a))
+        if hi > lo:
+            out[lo - offset:hi - offset] = self.limits_a[lo:hi]
+        return out
+
+
+class StationState(_Doc):
+    """A station's link."""
+
+    online: bool = False
+
+
+class EvseState(_Doc):
+    """What the controller knows of one EVSE.
+
+    Attributes
+    ----------
+    transaction_id, started
+        The running transaction (``None``: none).
+    meter_start_wh, energy_wh
+        The energy register at the transaction's start and now [Wh].
+    power_w, currents_a, measured_at
+        The last reading [W], [A per phase] (L1..L3), and its time.
+    low_since
+        Since when the EV draws persistently below its limit (measured feedback).
+    cap_a
+        The measured cap [A per phase] (``None``: none).
+    phases_in_use
+        Phases carrying current in the last reading with per-phase currents.
+    need_wh, departure, ev_max_current_a, ev_max_power_w, ev_min_current_a
+        The EV's needs (NotifyEVChargingNeeds).
+    external_a, external_w
+        A limit set at the station by another party (NotifyChargingLimit).
+    acked
+        The TxProfile the station acknowledged (Accepted) for this transaction.
+    fallback
+        The fallback TxDefaultProfile: ``"due"`` (to send), ``"sent"``, ``"acked"`` or
+        ``"failed"`` (not re-sent before the next connection).
+    """
+
+    transaction_id: Annotated[str, Field(min_length=1, max_length=36)] | None = None
+    started: UTCDateTime | None = None
+    meter_start_wh: Energy | None = None
+    energy_wh: Energy | None = None
+    power_w: Watts | None = None
+    currents_a: tuple[Amps | None, Amps | None, Amps | None] | None = None
+    measured_at: UTCDateTime | None = None
+    low_since: UTCDateTime | None = None
+    cap_a: Amps | None = None
+    phases_in_use: Annotated[int, Field(ge=0, le=3)] | None = None
+    need_wh: Energy | None = None
+    departure: UTCDateTime | None = None
+    ev_max_current_a: Amps | None = None
+    ev_max_power_w: Watts | None = None
+    ev_min_current_a: Amps | None = None
+    external_a: Amps | None = None
+    external_w: Watts | None = None
+    acked: Envelope | None = None
+    fallback: Literal["due", "sent", "acked", "failed"] = "due"
+
+
+class PendingRequest(_Doc):
+    """A request sent and not settled: in flight, or timed out (possibly installed).
+
+    ``kind``: ``"tx"`` (a TxProfile, with its envelope and transaction) or ``"default"``
+    (the fallback TxDefaultProfile, whose limits the worst case always counts)."""
+
+    correlation_id: Annotated[str, Field(min_length=1, max_length=128)]
+    seq: Count
+    station_id: str
+    evse_id: Annotated[int, Field(ge=0, le=99_999)]
+    kind: Literal["tx", "default"]
+    transaction_id: str | None = None
+    envelope: Envelope | None = None
+    timed_out: bool = False
+
+
+class GridLimitState(_Doc):
+    """A grid / DSO limit on ``node`` from ``start`` to ``end``."""
+
+    node: str
+    start: UTCDateTime
+    end: UTCDateTime
+    max_power_w: Watts | None = None
+    max_current_a: Amps | None = None
+
+
+class PlanState(_Doc):
+    """The last plan: its grid start and the desired envelope per EVSE key."""
+
+    start: UTCDateTime
+    desired: dict[str, Envelope] = {}
+    status: str = ""
+
+
+class ControllerState(_Doc):
+    """The controller's snapshot (see the module docstring)."""
+
+    format_version: Literal[1] = FORMAT_VERSION
+    now: UTCDateTime | None = None
+    seq: Count = 0
+    stations: dict[str, StationState] = {}
+    evses: dict[str, EvseState] = {}
+    pending: tuple[PendingRequest, ...] = ()
+    grid_limits: tuple[GridLimitState, ...] = ()
+    tariff: tuple[tuple[UTCDateTime, Annotated[float, Field(allow_inf_nan=False)]], ...] = ()
+    plan: PlanState | None = None
+    dirty: bool = True
+
+    def to_json(self) -> str:
+        """The state as deterministic JSON (sorted keys, compact)."""
+        return json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> ControllerState:
+        """Read :meth:`to_json` output.
+
+        Raises
+        ------
+        ControllerError
+            Not JSON, another ``format_version``, or a damaged field (named by its path).
+        """
+        try:
+            data = json.loads(text)
+        except (ValueError, TypeError, RecursionError) as exc:
+            raise ControllerError(f"not a JSON document: {exc}", path="$",
+                                  rule="json") from None
+        return cls.from_json_dict(data)
+
+    @classmethod
+    def from_json_dict(cls, data: Any) -> ControllerState:
+        """Read the parsed JSON of :meth:`to_json` (errors as :meth:`from_json`)."""
+        if not isinstance(data, dict):
+            raise ControllerError(f"expected an object, got {type(data).__name__}",
+                                  path="$", rule="type")
+        version = data.get("format_version")
+        if version != FORMAT_VERSION:
+            raise ControllerError(
+                f"unsupported format_version {version!r} (this code reads "
+                f"{FORMAT_VERSION})", path="format_version", rule="format-version")
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            raise ControllerError(err.get("msg", "invalid"),
+                                  path=_path(list(err.get("loc", ()))) or "$",
+                                  rule=str(err.get("type", "invalid"))) from None
+        except (ValueError, TypeError, OverflowError) as exc:
+            raise ControllerError(str(exc), path="$", rule="invalid") from None
