@@ -380,3 +380,38 @@ def test_no_fault_no_violation_for_the_controlled_baselines(
                      pilots=PilotModel(CLIPPER if discrete else None))
         _conserved(r)
         assert r.violations == (), (name, [v.message for v in r.violations[:3]])
+
+
+# ------------------------------------------------------------------------- the controller
+
+
+def controller_site(limit_w: float = 22_000.0):  # type: ignore[no-untyped-def]
+    from smartcharge.controller import Site
+
+    return Site.model_validate({
+        "nodes": [{"id": "root"}, {"id": "feeder", "parent": "root", "max_power_w": limit_w}],
+        "stations": [{"id": s, "protocol": "1.6" if s == "B" else "2.0.1",
+                      "evses": [{"evse_id": n, "node": "feeder", "max_current_a": 32,
+                                 "min_current_a": 6} for n in (1, 2)]} for s in ("A", "B")]})
+
+
+SHORT = sessions([("A/1", 0, 1.5, 10), ("A/2", 0.25, 1.25, 8), ("B/1", 0.5, 1.5, 12)])
+
+
+@settings(max_examples=8)
+@given(faults=fault_mixes, taper=st.booleans(), discrete=st.booleans(),
+       feedback=st.booleans())
+def test_the_controller_breaks_no_limit_under_any_fault_mix(
+    faults: Faults, taper: bool, discrete: bool, feedback: bool
+) -> None:
+    from smartcharge.controller import Controller, ControllerConfig
+
+    cs = controller_site(15_000.0)
+    site = SimSite.from_site(cs)
+    r = simulate(site, SHORT, Controller(cs, ControllerConfig(step_s=300, horizon_s=3 * 3600)),
+                 start=T0, step_s=300, faults=faults, meter_values=feedback,
+                 vehicles=VehicleModel(battery="taper" if taper else "ideal"),
+                 pilots=PilotModel(CLIPPER if discrete else None))
+    _conserved(r)
+    assert r.violations == (), [v.message for v in r.violations[:3]]
+    assert r.messages > 0

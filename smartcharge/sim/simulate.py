@@ -174,6 +174,7 @@ def simulate(
     pilots: PilotModel | None = None,
     faults: Faults | None = None,
     timeout_s: int = 60,
+    meter_values: bool = True,
 ) -> SimResult:
     """Replay ``sessions`` on ``site`` under ``strategy``; what was really drawn.
 
@@ -201,6 +202,8 @@ def simulate(
         The models (default: ideal cars, continuous pilots, no faults).
     timeout_s
         After this many seconds an unanswered request gets a ``Timeout`` result.
+    meter_values
+        Send meter values to the strategy (``False``: it gets no measured feedback).
 
     Raises
     ------
@@ -369,8 +372,9 @@ def simulate(
             st.station.end_transaction(n)
             st.changed()
             active.remove(i)
-            emit(st, MeterReading(sid, n, 0.0, (0.0, 0.0, 0.0), float(register[i]),
-                                  st.clock(now)))
+            if meter_values:
+                emit(st, MeterReading(sid, n, 0.0, (0.0, 0.0, 0.0), float(register[i]),
+                                      st.clock(now)))
             emit(st, TransactionEnded(sid, n, str(kept[i].transaction_id), st.clock(now)))
         for i in arrive.get(k, ()):
             sid, n = where[i]
@@ -403,7 +407,7 @@ def simulate(
             limit[idx, k] = lim
             pilot[idx, k] = pil
             register[idx] += power * dt_h
-            for j, i in enumerate(idx.tolist()):
+            for j, i in enumerate(idx.tolist() if meter_values else ()):
                 sid, n = where[i]
                 amps = float(power[j] / wpa[i]) if wpa[i] > 0 else 0.0
                 ph = int(net.evse_phases[net.sess_evse[i]])
