@@ -415,3 +415,22 @@ def test_the_controller_breaks_no_limit_under_any_fault_mix(
     _conserved(r)
     assert r.violations == (), [v.message for v in r.violations[:3]]
     assert r.messages > 0
+
+
+def test_plot_simulation_marks_the_broken_steps() -> None:
+    pytest.importorskip("matplotlib")
+    from smartcharge.plot import plot_simulation
+
+    site = small_site()
+    r = simulate(site, BUSY, baseline(site, "uncontrolled"), start=T0, step_s=300,
+                 pilots=PilotModel(CLIPPER))
+    fig = plot_simulation(r)
+    top, bottom = fig.axes[:2]
+    marks = [ln for ln in top.get_lines() if ln.get_marker() == "v"]
+    assert len(marks) == 1
+    assert len(marks[0].get_xdata()) == len({v.step for v in r.violations})
+    drawn = next(ln for ln in bottom.get_lines() if ln.get_label() == "drawn")
+    total = np.asarray(r.plan.power_w).sum(axis=0) / 1000.0
+    np.testing.assert_allclose(np.asarray(drawn.get_ydata())[:-1], total)
+    ok = simulate(site, BUSY, baseline(site, "edf"), start=T0, step_s=300)
+    assert not [ln for ln in plot_simulation(ok).axes[0].get_lines() if ln.get_marker() == "v"]

@@ -40,8 +40,10 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import numpy.typing as npt
 
+from smartcharge.controller.site import Site
 from smartcharge.errors import InvalidProblemError
 from smartcharge.optimizer.problem import EVSE, Horizon, Node, Problem, Session, Tariff
+from smartcharge.sim.evse import PilotModel
 
 __all__ = [
     "OFF_PEAK_PRICE",
@@ -51,10 +53,14 @@ __all__ = [
     "PILOTS",
     "VOLTAGE_LL_V",
     "CaltechSession",
+    "controller_site",
     "load_problem",
     "parse_sessions",
+    "pilot_model",
+    "price_at",
     "read_sessions",
     "read_site",
+    "session_log",
     "site_nodes_evses",
     "tou_price",
     "transaction_id",
@@ -274,3 +280,39 @@ def load_problem(
         tariff=Tariff(price=tuple(float(p) for p in price)),
     )
     return problem, kept
+
+
+# ---- the same site and sessions for the simulator and the site controller ------------------
+
+
+def price_at(t: datetime) -> float:
+    """The time-of-use price [currency/kWh] at instant ``t`` (see :func:`tou_price`)."""
+    hour = t.astimezone(PACIFIC).hour
+    return PEAK_PRICE if PEAK_HOURS[0] <= hour < PEAK_HOURS[1] else OFF_PEAK_PRICE
+
+
+def controller_site(site: Mapping[str, Any], capacity_kw: float) -> Site:
+    """The garage as a site controller's :class:`~smartcharge.controller.Site`: one 2.0.1
+    station per EVSE (station id = the EVSE's id, evseId 1), the tree of
+    :func:`site_nodes_evses`. Its EVSE keys are ``"<id>/1"``."""
+    nodes, evses = site_nodes_evses(site, capacity_kw)
+    return Site.model_validate({"nodes": nodes, "stations": [
+        {"id": e.id, "protocol": "2.0.1", "evses": [{
+            "evse_id": 1, "node": e.node, "phases": e.phases, "connection": e.connection,
+            "voltage_v": e.voltage_v, "max_current_a": e.max_current_a,
+            "min_current_a": e.min_current_a}]}
+        for e in evses]})
+
+
+def pilot_model(site: Mapping[str, Any]) -> PilotModel:
+    """Each EVSE's real pilot values (:data:`PILOTS` by make), keyed ``"<id>/1"``."""
+    return PilotModel(per_evse={f"{e['id']}/1": PILOTS[e["type"]] for e in site["evses"]})
+
+
+def session_log(rows: list[CaltechSession], start: datetime, end: datetime) -> list[Session]:
+    """The sessions arriving in ``[start, end)`` as a simulator's session log (EVSE keys
+    ``"<station>/1"``, transaction ids :func:`transaction_id`)."""
+    return [Session(id=s.id, evse=f"{s.station}/1", arrival=s.arrival, departure=s.departure,
+                    energy_wh=s.energy_wh, max_power_w=s.max_power_w,
+                    transaction_id=transaction_id(s.id))
+            for s in rows if start <= s.arrival < end]

@@ -123,11 +123,15 @@ class PlanningStrategy:
         self.failures: list[str] = []
         self._count = 0
         self._fallback: dict[str, ChargingProfile] | None = None
+        self._synced: set[str] = set()  # idle stations known to hold what they should
 
     # ------------------------------------------------------------------ events
 
     def handle(self, event: Any, now: datetime) -> list[Request]:
         """React to one event at ``now``; return the requests to send."""
+        self._synced.discard(getattr(event, "station_id", None) or "")
+        if isinstance(event, RequestResult) and event.correlation_id in self.pending:
+            self._synced.discard(self.pending[event.correlation_id][0])
         if isinstance(event, StationConnected):
             sid = event.station_id
             self.online[sid] = True
@@ -254,7 +258,8 @@ class PlanningStrategy:
         busy = {sid for sid, _ in self.pending.values()}
         out: list[Request] = []
         for sid, evses in self._stations.items():
-            if (only is not None and sid != only) or not self.online[sid] or sid in busy:
+            if (only is not None and sid != only) or not self.online[sid] or sid in busy \
+                    or sid in self._synced:
                 continue
             desired: dict[int, list[ChargingProfile]] = {}
             for n, e in evses.items():
@@ -269,6 +274,8 @@ class PlanningStrategy:
                 self.failures.append(f"{now.isoformat()} {sid}: {exc}")
                 continue
             out.extend(self._request(sid, m) for m in msgs)
+            if not msgs and not any(e.id in self.sessions for e in evses.values()):
+                self._synced.add(sid)  # idle and up to date: nothing to check until it changes
         return out
 
     def _request(self, sid: str, msg: ReconcileMessage) -> Request:
