@@ -66,11 +66,15 @@ class Timed:
 
 
 def run(site_json: dict[str, Any], rows: list[acn.CaltechSession], start: datetime,
-        end: datetime, cap: float, model: str, strategy: str, step_s: int) -> dict[str, Any]:
-    """One simulation; its figures."""
+        end: datetime, cap: float, model: str, strategy: str, step_s: int,
+        stop_at_end: bool = False) -> dict[str, Any]:
+    """One simulation; its figures. With ``stop_at_end``, cars still plugged in at ``end``
+    leave then (their requested energy is kept: the share counts what they missed)."""
     csite = acn.controller_site(site_json, cap)
     site = SimSite.from_site(csite, price=acn.price_at)
     log = acn.session_log(rows, start, end)
+    if stop_at_end:
+        log = [s.model_copy(update={"departure": min(s.departure, end)}) for s in log]
     vehicles = VehicleModel(battery="taper") if model == "taper" else VehicleModel()
     pilots = acn.pilot_model(site_json) if model == "discrete" else PilotModel()
     if strategy.startswith("controller"):
@@ -118,6 +122,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--models", default=",".join(MODELS))
     ap.add_argument("--strategies", default=",".join(STRATEGIES))
     ap.add_argument("--step", type=int, default=300)
+    ap.add_argument("--stop-at-end", action="store_true",
+                    help="cars still plugged in at the window's end leave then (shorter runs)")
     ap.add_argument("--json", type=Path, help="also write the rows as JSON")
     args = ap.parse_args(argv)
     if not (args.data / "sessions.csv").is_file():
@@ -133,13 +139,15 @@ def main(argv: list[str] | None = None) -> int:
     for cap in (float(x) for x in args.capacities.split(",") if x):
         for model in (m for m in args.models.split(",") if m):
             for strategy in (s for s in args.strategies.split(",") if s):
-                row = run(site_json, sessions, start, end, cap, model, strategy, args.step)
+                row = run(site_json, sessions, start, end, cap, model, strategy, args.step,
+                          args.stop_at_end)
                 out.append(row)
                 print(f"# {cap:g} kW {model:>8} {strategy:>15}: {100 * row['share']:5.1f} % "
                       f"viol {row['violations']:4d} msgs {row['messages']:6d} "
                       f"{row['mbytes']:6.2f} MB tick {row['tick_mean_ms']:6.0f} ms "
                       f"{row['wall_s']:5.0f} s", file=sys.stderr, flush=True)
-    print(f"Caltech ACN, {args.start} (Pacific) + {args.days:g} days, step {args.step} s, "
+    print(f"Caltech ACN, {args.start} (Pacific) + {args.days:g} days, step {args.step} s"
+          f"{', cars leave at the end' if args.stop_at_end else ''}, "
           f"{out[0]['sessions'] if out else 0} sessions, "
           f"{out[0]['requested_kwh'] if out else 0:.1f} kWh requested; "
           f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, {platform.machine()} "
