@@ -6,7 +6,16 @@ The library is I/O-free: time (``now``) is always a parameter.
 """
 
 from smartcharge.composite import composite_schedule
+from smartcharge.controller import (
+    Controller,
+    ControllerConfig,
+    ControllerState,
+    EvseSpec,
+    Site,
+    StationSpec,
+)
 from smartcharge.errors import (
+    ControllerError,
     InvalidPayloadError,
     InvalidProblemError,
     PlotUnavailableError,
@@ -100,6 +109,10 @@ __all__ = [
     "ClearChargingProfileStatus",
     "CompositeSchedule",
     "ConsumptionCost",
+    "Controller",
+    "ControllerConfig",
+    "ControllerError",
+    "ControllerState",
     "Cost",
     "CostKind",
     "CustomData",
@@ -107,6 +120,7 @@ __all__ = [
     "EVSEInfo",
     "EnergyTransferMode",
     "EvseProfile",
+    "EvseSpec",
     "FleetStatus",
     "Horizon",
     "InvalidPayloadError",
@@ -124,12 +138,14 @@ __all__ = [
     "Schedule",
     "ScheduleError",
     "Session",
+    "Site",
     "SiteResult",
     "SmartChargeError",
     "SolverError",
     "SolverStatus",
     "StationContext",
     "StationError",
+    "StationSpec",
     "Tariff",
     "Timings",
     "TranslationError",

@@ -715,11 +715,33 @@ class ChargingStation:
                 raise StationError(f"missing field {key!r}", path=path, rule="required")
             return obj[key]
 
+        def items(key: str) -> list[Any]:
+            value = get(data, key, key)
+            if not isinstance(value, list):
+                raise StationError(f"must be an array, got {type(value).__name__}", path=key,
+                                   rule="type")
+            return value
+
+        def typed(exc: Exception, path: str) -> StationError:
+            # a damaged value deep inside (None, 1e30, a 30-digit integer, ...)
+            if isinstance(exc, StationError):
+                inner = exc.path or ""
+                full = inner if inner.startswith(path) else f"{path}.{inner}".rstrip(".")
+                return StationError(exc.message, path=full, rule=exc.rule)
+            if isinstance(exc, SmartChargeError):
+                return StationError(exc.message, path=f"{path}.{exc.path or ''}".rstrip("."),
+                                    rule=exc.rule)
+            return StationError(f"{type(exc).__name__}: {exc}", path=path, rule="type")
+
         try:
             evses: dict[int, EVSEInfo] = {}
-            for i, item in enumerate(get(data, "evses", "evses")):
+            for i, item in enumerate(items("evses")):
                 p = f"evses[{i}]"
-                evses[get(item, "evseId", f"{p}.evseId")] = EVSEInfo(
+                evse_id = get(item, "evseId", f"{p}.evseId")
+                if isinstance(evse_id, bool) or not isinstance(evse_id, int):
+                    raise StationError(f"must be an integer, got {evse_id!r}",
+                                       path=f"{p}.evseId", rule="type")
+                evses[evse_id] = EVSEInfo(
                     get(item, "currentType", f"{p}.currentType"),
                     get(item, "supplyPhases", f"{p}.supplyPhases"),
                 )
@@ -735,9 +757,11 @@ class ChargingStation:
             )
         except InvalidPayloadError as exc:
             raise StationError(exc.message, path=exc.path, rule=exc.rule) from None
-        except TypeError as exc:
-            raise StationError(str(exc), path="evses", rule="type") from None
-        for i, item in enumerate(get(data, "transactions", "transactions")):
+        except StationError:
+            raise
+        except (TypeError, ValueError, OverflowError, AttributeError) as exc:
+            raise typed(exc, "evses") from None
+        for i, item in enumerate(items("transactions")):
             p = f"transactions[{i}]"
             try:
                 station.start_transaction(
@@ -745,22 +769,22 @@ class ChargingStation:
                     get(item, "transactionId", f"{p}.transactionId"),
                     get(item, "startedAt", f"{p}.startedAt"),
                 )
-            except StationError as exc:
-                if exc.path and exc.path.startswith(p):
-                    raise
-                raise StationError(exc.message, path=f"{p}.{exc.path}", rule=exc.rule) from None
-        for i, item in enumerate(get(data, "profiles", "profiles")):
+            except (SmartChargeError, TypeError, ValueError, OverflowError) as exc:
+                raise typed(exc, p) from None
+        for i, item in enumerate(items("profiles")):
             p = f"profiles[{i}]"
-            e = station._check_evse(get(item, "evseId", f"{p}.evseId"), allow_zero=True)
-            raw = get(item, "chargingProfile", f"{p}.chargingProfile")
             try:
-                profile = ChargingProfile.model_validate(raw)
-            except ValidationError as exc:
-                raise StationError(str(exc), path=f"{p}.chargingProfile", rule="schema") from None
-            try:
+                e = station._check_evse(get(item, "evseId", f"{p}.evseId"), allow_zero=True)
+                raw = get(item, "chargingProfile", f"{p}.chargingProfile")
+                try:
+                    profile = ChargingProfile.model_validate(raw)
+                except ValidationError as exc:
+                    raise StationError(str(exc), path=f"{p}.chargingProfile",
+                                       rule="schema") from None
                 src = _source(item.get("chargingLimitSource", "CSO"))
-            except StationError as exc:
-                raise StationError(exc.message, path=f"{p}.chargingLimitSource") from None
+            except (SmartChargeError, TypeError, ValueError, OverflowError,
+                    AttributeError) as exc:
+                raise typed(exc, p) from None
             if (src is _CSO) == (profile.charging_profile_purpose is _EXT):
                 raise StationError(
                     "ChargingStationExternalConstraints, and only they, come from a source other"

@@ -100,12 +100,19 @@ class ControllerMachine(RuleBasedStateMachine):
         self.next_tx = 100
         self.log: list[tuple[dict[str, object], datetime]] = []
         self.out: list[str] = []
+        self.snapshots: list[tuple[str, int]] = []
 
     # ---- plumbing ------------------------------------------------------------------------
 
     def handle(self, event: scc.Event) -> None:
         self.log.append((scc.event_to_json_dict(event), self.now))
-        for req in self.c.handle(event, self.now):
+        self.snapshots.append((self.c.state.to_json(), len(self.out)))
+        requests = self.c.handle(event, self.now)
+        # idempotent: the same event again (same time) sends nothing new
+        again = scc.step(SITE, CONFIG, self.c.state, event, self.now,
+                         fallback=self.c._fallback)[1]
+        assert again == [], [r.to_json() for r in again]
+        for req in requests:
             self.out.append(req.to_json())
             sim = self.sims[req.station_id]
             if sim.online:
@@ -255,6 +262,15 @@ class ControllerMachine(RuleBasedStateMachine):
             out += [r.to_json() for r in c.handle(scc.event_from_json_dict(data), now)]
         assert out == self.out
         assert c.state.to_json() == self.c.state.to_json()
+        # a snapshot taken mid-sequence and restored gives the same future output
+        if self.log:
+            k = len(self.log) // 2
+            text, done = self.snapshots[k]
+            c = scc.Controller(SITE, CONFIG, ControllerState.from_json(text))
+            out = []
+            for data, now in self.log[k:]:
+                out += [r.to_json() for r in c.handle(scc.event_from_json_dict(data), now)]
+            assert out == self.out[done:]
 
 
 _CI = os.environ.get("HYPOTHESIS_PROFILE") == "ci"

@@ -40,6 +40,12 @@ EXPECTED: dict[str, list[str]] = {
         "07:00 0 session(s): 0 Set, 0 Clear, 0 bytes",
         "in 25 re-plans; 7 profiles installed",
     ],
+    "csms_controller.py": [
+        "CSMS on ws://127.0.0.1:",
+        "TxDefaultProfile evse 1: 6.0 A: Accepted",
+        " 0 pending",
+        "stations: {'cs16': False, 'cs201': False}",
+    ],
     "caltech_replay.py": [
         "2019-03-05: 38 sessions want 310 kWh; 50 kW transformer",
         "least laxity first",
@@ -56,6 +62,11 @@ PATTERNS: dict[str, list[str]] = {
     # once sessions are known, re-plans without news send nothing; an arrival sends Sets
     "reconcile_replan.py": [r"(?m)^\d\d:\d\d [1-9] session\(s\): 0 Set, 0 Clear, 0 bytes$",
                             r"(?m)^\d\d:\d\d [1-9] session\(s\): [1-9] Set, 0 Clear, \d+ bytes$"],
+    # both protocols get TxProfiles through the controller, and the stations accept them
+    "csms_controller.py": [r"(?m)^csms -> cs16 \(1\.6\) cs16#\d+ TxProfile evse 1: [\d.]+ A: "
+                           r"Accepted$",
+                           r"(?m)^csms -> cs201 \(2\.0\.1\) cs201#\d+ TxProfile evse 2: [\d.]+ A: "
+                           r"Accepted$"],
     "caltech_replay.py": [r"(?m)^optimizer +delivered .* violations +0 ",
                           r"(?m)^uncontrolled +delivered .* violations +[1-9]\d* "],
 }

@@ -25,6 +25,7 @@ from smartcharge.controller.events import (
     event_from_json_dict,
     event_to_json_dict,
 )
+from smartcharge.controller.ocpp_events import events_from_ocpp
 from smartcharge.controller.request import Request
 from smartcharge.controller.site import ControllerConfig, EvseSpec, Site, StationSpec
 from smartcharge.controller.state import ControllerState, Envelope
@@ -54,5 +55,6 @@ __all__ = [
     "TransactionUpdated",
     "event_from_json_dict",
     "event_to_json_dict",
+    "events_from_ocpp",
     "step",
 ]

@@ -8,10 +8,11 @@ The pipeline, per event, top to bottom:
    (:mod:`smartcharge.controller.plan`: Problem from live sessions, optimize, keep the last
    plan when it is as good);
 4. dispatch (:func:`dispatch`): per EVSE, the desired envelope against the one last sent
-   (deadband), then safety (:mod:`smartcharge.controller.safety`): decreases at once,
-   increases only where the worst case over every state the stations may be in keeps every
-   limit; what cannot go yet is lowered as far as it must and raised later, when results
-   come back;
+   (deadband, over the next ``lookahead_s``: a profile is renewed before it runs out, not
+   at every step because the horizon moved), then safety
+   (:mod:`smartcharge.controller.safety`): decreases at once, increases only where the
+   worst case over every state the stations may be in keeps every limit; what cannot go
+   yet is lowered as far as it must and raised later, when results come back;
 5. the requests, each with a deterministic correlation id ``"<station>#<n>"``.
 
 :func:`step` is pure: same ``(state, event, now)``, same output, byte for byte.
@@ -67,6 +68,7 @@ def _check_now(now: object, state: ControllerState) -> datetime:
 
 def step(site: Site, config: ControllerConfig, state: ControllerState, event: Event,
          now: datetime, *, fallback: Mapping[str, float] | None = None,
+         cache: dict[object, Problem] | None = None,
          ) -> tuple[ControllerState, list[Request]]:
     """Handle one event at ``now``: the new state and the requests to send now, in order.
 
@@ -75,6 +77,10 @@ def step(site: Site, config: ControllerConfig, state: ControllerState, event: Ev
     fallback
         The fallback currents of the site (:func:`smartcharge.controller.safety.fallback_a`),
         if already computed.
+    cache
+        A dict kept between calls for the same site: it memoises the worst-case check's
+        Problem per grid start and grid limits (a pure function of them; the output does not
+        depend on it).
 
     Raises
     ------
@@ -91,10 +97,17 @@ def step(site: Site, config: ControllerConfig, state: ControllerState, event: Ev
         "now": now, "grid_limits": tuple(g for g in state.grid_limits if g.end > h.start)})
     if state.dirty or state.plan is None or state.plan.start != h.start:
         problem = build_problem(site, config, state, h, now, fb)
-        desired, status = plan_envelopes(problem, config, _targets(site, state))
+        desired, status = plan_envelopes(problem, config, _targets(site, state), fb)
         state = state.model_copy(update={
             "plan": PlanState(start=h.start, desired=desired, status=status), "dirty": False})
-    return dispatch(site, config, state, h, fb)
+    checked: Problem | None = None
+    if cache is not None:
+        key = (h.start, state.grid_limits)
+        checked = cache.get(key)
+        if checked is None:
+            cache.clear()  # one grid at a time: the memo never grows
+            checked = cache[key] = envelope_problem(site, state, h)
+    return dispatch(site, config, state, h, fb, checked)
 
 
 def _targets(site: Site, state: ControllerState) -> dict[str, Envelope]:
@@ -113,9 +126,8 @@ def _significant(site: Site, config: ControllerConfig, key: str, new: FloatArray
                  old: FloatArray, safety: bool) -> bool:
     """Whether ``new`` differs from ``old`` beyond the deadband (both the A and the W one),
     or lowers it anywhere while the site is over a limit (safety goes at once)."""
-    spec = site.spec(key)
-    wpa = {3: 3.0 * spec.voltage_v}.get(spec.phases, spec.voltage_v)
-    band = max(config.deadband_a, config.deadband_w / wpa)
+    wpa = site.spec(key).watts_per_amp
+    band = max(config.deadband_a, config.deadband_w / wpa) if config.stable else 0.0
     diff = np.abs(new - old)
     if bool(np.any(diff > band + _EPS)) or (band == 0 and bool(np.any(diff > _EPS))):
         return True
@@ -130,6 +142,9 @@ def dispatch(site: Site, config: ControllerConfig, state: ControllerState, h: Ho
     worst = worst_case(site, state, h, fallback)
     unsafe = bool(violations(env_problem, worst))
     row = {k: i for i, k in enumerate(site.keys)}
+    ahead = max(1, (config.lookahead_s or config.horizon_s) // config.step_s)
+    if not config.stable:
+        ahead = h.n_steps
     sends: list[tuple[str, Envelope | None]] = []
     # the fallback TxDefaultProfiles of the stations that just connected
     for key in site.keys:
@@ -149,7 +164,7 @@ def dispatch(site: Site, config: ControllerConfig, state: ControllerState, h: Ho
         old_env = target_envelope(state, sid, evse_id, ev.transaction_id)
         t = np.full(h.n_steps, fallback[key]) if old_env is None else np.nan_to_num(
             old_env.on_grid(h.start, h.n_steps), nan=fallback[key])
-        if not _significant(site, config, key, d, t, unsafe):
+        if not _significant(site, config, key, d[:ahead], t[:ahead], unsafe):
             continue
         if np.all(d <= worst[row[key]] + _EPS):
             sends.append((key, envelope_of(d, h)))
@@ -162,7 +177,7 @@ def dispatch(site: Site, config: ControllerConfig, state: ControllerState, h: Ho
             later.append((key, envelope_of(d, h)))
             continue
         low = np.minimum(d, t)  # lower now what must be lowered; raise when it fits
-        if _significant(site, config, key, low, t, unsafe):
+        if _significant(site, config, key, low[:ahead], t[:ahead], unsafe):
             sends.append((key, envelope_of(low, h)))
     return _emit(site, config, state, sends + later)
 
@@ -234,9 +249,10 @@ class Controller:
         self.config = config if config is not None else ControllerConfig()
         self.state = state if state is not None else ControllerState()
         self._fallback = fallback_a(site, self.config)
+        self._cache: dict[object, Problem] = {}
 
     def handle(self, event: Event, now: datetime) -> list[Request]:
         """Handle one event at ``now``; the new state is kept in ``self.state``."""
         self.state, requests = step(self.site, self.config, self.state, event, now,
-                                    fallback=self._fallback)
+                                    fallback=self._fallback, cache=self._cache)
         return requests

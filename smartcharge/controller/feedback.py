@@ -28,13 +28,6 @@ from smartcharge.optimizer.problem import DEFAULT_AC_MIN_CURRENT_A
 __all__ = ["apply_reading", "draw_a", "remaining_need_wh"]
 
 
-def _wpa(spec: EvseSpec) -> float:
-    if spec.phases == 3:
-        return 3.0 * spec.voltage_v
-    if spec.connection is not None and "-" in spec.connection:
-        return math.sqrt(3.0) * spec.voltage_v
-    return spec.voltage_v
-
 
 def draw_a(spec: EvseSpec, reading: MeterReading) -> float | None:
     """The EV's draw [A per phase]: the highest phase current, else power / (W per A)."""
@@ -43,7 +36,7 @@ def draw_a(spec: EvseSpec, reading: MeterReading) -> float | None:
         if got:
             return max(got)
     if reading.power_w is not None:
-        return reading.power_w / _wpa(spec)
+        return reading.power_w / spec.watts_per_amp
     return None
 
 

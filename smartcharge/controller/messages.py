@@ -33,18 +33,11 @@ from smartcharge.ocpp.reconcile import stable_profile_id
 __all__ = ["set_profile_payload", "tx_profile"]
 
 
-def _wpa(spec: EvseSpec) -> float:
-    if spec.phases == 3:
-        return 3.0 * spec.voltage_v
-    if spec.connection is not None and "-" in spec.connection:
-        return math.sqrt(3.0) * spec.voltage_v
-    return spec.voltage_v
-
 
 def tx_profile(spec: EvseSpec, envelope: Envelope, transaction_id: str) -> ChargingProfile:
     """The TxProfile of ``envelope`` for ``transaction_id`` on ``spec``'s EVSE."""
     dc = spec.kind == "DC"
-    vals = [math.floor(v * _wpa(spec) * 10) / 10 if dc else v for v in envelope.limits_a]
+    vals = [math.floor(v * spec.watts_per_amp * 10) / 10 if dc else v for v in envelope.limits_a]
     periods = []
     for k, v in enumerate(vals):
         if k == 0 or v != vals[k - 1]:

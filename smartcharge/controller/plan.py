@@ -14,10 +14,13 @@ grid:
   power exactly, line currents by the triangle inequality (``|a + b| <= |a| + |b|``);
 - grid limits per step; the tariff's price per step.
 
-:func:`plan_envelopes` optimizes it and **keeps the last sent plan** when it is still safe
-(``verify``) and within ``keep_tolerance`` of the new plan's energy and cost: equal-value
-plans do not flip (the LP has many optima; without this, an EVSE flipped between 0 and
-32 A every step with no tariff). The optimizer is not changed.
+:func:`plan_envelopes` optimizes it, then for stability (the optimizer is not changed):
+
+- :func:`level`: each session's power is averaged over runs of steps where nothing
+  changes, so one plan does not alternate between equal optima;
+- **the last sent plan is kept** (continued by the new one past its end) when it is still
+  safe (``verify``) and within ``keep_tolerance`` of the new plan's energy and cost, so
+  re-plans of equal value do not flip schedules.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from datetime import datetime, timedelta
+from itertools import pairwise
 
 import numpy as np
 import numpy.typing as npt
@@ -35,7 +39,14 @@ from smartcharge.controller.site import ControllerConfig, Site
 from smartcharge.controller.state import ControllerState, Envelope, EvseState
 from smartcharge.optimizer import Horizon, Plan, Problem, Session, Tariff, optimize, verify
 
-__all__ = ["build_problem", "departure_of", "envelope_of", "plan_envelopes", "planned_keys"]
+__all__ = [
+    "build_problem",
+    "departure_of",
+    "envelope_of",
+    "level",
+    "plan_envelopes",
+    "planned_keys",
+]
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -82,34 +93,58 @@ def _min_opt(*values: float | None) -> float | None:
     return min(got) if got else None
 
 
+def _less(value: float | None, by: float) -> float | None:
+    return None if value is None else max(value - by, 0.0)
+
+
 def build_problem(site: Site, config: ControllerConfig, state: ControllerState, h: Horizon,
                   now: datetime, fallback: Mapping[str, float]) -> Problem:
-    """The optimizer problem of the state at ``now`` (see the module docstring)."""
-    keys = planned_keys(site, state)
+    """The optimizer problem of the state at ``now`` (see the module docstring).
+
+    Planned EVSEs are planned **above their fallback**: an EVSE may draw its fallback at any
+    instant (a car may arrive before the CSMS hears of it), so that share is reserved on
+    every node for every EVSE, and the optimizer shares out what is left, as extra current
+    on top of the fallback (EVSE and vehicle bounds lowered by the fallback, minimum 0 where
+    the fallback already meets it). :func:`plan_envelopes` adds the fallback back. So the
+    worst case of the plan (``max(fallback, plan)`` per EVSE) keeps every limit."""
+    keys = set(planned_keys(site, state))
     evses = site.optimizer_evses()
-    # reserve what the plan does not control, at its worst case
     base = Problem(horizon=h, nodes=limited_nodes(site, (), h), evses=evses)
     net = base.network()
     worst = worst_case(site, state, h, fallback)
-    unplanned = np.array([k not in keys for k in site.keys], dtype=bool)
-    ep = np.where(unplanned[:, None], np.minimum(worst * net.evse_wpa[:, None],
-                                                 net.evse_max_w[:, None]), 0.0)
+    fb = np.array([fallback[k] for k in site.keys], dtype=np.float64)
+    planned = np.array([k in keys for k in site.keys], dtype=bool)
+    amps = np.where(planned[:, None], fb[:, None], worst)
+    ep = np.minimum(amps * net.evse_wpa[:, None], net.evse_max_w[:, None])
     reserve_w = {nid: net.node_power(n, ep) for n, nid in enumerate(net.node_ids)}
     reserve_a = {nid: np.abs(net.line_currents(n, ep)).max(axis=0)
                  for n, nid in enumerate(net.node_ids)}
     nodes = limited_nodes(site, state.grid_limits, h, reserve_w, reserve_a)
+    above = []
+    for e in evses:
+        f = fallback[e.id] if e.id in keys else 0.0
+        if f > 0:
+            e = e.model_copy(update=dict(
+                max_current_a=_less(e.max_current_a, f),
+                max_power_w=_less(e.max_power_w, f * e.watts_per_amp),
+                min_current_a=0.0, min_power_w=0.0))
+        above.append(e)
     sessions = []
-    for key in keys:
-        ev = state.evses[key]
+    for key in site.keys:
+        if key not in keys:
+            continue
+        ev, f = state.evses[key], fallback[key]
+        wpa = site.spec(key).watts_per_amp
+        ev_min = ev.ev_min_current_a
         sessions.append(Session(
             id=key, evse=key, arrival=h.start, departure=departure_of(ev, config, now),
             energy_wh=remaining_need_wh(ev, config.default_energy_wh),
-            max_current_a=_min_opt(ev.ev_max_current_a, ev.cap_a, ev.external_a),
-            max_power_w=_min_opt(ev.ev_max_power_w, ev.external_w),
-            min_current_a=ev.ev_min_current_a,
+            max_current_a=_less(_min_opt(ev.ev_max_current_a, ev.cap_a, ev.external_a), f),
+            max_power_w=_less(_min_opt(ev.ev_max_power_w, ev.external_w), f * wpa),
+            min_current_a=None if ev_min is None or ev_min <= f else ev_min - f,
             transaction_id=ev.transaction_id,
         ))
-    return Problem(horizon=h, nodes=nodes, evses=evses, sessions=tuple(sessions),
+    return Problem(horizon=h, nodes=nodes, evses=tuple(above), sessions=tuple(sessions),
                    tariff=Tariff(price=_prices(state, h)))
 
 
@@ -121,31 +156,69 @@ def envelope_of(values_a: FloatArray, h: Horizon) -> Envelope:
                     limits_a=tuple(round(float(v), 1) for v in vals))
 
 
-def _incumbent(problem: Problem, targets: Mapping[str, Envelope]) -> Plan | None:
+def level(problem: Problem, plan: Plan) -> Plan:
+    """``plan`` with each session's power averaged over every run of steps where nothing
+    changes (same sessions present, same price, same node limits, same total power [W,
+    rounded]): the LP picks one of many equal optima and often alternates (27.9 A, 9.9 A,
+    27.9 A, ...); the average keeps each session's energy in the run, the cost, the total
+    per step (nothing is delayed), and every limit (node power and line-current magnitude
+    are convex, so the average of feasible steps is feasible). A run where an average would
+    fall below a session's minimum stays as solved; the result is checked with ``verify``
+    (on failure the plan is returned unchanged)."""
     net = problem.network()
-    rows: list[FloatArray] = []
+    if net.S == 0 or net.T < 2:
+        return plan
+    total = np.round(np.asarray(plan.session_power_w).sum(axis=0))
+    cols = np.vstack([net.frac, net.price[None, :], net.power_limit, net.current_limit,
+                      total[None, :]])
+    cols = np.nan_to_num(cols, posinf=1e300)
+    new_run = np.concatenate([[True], np.any(cols[:, 1:] != cols[:, :-1], axis=0)])
+    starts = [*np.flatnonzero(new_run).tolist(), net.T]
+    sp = np.array(plan.session_power_w, dtype=np.float64)
+    smin = net.sess_min_w
+    for a, b in pairwise(starts):
+        if b - a < 2:
+            continue
+        avg = sp[:, a:b].mean(axis=1)
+        if np.any((avg > 1e-9) & (avg < smin * (1 - 1e-9))):
+            continue
+        sp[:, a:b] = avg[:, None]
+    out = Plan.from_session_power(problem, sp, status=plan.status, message=plan.message)
+    return plan if verify(problem, out) else out
+
+
+def _incumbent(problem: Problem, targets: Mapping[str, Envelope], new: Plan,
+               fallback: Mapping[str, float]) -> Plan | None:
+    """The last sent plan on the new grid (above the fallback), continued by ``new`` where it
+    had ended; ``None`` if a session has none or it breaks a rule."""
+    net = problem.network()
+    sp = np.array(new.session_power_w, dtype=np.float64)
     h = problem.horizon
-    for s in problem.sessions:
+    for i, s in enumerate(problem.sessions):
         env = targets.get(s.evse)
         if env is None:
             return None
         e = net.evse_index[s.evse]
-        vals = np.nan_to_num(env.on_grid(h.start, h.n_steps), nan=0.0)
-        rows.append(np.where(net.frac[len(rows)] > 0, vals * net.evse_wpa[e], 0.0))
-    if not rows:
-        return None
-    plan = Plan.from_session_power(problem, np.array(rows))
+        vals = env.on_grid(h.start, h.n_steps)
+        covered = np.isfinite(vals) & (net.frac[i] > 0)
+        above = np.maximum(np.nan_to_num(vals) - fallback[s.evse], 0.0)
+        sp[i] = np.where(covered, above * net.evse_wpa[e], sp[i])
+    plan = Plan.from_session_power(problem, sp)
     return None if verify(problem, plan) else plan
 
 
 def plan_envelopes(problem: Problem, config: ControllerConfig,
-                   targets: Mapping[str, Envelope]) -> tuple[dict[str, Envelope], str]:
-    """Desired envelope per planned EVSE key, and the plan's status (``"kept"`` when the
-    last sent plan stays)."""
+                   targets: Mapping[str, Envelope],
+                   fallback: Mapping[str, float]) -> tuple[dict[str, Envelope], str]:
+    """Desired envelope per planned EVSE key (the plan plus the fallback), and the plan's
+    status (``"kept"`` when the last sent plan stays)."""
     if not problem.sessions:
         return {}, "EMPTY"
     plan = optimize(problem, time_limit_s=config.time_limit_s)
-    old = _incumbent(problem, targets)
+    if not config.stable:
+        return _envelopes(problem, plan, fallback), str(plan.status)
+    plan = level(problem, plan)
+    old = _incumbent(problem, targets, plan, fallback)
     tol = config.keep_tolerance
     if old is not None:
         new_e, old_e = float(plan.energy_wh.sum()), float(old.energy_wh.sum())
@@ -156,9 +229,15 @@ def plan_envelopes(problem: Problem, config: ControllerConfig,
             status = str(plan.status)
     else:
         status = str(plan.status)
-    h = problem.horizon
+    return _envelopes(problem, plan, fallback), status
+
+
+def _envelopes(problem: Problem, plan: Plan, fallback: Mapping[str, float],
+               ) -> dict[str, Envelope]:
+    net = problem.network()
     out = {}
     for i, s in enumerate(problem.sessions):
-        e = problem.network().evse_index[s.evse]
-        out[s.evse] = envelope_of(plan.session_power_w[i] / problem.network().evse_wpa[e], h)
-    return out, status
+        e = net.evse_index[s.evse]
+        amps = plan.session_power_w[i] / net.evse_wpa[e] + fallback[s.evse]
+        out[s.evse] = envelope_of(amps, problem.horizon)
+    return out

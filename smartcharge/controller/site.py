@@ -16,6 +16,7 @@ and gives the optimizer its EVSEs under one key, ``"<station id>/<evseId>"``
 
 from __future__ import annotations
 
+import math
 from functools import cached_property
 from typing import Annotated, Literal
 
@@ -55,6 +56,15 @@ class EvseSpec(_Part):
     max_power_w: NonNegFloat | None = None
     min_current_a: NonNegFloat | None = None
     min_power_w: NonNegFloat | None = None
+
+    @property
+    def watts_per_amp(self) -> float:
+        """Power [W] per ampere of conductor current (as :attr:`EVSE.watts_per_amp`)."""
+        if self.phases == 3:
+            return 3.0 * self.voltage_v
+        if self.connection is not None and "-" in self.connection:
+            return math.sqrt(3.0) * self.voltage_v
+        return self.voltage_v
 
 
 class StationSpec(_Part):
@@ -168,6 +178,9 @@ class ControllerConfig(_Part):
         A profile is re-sent only where it moves by more than both ``deadband_a`` [A per
         phase] and ``deadband_w`` [W] (on a three-phase 230 V EVSE the 1 A binds, on a
         single-phase one the 500 W), unless the site is over a limit (safety first).
+    lookahead_s
+        Differences further ahead than this [s] do not make a profile be re-sent (default:
+        half the horizon; a profile is then renewed well before it ends).
     fallback_share_a
         The fallback (TxDefaultProfile) share [A per phase] of every EVSE
         (:func:`smartcharge.ocpp.fallback.fallback_currents`).
@@ -192,12 +205,16 @@ class ControllerConfig(_Part):
         (stability: no flip between equal-value plans).
     time_limit_s
         The optimizer's time limit [s] (``None``: none).
+    stable
+        The stability rules (levelling, keeping the last plan, the deadband, the
+        lookahead). ``False`` (for comparison only): every re-plan is sent as solved.
     """
 
     step_s: Annotated[int, Field(gt=0, le=86_400)] = 300
     horizon_s: Annotated[int, Field(gt=0, le=7 * 86_400)] = 86_400
     deadband_a: NonNegFloat = 1.0
     deadband_w: NonNegFloat = 500.0
+    lookahead_s: Annotated[int, Field(gt=0)] | None = None
     fallback_share_a: NonNegFloat = 6.0
     feedback_after_s: Annotated[int, Field(ge=0)] = 600
     feedback_margin_a: NonNegFloat = 2.0
@@ -208,12 +225,18 @@ class ControllerConfig(_Part):
     extend_s: Annotated[int, Field(gt=0)] = 3600
     keep_tolerance: Annotated[float, Field(ge=0, lt=1)] = 0.005
     time_limit_s: PosFloat | None = None
+    stable: bool = True
 
     @model_validator(mode="after")
     def _grid(self) -> ControllerConfig:
         if self.horizon_s % self.step_s:
             raise InvalidProblemError("horizon_s must be a multiple of step_s",
                                       path="horizon_s", rule="multiple")
+        if self.lookahead_s is None:
+            object.__setattr__(self, "lookahead_s", self.horizon_s // 2)
+        elif self.lookahead_s > self.horizon_s:
+            raise InvalidProblemError("lookahead_s must be within the horizon",
+                                      path="lookahead_s", rule="le-horizon")
         return self
 
     @property

@@ -1,0 +1,254 @@
+"""The site controller: time per event, messages per hour, and what measured feedback buys.
+
+Three figures (a script, not a test; timings vary 2x on a shared machine):
+
+1. ``--part time``: time per event on a 50-EVSE and a 1,000-EVSE site (stations of 10
+   EVSEs, feeders of 50, about 60 % of the EVSEs charging): an event that re-plans (a
+   Tick at a step boundary: the Problem, the optimizer, levelling, the safety gate) and an
+   event that does not (meter readings, request results).
+2. ``--part caltech``: the Caltech ACN week (``../shared/data/caltech-acn-2019-03``, 50 kW
+   transformer) replayed through the controller (one station per EVSE, every request
+   accepted, cars drawing their limit): requests and payload bytes per hour, with and
+   without the stability rules (``ControllerConfig.stable``).
+3. ``--part feedback``: a 20-EVSE site on a 200 A connection where cars draw less than their
+   limit (on-board chargers of 10-32 A the controller does not know, halving above 80 % of
+   their need; 40-90 kWh each, more than the site can give): the share of the requested
+   energy delivered with and without measured feedback.
+
+Run: ``python benchmarks/bench_controller.py [--part time|caltech|feedback] [--horizon-h H]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import numpy as np
+
+import smartcharge as sc
+from smartcharge.controller import (
+    ChargingNeeds,
+    MeterReading,
+    Request,
+    RequestResult,
+    StationConnected,
+    Tick,
+    TransactionEnded,
+    TransactionStarted,
+)
+from smartcharge.controller.state import ControllerState, EvseState, StationState
+
+ROOT = Path(__file__).resolve().parent.parent
+GRID_A = 200.0
+"""The feedback site's connection [A per line]: 20 fallback shares of 6 A leave 80 A."""
+T0 = datetime(2024, 3, 4, 6, tzinfo=timezone.utc)
+
+
+def synthetic_site(n_evse: int, grid_a: float) -> sc.Site:
+    """Stations of 10 three-phase 32 A EVSEs, feeders of 50 EVSEs, one grid connection."""
+    feeders = (n_evse + 49) // 50
+    nodes = [{"id": "grid", "max_current_a": grid_a}] + [
+        {"id": f"f{k}", "parent": "grid", "max_current_a": grid_a / max(feeders, 1) * 1.5}
+        for k in range(feeders)]
+    stations = [{"id": f"cs{s}", "protocol": "2.0.1", "evses": [
+        {"evse_id": j + 1, "node": f"f{(s * 10 + j) // 50}", "max_current_a": 32}
+        for j in range(min(10, n_evse - s * 10))]} for s in range((n_evse + 9) // 10)]
+    return sc.Site.model_validate({"nodes": nodes, "stations": stations})
+
+
+class Driver:
+    """A controller whose requests are all accepted at once (counted, with their bytes)."""
+
+    def __init__(self, site: sc.Site, config: sc.ControllerConfig) -> None:
+        self.c = sc.Controller(site, config)
+        self.requests = 0
+        self.bytes = 0
+
+    def handle(self, event: object, now: datetime) -> None:
+        todo: list[Request] = self.c.handle(event, now)  # type: ignore[arg-type]
+        while todo:
+            req = todo.pop(0)
+            self.requests += 1
+            self.bytes += len(json.dumps(req.payload, separators=(",", ":")))
+            todo += self.c.handle(RequestResult(req.correlation_id, "Accepted"), now)
+
+
+def part_time(horizon_h: float) -> None:
+    print(f"time per event (horizon {horizon_h:g} h, 5-minute steps; median of 3 re-plans)")
+    for n in (50, 1000):
+        site = synthetic_site(n, grid_a=20.0 * n)
+        config = sc.ControllerConfig(step_s=300, horizon_s=int(horizon_h * 3600))
+        rng = np.random.default_rng(1)
+        active = [k for k in site.keys if rng.random() < 0.6]
+        # the state of a running site, built directly (not through 600 arrivals)
+        state = ControllerState(
+            now=T0, stations={st.id: StationState(online=True) for st in site.stations},
+            evses={k: EvseState(fallback="acked", **(
+                {"transaction_id": f"t{i}", "started": T0, "need_wh": 40_000.0,
+                 "departure": T0 + timedelta(hours=10)} if k in active else {}))
+                for i, k in enumerate(site.keys)})
+        d = Driver(site, config)
+        d.c.state = state
+        t0 = time.perf_counter()
+        d.handle(Tick(), T0)
+        first = time.perf_counter() - t0
+        ticks = []
+        for k in range(1, 4):
+            now = T0 + timedelta(seconds=300 * k)
+            t0 = time.perf_counter()
+            d.handle(Tick(), now)
+            ticks.append(time.perf_counter() - t0)
+        now += timedelta(seconds=60)
+        m = min(100, len(active))
+        t0 = time.perf_counter()
+        for i, key in enumerate(active[:m]):
+            sid, evse = site.locate(key)
+            d.handle(MeterReading(sid, evse, currents_a=(16.0, 16.0, 16.0),
+                                  energy_wh=100.0 * i, timestamp=now), now)
+        meter = (time.perf_counter() - t0) / m
+        idle = next(k for k in site.keys if k not in active)
+        sid, evse = site.locate(idle)
+        t0 = time.perf_counter()
+        d.handle(TransactionStarted(sid, evse, "new", now), now)
+        arrival = time.perf_counter() - t0
+        print(f"  {n:5d} EVSEs, {len(active)} charging: first plan {first:.2f} s, re-plan at "
+              f"a step {np.median(ticks):.2f} s, an arrival {arrival:.2f} s, a meter reading "
+              f"(no re-plan) {meter * 1000:.0f} ms; {d.requests} requests, state "
+              f"{len(d.c.state.to_json()) / 1000:.0f} kB")
+
+
+def part_caltech(horizon_h: float, days: int) -> None:
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from caltech import read_sessions, read_site, site_nodes_evses
+
+    data = ROOT.parent / "shared" / "data" / "caltech-acn-2019-03"
+    if not data.is_dir():
+        print(f"the Caltech data are not at {data}")
+        return
+    raw = read_site(data)
+    nodes, evses = site_nodes_evses(raw, 50.0)
+    site = sc.Site(nodes=tuple(nodes), stations=tuple(
+        sc.StationSpec(id=e.id, protocol="2.0.1", evses=(sc.EvseSpec(
+            evse_id=1, node=e.node, phases=e.phases, connection=e.connection,
+            voltage_v=e.voltage_v, max_current_a=e.max_current_a,
+            min_current_a=e.min_current_a),)) for e in evses))
+    sessions = sorted(read_sessions(data), key=lambda s: s.arrival)
+    start = datetime(2019, 3, 4, 8, tzinfo=timezone.utc)  # Monday 00:00 Pacific
+    end = start + timedelta(days=days)
+    sessions = [s for s in sessions if (start <= s.arrival < end and s.station in site.keys)
+                or (f"{s.station}/1" in site.keys and start <= s.arrival < end)]
+    print(f"Caltech ACN {start:%Y-%m-%d} + {days} days: {len(sessions)} sessions, "
+          f"{len(site.keys)} EVSEs, 50 kW; horizon {horizon_h:g} h, 15-minute steps")
+    for stable in (True, False):
+        config = sc.ControllerConfig(step_s=900, horizon_s=int(horizon_h * 3600),
+                                     stable=stable)
+        d = Driver(site, config)
+        for st in site.stations:
+            d.handle(StationConnected(st.id), start)
+        d.requests = d.bytes = 0
+        delivered: dict[str, float] = {}
+        running: dict[str, tuple[str, object]] = {}
+        i = 0
+        now = start
+        t0 = time.perf_counter()
+        while now < end:
+            nxt = now + timedelta(seconds=config.step_s)
+            while i < len(sessions) and sessions[i].arrival < nxt:
+                s = sessions[i]
+                i += 1
+                key = s.station if s.station in site.keys else f"{s.station}/1"
+                sid, evse = site.locate(key)
+                if key in running:
+                    continue
+                running[key] = (s.id, s)
+                delivered[s.id] = 0.0
+                d.handle(TransactionStarted(sid, evse, s.id[:36], now, 0.0), now)
+                d.handle(ChargingNeeds(sid, evse, energy_wh=s.energy_wh, departure=s.departure,
+                                       max_power_w=s.max_power_w), now)
+            for key, (sid_, s) in list(running.items()):
+                station, evse = site.locate(key)
+                if s.departure <= now:  # type: ignore[attr-defined]
+                    del running[key]
+                    d.handle(TransactionEnded(station, evse, sid_[:36], now), now)
+            now = nxt
+            for key, (sid_, s) in running.items():
+                # the car drew its acknowledged limit over the step (up to its need)
+                ev = d.c.state.evses[key]
+                amps = 0.0 if ev.acked is None else float(np.nan_to_num(
+                    ev.acked.on_grid(now - timedelta(seconds=config.step_s), 1))[0])
+                spec = site.spec(key)
+                wh = min(amps * spec.watts_per_amp, s.max_power_w) * config.step_s / 3600  # type: ignore[attr-defined]
+                delivered[sid_] = min(delivered[sid_] + wh, s.energy_wh)  # type: ignore[attr-defined]
+                station, evse = site.locate(key)
+                d.handle(MeterReading(station, evse, energy_wh=delivered[sid_], timestamp=now),
+                         now)
+            d.handle(Tick(), now)
+        hours = (end - start).total_seconds() / 3600
+        need = sum(s.energy_wh for s in sessions)
+        print(f"  stability {'on ' if stable else 'off'}: {d.requests / hours:6.1f} requests/h, "
+              f"{d.bytes / hours / 1000:6.1f} kB/h; delivered "
+              f"{sum(delivered.values()) / need:.1%} of {need / 1000:.0f} kWh "
+              f"({time.perf_counter() - t0:.0f} s)")
+
+
+def part_feedback(horizon_h: float) -> None:
+    rng = np.random.default_rng(7)
+    n = 20
+    site = synthetic_site(n, grid_a=GRID_A)
+    obc = rng.uniform(10.0, 32.0, n)  # on-board charger limits [A], unknown to the CSMS
+    need = rng.uniform(40_000.0, 90_000.0, n)
+    hours = 8
+    print(f"measured feedback: {n} EVSEs on {GRID_A:.0f} A, cars of 10-32 A, {hours} h, "
+          f"{need.sum() / 1000:.0f} kWh wanted")
+    for feedback in (True, False):
+        config = sc.ControllerConfig(step_s=300, horizon_s=int(horizon_h * 3600),
+                                     feedback_after_s=600 if feedback else 10**9)
+        d = Driver(site, config)
+        for st in site.stations:
+            d.handle(StationConnected(st.id), T0)
+        got = np.zeros(n)
+        for i, key in enumerate(site.keys):
+            sid, evse = site.locate(key)
+            d.handle(TransactionStarted(sid, evse, f"t{i}", T0, 0.0), T0)
+            d.handle(ChargingNeeds(sid, evse, energy_wh=float(need[i]),
+                                   departure=T0 + timedelta(hours=hours)), T0)
+        now = T0
+        for _ in range(hours * 12):
+            mid = now + timedelta(seconds=150)  # an instantaneous reading mid-step
+            for i, key in enumerate(site.keys):
+                ev = d.c.state.evses[key]
+                limit = 6.0 if ev.acked is None else float(np.nan_to_num(
+                    ev.acked.on_grid(now, 1), nan=6.0)[0])
+                taper = 1.0 if got[i] < 0.8 * need[i] else 0.5
+                amps = min(limit, obc[i] * taper) if got[i] < need[i] else 0.0
+                got[i] = min(got[i] + amps * 690.0 * 300 / 3600, need[i])
+                sid, evse = site.locate(key)
+                d.handle(MeterReading(sid, evse, currents_a=(amps, amps, amps),
+                                      energy_wh=float(got[i]), timestamp=mid), mid)
+            now += timedelta(seconds=300)
+            d.handle(Tick(), now)
+        print(f"  feedback {'on ' if feedback else 'off'}: delivered {got.sum() / need.sum():.1%}"
+              f" of the need; {d.requests} requests")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--part", choices=["time", "caltech", "feedback", "all"], default="all")
+    ap.add_argument("--horizon-h", type=float, default=24.0)
+    ap.add_argument("--days", type=int, default=7)
+    args = ap.parse_args(argv)
+    if args.part in ("time", "all"):
+        part_time(args.horizon_h)
+    if args.part in ("feedback", "all"):
+        part_feedback(min(args.horizon_h, 12.0))
+    if args.part in ("caltech", "all"):
+        part_caltech(min(args.horizon_h, 12.0), args.days)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
