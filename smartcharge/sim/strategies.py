@@ -231,7 +231,7 @@ class PlanningStrategy:
                 out[item.evse_id] = item.profile
         return out
 
-    def _zero(self, key: str, k: _Known, now: datetime) -> ChargingProfile:
+    def _zero(self, k: _Known, now: datetime) -> ChargingProfile:
         return ChargingProfile.model_validate({
             "id": 1, "stackLevel": 1, "chargingProfilePurpose": "TxProfile",
             "chargingProfileKind": "Absolute", "transactionId": k.transaction_id,
@@ -266,7 +266,7 @@ class PlanningStrategy:
                 profiles = [fallback[e.id]] if e.id in fallback else []
                 known = self.sessions.get(e.id)
                 if known is not None:
-                    profiles.append(tx.get(e.id) or self._zero(e.id, known, now))
+                    profiles.append(tx.get(e.id) or self._zero(known, now))
                 desired[n] = profiles
             try:
                 msgs = reconcile(self.mirrors[sid], restamp(desired), now=now)
