@@ -121,7 +121,7 @@ def part_time(horizon_h: float) -> None:
               f"{len(d.c.state.to_json()) / 1000:.0f} kB")
 
 
-def part_caltech(horizon_h: float, days: int) -> None:
+def part_caltech(horizon_h: float, days: int, share_a: float) -> None:
     sys.path.insert(0, str(ROOT / "benchmarks"))
     from caltech import read_sessions, read_site, site_nodes_evses
 
@@ -142,10 +142,11 @@ def part_caltech(horizon_h: float, days: int) -> None:
     sessions = [s for s in sessions if (start <= s.arrival < end and s.station in site.keys)
                 or (f"{s.station}/1" in site.keys and start <= s.arrival < end)]
     print(f"Caltech ACN {start:%Y-%m-%d} + {days} days: {len(sessions)} sessions, "
-          f"{len(site.keys)} EVSEs, 50 kW; horizon {horizon_h:g} h, 15-minute steps")
+          f"{len(site.keys)} EVSEs, 50 kW; horizon {horizon_h:g} h, 15-minute steps, "
+          f"fallback share {share_a:g} A")
     for stable in (True, False):
         config = sc.ControllerConfig(step_s=900, horizon_s=int(horizon_h * 3600),
-                                     stable=stable)
+                                     stable=stable, fallback_share_a=share_a)
         d = Driver(site, config)
         for st in site.stations:
             d.handle(StationConnected(st.id), start)
@@ -178,14 +179,17 @@ def part_caltech(horizon_h: float, days: int) -> None:
             for key, (sid_, s) in running.items():
                 # the car drew its acknowledged limit over the step (up to its need)
                 ev = d.c.state.evses[key]
-                amps = 0.0 if ev.acked is None else float(np.nan_to_num(
-                    ev.acked.on_grid(now - timedelta(seconds=config.step_s), 1))[0])
+                fb = d.c._fallback[key]
+                amps = fb if ev.acked is None else float(np.nan_to_num(
+                    ev.acked.on_grid(now - timedelta(seconds=config.step_s), 1), nan=fb)[0])
                 spec = site.spec(key)
                 wh = min(amps * spec.watts_per_amp, s.max_power_w) * config.step_s / 3600  # type: ignore[attr-defined]
                 delivered[sid_] = min(delivered[sid_] + wh, s.energy_wh)  # type: ignore[attr-defined]
                 station, evse = site.locate(key)
-                d.handle(MeterReading(station, evse, energy_wh=delivered[sid_], timestamp=now),
-                         now)
+                # what the car drew during the step just ended (time-stamped inside it)
+                mid = now - timedelta(seconds=config.step_s // 2)
+                d.handle(MeterReading(station, evse, power_w=wh * 3600 / config.step_s,
+                                      energy_wh=delivered[sid_], timestamp=mid), now)
             d.handle(Tick(), now)
         hours = (end - start).total_seconds() / 3600
         need = sum(s.energy_wh for s in sessions)
@@ -240,13 +244,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--part", choices=["time", "caltech", "feedback", "all"], default="all")
     ap.add_argument("--horizon-h", type=float, default=24.0)
     ap.add_argument("--days", type=int, default=7)
+    ap.add_argument("--share-a", type=float, default=0.0,
+                    help="fallback share on the Caltech site (6 A shares would reserve more"
+                         " than its 50 kW transformer)")
     args = ap.parse_args(argv)
     if args.part in ("time", "all"):
         part_time(args.horizon_h)
     if args.part in ("feedback", "all"):
         part_feedback(min(args.horizon_h, 12.0))
     if args.part in ("caltech", "all"):
-        part_caltech(min(args.horizon_h, 12.0), args.days)
+        part_caltech(min(args.horizon_h, 12.0), args.days, args.share_a)
     return 0
 
 

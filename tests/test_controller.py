@@ -469,3 +469,21 @@ def test_level_keeps_energy_cost_and_limits(n: int, grid_a: float, stays: list[i
     assert abs(out.cost - plan.cost) < 1e-6
     # levelling a levelled plan changes nothing (each run is already constant)
     assert np.allclose(level(problem, out).session_power_w, out.session_power_w, atol=1e-6)
+
+
+def test_no_fallback_share_gives_the_whole_site_to_the_plan() -> None:
+    config = CONFIG.model_copy(update={"fallback_share_a": 0.0})
+    c = scc.Controller(site(40.0), config)
+    reqs = c.handle(scc.StationConnected("a"), T0)
+    periods = reqs[0].payload["chargingProfile"]["chargingSchedule"][0]["chargingSchedulePeriod"]
+    assert [p["limit"] for p in periods] == [0.0]
+    accept_all(c, reqs, T0)
+    accept_all(c, c.handle(scc.StationConnected("b"), T0), T0)
+    for sid, evse, tid in (("a", 1, "t1"), ("a", 2, "t2"), ("b", 1, "3")):
+        accept_all(c, c.handle(scc.TransactionStarted(sid, evse, tid), T0), T0)
+    acked = [c.state.evses[k].acked for k in ("a/1", "a/2", "b/1")]
+    first = sum(e.limits_a[0] for e in acked if e is not None)
+    assert 38.0 <= first <= 40.0  # the plan uses the 40 A, no share is held back
+    h = horizon_at(config, T0)
+    worst = worst_case(c.site, c.state, h, c._fallback)
+    assert violations(envelope_problem(c.site, c.state, h), worst) == []

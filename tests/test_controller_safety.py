@@ -91,9 +91,11 @@ def _envelope_of(req: scc.Request) -> tuple[int, str | None, Envelope | None]:
 
 
 class ControllerMachine(RuleBasedStateMachine):
+    config = CONFIG
+
     def __init__(self) -> None:
         super().__init__()
-        self.c = scc.Controller(SITE, CONFIG)
+        self.c = scc.Controller(SITE, self.config)
         self.now = T0
         self.sims = {s: StationSim() for s in STATIONS}
         self.transit: list[scc.RequestResult] = []  # answers on their way back
@@ -109,7 +111,7 @@ class ControllerMachine(RuleBasedStateMachine):
         self.snapshots.append((self.c.state.to_json(), len(self.out)))
         requests = self.c.handle(event, self.now)
         # idempotent: the same event again (same time) sends nothing new
-        again = scc.step(SITE, CONFIG, self.c.state, event, self.now,
+        again = scc.step(SITE, self.config, self.c.state, event, self.now,
                          fallback=self.c._fallback)[1]
         assert again == [], [r.to_json() for r in again]
         for req in requests:
@@ -230,7 +232,7 @@ class ControllerMachine(RuleBasedStateMachine):
     @invariant()
     def worst_case_is_sound_and_safe(self) -> None:
         state = self.c.state
-        h = horizon_at(CONFIG, self.now)
+        h = horizon_at(self.config, self.now)
         worst = worst_case(SITE, state, h, self.c._fallback)
         for i, key in enumerate(KEYS):
             sid, evse = SITE.locate(key)
@@ -256,7 +258,7 @@ class ControllerMachine(RuleBasedStateMachine):
 
     def teardown(self) -> None:
         # replaying the event log from scratch gives the same requests, byte for byte
-        c = scc.Controller(SITE, CONFIG)
+        c = scc.Controller(SITE, self.config)
         out = []
         for data, now in self.log:
             out += [r.to_json() for r in c.handle(scc.event_from_json_dict(data), now)]
@@ -266,7 +268,7 @@ class ControllerMachine(RuleBasedStateMachine):
         if self.log:
             k = len(self.log) // 2
             text, done = self.snapshots[k]
-            c = scc.Controller(SITE, CONFIG, ControllerState.from_json(text))
+            c = scc.Controller(SITE, self.config, ControllerState.from_json(text))
             out = []
             for data, now in self.log[k:]:
                 out += [r.to_json() for r in c.handle(scc.event_from_json_dict(data), now)]
@@ -279,3 +281,16 @@ ControllerMachine.TestCase.settings = settings(
     max_examples=40 if _CI else 15, stateful_step_count=40 if _CI else 25,
 )
 TestControllerSafety = ControllerMachine.TestCase
+
+
+class NoFallbackMachine(ControllerMachine):
+    """The same with no fallback share (TxDefaultProfiles of 0 A)."""
+
+    config = CONFIG.model_copy(update={"fallback_share_a": 0.0})
+
+
+NoFallbackMachine.TestCase.settings = settings(
+    settings.get_profile(os.environ.get("HYPOTHESIS_PROFILE", "default")),
+    max_examples=20 if _CI else 8, stateful_step_count=40 if _CI else 25,
+)
+TestControllerSafetyNoFallback = NoFallbackMachine.TestCase

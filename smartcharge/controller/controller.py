@@ -225,7 +225,13 @@ def _fallback_profiles(site: Site, config: ControllerConfig) -> dict[str, Chargi
     h = Horizon(start=EPOCH, step_s=config.step_s, n_steps=1)
     problem = Problem(horizon=h, nodes=site.nodes, evses=site.optimizer_evses())
     ids = {k: site.locate(k)[1] for k in site.keys}
-    return fallback_profiles(problem, share_a=config.fallback_share_a, evse_ids=ids)
+    out = fallback_profiles(problem, share_a=config.fallback_share_a, evse_ids=ids)
+    if config.fallback_share_a == 0:  # no fallback: TxDefaultProfiles of 0
+        out = {k: p.model_copy(update={"charging_schedule": tuple(
+            sc.model_copy(update={"charging_schedule_period": tuple(
+                q.model_copy(update={"limit": 0.0}) for q in sc.charging_schedule_period)})
+            for sc in p.charging_schedule)}) for k, p in out.items()}
+    return out
 
 
 class Controller:

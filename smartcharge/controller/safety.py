@@ -61,7 +61,11 @@ def horizon_at(config: ControllerConfig, now: datetime) -> Horizon:
 
 
 def fallback_a(site: Site, config: ControllerConfig) -> dict[str, float]:
-    """The fallback current [A per phase] of every EVSE key (safe with all drawing it)."""
+    """The fallback current [A per phase] of every EVSE key (safe with all drawing it);
+    all 0 when ``config.fallback_share_a`` is 0 (no fallback: see
+    :class:`~smartcharge.controller.site.ControllerConfig`)."""
+    if config.fallback_share_a == 0:
+        return dict.fromkeys(site.keys, 0.0)
     h = Horizon(start=EPOCH, step_s=config.step_s, n_steps=1)
     problem = Problem(horizon=h, nodes=site.nodes, evses=site.optimizer_evses())
     return fallback_currents(problem, share_a=config.fallback_share_a)

@@ -183,7 +183,11 @@ class ControllerConfig(_Part):
         half the horizon; a profile is then renewed well before it ends).
     fallback_share_a
         The fallback (TxDefaultProfile) share [A per phase] of every EVSE
-        (:func:`smartcharge.ocpp.fallback.fallback_currents`).
+        (:func:`smartcharge.ocpp.fallback.fallback_currents`). It is reserved on every node
+        for every EVSE (a car may arrive anywhere, any time), so on a site short of capacity
+        the shares may take most of it. 0: no fallback (TxDefaultProfiles of 0 A): a car
+        waits for its TxProfile, an offline station charges nothing new, and the whole
+        capacity goes to the plan.
     feedback_after_s
         A draw below the limit for this long [s] is persistent (taper, on-board charger).
     feedback_margin_a
