@@ -67,7 +67,7 @@ class Timed:
 
 def run(site_json: dict[str, Any], rows: list[acn.CaltechSession], start: datetime,
         end: datetime, cap: float, model: str, strategy: str, step_s: int,
-        stop_at_end: bool = False) -> dict[str, Any]:
+        stop_at_end: bool = False, fallback_a: float = 6.0) -> dict[str, Any]:
     """One simulation; its figures. With ``stop_at_end``, cars still plugged in at ``end``
     leave then (their requested energy is kept: the share counts what they missed)."""
     csite = acn.controller_site(site_json, cap)
@@ -78,7 +78,8 @@ def run(site_json: dict[str, Any], rows: list[acn.CaltechSession], start: dateti
     vehicles = VehicleModel(battery="taper") if model == "taper" else VehicleModel()
     pilots = acn.pilot_model(site_json) if model == "discrete" else PilotModel()
     if strategy.startswith("controller"):
-        inner: Any = Controller(csite, ControllerConfig(step_s=step_s))
+        inner: Any = Controller(csite, ControllerConfig(step_s=step_s,
+                                                        fallback_share_a=fallback_a))
     else:
         inner = baseline(site, strategy, replan_s=step_s)
     timed = Timed(inner)
@@ -89,7 +90,10 @@ def run(site_json: dict[str, Any], rows: list[acn.CaltechSession], start: dateti
     ticks = np.array(timed.tick_s) if timed.tick_s else np.zeros(1)
     root = r.problem.network().node_ids[r.problem.network().root]
     return {
-        "capacity_kw": cap, "model": model, "strategy": strategy,
+        "capacity_kw": cap, "model": model,
+        "strategy": strategy + (f" (fallback {fallback_a:g} A)"
+                                if strategy.startswith("controller") and fallback_a != 6.0
+                                else ""),
         "sessions": len(r.problem.sessions), "requested_kwh": float(r.requested_wh.sum()) / 1e3,
         "share": r.share_delivered, "energy_kwh": float(r.energy_wh.sum()) / 1e3,
         "cost": r.cost, "peak_kw": r.peak_w[root] / 1e3, "violations": len(r.violations),
@@ -124,6 +128,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--step", type=int, default=300)
     ap.add_argument("--stop-at-end", action="store_true",
                     help="cars still plugged in at the window's end leave then (shorter runs)")
+    ap.add_argument("--controller-fallback-a", type=float, default=6.0,
+                    help="the controller's fallback share [A]; 0: no fallback, the whole "
+                         "site to the plan")
     ap.add_argument("--json", type=Path, help="also write the rows as JSON")
     args = ap.parse_args(argv)
     if not (args.data / "sessions.csv").is_file():
@@ -140,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
         for model in (m for m in args.models.split(",") if m):
             for strategy in (s for s in args.strategies.split(",") if s):
                 row = run(site_json, sessions, start, end, cap, model, strategy, args.step,
-                          args.stop_at_end)
+                          args.stop_at_end, args.controller_fallback_a)
                 out.append(row)
                 print(f"# {cap:g} kW {model:>8} {strategy:>15}: {100 * row['share']:5.1f} % "
                       f"viol {row['violations']:4d} msgs {row['messages']:6d} "

@@ -7,7 +7,8 @@ rules, and at the start of every step it computes its composite schedule (K08) o
 clock; the EVSE rounds that limit down to a pilot it can signal
 (:class:`~smartcharge.sim.evse.PilotModel`) and the car draws what it takes of it
 (:class:`~smartcharge.sim.vehicles.VehicleModel`) for the whole step. Meter values go back to
-the strategy as events at the next step.
+the strategy as events at the next step (time-stamped in the middle of the step they
+measure, on the station's clock).
 
 One step, in order (``now`` = the step's start):
 
@@ -417,7 +418,7 @@ def simulate(
                 st = stations[sid]
                 emit(st, MeterReading(sid, n, float(power[j]),
                                       (currents[0], currents[1], currents[2]),
-                                      float(register[i]), st.clock(now + dt)))
+                                      float(register[i]), st.clock(now + dt / 2)))
     replan = tuple(float(x) for x in getattr(strategy, "replan_seconds", ()))
     return SimResult(problem=problem, drawn_w=drawn, limit_a=limit, pilot_a=pilot,
                      metered_wh=register, vehicle_wh=fleet.delivered_wh.copy(),
