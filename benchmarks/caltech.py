@@ -1,39 +1,19 @@
-"""Caltech ACN data -> :class:`smartcharge.optimizer.problem.Problem`, and an MPC replay driver.
+"""An MPC replay driver for the Caltech ACN data (the reader lives in the library).
 
-Not part of the library (it reads files): used by ``benchmarks/bench_caltech.py`` and
-``tests/test_caltech_loader.py``. The data format is the one in
-``shared/data/caltech-acn-2019-03`` (``sessions.csv`` + ``site.json``, see its README).
-
-Site model (as ACN-Sim models the Caltech garage, ``site.json``):
-
-- root ``primary``: the transformer's 480 V delta primary (``coupling="delta-wye"``, current
-  ratio 4), each line current at most ``capacity_kw * 1000 / 3 / 277`` [A];
-- ``secondary``: its 120/208 V wye side, each line current at most
-  ``capacity_kw * 1000 / 3 / 120`` [A];
-- the two 80 A pods (``CC pod``, ``AV pod``) below the secondary, the other EVSEs directly on
-  the secondary;
-- EVSEs single-phase line to line at 208 V (AB -> ``L1-L2``, BC -> ``L2-L3``, CA ->
-  ``L3-L1``), 32 A; minimum 6 A (AeroVironment) or 8 A (ClipperCreek). Simplification: the
-  pilots are continuous (ClipperCreek's real pilots are only 0/8/16/24/32 A, AeroVironment's
-  whole amperes).
-- sessions: the vehicle's maximum (``max_power_kw``, 6.6 kW) and the requested energy.
-
-Time-of-use tariff (``tou_price``): 0.30 currency/kWh from 12:00 to 18:00 local Pacific time
-(America/Los_Angeles, daylight saving time included), 0.10 otherwise.
+Used by ``benchmarks/bench_caltech.py`` and ``tests/test_caltech_loader.py``. The data reader
+and site model are :mod:`smartcharge.sim.caltech` (re-exported here); this module adds the
+model-predictive replay of ideal vehicles (:func:`mpc_replay`), its figures and the OCPP
+traffic meter. The simulator with realistic vehicles, EVSEs and faults is
+:func:`smartcharge.sim.simulate` (``benchmarks/bench_sim.py``).
 """
 
 from __future__ import annotations
 
-import csv
-import hashlib
-import json
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
-from pathlib import Path
+from datetime import timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import numpy as np
 import numpy.typing as npt
@@ -41,163 +21,20 @@ import numpy.typing as npt
 from smartcharge.ocpp.reconcile import payload_bytes, reconcile, restamp
 from smartcharge.ocpp.v201 import SetChargingProfileRequest
 from smartcharge.optimizer.plan import Plan
-from smartcharge.optimizer.problem import EVSE, Horizon, Node, Problem, Session, Tariff
+from smartcharge.optimizer.problem import Horizon, Problem
+from smartcharge.sim.caltech import (  # noqa: F401  (re-exported for the scripts)
+    PACIFIC,
+    CaltechSession,
+    load_problem,
+    read_sessions,
+    read_site,
+    site_nodes_evses,
+    tou_price,
+    transaction_id,
+)
 
 FloatArray = npt.NDArray[np.float64]
-
-PACIFIC = ZoneInfo("America/Los_Angeles")
-PEAK_HOURS = (12, 18)
-"""Local hours [start, end) of the peak price."""
-PEAK_PRICE = 0.30
-OFF_PEAK_PRICE = 0.10
-"""Prices [currency/kWh]."""
-VOLTAGE_LL_V = 208.0
-_CONNECTION = {"AB": "L1-L2", "BC": "L2-L3", "CA": "L3-L1"}
-_MIN_A = {"AeroVironment": 6.0, "ClipperCreek": 8.0}
 _EPS_WH = 1e-6
-
-
-@dataclass(frozen=True)
-class CaltechSession:
-    """One row of ``sessions.csv`` (times UTC)."""
-
-    id: str
-    station: str
-    arrival: datetime
-    departure: datetime
-    energy_wh: float
-    max_power_w: float
-
-
-def _utc(text: str) -> datetime:
-    t = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    if t.tzinfo is None:
-        raise ValueError(f"time without a zone: {text!r}")
-    return t.astimezone(timezone.utc)
-
-
-def read_sessions(data_dir: Path) -> list[CaltechSession]:
-    """Every session of ``data_dir/sessions.csv``, in file order."""
-    out: list[CaltechSession] = []
-    with (Path(data_dir) / "sessions.csv").open(newline="") as fh:
-        for row in csv.DictReader(fh):
-            out.append(CaltechSession(
-                id=row["session_id"], station=row["station_id"],
-                arrival=_utc(row["arrival"]), departure=_utc(row["departure"]),
-                energy_wh=float(row["energy_kwh"]) * 1000.0,
-                max_power_w=float(row["max_power_kw"]) * 1000.0,
-            ))
-    return out
-
-
-def read_site(data_dir: Path) -> dict[str, Any]:
-    """``data_dir/site.json`` as a dict."""
-    with (Path(data_dir) / "site.json").open() as fh:
-        site: dict[str, Any] = json.load(fh)
-    return site
-
-
-def site_nodes_evses(site: dict[str, Any], capacity_kw: float) -> tuple[list[Node], list[EVSE]]:
-    """The electrical tree (transformer of ``capacity_kw`` [kW]) and the 54 EVSEs."""
-    pods = {c["name"]: c for c in site["constraints"] if "members" in c}
-    pod_of: dict[str, str] = {}
-    nodes = [
-        Node(id="primary", coupling="delta-wye", ratio=4.0, voltage_v=277.0,
-             max_current_a=capacity_kw * 1000.0 / 3.0 / 277.0),
-        Node(id="secondary", parent="primary", voltage_v=120.0,
-             max_current_a=capacity_kw * 1000.0 / 3.0 / 120.0),
-    ]
-    for name, c in pods.items():
-        node_id = name.lower().replace(" ", "-")
-        nodes.append(Node(id=node_id, parent="secondary", voltage_v=120.0,
-                          max_current_a=float(c["limit_a"])))
-        for m in c["members"]:
-            pod_of[m] = node_id
-    v_phase = VOLTAGE_LL_V / math.sqrt(3.0)
-    evses = [
-        EVSE(id=e["id"], node=pod_of.get(e["id"], "secondary"), phases=1,
-             connection=_CONNECTION[e["connection"]], voltage_v=v_phase,
-             max_current_a=float(site["evse_max_current_a"]),
-             min_current_a=_MIN_A[e["type"]])
-        for e in site["evses"]
-    ]
-    return nodes, evses
-
-
-def tou_price(start: datetime, step_s: int, n_steps: int) -> FloatArray:
-    """Price [currency/kWh] of each step: peak from 12:00 to 18:00 Pacific time.
-
-    A step's price is the price at its start.
-    """
-    out = np.empty(n_steps)
-    for k in range(n_steps):
-        hour = (start + timedelta(seconds=k * step_s)).astimezone(PACIFIC).hour
-        out[k] = PEAK_PRICE if PEAK_HOURS[0] <= hour < PEAK_HOURS[1] else OFF_PEAK_PRICE
-    return out
-
-
-def transaction_id(session_id: str) -> str:
-    """A short deterministic OCPP transactionId (at most 36 characters) for a session id."""
-    return "acn-" + hashlib.sha1(session_id.encode("utf-8")).hexdigest()[:20]
-
-
-def _ceil_to(t: datetime, start: datetime, step_s: int) -> datetime:
-    k = math.ceil((t - start).total_seconds() / step_s - 1e-9)
-    return start + timedelta(seconds=k * step_s)
-
-
-def _floor_to(t: datetime, start: datetime, step_s: int) -> datetime:
-    k = math.floor((t - start).total_seconds() / step_s + 1e-9)
-    return start + timedelta(seconds=k * step_s)
-
-
-def load_problem(
-    data_dir: Path,
-    start: datetime,
-    end: datetime,
-    capacity_kw: float,
-    *,
-    step_s: int = 300,
-) -> tuple[Problem, list[CaltechSession]]:
-    """The sessions arriving in ``[start, end)`` on the Caltech site, as one Problem.
-
-    Arrivals are rounded up and departures down to the ``step_s`` grid from ``start`` (a
-    car is only counted while it is surely there; the data are already on a 5-minute grid,
-    so with ``step_s=300`` nothing moves); sessions left with no step are dropped. The
-    horizon runs from ``start`` to the last departure (at least to ``end``). Tariff:
-    :func:`tou_price`. Returns the problem and the kept sessions (problem order).
-    """
-    if start.tzinfo is None or end.tzinfo is None:
-        raise ValueError("start and end must be aware datetimes")
-    if end <= start:
-        raise ValueError("end must be after start")
-    site = read_site(data_dir)
-    nodes, evses = site_nodes_evses(site, capacity_kw)
-    evse_ids = {e.id for e in evses}
-    kept: list[CaltechSession] = []
-    sessions: list[Session] = []
-    for s in read_sessions(data_dir):
-        if not (start <= s.arrival < end):
-            continue
-        if s.station not in evse_ids:
-            raise ValueError(f"session {s.id!r}: unknown station {s.station!r}")
-        arr = _ceil_to(s.arrival, start, step_s)
-        dep = _floor_to(s.departure, start, step_s)
-        if dep <= arr:
-            continue
-        kept.append(s)
-        sessions.append(Session(id=s.id, evse=s.station, arrival=arr, departure=dep,
-                                energy_wh=s.energy_wh, max_power_w=s.max_power_w,
-                                transaction_id=transaction_id(s.id)))
-    last = max([end] + [x.departure for x in sessions])
-    n_steps = math.ceil((last - start).total_seconds() / step_s)
-    price = tou_price(start, step_s, n_steps)
-    problem = Problem(
-        horizon=Horizon(start=start, step_s=step_s, n_steps=n_steps),
-        nodes=tuple(nodes), evses=tuple(evses), sessions=tuple(sessions),
-        tariff=Tariff(price=tuple(float(p) for p in price)),
-    )
-    return problem, kept
 
 
 # ---- model-predictive replay ---------------------------------------------------------------

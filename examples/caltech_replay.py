@@ -12,65 +12,26 @@ Run: python examples/caltech_replay.py [DATA_DIR]
 
 from __future__ import annotations
 
-import csv
-import json
-import math
 import sys
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
-from smartcharge.optimizer import EVSE, Horizon, Node, Problem, Session, Tariff, optimize, verify
+from smartcharge.optimizer import Problem, optimize, verify
 from smartcharge.optimizer.baselines import least_laxity_first, uncontrolled
+from smartcharge.sim.caltech import load_problem
 
 DAY_START = datetime(2019, 3, 5, 8, tzinfo=timezone.utc)  # local midnight (PST)
 STEP_S = 900
 TRANSFORMER_KW = 50.0
-PACIFIC = ZoneInfo("America/Los_Angeles")
 
 
 def load_day(data: Path) -> Problem:
-    """The sessions arriving in the day, on the garage's electrical model."""
-    site = json.loads((data / "site.json").read_text(encoding="utf-8"))
-    pods = {m: c["name"] for c in site["constraints"] if "members" in c for m in c["members"]}
-    cap = TRANSFORMER_KW * 1000.0 / 3.0
-    nodes = [Node(id="primary", coupling="delta-wye", ratio=4.0, voltage_v=277.0,
-                  max_current_a=cap / 277.0),
-             Node(id="secondary", parent="primary", voltage_v=120.0, max_current_a=cap / 120.0)]
-    nodes += [Node(id=c["name"], parent="secondary", voltage_v=120.0,
-                   max_current_a=float(c["limit_a"]))
-              for c in site["constraints"] if "members" in c]
-    line = {"AB": "L1-L2", "BC": "L2-L3", "CA": "L3-L1"}
-    evses = [EVSE(id=e["id"], node=pods.get(e["id"], "secondary"), phases=1,
-                  connection=line[e["connection"]], voltage_v=208.0 / math.sqrt(3.0),
-                  max_current_a=32.0, min_current_a=6.0 if e["type"] == "AeroVironment" else 8.0)
-             for e in site["evses"]]
-    day_end = DAY_START + timedelta(days=1)
-
-    def on_grid(text: str, up: bool) -> datetime:
-        t = datetime.fromisoformat(text.replace("Z", "+00:00"))
-        k = (t - DAY_START).total_seconds() / STEP_S
-        return DAY_START + timedelta(seconds=STEP_S * (math.ceil(k) if up else math.floor(k)))
-
-    sessions = []
-    with (data / "sessions.csv").open(newline="", encoding="utf-8") as fh:
-        for row in csv.DictReader(fh):
-            arrival, departure = on_grid(row["arrival"], True), on_grid(row["departure"], False)
-            if not DAY_START <= arrival < day_end or departure <= arrival:
-                continue
-            sessions.append(Session(id=row["session_id"], evse=row["station_id"],
-                                    arrival=arrival, departure=departure,
-                                    energy_wh=float(row["energy_kwh"]) * 1000.0,
-                                    max_power_w=float(row["max_power_kw"]) * 1000.0))
-    end = max([day_end, *(s.departure for s in sessions)])
-    n_steps = math.ceil((end - DAY_START).total_seconds() / STEP_S)
-    local_hours = [(DAY_START + timedelta(seconds=k * STEP_S)).astimezone(PACIFIC).hour
-                   for k in range(n_steps)]
-    price = tuple(0.30 if 12 <= h < 18 else 0.10 for h in local_hours)
-    return Problem(horizon=Horizon(start=DAY_START, step_s=STEP_S, n_steps=n_steps),
-                   nodes=tuple(nodes), evses=tuple(evses), sessions=tuple(sessions),
-                   tariff=Tariff(price=price))
+    """The sessions arriving in the day, on the garage's electrical model
+    (:func:`smartcharge.sim.caltech.load_problem`)."""
+    problem, _ = load_problem(data, DAY_START, DAY_START + timedelta(days=1), TRANSFORMER_KW,
+                              step_s=STEP_S)
+    return problem
 
 
 def main(argv: list[str]) -> int:

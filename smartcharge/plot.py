@@ -10,6 +10,9 @@ shown: save them with ``fig.savefig("site.png")``.
   contribute to it, each drawn as its own thin step line ("why is this EVSE at 6 A?").
 - :func:`plot_site_load`: per-EVSE power stacked under the node limits, with the price on a
   second axis; :func:`plot_plan` draws an optimizer :class:`~smartcharge.optimizer.Plan` so.
+- :func:`plot_simulation`: a simulation's result (:func:`smartcharge.sim.simulate`): what the
+  stations allowed, what the EVSEs signalled and what the cars really drew, over the root's
+  limit, with the steps where a limit was broken marked.
 
 Times are int epoch seconds [s, UTC] or aware datetimes; plots label them in UTC.
 """
@@ -38,6 +41,7 @@ __all__ = [
     "PlotUnavailableError",
     "plot_composite",
     "plot_plan",
+    "plot_simulation",
     "plot_site_load",
 ]
 
@@ -340,3 +344,82 @@ def plot_plan(plan: Plan, *, title: str | None = None) -> Figure:
         edges, np.asarray(plan.power_w) / 1000.0, limits=limits, price=price,
         labels=list(plan.evse_ids), base=base, title=title,
     )
+
+
+def plot_simulation(result: Any, *, title: str | None = None) -> Figure:
+    """A simulation: allowed, signalled and drawn power of the whole site, and the limits.
+
+    Parameters
+    ----------
+    result
+        A :class:`smartcharge.sim.SimResult` (read through its ``plan``, ``limit_a``,
+        ``pilot_a`` and ``violations``; this module sits below ``sim`` and does not import it).
+    title
+        Figure title; default: delivered share, violations and messages.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Top: the cars' power [kW] stacked per EVSE (as :func:`plot_site_load`) under the root
+        node's power limit where it has one. Bottom: the site's total of the stations'
+        composite limits, of the EVSEs' pilots (both times each EVSE's W per A, capped at the
+        car's maximum) and of what was drawn [kW]: the gaps are what discrete pilots and
+        tapering batteries leave unused. Red marks: steps with a broken site limit.
+    """
+    plan = result.plan
+    problem = plan.problem
+    net = problem.network()
+    h = problem.horizon
+    start = epoch_seconds(h.start)
+    e = start + h.step_s * np.arange(h.n_steps + 1, dtype=np.int64)
+    wpa = net.evse_wpa[net.sess_evse][:, None] if net.S else np.zeros((0, 1))
+    smax = net.sess_max_w[:, None] if net.S else np.zeros((0, 1))
+
+    def site_kw(amps: FloatArray) -> FloatArray:
+        watts = np.minimum(np.nan_to_num(np.asarray(amps, dtype=np.float64)) * wpa, smax)
+        return np.asarray(watts.sum(axis=0) / 1000.0, dtype=np.float64) if net.S \
+            else np.zeros(net.T)
+
+    allowed, signalled = site_kw(result.limit_a), site_kw(result.pilot_a)
+    drawn = np.asarray(plan.power_w, dtype=np.float64).sum(axis=0) / 1000.0
+    bad_steps = sorted({v.step for v in result.violations if v.step is not None})
+    fig = _new_figure(10.0, 7.0)
+    top, bottom = fig.subplots(2, 1, sharex=True)
+    x = _to_datetime64(e)
+    p = np.asarray(plan.power_w, dtype=np.float64) / 1000.0
+    cum = np.zeros(net.T + 1)
+    import matplotlib as mpl
+
+    cmap = mpl.colormaps["viridis"]
+    for i in range(p.shape[0]):
+        nxt = cum + np.append(p[i], p[i, -1]) if net.T else cum
+        top.fill_between(x, cum, nxt, step="post", color=cmap(i / max(p.shape[0] - 1, 1)),
+                         alpha=0.85, linewidth=0)
+        cum = nxt
+    root = problem.nodes[net.root]
+    root_w = problem.series(root.max_power_w)
+    if np.all(np.isfinite(root_w)):
+        _step(top, e, root_w / 1000.0, color="tab:red", linestyle="--", linewidth=2.0,
+              label=f"limit: {root.id}")
+    if bad_steps:
+        k = np.asarray(bad_steps, dtype=np.int64)
+        top.plot(_to_datetime64(e[k] + h.step_s // 2), drawn[k], "v", color="tab:red",
+                 markersize=4, label=f"{len(bad_steps)} steps over a limit")
+    top.set_ylabel("drawn, per EVSE [kW]")
+    top.grid(True, alpha=0.3)
+    if top.get_legend_handles_labels()[0]:
+        top.legend(loc="upper right", fontsize="small")
+    _step(bottom, e, allowed, color="0.5", linewidth=1.2, label="stations' limits")
+    _step(bottom, e, signalled, color="tab:orange", linewidth=1.2, label="pilots")
+    _step(bottom, e, drawn, color="tab:blue", linewidth=1.6, label="drawn")
+    bottom.set_ylabel("site total [kW]")
+    bottom.grid(True, alpha=0.3)
+    bottom.legend(loc="upper right", fontsize="small")
+    bottom.set_xlim(x[0], x[-1])
+    _format_time_axis(bottom, int(e[-1] - e[0]))
+    if title is None:
+        title = (f"{plan.share_delivered:.1%} of {plan.energy_needed_wh / 1000:.0f} kWh "
+                 f"delivered, {len(result.violations)} violations, {result.messages} "
+                 f"messages")
+    fig.suptitle(title)
+    return fig

@@ -1,5 +1,5 @@
-"""The Caltech ACN loader and MPC replay driver of benchmarks/caltech.py, on the real data
-(skips without ../shared)."""
+"""The Caltech ACN reader (smartcharge.sim.caltech) and the MPC replay driver of
+benchmarks/caltech.py, on the real data (skips without ../shared)."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ import pytest
 from smartcharge.optimizer.baselines import BASELINES, equal_share, least_laxity_first
 from smartcharge.optimizer.solve import optimize
 from smartcharge.optimizer.verify import verify
+from smartcharge.sim import caltech as reader
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -43,7 +44,7 @@ def data(shared_dir: Path) -> Path:
 
 
 def test_reads_every_session(data: Path) -> None:
-    rows = caltech.read_sessions(data)
+    rows = reader.read_sessions(data)
     assert len(rows) == 954
     with (data / "sessions.csv").open() as fh:
         raw = list(csv.DictReader(fh))
@@ -54,7 +55,7 @@ def test_reads_every_session(data: Path) -> None:
 
 def test_week_problem(data: Path) -> None:
     start, end = datetime(2019, 3, 4, 8, tzinfo=UTC), datetime(2019, 3, 11, 8, tzinfo=UTC)
-    p, kept = caltech.load_problem(data, start, end, 150)
+    p, kept = reader.load_problem(data, start, end, 150)
     assert len(p.evses) == 54 and len(p.nodes) == 4
     assert len(kept) == len(p.sessions) == 213
     assert all(start <= s.arrival < end for s in kept)
@@ -65,7 +66,7 @@ def test_week_problem(data: Path) -> None:
     pods = {n.id: n.max_current_a for n in p.nodes}
     assert pods["cc-pod"] == pods["av-pod"] == 80.0
     # a 15-minute grid rounds arrivals up and departures down
-    q, _ = caltech.load_problem(data, start, end, 150, step_s=900)
+    q, _ = reader.load_problem(data, start, end, 150, step_s=900)
     for s in q.sessions:
         assert (s.arrival - start).total_seconds() % 900 == 0
         assert (s.departure - start).total_seconds() % 900 == 0
@@ -74,7 +75,7 @@ def test_week_problem(data: Path) -> None:
 def test_line_currents_follow_site_json(data: Path) -> None:
     """The tree's line currents equal site.json's formulas, computed here independently."""
     site = json.loads((data / "site.json").read_text())
-    p, _ = caltech.load_problem(data, datetime(2019, 3, 5, 8, tzinfo=UTC),
+    p, _ = reader.load_problem(data, datetime(2019, 3, 5, 8, tzinfo=UTC),
                                 datetime(2019, 3, 5, 9, tzinfo=UTC), 150)
     net = p.network()
     rng = np.random.default_rng(3)
@@ -101,7 +102,7 @@ def test_line_currents_follow_site_json(data: Path) -> None:
 
 def test_time_of_use_price_follows_pacific_time() -> None:
     def price(t: datetime) -> float:
-        return float(caltech.tou_price(t, 300, 1)[0])
+        return float(reader.tou_price(t, 300, 1)[0])
 
     # PST (UTC-8) before 2019-03-10, PDT (UTC-7) after
     assert price(datetime(2019, 3, 5, 19, 55, tzinfo=UTC)) == 0.10
@@ -113,7 +114,7 @@ def test_time_of_use_price_follows_pacific_time() -> None:
 
 
 def test_subproblem_sees_only_what_is_known(data: Path) -> None:
-    p, _ = caltech.load_problem(data, datetime(2019, 3, 5, 15, tzinfo=UTC),
+    p, _ = reader.load_problem(data, datetime(2019, 3, 5, 15, tzinfo=UTC),
                                 datetime(2019, 3, 5, 17, tzinfo=UTC), 40)
     net = p.network()
     remaining = net.need_wh.copy()
@@ -134,7 +135,7 @@ def test_subproblem_sees_only_what_is_known(data: Path) -> None:
 
 def test_tiny_replay_controlled_strategies_break_nothing(data: Path) -> None:
     """A few hours of one morning at 20 kW: congested, every controlled strategy safe."""
-    p, kept = caltech.load_problem(data, datetime(2019, 3, 5, 15, tzinfo=UTC),
+    p, kept = reader.load_problem(data, datetime(2019, 3, 5, 15, tzinfo=UTC),
                                    datetime(2019, 3, 5, 17, 30, tzinfo=UTC), 20)
     assert len(kept) >= 10
     for name, f in BASELINES.items():
@@ -152,7 +153,7 @@ def test_tiny_replay_controlled_strategies_break_nothing(data: Path) -> None:
 
 
 def test_baselines_are_causal_replay_equals_one_shot(data: Path) -> None:
-    p, _ = caltech.load_problem(data, datetime(2019, 3, 5, 15, tzinfo=UTC),
+    p, _ = reader.load_problem(data, datetime(2019, 3, 5, 15, tzinfo=UTC),
                                 datetime(2019, 3, 5, 16, 30, tzinfo=UTC), 20)
     for f in (equal_share, least_laxity_first):
         np.testing.assert_allclose(caltech.mpc_replay(p, f).session_power_w,
@@ -166,7 +167,7 @@ def test_table_format() -> None:
 
 
 def test_ocpp_traffic_sends_only_what_changed(data: Path) -> None:
-    p, _ = caltech.load_problem(data, datetime(2019, 3, 5, 15, tzinfo=UTC),
+    p, _ = reader.load_problem(data, datetime(2019, 3, 5, 15, tzinfo=UTC),
                                 datetime(2019, 3, 5, 16, tzinfo=UTC), 40)
     assert all(s.transaction_id is not None and len(s.transaction_id) <= 36
                for s in p.sessions)
@@ -186,3 +187,27 @@ def test_ocpp_traffic_sends_only_what_changed(data: Path) -> None:
     t, plan = calls[-1]
     meter(t, plan)
     assert (meter.messages, meter.bytes) == before
+
+
+def test_bad_rows_are_typed_errors_with_a_path() -> None:
+    from smartcharge.errors import InvalidProblemError
+
+    head = "session_id,station_id,arrival,departure,energy_kwh,max_power_kw\n"
+    good = "a,CA-1,2019-03-05T16:00:00Z,2019-03-05T18:00:00Z,5.5,6.6\n"
+    assert reader.parse_sessions(head + good)[0].energy_wh == 5500.0
+    cases = {
+        "a,CA-1,yesterday,2019-03-05T18:00:00Z,5.5,6.6\n": ("sessions.csv[0].arrival",
+                                                          "date-time"),
+        "a,CA-1,2019-03-05T16:00:00,2019-03-05T18:00:00Z,5.5,6.6\n": (
+            "sessions.csv[0].arrival", "date-time"),
+        "a,CA-1,2019-03-05T16:00:00Z,2019-03-05T18:00:00Z,lots,6.6\n": (
+            "sessions.csv[0].energy_kwh", "number"),
+        "a,CA-1,2019-03-05T16:00:00Z,2019-03-05T15:00:00Z,5.5,6.6\n": (
+            "sessions.csv[0].departure", "window"),
+    }
+    for row, (path, rule) in cases.items():
+        with pytest.raises(InvalidProblemError) as info:
+            reader.parse_sessions(head + good + row.replace("a,", "b,", 1))
+        assert info.value.path == path.replace("[0]", "[1]") and info.value.rule == rule
+    with pytest.raises(InvalidProblemError, match="missing columns"):
+        reader.parse_sessions("session_id,arrival\n")

@@ -78,6 +78,7 @@ LAYERS = [
     ("fleet", "plot", "synthetic"),
     ("ocpp",),
     ("controller",),
+    ("sim",),
     ("cli", "__main__"),
 ]
 

@@ -1,0 +1,169 @@
+"""The Caltech ACN week through the site simulator: realistic cars, pilots, every strategy.
+
+Produces the "Simulated replay" tables of docs/benchmarks.md. For each transformer capacity,
+vehicle model and strategy, the week's sessions are replayed through
+:func:`smartcharge.sim.simulate`: real ChargingStations receive the strategy's OCPP payloads,
+the cars draw what the station's composite limit, the EVSE's pilot and the vehicle allow,
+and the figures are those of what was really drawn (violations by ``verify``).
+
+Models: ``ideal`` (ideal cars, continuous pilots), ``taper`` (two-stage batteries, 60 kWh,
+taper above 80 %), ``discrete`` (ideal cars, the EVSEs' real pilot values: ClipperCreek
+0/8/16/24/32 A, AeroVironment 0 and 6..32 A).
+Strategies: ``controller`` (smartcharge.controller with meter values), ``controller-nofb``
+(no meter values reach it), ``optimizer`` (re-plan with optimize + reconcile),
+``edf``, ``llf``, ``equal_share``, ``uncontrolled``.
+
+Usage::
+
+    python benchmarks/bench_sim.py --days 1                       # a weekday, reduced
+    python benchmarks/bench_sim.py --start 2019-03-04 --days 7    # the week of the docs
+    python benchmarks/bench_sim.py --start 2019-03-18 --days 7    # a second, different week
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from smartcharge.controller import Controller, ControllerConfig
+from smartcharge.sim import (
+    PilotModel,
+    SimSite,
+    VehicleModel,
+    baseline,
+    simulate,
+)
+from smartcharge.sim import caltech as acn
+from smartcharge.sim.events import Tick
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "caltech-acn-2019-03"
+STRATEGIES = ("controller", "controller-nofb", "optimizer", "edf", "llf", "equal_share",
+              "uncontrolled")
+MODELS = ("ideal", "taper", "discrete")
+
+
+class Timed:
+    """Wraps a strategy; records the seconds each Tick took (a re-plan at step boundaries)."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.tick_s: list[float] = []
+
+    def handle(self, event: Any, now: datetime) -> list[Any]:
+        t0 = time.perf_counter()
+        out: list[Any] = self.inner.handle(event, now)
+        if isinstance(event, Tick):
+            self.tick_s.append(time.perf_counter() - t0)
+        return out
+
+
+def run(site_json: dict[str, Any], rows: list[acn.CaltechSession], start: datetime,
+        end: datetime, cap: float, model: str, strategy: str, step_s: int,
+        stop_at_end: bool = False, fallback_a: float = 6.0) -> dict[str, Any]:
+    """One simulation; its figures. With ``stop_at_end``, cars still plugged in at ``end``
+    leave then (their requested energy is kept: the share counts what they missed)."""
+    csite = acn.controller_site(site_json, cap)
+    site = SimSite.from_site(csite, price=acn.price_at)
+    log = acn.session_log(rows, start, end)
+    if stop_at_end:
+        log = [s.model_copy(update={"departure": min(s.departure, end)}) for s in log]
+    vehicles = VehicleModel(battery="taper") if model == "taper" else VehicleModel()
+    pilots = acn.pilot_model(site_json) if model == "discrete" else PilotModel()
+    if strategy.startswith("controller"):
+        inner: Any = Controller(csite, ControllerConfig(step_s=step_s,
+                                                        fallback_share_a=fallback_a))
+    else:
+        inner = baseline(site, strategy, replan_s=step_s)
+    timed = Timed(inner)
+    t0 = time.perf_counter()
+    r = simulate(site, log, timed, start=start, step_s=step_s, end=end, vehicles=vehicles,
+                 pilots=pilots, meter_values=strategy != "controller-nofb")
+    wall = time.perf_counter() - t0
+    ticks = np.array(timed.tick_s) if timed.tick_s else np.zeros(1)
+    root = r.problem.network().node_ids[r.problem.network().root]
+    return {
+        "capacity_kw": cap, "model": model,
+        "strategy": strategy + (f" (fallback {fallback_a:g} A)"
+                                if strategy.startswith("controller") and fallback_a != 6.0
+                                else ""),
+        "sessions": len(r.problem.sessions), "requested_kwh": float(r.requested_wh.sum()) / 1e3,
+        "share": r.share_delivered, "energy_kwh": float(r.energy_wh.sum()) / 1e3,
+        "cost": r.cost, "peak_kw": r.peak_w[root] / 1e3, "violations": len(r.violations),
+        "messages": r.messages, "mbytes": r.bytes / 1e6,
+        "tick_mean_ms": 1e3 * float(ticks.mean()), "tick_max_ms": 1e3 * float(ticks.max()),
+        "wall_s": wall,
+    }
+
+
+def table(rows: list[dict[str, Any]]) -> str:
+    """A Markdown table of the rows."""
+    out = ["| capacity [kW] | model | strategy | delivered [%] | energy [kWh] | cost | "
+           "peak [kW] | violations | messages | MB | per tick mean / max [ms] | run [s] |",
+           "|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        out.append(
+            f"| {r['capacity_kw']:g} | {r['model']} | {r['strategy']} | "
+            f"{100 * r['share']:.1f} | {r['energy_kwh']:.1f} | {r['cost']:.2f} | "
+            f"{r['peak_kw']:.1f} | {r['violations']} | {r['messages']} | {r['mbytes']:.2f} | "
+            f"{r['tick_mean_ms']:.0f} / {r['tick_max_ms']:.0f} | {r['wall_s']:.0f} |")
+    return "\n".join(out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--data", type=Path, default=DATA)
+    ap.add_argument("--start", default="2019-03-04", help="first local (Pacific) day")
+    ap.add_argument("--days", type=float, default=1.0)
+    ap.add_argument("--capacities", default="20,40,70,150")
+    ap.add_argument("--models", default=",".join(MODELS))
+    ap.add_argument("--strategies", default=",".join(STRATEGIES))
+    ap.add_argument("--step", type=int, default=300)
+    ap.add_argument("--stop-at-end", action="store_true",
+                    help="cars still plugged in at the window's end leave then (shorter runs)")
+    ap.add_argument("--controller-fallback-a", type=float, default=6.0,
+                    help="the controller's fallback share [A]; 0: no fallback, the whole "
+                         "site to the plan")
+    ap.add_argument("--json", type=Path, help="also write the rows as JSON")
+    args = ap.parse_args(argv)
+    if not (args.data / "sessions.csv").is_file():
+        print(f"no Caltech data at {args.data}", file=sys.stderr)
+        return 2
+    start = datetime.fromisoformat(args.start).replace(tzinfo=acn.PACIFIC).astimezone(
+        timezone.utc)
+    end = start + timedelta(days=args.days)
+    site_json = acn.read_site(args.data)
+    sessions = acn.read_sessions(args.data)
+    out: list[dict[str, Any]] = []
+    t_all = time.perf_counter()
+    for cap in (float(x) for x in args.capacities.split(",") if x):
+        for model in (m for m in args.models.split(",") if m):
+            for strategy in (s for s in args.strategies.split(",") if s):
+                row = run(site_json, sessions, start, end, cap, model, strategy, args.step,
+                          args.stop_at_end, args.controller_fallback_a)
+                out.append(row)
+                print(f"# {cap:g} kW {model:>8} {strategy:>15}: {100 * row['share']:5.1f} % "
+                      f"viol {row['violations']:4d} msgs {row['messages']:6d} "
+                      f"{row['mbytes']:6.2f} MB tick {row['tick_mean_ms']:6.0f} ms "
+                      f"{row['wall_s']:5.0f} s", file=sys.stderr, flush=True)
+    print(f"Caltech ACN, {args.start} (Pacific) + {args.days:g} days, step {args.step} s"
+          f"{', cars leave at the end' if args.stop_at_end else ''}, "
+          f"{out[0]['sessions'] if out else 0} sessions, "
+          f"{out[0]['requested_kwh'] if out else 0:.1f} kWh requested; "
+          f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, {platform.machine()} "
+          f"Python {platform.python_version()}, total {time.perf_counter() - t_all:.0f} s\n")
+    print(table(out))
+    if args.json is not None:
+        args.json.write_text(json.dumps(out, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
