@@ -335,8 +335,11 @@ def solve_model(
         except Exception as exc:  # any solver trouble means: try the next, then fall back
             res = LpResult("failed", None, np.nan, f"{name} error: {exc!r}", 0.0, 0.0,
                            lp_path)
-        if res.x is not None or res.status == "infeasible":
-            break  # a solution, or a definite answer: no second try
+        if res.x is not None:
+            break  # a solution: no second try
+        # "infeasible" gets the second try too: the first LP is feasible by construction
+        # (all off), so a solver that says otherwise hit its numerical limits (GLOP on an
+        # energy of 5e-83 Wh next to watts)
         notes.append(res.message)
     if res.x is None and notes:
         res = LpResult(res.status, None, np.nan, "; ".join(notes), res.build_s, res.solve_s,
