@@ -1,0 +1,292 @@
+"""Behaviours no other test pinned down: one test each, named for the behaviour.
+
+Each test here was written against a planted one-line bug (issue 13's mutation study) and
+fails on it; docs/testing.md lists the planted bug beside the test. The values are worked
+out by hand in the docstrings, never read back from the code under test.
+"""
+
+from __future__ import annotations
+
+import importlib
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
+
+from smartcharge.composite import composite_schedule
+from smartcharge.expand import batch_entries, period_entries
+from smartcharge.model import ChargingProfile
+from smartcharge.optimizer import Problem, SolverStatus, optimize, verify
+from smartcharge.station import ChargingStation
+from smartcharge.validation import EVSEInfo, ProfileRejection, StationContext, validate_profile
+
+T0 = datetime(2024, 1, 1, 8, tzinfo=timezone.utc)
+TX_A = "tx-A"
+TX_B = "tx-B"
+
+
+def _profile(
+    pid: int,
+    purpose: str = "TxDefaultProfile",
+    periods: list[dict[str, Any]] | None = None,
+    *,
+    unit: str = "A",
+    start: datetime | None = T0,
+    kind: str = "Absolute",
+    **extra: Any,
+) -> ChargingProfile:
+    sched: dict[str, Any] = {
+        "id": 1,
+        "chargingRateUnit": unit,
+        "chargingSchedulePeriod": periods or [{"startPeriod": 0, "limit": 16.0}],
+    }
+    if start is not None:
+        sched["startSchedule"] = start.isoformat()
+    return ChargingProfile.model_validate(
+        {"id": pid, "stackLevel": 0, "chargingProfilePurpose": purpose,
+         "chargingProfileKind": kind, "chargingSchedule": [sched], **extra}
+    )
+
+
+# ---- validation: K01.FR.45 / K01.FR.49 on a 3-phase EVSE of a 1-phase station -------------
+
+
+def _one_phase_station() -> StationContext:
+    # the EVSE is wired for 3 phases, but the station's own supply has only one
+    return StationContext(evses={1: EVSEInfo("AC", 3)}, supply_phases=1)
+
+
+def test_k01_fr_45_three_phase_request_rejected_when_the_station_supply_has_one_phase() -> None:
+    ctx = _one_phase_station()
+    assert ctx.max_phases(1) == 1
+    p = _profile(1, periods=[{"startPeriod": 0, "limit": 16.0, "numberPhases": 3}])
+    r = validate_profile(1, p, ctx, now=T0)
+    assert not r.accepted
+    assert r.reason is ProfileRejection.ChargingSchedulePeriodUnsupportedNumberPhases
+    assert r.path == "chargingSchedule[0].chargingSchedulePeriod[0].numberPhases"
+    # one phase is what the station can give: accepted
+    ok = _profile(1, periods=[{"startPeriod": 0, "limit": 16.0, "numberPhases": 1}])
+    assert validate_profile(1, ok, ctx, now=T0).accepted
+
+
+def test_k01_fr_49_absent_phases_filled_with_the_station_supply_not_3() -> None:
+    st_ = ChargingStation({1: EVSEInfo("AC", 3)}, supply_phases=1)
+    res = st_.set_charging_profile(1, _profile(1), T0)
+    assert res.accepted
+    (stored,) = st_.installed[1]
+    assert [q.number_phases for q in stored.charging_schedule[0].charging_schedule_period] == [1]
+
+
+# ---- composite: EVSE 0 in W with 1 default phase and no profiles -------------------------
+
+
+@pytest.mark.parametrize(("phases", "watts"), [(1, 2 * 32 * 230.0), (2, 2 * 32 * 460.0)])
+def test_evse0_composite_in_w_uses_default_number_phases_without_profiles(
+    phases: int, watts: float
+) -> None:
+    """Two EVSEs, no profile anywhere: each may draw the 32 A default on ``phases`` phases
+    of 230 V, so the station total is 2 x 32 A x phases x 230 V (1-phase: 14,720 W; a
+    3-phase conversion would say 44,160 W). The W default (1 MW each) does not bind."""
+    c = composite_schedule({}, 0, T0, 3600, "W", evse_ids=[1, 2], default_number_phases=phases,
+                           default_limit_amps=32.0, default_limit_watts=1e6)
+    assert [(p.start_period, p.limit) for p in c.charging_schedule_period] == [(0, watts)]
+    station = ChargingStation(2, default_number_phases=phases, default_limit_amps=32.0,
+                              default_limit_watts=1e6)
+    got = station.composite_schedule(0, T0, 3600, "W").charging_schedule_period
+    assert [p.limit for p in got] == [watts]
+
+
+# ---- expand: batch_entries at exact boundaries --------------------------------------------
+
+
+def test_batch_entries_drops_a_segment_ending_exactly_at_now() -> None:
+    """Periods [T0, T0+600) 16 A and [T0+600, ...) 10 A; at now = T0+600 the first has
+    ended: only the second comes back (as period_entries says)."""
+    p = _profile(1, periods=[{"startPeriod": 0, "limit": 16.0},
+                             {"startPeriod": 600, "limit": 10.0}])
+    now = T0 + timedelta(seconds=600)
+    (seg,) = batch_entries([p], now, now + timedelta(hours=1))
+    assert seg.limits.tolist() == [10.0]
+    assert seg.period_index.tolist() == [1]
+    want = period_entries(p, now, now + timedelta(hours=1))
+    assert seg.starts.tolist() == want.starts.tolist() == [int((T0.timestamp())) + 600]
+
+
+def test_batch_entries_valid_to_exactly_at_now_gives_nothing() -> None:
+    p = _profile(1, validTo=(T0 + timedelta(seconds=600)).isoformat())
+    now = T0 + timedelta(seconds=600)
+    (seg,) = batch_entries([p], now, now + timedelta(hours=1))
+    assert seg.starts.size == 0
+    (seg,) = batch_entries([p], now - timedelta(seconds=1), now + timedelta(hours=1))
+    assert seg.ends.tolist() == [int(T0.timestamp()) + 600]
+
+
+EDGE = st.sampled_from([0, 1, 599, 600, 601, 1199, 1200, 1800])
+
+
+@given(now=EDGE, end=EDGE, valid_from=st.none() | EDGE, valid_to=st.none() | EDGE,
+       duration=st.none() | EDGE)
+def test_batch_entries_agrees_with_period_entries_at_period_edges(
+    now: int, end: int, valid_from: int | None, valid_to: int | None, duration: int | None
+) -> None:
+    """Every instant drawn from the period edges (and one second either side): the batch
+    expansion and the one-profile expansion give the same segments."""
+    assume(end >= now)
+    assume(valid_from is None or valid_to is None or valid_from < valid_to)
+    assume(duration is None or duration > 0)
+    base = int(T0.timestamp())
+    extra: dict[str, Any] = {}
+    if valid_from is not None:
+        extra["validFrom"] = datetime.fromtimestamp(base + valid_from, timezone.utc).isoformat()
+    if valid_to is not None:
+        extra["validTo"] = datetime.fromtimestamp(base + valid_to, timezone.utc).isoformat()
+    periods = [{"startPeriod": 0, "limit": 16.0}, {"startPeriod": 600, "limit": 10.0},
+               {"startPeriod": 1200, "limit": 8.0}]
+    p = _profile(1, periods=periods, **extra)
+    if duration is not None:
+        p = p.model_copy(update={"charging_schedule": (
+            p.charging_schedule[0].model_copy(update={"duration": duration}),)})
+    (got,) = batch_entries([p], base + now, base + end)
+    want = period_entries(p, base + now, base + end)
+    for field in ("starts", "ends", "limits", "period_index"):
+        assert getattr(got, field).tolist() == getattr(want, field).tolist(), field
+    # nothing that ended at or before now comes back
+    assert all(e > base + now for e in got.ends.tolist())
+
+
+# ---- station: end_transaction with two transactions ----------------------------------------
+
+
+def test_end_transaction_keeps_the_other_transactions_tx_profile() -> None:
+    station = ChargingStation(2)
+    station.start_transaction(1, TX_A, T0 - timedelta(minutes=5))
+    station.start_transaction(2, TX_B, T0 - timedelta(minutes=3))
+    a = _profile(11, "TxProfile", transactionId=TX_A)
+    b = _profile(12, "TxProfile", transactionId=TX_B)
+    assert station.set_charging_profile(1, a, T0).accepted
+    assert station.set_charging_profile(2, b, T0).accepted
+    assert station.end_transaction(1) == (TX_A, T0 - timedelta(minutes=5))
+    assert station.installed.get(1, ()) == ()
+    assert [p.id for p in station.installed[2]] == [12]
+    assert station.transactions == {2: (TX_B, T0 - timedelta(minutes=3))}
+    # by transaction id, too
+    station.end_transaction(transaction_id=TX_B)
+    assert station.installed.get(2, ()) == ()
+
+
+# ---- optimizer: V2X with a binding export limit, fallback values, the LP margin ---------
+
+
+def _v2x_export(site_load_w: float) -> Problem:
+    return Problem.model_validate({
+        "horizon": {"start": "2024-01-01T00:00:00Z", "step_s": 3600, "n_steps": 2},
+        "nodes": [{"id": "grid", "max_power_w": 4000.0}],
+        "evses": [{"id": "e1", "node": "grid", "kind": "DC", "max_power_w": 10000.0}],
+        "sessions": [{"id": "s1", "evse": "e1", "arrival": "2024-01-01T00:00:00Z",
+                      "departure": "2024-01-01T02:00:00Z", "energy_wh": 0.0,
+                      "max_discharge_w": 9000.0, "discharge_floor_wh": 9000.0}],
+        "tariff": {"price": [0.5, 0.1], "site_load_w": [site_load_w, 0.0]},
+    })
+
+
+@pytest.mark.parametrize("site_load_w", [0.0, 1000.0])
+def test_v2x_binding_export_limit_gives_the_optimal_v2x_plan(site_load_w: float) -> None:
+    """A 0.4/kWh spread, nothing wanted: the EV lends what the 4 kW export limit lets out
+    (4 kW plus the site load it covers) in step 0 and takes it back in step 1 (at most 4 kW
+    import there, so the discharge is capped at 4 kWh). Optimal, not the charging-only
+    fallback (which would be all zero and also pass verify)."""
+    p = _v2x_export(site_load_w)
+    plan = optimize(p)
+    assert verify(p, plan) == []
+    assert plan.status is SolverStatus.OPTIMAL, plan.message
+    lend = min(4000.0 + site_load_w, 4000.0)  # step 1 can take back at most 4 kWh
+    np.testing.assert_allclose(plan.session_power_w, [[-lend, lend]], rtol=1e-6)
+
+
+def _export_only(site_load_w: float) -> Problem:
+    """Import is free in step 1 (no limit there is binding: 20 kW grid), export binds."""
+    return Problem.model_validate({
+        "horizon": {"start": "2024-01-01T00:00:00Z", "step_s": 3600, "n_steps": 2},
+        "nodes": [{"id": "grid", "max_power_w": [4000.0, 20000.0]}],
+        "evses": [{"id": "e1", "node": "grid", "kind": "DC", "max_power_w": 10000.0}],
+        "sessions": [{"id": "s1", "evse": "e1", "arrival": "2024-01-01T00:00:00Z",
+                      "departure": "2024-01-01T02:00:00Z", "energy_wh": 0.0,
+                      "max_discharge_w": 9000.0, "discharge_floor_wh": 9000.0}],
+        "tariff": {"price": [0.5, 0.1], "site_load_w": [site_load_w, 0.0]},
+    })
+
+
+def test_v2x_export_limit_counts_the_site_load_it_covers() -> None:
+    """Grid 4 kW in step 0 with a 1 kW site load: the EV may export 4 kW past the load,
+    i.e. discharge 5 kW (net -4 kW at the grid), and take the 5 kWh back in step 1."""
+    p = _export_only(1000.0)
+    plan = optimize(p)
+    assert verify(p, plan) == []
+    assert plan.status is SolverStatus.OPTIMAL, plan.message
+    np.testing.assert_allclose(plan.session_power_w, [[-5000.0, 5000.0]], rtol=1e-6)
+
+
+def _two_rows_problem() -> Problem:
+    """A 3-phase AC EVSE (32 A = 22,080 W) under a node with a 6 kW power limit and a 10 A
+    line limit: both rows break when the even share asks for the maximum."""
+    return Problem.model_validate({
+        "horizon": {"start": "2024-01-01T00:00:00Z", "step_s": 3600, "n_steps": 2},
+        "nodes": [{"id": "grid", "max_power_w": 6000.0, "max_current_a": 10.0}],
+        "evses": [{"id": "e1", "node": "grid", "max_current_a": 32.0, "min_current_a": 6.0}],
+        "sessions": [{"id": "s1", "evse": "e1", "arrival": "2024-01-01T00:00:00Z",
+                      "departure": "2024-01-01T02:00:00Z", "energy_wh": 100000.0}],
+    })
+
+
+def test_fallback_with_two_broken_rows_scales_to_the_tighter_not_to_zero(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The even share (22,080 W each step) breaks the 6 kW row (ratio 0.27) and the 10 A
+    rows (10 A x 3 x 230 V = 6,900 W, ratio 0.31). Scaling by the smaller ratio meets both:
+    6,000 W per step. Scaling by the larger one leaves the power row broken, and the
+    repair then zeroes the node: 0 W, which verify would also call safe."""
+    solve_mod = importlib.import_module("smartcharge.optimizer.solve")
+
+    def boom(*a: Any, **k: Any) -> Any:
+        raise RuntimeError("solver crashed")
+
+    monkeypatch.setattr(solve_mod, "solve_lp", boom)
+    p = _two_rows_problem()
+    plan = optimize(p)
+    assert plan.status is SolverStatus.FALLBACK
+    assert verify(p, plan) == []
+    np.testing.assert_allclose(plan.session_power_w, [[6000.0, 6000.0]], rtol=1e-9)
+
+
+def test_make_safe_with_two_broken_rows_scales_to_the_tighter_row() -> None:
+    """The repair on an LP answer that breaks both rows (the same 22,080 W): 6,000 W."""
+    repair = importlib.import_module("smartcharge.optimizer._repair")
+    p = _two_rows_problem()
+    net = p.network()
+    rows = net.rows(10.0)
+    allowed = net.frac > 0
+    sp, changed = repair.make_safe(net, rows, np.full((1, 2), 22080.0), allowed)
+    assert changed
+    np.testing.assert_allclose(sp, [[6000.0, 6000.0]], rtol=1e-9)
+
+
+def test_lp_plans_a_binding_node_at_most_limit_minus_the_documented_margin() -> None:
+    """docs/optimizer.md: the LP sees every right-hand side lowered by 1e-7 relative +
+    1e-4 absolute. A DC EVSE that wants far more than a 10 kW node gives: the plan sits at
+    10,000 - 0.001 - 0.0001 = 9,999.9989 W (never at the limit itself), and not lower
+    than that by more than the solver's tolerance."""
+    p = Problem.model_validate({
+        "horizon": {"start": "2024-01-01T00:00:00Z", "step_s": 3600, "n_steps": 2},
+        "nodes": [{"id": "grid", "max_power_w": 10000.0}],
+        "evses": [{"id": "e1", "node": "grid", "kind": "DC", "max_power_w": 50000.0}],
+        "sessions": [{"id": "s1", "evse": "e1", "arrival": "2024-01-01T00:00:00Z",
+                      "departure": "2024-01-01T02:00:00Z", "energy_wh": 100000.0}],
+    })
+    plan = optimize(p)
+    assert plan.status is SolverStatus.OPTIMAL
+    cap = 10000.0 - 1e-7 * 10000.0 - 1e-4
+    assert np.all(plan.session_power_w <= cap + 1e-9)
+    assert np.all(plan.session_power_w >= cap - 1e-6)
