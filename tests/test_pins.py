@@ -112,7 +112,7 @@ def test_batch_entries_drops_a_segment_ending_exactly_at_now() -> None:
     assert seg.limits.tolist() == [10.0]
     assert seg.period_index.tolist() == [1]
     want = period_entries(p, now, now + timedelta(hours=1))
-    assert seg.starts.tolist() == want.starts.tolist() == [int((T0.timestamp())) + 600]
+    assert seg.starts.tolist() == want.starts.tolist() == [int(T0.timestamp()) + 600]
 
 
 def test_batch_entries_valid_to_exactly_at_now_gives_nothing() -> None:
