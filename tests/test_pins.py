@@ -8,20 +8,32 @@ out by hand in the docstrings, never read back from the code under test.
 from __future__ import annotations
 
 import importlib
+import json
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+import ocpp
 import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from smartcharge.composite import composite_schedule
+from smartcharge.errors import InvalidPayloadError
 from smartcharge.expand import batch_entries, period_entries
-from smartcharge.model import ChargingProfile
+from smartcharge.model import ChargingProfile, ChargingProfileStatus
 from smartcharge.optimizer import Problem, SolverStatus, optimize, verify
 from smartcharge.station import ChargingStation
-from smartcharge.validation import EVSEInfo, ProfileRejection, StationContext, validate_profile
+from smartcharge.validation import (
+    ADDITIONAL_INFO_MAX,
+    REASON_CODE_MAX,
+    EVSEInfo,
+    ProfileRejection,
+    StationContext,
+    ValidationResult,
+    validate_profile,
+)
 
 T0 = datetime(2024, 1, 1, 8, tzinfo=timezone.utc)
 TX_A = "tx-A"
@@ -290,3 +302,46 @@ def test_lp_plans_a_binding_node_at_most_limit_minus_the_documented_margin() -> 
     cap = 10000.0 - 1e-7 * 10000.0 - 1e-4
     assert np.all(plan.session_power_w <= cap + 1e-9)
     assert np.all(plan.session_power_w >= cap - 1e-6)
+
+
+# ---- validation: limits and defaults the mutation run found unpinned ----------------------
+
+
+def test_status_info_limits_are_the_ocpp_schema_max_lengths() -> None:
+    """REASON_CODE_MAX / ADDITIONAL_INFO_MAX are StatusInfoType's maxLength in the official
+    schema (CiString20 / CiString512), read from the ocpp package, not restated."""
+    schema = json.loads((Path(ocpp.__file__).parent / "v201" / "schemas"
+                         / "SetChargingProfileResponse.json").read_text())
+    props = schema["definitions"]["StatusInfoType"]["properties"]
+    assert props["reasonCode"]["maxLength"] == REASON_CODE_MAX
+    assert props["additionalInfo"]["maxLength"] == ADDITIONAL_INFO_MAX
+
+
+def test_additional_info_is_cut_only_above_512_characters() -> None:
+    reason = ProfileRejection.ChargingSchedulePeriodUnsupportedNumberPhases
+    whole = ValidationResult(ChargingProfileStatus.Rejected, reason, "x" * 512)
+    assert whole.additional_info == "x" * 512
+    cut = ValidationResult(ChargingProfileStatus.Rejected, reason, "x" * 513)
+    assert cut.additional_info == "x" * 509 + "..."
+
+
+def test_station_context_default_is_one_three_phase_ac_evse_without_phase_switching() -> None:
+    ctx = StationContext()
+    assert list(ctx.evses) == [1]
+    assert (ctx.max_phases(0), ctx.max_phases(1)) == (3, 3)
+    three = _profile(1, periods=[{"startPeriod": 0, "limit": 16.0, "numberPhases": 3}])
+    assert validate_profile(1, three, ctx, now=T0).accepted
+    assert validate_profile(0, three, ctx, now=T0).accepted
+    switch = _profile(1, periods=[{"startPeriod": 0, "limit": 16.0, "numberPhases": 1,
+                                   "phaseToUse": 2}])
+    r = validate_profile(1, switch, ctx, now=T0)
+    assert r.reason is ProfileRejection.ChargingSchedulePeriodPhaseToUseACPhaseSwitchingUnsupported
+    assert validate_profile(1, switch, StationContext(phase_switching=True), now=T0).accepted
+
+
+@pytest.mark.parametrize("phases", [0, 4])
+def test_evse_info_supply_phases_must_be_1_to_3(phases: int) -> None:
+    with pytest.raises(InvalidPayloadError) as err:
+        EVSEInfo("AC", phases)
+    assert err.value.path == "supply_phases"
+    assert EVSEInfo("AC", 3).supply_phases == 3
