@@ -23,7 +23,7 @@ from smartcharge.composite import composite_schedule
 from smartcharge.errors import InvalidPayloadError
 from smartcharge.expand import batch_entries, period_entries
 from smartcharge.model import ChargingProfile, ChargingProfileStatus
-from smartcharge.optimizer import Problem, SolverStatus, optimize, verify
+from smartcharge.optimizer import Plan, Problem, SolverStatus, optimize, verify
 from smartcharge.station import ChargingStation
 from smartcharge.validation import (
     ADDITIONAL_INFO_MAX,
@@ -345,3 +345,89 @@ def test_evse_info_supply_phases_must_be_1_to_3(phases: int) -> None:
         EVSEInfo("AC", phases)
     assert err.value.path == "supply_phases"
     assert EVSEInfo("AC", 3).supply_phases == 3
+
+
+# ---- kills that depended on luck: ties at one instant, recurring validity, evse_max --------
+
+
+def _ext(pid: int, amps: float, start: datetime, stack: int = 0) -> ChargingProfile:
+    return _profile(pid, "ChargingStationExternalConstraints",
+                    [{"startPeriod": 0, "limit": amps}], start=start, stackLevel=stack)
+
+
+def _first_limit(installed: dict[int, list[ChargingProfile]]) -> float:
+    c = composite_schedule(installed, 1, T0, 600, "A", evse_ids=[1])
+    return c.charging_schedule_period[0].limit
+
+
+def test_same_stack_external_constraints_starting_at_one_instant_break_ties_as_documented() -> None:
+    """composite.py rule 1: at one stack level the period that started earlier wins; at the
+    same instant the EVSE's own profile beats the station-wide one; then the lower id."""
+    own, station_wide = _ext(7, 10.0, T0), _ext(3, 20.0, T0)
+    assert _first_limit({1: [own], 0: [station_wide]}) == 10.0  # own first
+    own, station_wide = _ext(7, 20.0, T0), _ext(3, 10.0, T0)
+    assert _first_limit({1: [own], 0: [station_wide]}) == 20.0  # still own, though higher
+    a, b = _ext(4, 20.0, T0), _ext(9, 10.0, T0)
+    assert _first_limit({1: [a, b]}) == 20.0  # one EVSE, one instant: lower id
+    assert _first_limit({1: [b, a]}) == 20.0  # whatever the order given
+    earlier = _ext(9, 20.0, T0 - timedelta(hours=1))
+    assert _first_limit({1: [_ext(4, 10.0, T0), earlier]}) == 20.0  # started earlier
+    higher = _ext(9, 25.0, T0, stack=1)
+    assert _first_limit({1: [a, higher]}) == 25.0  # a higher stack level wins outright
+
+
+def test_recurring_profile_with_validity_window_applies_inside_it_only() -> None:
+    """A Daily TxDefaultProfile from 2024-01-01 08:00 (10 A for an hour, then 6 A), valid
+    from Jan 3 08:30 to Jan 4 09:00. Window Jan 3 00:00 + 2 days, 32 A default:
+    32 A until 08:30, 10 A until 09:00, 6 A until Jan 4 08:00, 10 A until 09:00, 32 A."""
+    day = datetime(2024, 1, 3, tzinfo=timezone.utc)
+    p = _profile(1, periods=[{"startPeriod": 0, "limit": 10.0},
+                             {"startPeriod": 3600, "limit": 6.0}],
+                 start=datetime(2024, 1, 1, 8, tzinfo=timezone.utc), kind="Recurring",
+                 recurrencyKind="Daily", validFrom="2024-01-03T08:30:00Z",
+                 validTo="2024-01-04T09:00:00Z")
+    c = composite_schedule({1: [p]}, 1, day, 2 * 86_400, "A", evse_ids=[1],
+                           default_limit_amps=32.0)
+    got = [(q.start_period, q.limit) for q in c.charging_schedule_period]
+    h = 3600
+    assert got == [(0, 32.0), (8 * h + 1800, 10.0), (9 * h, 6.0), (32 * h, 10.0),
+                   (33 * h, 32.0)]
+
+
+def test_verify_reports_evse_max_with_the_evse_the_step_and_both_values() -> None:
+    p = Problem.model_validate({
+        "horizon": {"start": "2024-01-01T00:00:00Z", "step_s": 3600, "n_steps": 2},
+        "nodes": [{"id": "grid"}],
+        "evses": [{"id": "e1", "node": "grid", "kind": "DC", "max_power_w": 10000.0}],
+        "sessions": [
+            {"id": "s1", "evse": "e1", "arrival": "2024-01-01T00:00:00Z",
+             "departure": "2024-01-01T01:30:00Z", "energy_wh": 50000.0,
+             "max_power_w": 8000.0},
+            {"id": "s2", "evse": "e1", "arrival": "2024-01-01T01:30:00Z",
+             "departure": "2024-01-01T02:00:00Z", "energy_wh": 50000.0,
+             "max_power_w": 8000.0},
+        ],
+    })
+    # step 1: the two sessions share the EVSE; their powers add up (10 kW: at the limit)
+    ok = Plan.from_session_power(p, [[8000.0, 5000.0], [0.0, 5000.0]])
+    assert verify(p, ok) == []
+    bad = Plan.from_session_power(p, [[8000.0, 5000.0], [0.0, 6000.0]])
+    got = [(v.kind, v.subject, v.step, v.value, v.limit) for v in verify(p, bad)]
+    assert got == [("evse_max", "e1", 1, 11000.0, 10000.0)]
+
+
+def _ext_many(pid: int, base: float, n: int = 400) -> ChargingProfile:
+    periods = [{"startPeriod": 60 * k, "limit": base + k % 2} for k in range(n)]
+    return _profile(pid, "ChargingStationExternalConstraints", periods, start=T0)
+
+
+def test_same_stack_ties_at_one_instant_on_large_inputs_too() -> None:
+    """The same tie-breaks where the composite takes its per-profile path (cells x segments
+    above the one-matrix limit): 400 one-minute periods each, all starting at T0."""
+    want_own = [(60 * k, 10.0 + k % 2) for k in range(400)]
+    for installed in ({1: [_ext_many(7, 10.0)], 0: [_ext_many(3, 20.0)]},
+                      {1: [_ext_many(4, 10.0), _ext_many(9, 20.0)]},
+                      {1: [_ext_many(9, 20.0), _ext_many(4, 10.0)]}):
+        c = composite_schedule(installed, 1, T0, 400 * 60, "A", evse_ids=[1])
+        got = [(q.start_period, q.limit) for q in c.charging_schedule_period]
+        assert got == want_own
