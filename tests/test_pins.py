@@ -431,3 +431,24 @@ def test_same_stack_ties_at_one_instant_on_large_inputs_too() -> None:
         c = composite_schedule(installed, 1, T0, 400 * 60, "A", evse_ids=[1])
         got = [(q.start_period, q.limit) for q in c.charging_schedule_period]
         assert got == want_own
+
+
+# ---- validation: the additionalInfo texts a station sends back -----------------------------
+
+
+def test_rejection_messages_name_where_the_rule_broke() -> None:
+    """The texts go on the wire (StatusInfo.additionalInfo): they name the place."""
+    p3 = _profile(1, periods=[{"startPeriod": 0, "limit": 16.0, "numberPhases": 3}])
+    dc_station = StationContext(evses={1: EVSEInfo("DC")}, supply_phases=0)
+    assert "on the station's DC supply" in validate_profile(0, p3, dc_station, now=T0).message
+    assert "on DC EVSE 1" in validate_profile(1, p3, dc_station, now=T0).message
+    no_units = StationContext(rate_units=frozenset())
+    assert "(supported: none)" in validate_profile(1, p3, no_units, now=T0).message
+    station_wide = _profile(5, stackLevel=2)
+    ctx = StationContext(installed={0: [station_wide]})
+    r = validate_profile(1, _profile(6, stackLevel=2), ctx, now=T0)
+    assert r.reason is ProfileRejection.DuplicateTxDefaultProfileFound
+    assert "TxDefaultProfile 5 on EVSE 0 (station-wide) already uses stackLevel 2" in r.message
+    ctx = StationContext(installed={1: [_profile(6, stackLevel=2)]})
+    r = validate_profile(0, station_wide, ctx, now=T0)
+    assert "TxDefaultProfile 6 on EVSE 1 already uses stackLevel 2" in r.message
