@@ -127,6 +127,19 @@ def test_batch_entries_drops_a_segment_ending_exactly_at_now() -> None:
     assert seg.starts.tolist() == want.starts.tolist() == [int(T0.timestamp()) + 600]
 
 
+def test_open_ended_last_period_lasts_everests_forever() -> None:
+    """An open-ended last period ends 2**31 - 1 s after the schedule's start (EVerest's
+    "forever"), in both expansions."""
+    p = _profile(1)
+    t0 = int(T0.timestamp())
+    (seg,) = batch_entries([p], T0, T0 + timedelta(days=1))
+    assert seg.ends.tolist() == [t0 + 2**31 - 1]
+    assert period_entries(p, T0, T0 + timedelta(days=1)).ends.tolist() == [t0 + 2**31 - 1]
+    daily = _profile(2, kind="Recurring", recurrencyKind="Daily")
+    ends = period_entries(daily, T0, T0 + timedelta(days=2)).ends.tolist()
+    assert ends[:2] == [t0 + 86_400, t0 + 2 * 86_400]  # each occurrence cut by the next
+
+
 def test_batch_entries_valid_to_exactly_at_now_gives_nothing() -> None:
     p = _profile(1, validTo=(T0 + timedelta(seconds=600)).isoformat())
     now = T0 + timedelta(seconds=600)
@@ -374,6 +387,10 @@ def test_same_stack_external_constraints_starting_at_one_instant_break_ties_as_d
     assert _first_limit({1: [_ext(4, 10.0, T0), earlier]}) == 20.0  # started earlier
     higher = _ext(9, 25.0, T0, stack=1)
     assert _first_limit({1: [a, higher]}) == 25.0  # a higher stack level wins outright
+    # units do not break the tie: the EVSE's own 10 A beats a station-wide 20 kW
+    watts = _profile(3, "ChargingStationExternalConstraints",
+                     [{"startPeriod": 0, "limit": 20000.0}], unit="W", start=T0)
+    assert _first_limit({1: [_ext(7, 10.0, T0)], 0: [watts]}) == 10.0
 
 
 def test_recurring_profile_with_validity_window_applies_inside_it_only() -> None:
