@@ -20,7 +20,7 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from smartcharge.composite import composite_schedule
-from smartcharge.errors import InvalidPayloadError
+from smartcharge.errors import InvalidPayloadError, ScheduleError
 from smartcharge.expand import batch_entries, period_entries
 from smartcharge.model import ChargingProfile, ChargingProfileStatus
 from smartcharge.optimizer import Plan, Problem, SolverStatus, optimize, verify
@@ -469,3 +469,50 @@ def test_rejection_messages_name_where_the_rule_broke() -> None:
     ctx = StationContext(installed={1: [_profile(6, stackLevel=2)]})
     r = validate_profile(0, station_wide, ctx, now=T0)
     assert "TxDefaultProfile 6 on EVSE 1 already uses stackLevel 2" in r.message
+
+
+# ---- expand / composite: edges the mutation run found unpinned ----------------------------
+
+
+def test_period_table_names_the_first_start_period_out_of_order() -> None:
+    """Three periods, only the third out of order: the error names that one (not only a
+    schedule whose every period is out of order)."""
+    p = _profile(1, periods=[{"startPeriod": 0, "limit": 16.0},
+                             {"startPeriod": 600, "limit": 10.0},
+                             {"startPeriod": 300, "limit": 8.0}])
+    with pytest.raises(ScheduleError) as err:
+        period_entries(p, T0, T0 + timedelta(hours=1))
+    assert err.value.path == "chargingSchedule[0].chargingSchedulePeriod[2].startPeriod"
+
+
+def test_recurring_occurrence_starting_exactly_at_a_zero_length_window_counts() -> None:
+    """duration 0 gives the period in force at the start; at the very instant a Daily
+    occurrence starts, that is the occurrence's first period, as for the same Absolute
+    profile."""
+    daily = _profile(1, periods=[{"startPeriod": 0, "limit": 10.0},
+                                 {"startPeriod": 3600, "limit": 6.0}],
+                     start=T0 - timedelta(days=3), kind="Recurring", recurrencyKind="Daily")
+    absolute = _profile(1, periods=[{"startPeriod": 0, "limit": 10.0},
+                                    {"startPeriod": 3600, "limit": 6.0}])
+    for p in (daily, absolute):
+        c = composite_schedule({1: [p]}, 1, T0, 0, "A", evse_ids=[1])
+        assert [(q.start_period, q.limit) for q in c.charging_schedule_period] == [(0, 10.0)]
+        seg = period_entries(p, T0, T0)
+        assert (seg.starts.tolist()[:1], seg.limits.tolist()[:1]) == ([int(T0.timestamp())],
+                                                                       [10.0])
+
+
+def test_composite_default_evses_are_the_installed_and_transaction_evses_not_0() -> None:
+    """Without ``evse_ids`` the station's EVSEs are the keys of ``installed`` other than 0,
+    plus the EVSEs with a transaction: EVSE 0's total sums EVSEs 1 and 2 (10 A + 6 A)."""
+    e1 = _profile(1, periods=[{"startPeriod": 0, "limit": 10.0}])
+    e2 = _profile(2, periods=[{"startPeriod": 0, "limit": 6.0}])
+    cap = _profile(3, "ChargingStationMaxProfile", [{"startPeriod": 0, "limit": 40.0}])
+    c = composite_schedule({0: [cap], 1: [e1], 2: [e2]}, 0, T0, 600, "A")
+    assert [q.limit for q in c.charging_schedule_period] == [16.0]
+    # a transaction's EVSE counts too (with the 32 A default): 10 + 6 + 32 = 48, capped 40
+    c = composite_schedule({0: [cap], 1: [e1], 2: [e2]}, 0, T0, 600, "A",
+                           transactions={3: ("tx", T0)})
+    assert [q.limit for q in c.charging_schedule_period] == [40.0]
+    assert composite_schedule({1: [e1]}, 1, T0, 600, "A").charging_schedule_period[0].limit \
+        == 10.0
