@@ -516,3 +516,12 @@ def test_composite_default_evses_are_the_installed_and_transaction_evses_not_0()
     assert [q.limit for q in c.charging_schedule_period] == [40.0]
     assert composite_schedule({1: [e1]}, 1, T0, 600, "A").charging_schedule_period[0].limit \
         == 10.0
+
+
+def test_period_index_zero_is_the_first_period_and_negative_is_an_error() -> None:
+    p = _profile(1, periods=[{"startPeriod": 0, "limit": 16.0},
+                             {"startPeriod": 600, "limit": 10.0}])
+    seg = period_entries(p, T0, T0 + timedelta(hours=1), period_index=0)
+    assert (seg.limits.tolist(), seg.period_index.tolist()) == ([16.0], [0])
+    with pytest.raises(ScheduleError, match=r"period index -1 out of range 0\.\.1"):
+        period_entries(p, T0, T0 + timedelta(hours=1), period_index=-1)
