@@ -525,3 +525,18 @@ def test_period_index_zero_is_the_first_period_and_negative_is_an_error() -> Non
     assert (seg.limits.tolist(), seg.period_index.tolist()) == ([16.0], [0])
     with pytest.raises(ScheduleError, match=r"period index -1 out of range 0\.\.1"):
         period_entries(p, T0, T0 + timedelta(hours=1), period_index=-1)
+
+
+def test_recurring_profile_with_exactly_two_occurrences_in_the_window_gives_both() -> None:
+    daily = _profile(1, periods=[{"startPeriod": 0, "limit": 10.0},
+                                 {"startPeriod": 3600, "limit": 6.0}],
+                     start=T0 - timedelta(days=3), kind="Recurring", recurrencyKind="Daily")
+    t0 = int(T0.timestamp())
+    seg = period_entries(daily, T0 + timedelta(hours=2), T0 + timedelta(hours=25))
+    # (the last entry runs on past the window: no later occurrence in it cuts it)
+    assert list(zip(seg.starts.tolist(), seg.ends.tolist()[:2], seg.limits.tolist(),
+                    strict=False)) == [
+        (t0 + 3600, t0 + 86_400, 6.0),
+        (t0 + 86_400, t0 + 86_400 + 3600, 10.0),
+    ]
+    assert (seg.starts.tolist()[2], seg.limits.tolist()[2]) == (t0 + 86_400 + 3600, 6.0)

@@ -110,3 +110,12 @@ def test_v16_composite_answer_periods_start_at_schedule_start_not_start_schedule
     alone = v16.parse_get_composite_schedule_response(conf)
     assert alone.schedule is not None
     assert alone.schedule.schedule_start == NOW - timedelta(hours=1)
+
+
+@pytest.mark.parametrize("key", [-1, True, "1"])
+def test_reconcile_rejects_a_bad_evse_key_of_the_installed_mapping(key: object) -> None:
+    from smartcharge.errors import InvalidPayloadError
+
+    with pytest.raises(InvalidPayloadError) as err:
+        reconcile({key: []}, {})  # type: ignore[dict-item]
+    assert err.value.path == f"current[{key!r}]"
