@@ -540,3 +540,21 @@ def test_recurring_profile_with_exactly_two_occurrences_in_the_window_gives_both
         (t0 + 86_400, t0 + 86_400 + 3600, 10.0),
     ]
     assert (seg.starts.tolist()[2], seg.limits.tolist()[2]) == (t0 + 86_400 + 3600, 6.0)
+
+
+def test_make_safe_caps_energy_at_the_need_with_quarter_hour_steps() -> None:
+    """8 kW for two 15-min steps is 4 kWh; the session needs 1 kWh: scaled to 2 kW each.
+    (With hourly steps W and Wh per step coincide; quarter-hours tell them apart.)"""
+    repair = importlib.import_module("smartcharge.optimizer._repair")
+    p = Problem.model_validate({
+        "horizon": {"start": "2024-01-01T00:00:00Z", "step_s": 900, "n_steps": 2},
+        "nodes": [{"id": "grid"}],
+        "evses": [{"id": "e1", "node": "grid", "kind": "DC", "max_power_w": 10000.0}],
+        "sessions": [{"id": "s1", "evse": "e1", "arrival": "2024-01-01T00:00:00Z",
+                      "departure": "2024-01-01T00:30:00Z", "energy_wh": 1000.0}],
+    })
+    net = p.network()
+    sp, changed = repair.make_safe(net, net.rows(10.0), np.full((1, 2), 8000.0),
+                                   net.frac > 0)
+    assert changed
+    np.testing.assert_allclose(sp, [[2000.0, 2000.0]], rtol=1e-12)
