@@ -558,3 +558,63 @@ def test_make_safe_caps_energy_at_the_need_with_quarter_hour_steps() -> None:
                                    net.frac > 0)
     assert changed
     np.testing.assert_allclose(sp, [[2000.0, 2000.0]], rtol=1e-12)
+
+
+def _one_ac_session(need_wh: float, *, steps: int = 2, node: dict[str, Any] | None = None,
+                    step_s: int = 3600) -> Problem:
+    """A 1-phase 230 V EVSE, 6..32 A (1,380..7,360 W), one session over the horizon."""
+    end = datetime(2024, 1, 1, tzinfo=timezone.utc) + timedelta(seconds=steps * step_s)
+    return Problem.model_validate({
+        "horizon": {"start": "2024-01-01T00:00:00Z", "step_s": step_s, "n_steps": steps},
+        "nodes": [{"id": "grid", **(node or {})}],
+        "evses": [{"id": "e1", "node": "grid", "phases": 1, "max_current_a": 32.0,
+                   "min_current_a": 6.0}],
+        "sessions": [{"id": "s1", "evse": "e1", "arrival": "2024-01-01T00:00:00Z",
+                      "departure": end.isoformat(), "energy_wh": need_wh}],
+    })
+
+
+def test_make_safe_minimum_current_snaps_within_1e_9_and_drops_below() -> None:
+    repair = importlib.import_module("smartcharge.optimizer._repair")
+    p = _one_ac_session(100_000.0, steps=3)
+    net = p.network()
+    mn = 6 * 230.0
+    raw = np.array([[mn * (1 - 1e-10), mn * (1 - 1e-6), mn]])
+    sp, changed = repair.make_safe(net, net.rows(10.0), raw, net.frac > 0)
+    assert sp.tolist() == [[mn, 0.0, mn]]
+    assert changed
+
+
+def test_make_safe_a_row_broken_after_the_minimum_rule_zeroes_that_step_only() -> None:
+    """A 1,000 W node limit under the 1,380 W minimum: scaling gives 1,000 W, the minimum
+    rule drops it to 0 -- in the broken step only; a step within the limit stays."""
+    repair = importlib.import_module("smartcharge.optimizer._repair")
+    p = _one_ac_session(100_000.0, node={"max_power_w": [1000.0, 5000.0]})
+    net = p.network()
+    sp, _ = repair.make_safe(net, net.rows(10.0), np.array([[3000.0, 3000.0]]), net.frac > 0)
+    assert sp.tolist() == [[0.0, 3000.0]]
+
+
+def test_win_back_turns_a_dropped_step_on_at_the_minimum_and_takes_the_excess_back() -> None:
+    """Need 3,500 Wh; the plan gives 0 W then 3,000 W (short by 500 Wh), step 0 dropped by
+    the minimum rule. Win-back sets step 0 to the 1,380 W minimum (880 Wh too much) and
+    takes 880 Wh off step 1: 1,380 + 2,120 = 3,500 Wh."""
+    repair = importlib.import_module("smartcharge.optimizer._repair")
+    p = _one_ac_session(3500.0)
+    net = p.network()
+    rows = net.rows(10.0)
+    dropped = np.array([[True, False]])
+    sp = repair.win_back(net, rows, np.array([[0.0, 3000.0]]), net.frac > 0, dropped)
+    np.testing.assert_allclose(sp, [[1380.0, 2120.0]], rtol=1e-12)
+    # not if the excess cannot be taken back (step 1 at the minimum already)
+    p = _one_ac_session(2000.0)
+    net = p.network()
+    sp = repair.win_back(net, net.rows(10.0), np.array([[0.0, 1380.0]]), net.frac > 0,
+                         dropped)
+    np.testing.assert_allclose(sp, [[0.0, 1380.0]], rtol=1e-12)
+    # not if a node row would break (a 1,000 W limit in step 0)
+    p = _one_ac_session(3500.0, node={"max_power_w": [1000.0, 5000.0]})
+    net = p.network()
+    sp = repair.win_back(net, net.rows(10.0), np.array([[0.0, 3000.0]]), net.frac > 0,
+                         dropped)
+    np.testing.assert_allclose(sp, [[0.0, 3000.0]], rtol=1e-12)
