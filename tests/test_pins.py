@@ -606,6 +606,12 @@ def test_win_back_turns_a_dropped_step_on_at_the_minimum_and_takes_the_excess_ba
     dropped = np.array([[True, False]])
     sp = repair.win_back(net, rows, np.array([[0.0, 3000.0]]), net.frac > 0, dropped)
     np.testing.assert_allclose(sp, [[1380.0, 2120.0]], rtol=1e-12)
+    # the same in quarter-hour steps (energies a quarter): need 875 Wh, short by 125 Wh
+    p = _one_ac_session(875.0, step_s=900)
+    net = p.network()
+    sp = repair.win_back(net, net.rows(10.0), np.array([[0.0, 3000.0]]), net.frac > 0,
+                         dropped)
+    np.testing.assert_allclose(sp, [[1380.0, 2120.0]], rtol=1e-12)
     # not if the excess cannot be taken back (step 1 at the minimum already)
     p = _one_ac_session(2000.0)
     net = p.network()
@@ -618,3 +624,25 @@ def test_win_back_turns_a_dropped_step_on_at_the_minimum_and_takes_the_excess_ba
     sp = repair.win_back(net, net.rows(10.0), np.array([[0.0, 3000.0]]), net.frac > 0,
                          dropped)
     np.testing.assert_allclose(sp, [[0.0, 3000.0]], rtol=1e-12)
+
+
+def test_fallback_spreads_the_need_over_a_window_shorter_than_an_hour(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """1 kWh over a 30-minute window (two quarter-hours): 2 kW each step."""
+    solve_mod = importlib.import_module("smartcharge.optimizer.solve")
+
+    def boom(*a: Any, **k: Any) -> Any:
+        raise RuntimeError("solver crashed")
+
+    monkeypatch.setattr(solve_mod, "solve_lp", boom)
+    p = Problem.model_validate({
+        "horizon": {"start": "2024-01-01T00:00:00Z", "step_s": 900, "n_steps": 2},
+        "nodes": [{"id": "grid"}],
+        "evses": [{"id": "e1", "node": "grid", "kind": "DC", "max_power_w": 10000.0}],
+        "sessions": [{"id": "s1", "evse": "e1", "arrival": "2024-01-01T00:00:00Z",
+                      "departure": "2024-01-01T00:30:00Z", "energy_wh": 1000.0}],
+    })
+    plan = optimize(p)
+    assert plan.status is SolverStatus.FALLBACK
+    np.testing.assert_allclose(plan.session_power_w, [[2000.0, 2000.0]], rtol=1e-12)
