@@ -119,3 +119,27 @@ def test_reconcile_rejects_a_bad_evse_key_of_the_installed_mapping(key: object) 
     with pytest.raises(InvalidPayloadError) as err:
         reconcile({key: []}, {})  # type: ignore[dict-item]
     assert err.value.path == f"current[{key!r}]"
+
+
+def test_dc_energy_need_of_a_full_battery_is_zero_not_negative() -> None:
+    """State of charge at (or above) fullSoC: nothing to charge, 0 Wh."""
+    for soc in (80, 95):
+        dc = {"evMaxCurrent": 100, "evMaxVoltage": 400, "evEnergyCapacity": 60000,
+              "stateOfCharge": soc, "fullSoC": 80}
+        need = v201.energy_need({"evseId": 1, "chargingNeeds": {
+            "requestedEnergyTransfer": "DC", "dcChargingParameters": dc}})
+        assert need.energy_amount == 0.0
+
+
+def test_composite_response_with_a_zero_duration_schedule_is_valid() -> None:
+    """duration 0 is a valid composite (the period in force at the start); < 0 is not."""
+    from smartcharge.errors import InvalidPayloadError
+
+    payload = {"status": "Accepted", "schedule": {
+        "evseId": 1, "duration": 0, "scheduleStart": "2025-01-01T08:00:00Z",
+        "chargingRateUnit": "A", "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 16.0}]}}
+    got = v201.GetCompositeScheduleResponse.model_validate(payload)
+    assert got.schedule is not None and got.schedule.duration == 0
+    with pytest.raises((InvalidPayloadError, ValueError)):
+        v201.GetCompositeScheduleResponse.model_validate(
+            {**payload, "schedule": {**payload["schedule"], "duration": -1}})
