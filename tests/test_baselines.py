@@ -268,6 +268,8 @@ def test_without_limits_controlled_equals_uncontrolled_when_minimums_allow(p: Pr
     assume(not tail.any())
     # EVSEs with two sessions in one step may exceed the EVSE maximum uncontrolled
     assume(not verify(free, ref))
+    # within verify's own tolerance (1e-9 of a limit + 1e-6 W): a need of 6e-8 Wh gives the
+    # uncontrolled plan 3.6e-6 W above a 2,577 W EVSE maximum, which a controlled one refuses
     for f in CONTROLLED:
         np.testing.assert_allclose(f(free).session_power_w, ref.session_power_w, rtol=1e-9,
-                                   atol=1e-6)
+                                   atol=1e-5)
