@@ -646,3 +646,23 @@ def test_fallback_spreads_the_need_over_a_window_shorter_than_an_hour(
     plan = optimize(p)
     assert plan.status is SolverStatus.FALLBACK
     np.testing.assert_allclose(plan.session_power_w, [[2000.0, 2000.0]], rtol=1e-12)
+
+
+def test_win_back_counts_the_part_of_a_step_a_session_is_there() -> None:
+    """Arrival at 00:07:30 in quarter-hour steps: the session has half of step 0. Need
+    800 Wh, plan 0 W then 3,000 W (750 Wh): step 0 at the 1,380 W minimum gives
+    1,380 x 0.5 x 0.25 = 172.5 Wh, 122.5 Wh too much, taken off step 1: 2,510 W."""
+    repair = importlib.import_module("smartcharge.optimizer._repair")
+    p = Problem.model_validate({
+        "horizon": {"start": "2024-01-01T00:00:00Z", "step_s": 900, "n_steps": 2},
+        "nodes": [{"id": "grid"}],
+        "evses": [{"id": "e1", "node": "grid", "phases": 1, "max_current_a": 32.0,
+                   "min_current_a": 6.0}],
+        "sessions": [{"id": "s1", "evse": "e1", "arrival": "2024-01-01T00:07:30Z",
+                      "departure": "2024-01-01T00:30:00Z", "energy_wh": 800.0}],
+    })
+    net = p.network()
+    np.testing.assert_allclose(net.frac, [[0.5, 1.0]])
+    sp = repair.win_back(net, net.rows(10.0), np.array([[0.0, 3000.0]]), net.frac > 0,
+                         np.array([[True, False]]))
+    np.testing.assert_allclose(sp, [[1380.0, 2510.0]], rtol=1e-12)
