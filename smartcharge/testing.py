@@ -14,6 +14,13 @@ profiles carry ``startSchedule`` and Relative ones do not; Recurring profiles ca
 ``recurrencyKind``; ChargingStationMaxProfiles are never Relative; TxProfiles carry a
 ``transactionId``; ``validFrom`` is before ``validTo``. Date-times are whole seconds in UTC,
 limits have one decimal digit.
+
+The strategies lean towards edges, where bugs live: date-times fall on one of a few
+quarter-hours just after ``min_value`` (so independently drawn profiles and windows start at
+the same instant and tie) or on a whole hour about a third of the time each; period gaps
+are whole quarter-hours half of the time (so different profiles' periods end together);
+``duration``, ``validFrom`` and ``validTo`` fall exactly on a period boundary of the
+schedule some of the time. Every value of the full range stays reachable.
 """
 
 from __future__ import annotations
@@ -45,12 +52,35 @@ _EPOCH_MIN = datetime(2020, 1, 1, tzinfo=timezone.utc)
 _EPOCH_MAX = datetime(2030, 1, 1, tzinfo=timezone.utc)
 
 
+_QUARTER = 900  # [s]
+_TIE_SLOTS = 8  # quarter-hours after min_value that independent draws share
+
+
 def utc_datetimes(
     min_value: datetime = _EPOCH_MIN, max_value: datetime = _EPOCH_MAX
 ) -> st.SearchStrategy[datetime]:
-    """Timezone-aware UTC datetimes in whole seconds between ``min_value`` and ``max_value``."""
+    """Timezone-aware UTC datetimes in whole seconds between ``min_value`` and ``max_value``.
+
+    Biased to edges: one of the first few quarter-hours after ``min_value`` (independent
+    draws then coincide: same-instant ties), a whole hour after ``min_value``, or any second.
+    """
     span = int((max_value - min_value).total_seconds())
-    return st.integers(0, span).map(lambda s: min_value + timedelta(seconds=s))
+    offsets = st.one_of(
+        st.integers(0, min(_TIE_SLOTS, span // _QUARTER)).map(lambda k: k * _QUARTER),
+        st.integers(0, span // 3600).map(lambda h: h * 3600),
+        st.integers(0, span),
+    )
+    return offsets.map(lambda s: min_value + timedelta(seconds=s))
+
+
+def _gap(max_gap: int) -> st.SearchStrategy[int]:
+    """A gap between period starts [s]: any second, or whole quarter-hours (when they fit)."""
+    if max_gap < _QUARTER:
+        return st.integers(1, max_gap)
+    return st.one_of(
+        st.integers(1, max_gap // _QUARTER).map(lambda k: k * _QUARTER),
+        st.integers(1, max_gap),
+    )
 
 
 def limits(unit: ChargingRateUnit | str = ChargingRateUnit.A) -> st.SearchStrategy[float]:
@@ -71,7 +101,7 @@ def charging_schedule_periods(
 ) -> tuple[ChargingSchedulePeriod, ...]:
     """Periods whose start periods begin at 0 and increase strictly (gaps up to ``max_gap`` s)."""
     n = draw(st.integers(min_size, max_size))
-    gaps = draw(st.lists(st.integers(1, max_gap), min_size=n - 1, max_size=n - 1))
+    gaps = draw(st.lists(_gap(max_gap), min_size=n - 1, max_size=n - 1))
     starts = [0]
     for gap in gaps:
         starts.append(starts[-1] + gap)
@@ -101,7 +131,13 @@ def charging_schedules(
     kind = ChargingProfileKind(kind)
     periods = draw(charging_schedule_periods(unit, max_size=max_periods))
     last = periods[-1].start_period
-    duration = draw(st.none() | st.integers(last + 1, last + 86_400))
+    # no duration; ending a whole number of quarter-hours after the last period start (an
+    # edge shared with other schedules); or any second after it
+    duration = draw(
+        st.none()
+        | st.integers(1, 96).map(lambda k: last + k * _QUARTER)
+        | st.integers(last + 1, last + 86_400)
+    )
     start = None if kind is ChargingProfileKind.Relative else draw(utc_datetimes())
     min_rate = draw(st.none() | st.integers(0, 100).map(lambda t: t / 10))
     return ChargingSchedule(
@@ -112,6 +148,24 @@ def charging_schedules(
         charging_schedule_period=periods,
         min_charging_rate=min_rate,
     )
+
+
+@st.composite
+def _validity(draw: st.DrawFn, schedule: ChargingSchedule) -> tuple[datetime, datetime]:
+    """A validFrom < validTo window: anywhere, or with either end exactly on one of the
+    schedule's period boundaries (start, a period start, the end of its duration)."""
+    valid_from = draw(utc_datetimes())
+    valid_to = valid_from + timedelta(seconds=draw(st.integers(1, 30 * 86_400)))
+    if schedule.start_schedule is None or not draw(st.booleans()):
+        return valid_from, valid_to
+    edges = [p.start_period for p in schedule.charging_schedule_period]
+    if schedule.duration is not None:
+        edges.append(schedule.duration)
+    edge = schedule.start_schedule + timedelta(seconds=draw(st.sampled_from(edges)))
+    span = timedelta(seconds=draw(st.integers(1, 2 * 86_400)))
+    if draw(st.booleans()):
+        return edge, edge + span
+    return edge - span, edge
 
 
 @st.composite
@@ -168,8 +222,7 @@ def charging_profiles(
     with_window = draw(st.booleans()) if validity is None else validity
     valid_from = valid_to = None
     if with_window:
-        valid_from = draw(utc_datetimes())
-        valid_to = valid_from + timedelta(seconds=draw(st.integers(1, 30 * 86_400)))
+        valid_from, valid_to = draw(_validity(schedules[0]))
     tx = None
     if purpose is ChargingProfilePurpose.TxProfile:
         tx = draw(st.sampled_from(tuple(transaction_ids)))

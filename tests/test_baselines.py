@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from smartcharge.optimizer.baselines import (
@@ -157,18 +157,24 @@ def test_nothing_to_do_is_empty() -> None:
 _CONN = [None, "L1", "L2", "L3", "L1-L2", "L2-L3", "L3-L1"]
 
 
+def _amount(top: float) -> st.SearchStrategy[float]:
+    """0..top, but mostly well above 0: hypothesis favours 0.0, and a limit, need or
+    maximum of 0 makes every plan all-zero (a draw that tests nothing)."""
+    return st.one_of(st.floats(top / 20, top), st.floats(top / 20, top), st.floats(0, top))
+
+
 @st.composite
 def problems(draw: st.DrawFn) -> Problem:
     n_steps = draw(st.integers(1, 8))
     step_s = draw(st.sampled_from([300, 900, 3600]))
-    per_step = st.lists(st.none() | st.floats(0, 60000), min_size=n_steps, max_size=n_steps)
+    per_step = st.lists(st.none() | _amount(60000), min_size=n_steps, max_size=n_steps)
 
     def limit(top: float) -> Any:
         kind = draw(st.sampled_from(["none", "one", "steps"]))
         if kind == "none":
             return None
         if kind == "one":
-            return draw(st.floats(0, top))
+            return draw(_amount(top))
         return [None if v is None else min(v, top) for v in draw(per_step)]
 
     n_nodes = draw(st.integers(1, 4))
@@ -201,14 +207,14 @@ def problems(draw: st.DrawFn) -> Problem:
     sessions: list[dict[str, Any]] = []
     for k in range(n_evse):
         t = 0
-        for j in range(draw(st.integers(0, 2))):
+        for j in range(draw(st.integers(1 if k == 0 else 0, 2))):  # some session
             arr = t + draw(st.integers(0, span // 2))
             dep = arr + draw(st.integers(60, span))
             s: dict[str, Any] = {"id": f"s{k}-{j}", "evse": f"e{k}", "arrival": _iso(arr),
                                  "departure": _iso(dep),
-                                 "energy_wh": draw(st.floats(0, 60000))}
+                                 "energy_wh": draw(_amount(60000))}
             if draw(st.booleans()):
-                s["max_power_w"] = draw(st.floats(0, 20000))
+                s["max_power_w"] = draw(_amount(20000))
             if draw(st.integers(0, 3)) == 0:
                 s["min_power_w"] = draw(st.floats(0, 8000))
             sessions.append(s)
@@ -259,11 +265,11 @@ def test_without_limits_controlled_equals_uncontrolled_when_minimums_allow(p: Pr
     net = free.network()
     # steps where a session's cap falls under its minimum differ by design (0 vs a taper)
     tail = (ref.session_power_w > 0) & (ref.session_power_w < net.sess_min_w[:, None])
-    if tail.any():
-        return
+    assume(not tail.any())
     # EVSEs with two sessions in one step may exceed the EVSE maximum uncontrolled
-    if verify(free, ref):
-        return
+    assume(not verify(free, ref))
+    # within verify's own tolerance (1e-9 of a limit + 1e-6 W): a need of 6e-8 Wh gives the
+    # uncontrolled plan 3.6e-6 W above a 2,577 W EVSE maximum, which a controlled one refuses
     for f in CONTROLLED:
         np.testing.assert_allclose(f(free).session_power_w, ref.session_power_w, rtol=1e-9,
-                                   atol=1e-6)
+                                   atol=1e-5)

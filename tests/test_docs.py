@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import ast
 import importlib.util
+import io
 import os
 import re
 import subprocess
 import sys
+import tokenize
 from pathlib import Path
 from types import ModuleType
 
@@ -93,9 +96,51 @@ _RUNNABLE = [DOCS / "index.md", DOCS / "getting-started.md", DOCS / "concepts.md
 PAGES = [p for p in _RUNNABLE if _BLOCK.search(p.read_text(encoding="utf-8"))]
 
 
+def _claims(block: str) -> dict[int, str]:
+    """Line -> the comment after the code on it: what the page says a print there prints.
+    Comment-only lines right below a line continue its comment (a claim too long for one
+    line)."""
+    out: dict[int, str] = {}
+    lines = block.splitlines()
+    for tok in tokenize.generate_tokens(io.StringIO(block).readline):
+        if tok.type != tokenize.COMMENT:
+            continue
+        line, text = tok.start[0], tok.string.lstrip("#").strip()
+        own = line
+        while own > 1 and lines[own - 1].lstrip().startswith("#"):
+            own -= 1  # a comment-only line: it belongs to the code line above
+        out[own] = f"{out[own]} {text}" if own in out else text
+    return out
+
+
+class _RecordPrints(ast.NodeTransformer):
+    """``print(...)`` -> ``__print__(line, ...)``: records what each print line prints."""
+
+    def visit_Call(self, node: ast.Call) -> ast.AST:
+        self.generic_visit(node)
+        if isinstance(node.func, ast.Name) and node.func.id == "print":
+            line = ast.Constant(node.end_lineno)  # the comment follows the closing ")"
+            return ast.copy_location(
+                ast.Call(ast.Name("__print__", ast.Load()), [line, *node.args], node.keywords),
+                node,
+            )
+        return node
+
+
+def _says(claim: str, printed: str) -> bool:
+    """The comment states the output: it is the output, or the output then ``:`` and prose
+    (``# 0: nothing changed, nothing sent``); ``...`` in it stands for any text."""
+    if "..." in claim:
+        pattern = ".*".join(re.escape(part) for part in claim.split("..."))
+        return re.fullmatch(pattern, printed) is not None
+    return claim == printed or claim.startswith(printed + ":")
+
+
 @pytest.mark.parametrize("page", PAGES, ids=[str(p.relative_to(DOCS)) for p in PAGES])
 def test_python_blocks_run(page: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Every ```python block of a page runs, in order, in one namespace."""
+    """Every ```python block of a page runs, in order, in one namespace, and prints what the
+    page says: the comment on a ``print(...)`` line is checked against the first line that
+    print wrote (exactly, or followed by ``:`` and an explanation)."""
     text = page.read_text(encoding="utf-8")
     if "plot" in text:
         pytest.importorskip("matplotlib")
@@ -103,10 +148,42 @@ def test_python_blocks_run(page: Path, tmp_path: Path, monkeypatch: pytest.Monke
         pytest.importorskip("websockets")
         pytest.importorskip("ocpp")
     monkeypatch.chdir(tmp_path)
-    namespace: dict[str, object] = {"__name__": f"docs_{page.stem}"}
+    printed: dict[tuple[int, int], list[str]] = {}
+    block_no = 0
+
+    def record(line: int, *args: object, sep: str | None = " ", **kw: object) -> None:
+        text = (" " if sep is None else sep).join(map(str, args))
+        printed.setdefault((block_no, line), []).append(text)
+        print(*args, sep=sep, **kw)  # type: ignore[call-overload]
+
+    namespace: dict[str, object] = {"__name__": f"docs_{page.stem}", "__print__": record}
+    wrong = []
     for i, block in enumerate(_BLOCK.findall(page.read_text(encoding="utf-8"))):
-        code = compile(block, f"{page.name}[block {i}]", "exec")
-        exec(code, namespace)
+        block_no = i
+        tree = ast.fix_missing_locations(_RecordPrints().visit(ast.parse(block)))
+        exec(compile(tree, f"{page.name}[block {i}]", "exec"), namespace)
+        for line, claim in _claims(block).items():
+            got = printed.get((i, line))
+            if got is not None and not _says(claim, got[0].splitlines()[0]):
+                wrong.append(f"block {i} line {line}: prints {got[0]!r}, the page says {claim!r}")
+    assert wrong == []
+
+
+def test_printed_claims_are_checked() -> None:
+    """The check above can fail: a print whose comment states another value is caught."""
+    assert _says("0: nothing changed, nothing sent", "0")
+    assert not _says("0: nothing changed, nothing sent", "4")
+    assert _says("[(0, 10.0)]", "[(0, 10.0)]")
+    assert not _says("40 SetChargingProfile", "40")
+    assert _says("{'a': ..., 'b': ...}", "{'a': 1, 'b': [2]}")
+    assert not _says("{'a': ..., 'b': ...}", "{'a': 1}")
+    tree = _RecordPrints().visit(ast.parse("x = 4\nprint(x)  # 0: nothing sent\n"))
+    seen: list[tuple[int, str]] = []
+    exec(compile(ast.fix_missing_locations(tree), "t", "exec"),
+         {"__print__": lambda line, *a: seen.append((line, " ".join(map(str, a))))})
+    assert seen == [(2, "4")]
+    assert _claims("x = 4\nprint(x)  # 0: nothing sent\n") == {2: "0: nothing sent"}
+    assert _claims("print(x)\n# 0: nothing\n# sent\n") == {1: "0: nothing sent"}
 
 
 def test_how_to_pages_have_code() -> None:

@@ -22,7 +22,7 @@ from smartcharge.model import (
 )
 from smartcharge.station import ChargingStation, StationError
 from smartcharge.testing import charging_profiles
-from smartcharge.validation import EVSEInfo, ProfileRejection
+from smartcharge.validation import EVSEInfo, ProfileRejection, StationContext, validate_profile
 
 NOW = datetime(2024, 6, 1, 8, tzinfo=timezone.utc)
 P = ChargingProfilePurpose
@@ -513,6 +513,122 @@ def test_property_json_round_trip_copy_and_replay(history: list[Op]) -> None:
     fresh = replay(s)
     assert fresh == s
     assert composites(fresh) == composites(s)
+
+
+class RefStation:
+    """A small reference model of the station's bookkeeping (the oracle of the property
+    below): a dict id -> (EVSE, stored profile, source) and a dict EVSE -> transaction,
+    with the K01/K10 rules written out directly; the accept/reject verdict is
+    :func:`validate_profile` on a context built from the model's own state."""
+
+    def __init__(self) -> None:
+        self.evses = {1: EVSEInfo(), 2: EVSEInfo("AC", 1)}
+        self.profiles: dict[int, tuple[int, ChargingProfile, ChargingLimitSource]] = {}
+        self.txs: dict[int, tuple[str, datetime]] = {}
+
+    def context(self) -> StationContext:
+        installed: dict[int, list[ChargingProfile]] = {}
+        for pid in sorted(self.profiles):
+            e, p, _ = self.profiles[pid]
+            installed.setdefault(e, []).append(p)
+        return StationContext(evses=self.evses, installed=installed, transactions=self.txs)
+
+    def install(self, e: int, p: ChargingProfile, src: ChargingLimitSource) -> object:
+        r = validate_profile(e, p, self.context(), now=NOW, source=src)
+        if r.accepted:
+            self.profiles.pop(p.id, None)  # K01.FR.05: replaces the same id anywhere
+            phases = min(3, self.evses[e].supply_phases) if e else 3  # K01.FR.49
+            scheds = tuple(
+                sc.model_copy(update={"charging_schedule_period": tuple(
+                    q if q.number_phases is not None else q.model_copy(
+                        update={"number_phases": phases})
+                    for q in sc.charging_schedule_period)})
+                for sc in p.charging_schedule
+            )
+            self.profiles[p.id] = (e, p.model_copy(update={"charging_schedule": scheds}), src)
+        return r
+
+    def apply(self, op: Op) -> object:
+        kind = op[0]
+        if kind == "set":
+            return self.install(op[1], op[2], ChargingLimitSource.CSO)
+        if kind == "ext":
+            return self.install(op[1], op[2], ChargingLimitSource.EMS)
+        if kind == "clear":
+            c = op[1]
+            ext = P.ChargingStationExternalConstraints
+            gone = [
+                pid for pid, (e, p, _) in self.profiles.items()
+                if p.charging_profile_purpose is not ext and (
+                    pid == c["charging_profile_id"] if "charging_profile_id" in c else (
+                        c.get("evse_id", e) == e
+                        and c.get("purpose", p.charging_profile_purpose)
+                        is p.charging_profile_purpose
+                        and c.get("stack_level", p.stack_level) == p.stack_level))
+            ]
+            for pid in gone:
+                del self.profiles[pid]
+            return "Accepted" if gone else "Unknown"
+        if kind == "start":
+            e, tid = op[1], op[2]
+            if e in self.txs or any(t == tid for t, _ in self.txs.values()):
+                return "error"
+            self.txs[e] = (tid, NOW - timedelta(minutes=e))
+            return "started"
+        e = op[1]
+        if e not in self.txs:
+            return "error"
+        ended = self.txs.pop(e)
+        for pid in [pid for pid, (_, p, _) in self.profiles.items()
+                    if p.charging_profile_purpose is P.TxProfile
+                    and p.transaction_id == ended[0]]:
+            del self.profiles[pid]
+        return ended
+
+    def listing(self) -> list[tuple[int, ChargingProfile]]:
+        return sorted(((e, p) for e, p, _ in self.profiles.values()),
+                      key=lambda x: (x[0], x[1].id))
+
+
+# for the oracle: both transactions usually running (tx-1 on EVSE 1, tx-2 on EVSE 2) and
+# TxProfiles for them often, so that ending one must keep the other's TxProfile
+
+
+def _tx_profiles(evse: int) -> st.SearchStrategy[ChargingProfile]:
+    return charging_profiles(purposes=(P.TxProfile,), ids=st.integers(1, 8),
+                             stack_levels=st.integers(0, 2), transaction_ids=(TXS[evse - 1],),
+                             max_periods=3, validity=False, units=("A",))
+
+
+_settx = st.integers(1, 2).flatmap(
+    lambda e: st.tuples(st.just("set"), st.just(e), _tx_profiles(e)))
+_oracle_ops = st.sampled_from(
+    ("set", "settx", "settx", "settx", "ext", "clear", "start", "end")
+).flatmap(lambda kind: _settx if kind == "settx" else _by_kind[kind])
+_prefixes = st.sampled_from([
+    [("start", 1, "tx-1"), ("start", 2, "tx-2")],
+    [("start", 1, "tx-1"), ("start", 2, "tx-2")],
+    [("start", 1, "tx-1")],
+    [],
+])
+_histories = st.tuples(_prefixes, st.lists(_oracle_ops, max_size=16)).map(
+    lambda parts: [*parts[0], *parts[1]])
+
+
+@given(_histories)
+def test_property_station_agrees_with_a_reference_model(history: list[Op]) -> None:
+    """Every operation gives the reference model's answer and leaves the model's state:
+    the installed profiles (as stored), their sources and the transactions."""
+    s = station()
+    ref = RefStation()
+    for op in history:
+        got = apply(s, op)
+        want = ref.apply(op)
+        assert got == want, op
+        assert s.get_charging_profiles() == ref.listing(), op
+        assert {p.id: s.source_of(p.id) for _, p in s.get_charging_profiles()} == {
+            pid: src for pid, (_, _, src) in ref.profiles.items()}
+        assert dict(s.transactions) == ref.txs
 
 
 @st.composite

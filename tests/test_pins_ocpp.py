@@ -1,0 +1,145 @@
+"""OCPP-layer behaviours no other test pinned down (issue 13): one test each, named for it.
+
+Each fails on the planted one-line bug listed beside it in docs/testing.md.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from typing import Any, Literal
+
+import pytest
+
+from smartcharge.model import ChargingProfile, ChargingRateUnit, ChargingSchedulePeriod
+from smartcharge.model import CompositeSchedule as Composite
+from smartcharge.ocpp import v16, v201
+from smartcharge.ocpp.reconcile import reconcile
+from smartcharge.ocpp.v201 import ClearChargingProfileRequest, SetChargingProfileRequest
+from smartcharge.station import ChargingStation
+from smartcharge.validation import EVSEInfo, StationContext
+
+NOW = datetime(2025, 1, 1, 8, tzinfo=timezone.utc)
+
+
+def _tx(pid: int, tid: str, amps: float = 16.0) -> ChargingProfile:
+    return ChargingProfile.model_validate({
+        "id": pid, "stackLevel": 0, "chargingProfilePurpose": "TxProfile",
+        "chargingProfileKind": "Absolute", "transactionId": tid,
+        "chargingSchedule": [{"id": 1, "chargingRateUnit": "A",
+                              "startSchedule": "2025-01-01T08:00:00Z",
+                              "chargingSchedulePeriod": [
+                                  {"startPeriod": 0, "limit": amps, "numberPhases": 3}]}],
+    })
+
+
+# ---- reconcile: profiles that differ only in transactionId -------------------------------
+
+
+@pytest.mark.parametrize("compare", ["effect", "content"])
+def test_reconcile_profiles_differing_only_in_transaction_id_are_cleared_and_set(
+    compare: Literal["effect", "content"],
+) -> None:
+    """Installed: TxProfile 5 of transaction A. Desired: the same limits as TxProfile 6 of
+    transaction B (A ended, B started). A TxProfile of another transaction is not the same
+    profile: clear 5, set 6 -- not "nothing changed"."""
+    ctx = StationContext(evses={1: EVSEInfo()}, transactions={1: ("B", NOW)})
+    msgs = reconcile({1: [_tx(5, "A")]}, {1: [_tx(6, "B")]}, now=NOW, context=ctx,
+                     compare=compare)
+    assert msgs == [ClearChargingProfileRequest(charging_profile_id=5),
+                    SetChargingProfileRequest(evse_id=1, charging_profile=_tx(6, "B"))]
+
+
+@pytest.mark.parametrize("compare", ["effect", "content"])
+def test_reconcile_same_id_other_transaction_id_is_replaced(
+    compare: Literal["effect", "content"],
+) -> None:
+    ctx = StationContext(evses={1: EVSEInfo()}, transactions={1: ("B", NOW)})
+    msgs = reconcile({1: [_tx(5, "A")]}, {1: [_tx(5, "B")]}, now=NOW, context=ctx,
+                     compare=compare)
+    assert msgs == [SetChargingProfileRequest(evse_id=1, charging_profile=_tx(5, "B"))]
+
+
+def test_reconcile_on_a_station_after_a_new_transaction_sends_the_new_tx_profile() -> None:
+    """On a station mirror: transaction A ends (its TxProfile goes with it) and B starts on
+    another EVSE. The desired TxProfile for B (same limits as A's had) must be sent."""
+    station = ChargingStation(2)
+    station.start_transaction(1, "A", NOW - timedelta(minutes=10))
+    assert station.set_charging_profile(1, _tx(5, "A"), NOW).accepted
+    station.start_transaction(2, "B", NOW)
+    msgs = reconcile(station, {1: [_tx(5, "A")], 2: [_tx(6, "B")]}, now=NOW)
+    assert msgs == [SetChargingProfileRequest(evse_id=2, charging_profile=_tx(6, "B"))]
+
+
+# ---- v201: GetChargingProfilesRequest carries the stackLevel -----------------------------
+
+
+@pytest.mark.parametrize("level", [0, 3])
+def test_get_charging_profiles_request_carries_the_stack_level(level: int) -> None:
+    payload = v201.get_charging_profiles_request(7, evse_id=1, stack_level=level)
+    assert payload == {"requestId": 7, "evseId": 1, "chargingProfile": {"stackLevel": level}}
+    full = v201.get_charging_profiles_request(
+        8, purpose="TxProfile", stack_level=level, profile_ids=[4], limit_sources=["EMS"]
+    )
+    assert full["chargingProfile"] == {
+        "chargingProfilePurpose": "TxProfile", "stackLevel": level,
+        "chargingProfileId": [4], "chargingLimitSource": ["EMS"],
+    }
+    none = v201.get_charging_profiles_request(9)
+    assert none == {"requestId": 9, "chargingProfile": {}}
+
+
+# ---- v16: GetCompositeSchedule.conf whose scheduleStart and startSchedule differ ----------
+
+
+def test_v16_composite_answer_periods_start_at_schedule_start_not_start_schedule() -> None:
+    """1.6: the composite's periods are relative to ``scheduleStart``. A station that also
+    fills ``chargingSchedule.startSchedule`` (here an hour earlier) does not move them."""
+    conf: dict[str, Any] = {
+        "status": "Accepted", "connectorId": 1, "scheduleStart": "2025-01-01T08:00:00Z",
+        "chargingSchedule": {"duration": 900, "startSchedule": "2025-01-01T07:00:00Z",
+                             "chargingRateUnit": "A",
+                             "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 32.0}]},
+    }
+    got = v16.parse_get_composite_schedule_response(conf)
+    assert got.schedule == Composite(
+        evse_id=1, duration=900, schedule_start=NOW, charging_rate_unit=ChargingRateUnit.A,
+        charging_schedule_period=(ChargingSchedulePeriod(start_period=0, limit=32.0),),
+    )
+    # with startSchedule alone, that is the start
+    del conf["scheduleStart"]
+    alone = v16.parse_get_composite_schedule_response(conf)
+    assert alone.schedule is not None
+    assert alone.schedule.schedule_start == NOW - timedelta(hours=1)
+
+
+@pytest.mark.parametrize("key", [-1, True, "1"])
+def test_reconcile_rejects_a_bad_evse_key_of_the_installed_mapping(key: object) -> None:
+    from smartcharge.errors import InvalidPayloadError
+
+    with pytest.raises(InvalidPayloadError) as err:
+        reconcile({key: []}, {})  # type: ignore[dict-item]
+    assert err.value.path == f"current[{key!r}]"
+
+
+def test_dc_energy_need_of_a_full_battery_is_zero_not_negative() -> None:
+    """State of charge at (or above) fullSoC: nothing to charge, 0 Wh."""
+    for soc in (80, 95):
+        dc = {"evMaxCurrent": 100, "evMaxVoltage": 400, "evEnergyCapacity": 60000,
+              "stateOfCharge": soc, "fullSoC": 80}
+        need = v201.energy_need({"evseId": 1, "chargingNeeds": {
+            "requestedEnergyTransfer": "DC", "dcChargingParameters": dc}})
+        assert need.energy_amount == 0.0
+
+
+def test_composite_response_with_a_zero_duration_schedule_is_valid() -> None:
+    """duration 0 is a valid composite (the period in force at the start); < 0 is not."""
+    from smartcharge.errors import InvalidPayloadError
+
+    payload = {"status": "Accepted", "schedule": {
+        "evseId": 1, "duration": 0, "scheduleStart": "2025-01-01T08:00:00Z",
+        "chargingRateUnit": "A", "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 16.0}]}}
+    got = v201.GetCompositeScheduleResponse.model_validate(payload)
+    assert got.schedule is not None and got.schedule.duration == 0
+    with pytest.raises((InvalidPayloadError, ValueError)):
+        v201.GetCompositeScheduleResponse.model_validate(
+            {**payload, "schedule": {**payload["schedule"], "duration": -1}})
