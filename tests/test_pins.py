@@ -273,7 +273,8 @@ def test_fallback_with_two_broken_rows_scales_to_the_tighter_not_to_zero(
     rows (10 A x 3 x 230 V = 6,900 W, ratio 0.31). Scaling by the smaller ratio meets both:
     6,000 W per step. Scaling by the larger one leaves the power row broken, and the
     repair then zeroes the node: 0 W, which verify would also call safe."""
-    solve_mod = importlib.import_module("smartcharge.optimizer.solve")
+    # the solve stage (smartcharge.optimizer._model.solve_model) calls solve_lp
+    solve_mod = importlib.import_module("smartcharge.optimizer._model")
 
     def boom(*a: Any, **k: Any) -> Any:
         raise RuntimeError("solver crashed")
@@ -630,7 +631,8 @@ def test_fallback_spreads_the_need_over_a_window_shorter_than_an_hour(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """1 kWh over a 30-minute window (two quarter-hours): 2 kW each step."""
-    solve_mod = importlib.import_module("smartcharge.optimizer.solve")
+    # the solve stage (smartcharge.optimizer._model.solve_model) calls solve_lp
+    solve_mod = importlib.import_module("smartcharge.optimizer._model")
 
     def boom(*a: Any, **k: Any) -> Any:
         raise RuntimeError("solver crashed")
