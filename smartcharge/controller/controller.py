@@ -34,11 +34,11 @@ from smartcharge.controller.plan import build_problem, envelope_of, plan_envelop
 from smartcharge.controller.request import Request
 from smartcharge.controller.safety import (
     EPOCH,
+    WorstCaseCheck,
     admit,
     envelope_problem,
     fallback_a,
     horizon_at,
-    violations,
     worst_case,
 )
 from smartcharge.controller.site import ControllerConfig, Site
@@ -68,7 +68,7 @@ def _check_now(now: object, state: ControllerState) -> datetime:
 
 def step(site: Site, config: ControllerConfig, state: ControllerState, event: Event,
          now: datetime, *, fallback: Mapping[str, float] | None = None,
-         cache: dict[object, Problem] | None = None,
+         cache: dict[object, WorstCaseCheck] | None = None,
          ) -> tuple[ControllerState, list[Request]]:
     """Handle one event at ``now``: the new state and the requests to send now, in order.
 
@@ -78,8 +78,9 @@ def step(site: Site, config: ControllerConfig, state: ControllerState, event: Ev
         The fallback currents of the site (:func:`smartcharge.controller.safety.fallback_a`),
         if already computed.
     cache
-        A dict kept between calls for the same site: it memoises the worst-case check's
-        Problem per grid start and grid limits (a pure function of them; the output does not
+        A dict kept between calls for the same site: it memoises the worst-case check
+        (:class:`~smartcharge.controller.safety.WorstCaseCheck`) per grid start and grid
+        limits (a pure function of them; the output does not
         depend on it).
 
     Raises
@@ -100,13 +101,13 @@ def step(site: Site, config: ControllerConfig, state: ControllerState, event: Ev
         desired, status = plan_envelopes(problem, config, _targets(site, state), fb)
         state = state.model_copy(update={
             "plan": PlanState(start=h.start, desired=desired, status=status), "dirty": False})
-    checked: Problem | None = None
+    checked: WorstCaseCheck | None = None
     if cache is not None:
         key = (h.start, state.grid_limits)
         checked = cache.get(key)
         if checked is None:
             cache.clear()  # one grid at a time: the memo never grows
-            checked = cache[key] = envelope_problem(site, state, h)
+            checked = cache[key] = WorstCaseCheck(envelope_problem(site, state, h))
     return dispatch(site, config, state, h, fb, checked)
 
 
@@ -136,11 +137,14 @@ def _significant(site: Site, config: ControllerConfig, key: str, new: FloatArray
 
 def dispatch(site: Site, config: ControllerConfig, state: ControllerState, h: Horizon,
              fallback: Mapping[str, float],
-             problem: Problem | None = None) -> tuple[ControllerState, list[Request]]:
-    """The requests that take the stations towards the plan, safely (module docstring)."""
-    env_problem = problem if problem is not None else envelope_problem(site, state, h)
+             check: WorstCaseCheck | None = None) -> tuple[ControllerState, list[Request]]:
+    """The requests that take the stations towards the plan, safely (module docstring).
+    ``check``: the worst-case check of ``h`` if already set up."""
+    if check is None:
+        check = WorstCaseCheck(envelope_problem(site, state, h))
     worst = worst_case(site, state, h, fallback)
-    unsafe = bool(violations(env_problem, worst))
+    broken = check.broken(worst)
+    unsafe = bool(broken)
     row = {k: i for i, k in enumerate(site.keys)}
     ahead = max(1, (config.lookahead_s or config.horizon_s) // config.step_s)
     if not config.stable:
@@ -170,7 +174,7 @@ def dispatch(site: Site, config: ControllerConfig, state: ControllerState, h: Ho
             sends.append((key, envelope_of(d, h)))
         else:
             increases.append((key, d, t))
-    admitted = set(admit(env_problem, worst, [(row[k], d) for k, d, _ in increases]))
+    admitted = set(admit(check, worst, [(row[k], d) for k, d, _ in increases], broken))
     later: list[tuple[str, Envelope | None]] = []
     for key, d, t in increases:
         if row[key] in admitted:
@@ -255,7 +259,7 @@ class Controller:
         self.config = config if config is not None else ControllerConfig()
         self.state = state if state is not None else ControllerState()
         self._fallback = fallback_a(site, self.config)
-        self._cache: dict[object, Problem] = {}
+        self._cache: dict[object, WorstCaseCheck] = {}
 
     def handle(self, event: Event, now: datetime) -> list[Request]:
         """Handle one event at ``now``; the new state is kept in ``self.state``."""

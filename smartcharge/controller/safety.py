@@ -10,8 +10,11 @@ until the CSMS hears of it. So the most an EVSE may draw in a step is
 (the maximum over all combinations of accepted / not-yet-accepted requests, since each
 EVSE's draw depends only on its own profile). :func:`worst_case` computes it per EVSE and
 step [A per phase] and :func:`violations` checks it **exactly** with
-:func:`smartcharge.optimizer.verify` (phasor line currents, every node). The controller sends
-a request only if adding its envelope to the worst case keeps every limit (:func:`admit`);
+:func:`smartcharge.optimizer.verify` (phasor line currents, every node);
+:class:`WorstCaseCheck` makes the same decision, node by node with verify's own arithmetic
+and tolerances, without building a Plan, and only on the nodes a change can reach. The
+controller sends a request only if adding its envelope to the worst case keeps every limit
+(:func:`admit`);
 a pure decrease never raises the worst case, so it always goes at once.
 
 Assumptions (documented in docs/how-to/controller.md): stations are commissioned with the
@@ -36,6 +39,7 @@ from smartcharge.optimizer import Horizon, Node, Plan, Problem, Session, Violati
 
 __all__ = [
     "EPOCH",
+    "WorstCaseCheck",
     "admit",
     "capped_power",
     "envelope_problem",
@@ -161,13 +165,89 @@ def violations(problem: Problem, worst_a: FloatArray) -> list[Violation]:
     return [v for v in verify(problem, plan) if v.kind in _NODE_KINDS]
 
 
-def admit(problem: Problem, worst_a: FloatArray,
-          candidates: Sequence[tuple[int, FloatArray]]) -> list[int]:
+class WorstCaseCheck:
+    """The worst-case check of one grid, set up once: which nodes a worst case breaks.
+
+    The decision is :func:`violations`' exactly (same node power and line-current phasor
+    arithmetic as :func:`smartcharge.optimizer.verify`, same ``rtol`` / ``atol``, a node
+    breaking only where EVs are on or make it worse than the site load alone), but without
+    building a :class:`~smartcharge.optimizer.Plan` nor checking the sessions, and per node:
+    a change of some EVSEs is checked only on the nodes above them.
+
+    Parameters
+    ----------
+    problem
+        The site on the grid (:func:`envelope_problem`).
+    """
+
+    def __init__(self, problem: Problem, *, rtol: float = 1e-9, atol: float = 1e-6) -> None:
+        net = problem.network()
+        self.problem = problem
+        self._net = net
+        self._rtol, self._atol = rtol, atol
+        zero = np.zeros((net.E, net.T))
+        self._power = [bool(np.any(np.isfinite(net.power_limit[n]))) for n in range(net.N)]
+        self._current = [bool(np.any(np.isfinite(net.current_limit[n])))
+                         for n in range(net.N)]
+        self._zero_p = [net.node_power(n, zero) + atol for n in range(net.N)]
+        self._zero_i = [np.abs(net.line_currents(n, zero)) + atol for n in range(net.N)]
+        above: list[list[int]] = [[] for _ in range(net.E)]
+        for n in range(net.N):
+            if self._power[n] or self._current[n]:
+                for e in np.asarray(net.members[n]).tolist():
+                    above[int(e)].append(n)
+        self._above = above
+        self.all_nodes: tuple[int, ...] = tuple(
+            n for n in range(net.N) if self._power[n] or self._current[n])
+
+    def nodes_above(self, rows: Sequence[int]) -> tuple[int, ...]:
+        """The limited nodes (indices, ascending) above the EVSEs in ``rows``."""
+        return tuple(sorted({n for r in rows for n in self._above[r]}))
+
+    def power(self, worst_a: FloatArray) -> FloatArray:
+        """(n_evse, n_steps) power [W] of the worst case (:func:`capped_power`; a value that
+        is not a number counts 0, as in ``verify``)."""
+        ep = capped_power(self.problem, worst_a)
+        return np.where(np.isfinite(ep), ep, 0.0)
+
+    def broken(self, worst_a: FloatArray, nodes: Sequence[int] | None = None) -> list[int]:
+        """The nodes (of ``nodes``, default every limited node) whose power or line-current
+        limit the worst case breaks at some step."""
+        ep = self.power(worst_a)
+        net, rtol, atol = self._net, self._rtol, self._atol
+        out = []
+        for n in self.all_nodes if nodes is None else nodes:
+            members = net.members[n]
+            ev_on = ep[members].sum(axis=0) > atol if len(members) else np.zeros(net.T, bool)
+            if self._power[n]:
+                pw = net.node_power(n, ep)
+                worse = ev_on | (pw > self._zero_p[n])
+                if np.any((pw > net.power_limit[n] * (1 + rtol) + atol) & worse):
+                    out.append(n)
+                    continue
+            if self._current[n]:
+                mag = np.abs(net.line_currents(n, ep))
+                worse_k = ev_on[None, :] | (mag > self._zero_i[n])
+                lim = net.current_limit[n][None, :] * (1 + rtol) + atol
+                if np.any((mag > lim) & worse_k):
+                    out.append(n)
+        return out
+
+
+def admit(check: WorstCaseCheck, worst_a: FloatArray,
+          candidates: Sequence[tuple[int, FloatArray]],
+          broken: Sequence[int] | None = None) -> list[int]:
     """The candidates (EVSE row, envelope on the grid) that can be sent, in order: each is
     admitted if, with the worst case raised by it and by every candidate admitted before
-    it, no limit breaks. Bisection: a whole run that fits is admitted with one check."""
+    it, no limit breaks. Bisection: a whole run that fits is admitted with one check, and a
+    check looks only at the nodes above the run's EVSEs (the others keep their state: a
+    node already broken refuses every increase, as :func:`violations` on the whole site
+    would). ``broken``: ``check.broken(worst_a)`` if already known."""
     admitted: list[int] = []
     base = worst_a.copy()
+    if not candidates:
+        return admitted
+    broken_before = set(check.broken(base) if broken is None else broken)
 
     def raised(items: Sequence[tuple[int, FloatArray]]) -> FloatArray:
         w: FloatArray = np.array(base, dtype=np.float64)
@@ -176,12 +256,14 @@ def admit(problem: Problem, worst_a: FloatArray,
         return w
 
     def go(items: Sequence[tuple[int, FloatArray]]) -> None:
-        nonlocal base
+        nonlocal base, broken_before
         if not items:
             return
         w = raised(items)
-        if not violations(problem, w):
+        nodes = check.nodes_above([row for row, _ in items])
+        if not (broken_before - set(nodes)) and not check.broken(w, nodes):
             base = w
+            broken_before = set()
             for row, _ in items:
                 admitted.append(row)
             return
