@@ -27,7 +27,7 @@ from datetime import datetime, timezone
 import numpy as np
 import numpy.typing as npt
 
-from smartcharge.controller.apply import apply_event, target_envelope
+from smartcharge.controller.apply import apply_event, target_envelopes
 from smartcharge.controller.events import Event, check_event
 from smartcharge.controller.messages import set_profile_payload, tx_profile
 from smartcharge.controller.plan import build_problem, envelope_of, plan_envelopes
@@ -98,7 +98,7 @@ def step(site: Site, config: ControllerConfig, state: ControllerState, event: Ev
         "now": now, "grid_limits": tuple(g for g in state.grid_limits if g.end > h.start)})
     if state.dirty or state.plan is None or state.plan.start != h.start:
         problem = build_problem(site, config, state, h, now, fb)
-        desired, status = plan_envelopes(problem, config, _targets(site, state), fb)
+        desired, status = plan_envelopes(problem, config, _targets(state), fb)
         state = state.model_copy(update={
             "plan": PlanState(start=h.start, desired=desired, status=status), "dirty": False})
     checked: WorstCaseCheck | None = None
@@ -111,14 +111,10 @@ def step(site: Site, config: ControllerConfig, state: ControllerState, event: Ev
     return dispatch(site, config, state, h, fb, checked)
 
 
-def _targets(site: Site, state: ControllerState) -> dict[str, Envelope]:
+def _targets(state: ControllerState) -> dict[str, Envelope]:
     out = {}
-    for key, ev in state.evses.items():
-        if ev.transaction_id is None:
-            continue
-        sid, evse_id = site.locate(key)
-        env = target_envelope(state, sid, evse_id, ev.transaction_id)
-        if env is not None:
+    for key, env in target_envelopes(state).items():
+        if env is not None and state.evses[key].transaction_id is not None:
             out[key] = env
     return out
 
@@ -159,13 +155,12 @@ def dispatch(site: Site, config: ControllerConfig, state: ControllerState, h: Ho
             sends.append((key, None))
     desired = state.plan.desired if state.plan is not None else {}
     increases: list[tuple[str, FloatArray, FloatArray]] = []
+    targets = target_envelopes(state)
     for key in site.keys:
         if key not in desired:
             continue
-        sid, evse_id = site.locate(key)
-        ev = state.evses[key]
         d = desired[key].on_grid(h.start, h.n_steps, 0.0)
-        old_env = target_envelope(state, sid, evse_id, ev.transaction_id)
+        old_env = targets[key]
         t = np.full(h.n_steps, fallback[key]) if old_env is None else np.nan_to_num(
             old_env.on_grid(h.start, h.n_steps), nan=fallback[key])
         if not _significant(site, config, key, d[:ahead], t[:ahead], unsafe):

@@ -210,10 +210,24 @@ class WorstCaseCheck:
         ep = capped_power(self.problem, worst_a)
         return np.where(np.isfinite(ep), ep, 0.0)
 
+    def raised_power(self, power_w: FloatArray, worst_a: FloatArray,
+                     rows: Sequence[int]) -> FloatArray:
+        """``power_w`` (:meth:`power` of some worst case) with the ``rows`` recomputed from
+        ``worst_a`` (element by element as :meth:`power`, so the same numbers)."""
+        idx = np.asarray(rows, dtype=np.int64)
+        net = self._net
+        got = np.minimum(worst_a[idx] * net.evse_wpa[idx, None], net.evse_max_w[idx, None])
+        out: FloatArray = power_w.copy()
+        out[idx] = np.where(np.isfinite(got), got, 0.0)
+        return out
+
     def broken(self, worst_a: FloatArray, nodes: Sequence[int] | None = None) -> list[int]:
         """The nodes (of ``nodes``, default every limited node) whose power or line-current
         limit the worst case breaks at some step."""
-        ep = self.power(worst_a)
+        return self.broken_power(self.power(worst_a), nodes)
+
+    def broken_power(self, ep: FloatArray, nodes: Sequence[int] | None = None) -> list[int]:
+        """:meth:`broken` of the worst case whose :meth:`power` [W] is ``ep``."""
         net, rtol, atol = self._net, self._rtol, self._atol
         out = []
         for n in self.all_nodes if nodes is None else nodes:
@@ -247,7 +261,8 @@ def admit(check: WorstCaseCheck, worst_a: FloatArray,
     base = worst_a.copy()
     if not candidates:
         return admitted
-    broken_before = set(check.broken(base) if broken is None else broken)
+    base_w = check.power(base)
+    broken_before = set(check.broken_power(base_w) if broken is None else broken)
 
     def raised(items: Sequence[tuple[int, FloatArray]]) -> FloatArray:
         w: FloatArray = np.array(base, dtype=np.float64)
@@ -256,13 +271,15 @@ def admit(check: WorstCaseCheck, worst_a: FloatArray,
         return w
 
     def go(items: Sequence[tuple[int, FloatArray]]) -> None:
-        nonlocal base, broken_before
+        nonlocal base, base_w, broken_before
         if not items:
             return
         w = raised(items)
-        nodes = check.nodes_above([row for row, _ in items])
-        if not (broken_before - set(nodes)) and not check.broken(w, nodes):
-            base = w
+        rows = [row for row, _ in items]
+        nodes = check.nodes_above(rows)
+        ep = None if broken_before - set(nodes) else check.raised_power(base_w, w, rows)
+        if ep is not None and not check.broken_power(ep, nodes):
+            base, base_w = w, ep
             broken_before = set()
             for row, _ in items:
                 admitted.append(row)

@@ -27,6 +27,7 @@ from __future__ import annotations
 import json
 import math
 from datetime import datetime, timedelta
+from functools import cached_property
 from typing import Annotated, Any, Literal
 
 import numpy as np
@@ -82,8 +83,15 @@ class Envelope(_Doc):
         offset = int((start - self.start).total_seconds()) // self.step_s
         lo, hi = max(offset, 0), min(offset + n_steps, len(self.limits_a))
         if hi > lo:
-            out[lo - offset:hi - offset] = self.limits_a[lo:hi]
+            out[lo - offset:hi - offset] = self.limits_array[lo:hi]
         return out
+
+    @cached_property
+    def limits_array(self) -> FloatArray:
+        """``limits_a`` as a read-only array (made once per envelope; not a field)."""
+        arr = np.array(self.limits_a, dtype=np.float64)
+        arr.setflags(write=False)
+        return arr
 
 
 class StationState(_Doc):
