@@ -21,7 +21,7 @@ The pipeline, per event, top to bottom:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 
 import numpy as np
@@ -42,7 +42,13 @@ from smartcharge.controller.safety import (
     worst_case,
 )
 from smartcharge.controller.site import ControllerConfig, Site
-from smartcharge.controller.state import ControllerState, Envelope, PendingRequest, PlanState
+from smartcharge.controller.state import (
+    ControllerState,
+    Envelope,
+    PendingRequest,
+    PlanState,
+    on_grid_many,
+)
 from smartcharge.errors import ControllerError
 from smartcharge.model import ChargingProfile
 from smartcharge.ocpp.fallback import fallback_profiles
@@ -119,16 +125,22 @@ def _targets(state: ControllerState) -> dict[str, Envelope]:
     return out
 
 
-def _significant(site: Site, config: ControllerConfig, key: str, new: FloatArray,
-                 old: FloatArray, safety: bool) -> bool:
-    """Whether ``new`` differs from ``old`` beyond the deadband (both the A and the W one),
-    or lowers it anywhere while the site is over a limit (safety goes at once)."""
-    wpa = site.spec(key).watts_per_amp
-    band = max(config.deadband_a, config.deadband_w / wpa) if config.stable else 0.0
+def _significant(site: Site, config: ControllerConfig, keys: Sequence[str], new: FloatArray,
+                 old: FloatArray, safety: bool) -> npt.NDArray[np.bool_]:
+    """Per row (EVSE ``keys``): whether ``new`` differs from ``old`` beyond the deadband
+    (both the A and the W one), or lowers it anywhere while the site is over a limit
+    (safety goes at once)."""
+    wpa = np.array([site.spec(k).watts_per_amp for k in keys], dtype=np.float64)
+    if config.stable:
+        band = np.maximum(config.deadband_a, config.deadband_w / wpa)[:, None]
+    else:
+        band = np.zeros((len(keys), 1))
     diff = np.abs(new - old)
-    if bool(np.any(diff > band + _EPS)) or (band == 0 and bool(np.any(diff > _EPS))):
-        return True
-    return safety and bool(np.any(new < old - _EPS))
+    out = np.any(diff > band + _EPS, axis=1) | ((band[:, 0] == 0)
+                                                & np.any(diff > _EPS, axis=1))
+    if safety:
+        out |= np.any(new < old - _EPS, axis=1)
+    return np.asarray(out, dtype=bool)
 
 
 def dispatch(site: Site, config: ControllerConfig, state: ControllerState, h: Horizon,
@@ -154,18 +166,19 @@ def dispatch(site: Site, config: ControllerConfig, state: ControllerState, h: Ho
         if ev is not None and ev.fallback == "due" and st is not None and st.online:
             sends.append((key, None))
     desired = state.plan.desired if state.plan is not None else {}
-    increases: list[tuple[str, FloatArray, FloatArray]] = []
+    keys = [k for k in site.keys if k in desired]
     targets = target_envelopes(state)
-    for key in site.keys:
-        if key not in desired:
-            continue
-        d = desired[key].on_grid(h.start, h.n_steps, 0.0)
-        old_env = targets[key]
-        t = np.full(h.n_steps, fallback[key]) if old_env is None else np.nan_to_num(
-            old_env.on_grid(h.start, h.n_steps), nan=fallback[key])
-        if not _significant(site, config, key, d[:ahead], t[:ahead], unsafe):
-            continue
-        if np.all(d <= worst[row[key]] + _EPS):
+    rows = np.array([row[k] for k in keys], dtype=np.int64)
+    fb = np.array([fallback[k] for k in keys], dtype=np.float64)[:, None]
+    want = on_grid_many([desired[k] for k in keys], h.start, h.n_steps, 0.0)
+    last = on_grid_many([targets[k] for k in keys], h.start, h.n_steps)
+    last = np.where(np.isnan(last), fb, last)
+    moved = _significant(site, config, keys, want[:, :ahead], last[:, :ahead], unsafe)
+    fits = np.all(want <= worst[rows] + _EPS, axis=1)
+    increases: list[tuple[str, FloatArray, FloatArray]] = []
+    for i in np.flatnonzero(moved).tolist():
+        key, d, t = keys[i], want[i], last[i]
+        if fits[i]:
             sends.append((key, envelope_of(d, h)))
         else:
             increases.append((key, d, t))
@@ -176,7 +189,7 @@ def dispatch(site: Site, config: ControllerConfig, state: ControllerState, h: Ho
             later.append((key, envelope_of(d, h)))
             continue
         low = np.minimum(d, t)  # lower now what must be lowered; raise when it fits
-        if _significant(site, config, key, low[:ahead], t[:ahead], unsafe):
+        if _significant(site, config, [key], low[None, :ahead], t[None, :ahead], unsafe)[0]:
             sends.append((key, envelope_of(low, h)))
     return _emit(site, config, state, sends + later)
 

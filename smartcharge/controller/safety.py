@@ -33,7 +33,12 @@ import numpy as np
 import numpy.typing as npt
 
 from smartcharge.controller.site import ControllerConfig, Site
-from smartcharge.controller.state import ControllerState, Envelope, GridLimitState
+from smartcharge.controller.state import (
+    ControllerState,
+    Envelope,
+    GridLimitState,
+    on_grid_many,
+)
 from smartcharge.ocpp.fallback import fallback_currents
 from smartcharge.optimizer import Horizon, Node, Plan, Problem, Session, Violation, verify
 
@@ -133,21 +138,24 @@ def worst_case(site: Site, state: ControllerState, h: Horizon, fallback: Mapping
     """(n_evse, n_steps) the most each EVSE (site order) may draw [A per phase], with the
     ``extra`` envelopes counted as sent (see the module docstring)."""
     keys = site.keys
-    out = np.empty((len(keys), h.n_steps), dtype=np.float64)
     index = {k: i for i, k in enumerate(keys)}
-    for i, key in enumerate(keys):
-        out[i] = fallback[key]
-        ev = state.evses.get(key)
-        if ev is not None and ev.acked is not None:
-            out[i] = np.fmax(out[i], ev.acked.on_grid(h.start, h.n_steps))
+    fb = np.array([fallback[k] for k in keys], dtype=np.float64)
+    acked = [None if (ev := state.evses.get(k)) is None else ev.acked for k in keys]
+    # fmax: NaN (not covered) leaves the other value; max is exact, so order is irrelevant
+    out = np.fmax(np.broadcast_to(fb[:, None], (len(keys), h.n_steps)),
+                  on_grid_many(acked, h.start, h.n_steps))
+    rows: list[int] = []
+    envs: list[Envelope | None] = []
     for p in state.pending:
         if p.kind == "tx" and p.envelope is not None:
-            i = index[site.evse_key(p.station_id, p.evse_id)]
-            out[i] = np.fmax(out[i], p.envelope.on_grid(h.start, h.n_steps))
+            rows.append(index[site.evse_key(p.station_id, p.evse_id)])
+            envs.append(p.envelope)
     for key, env in (extra or {}).items():
-        i = index[key]
-        out[i] = np.fmax(out[i], env.on_grid(h.start, h.n_steps))
-    return out
+        rows.append(index[key])
+        envs.append(env)
+    if rows:
+        np.fmax.at(out, np.asarray(rows), on_grid_many(envs, h.start, h.n_steps))
+    return np.asarray(out, dtype=np.float64)
 
 
 def capped_power(problem: Problem, worst_a: FloatArray) -> FloatArray:
