@@ -161,9 +161,10 @@ def dispatch(site: Site, config: ControllerConfig, state: ControllerState, h: Ho
     # the fallback TxDefaultProfiles of the stations that just connected
     for key in site.keys:
         ev = state.evses.get(key)
-        sid, _ = site.locate(key)
-        st = state.stations.get(sid)
-        if ev is not None and ev.fallback == "due" and st is not None and st.online:
+        if ev is None or ev.fallback != "due":
+            continue
+        st = state.stations.get(site.locate(key)[0])
+        if st is not None and st.online:
             sends.append((key, None))
     desired = state.plan.desired if state.plan is not None else {}
     keys = [k for k in site.keys if k in desired]
