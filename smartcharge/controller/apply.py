@@ -51,7 +51,7 @@ from smartcharge.controller.state import (
 )
 from smartcharge.errors import ControllerError
 
-__all__ = ["apply_event", "target_envelope"]
+__all__ = ["apply_event", "target_envelope", "target_envelopes"]
 
 _SESSION_RESET = dict(
     transaction_id=None, started=None, meter_start_wh=None, energy_wh=None, power_w=None,
@@ -74,6 +74,20 @@ def target_envelope(state: ControllerState, station_id: str, evse_id: int,
         return latest
     ev = state.evses.get(Site.evse_key(station_id, evse_id))
     return None if ev is None else ev.acked
+
+
+def target_envelopes(state: ControllerState) -> dict[str, Envelope | None]:
+    """:func:`target_envelope` of every EVSE key of the state for its running transaction
+    (``None`` for none), in one pass over the pending requests."""
+    latest: dict[tuple[str, str | None], Envelope | None] = {}
+    for p in state.pending:
+        if p.kind == "tx":
+            latest[(Site.evse_key(p.station_id, p.evse_id), p.transaction_id)] = p.envelope
+    out: dict[str, Envelope | None] = {}
+    for key, ev in state.evses.items():
+        env = latest.get((key, ev.transaction_id))
+        out[key] = env if env is not None else ev.acked
+    return out
 
 
 def _evse(site: Site, state: ControllerState, station_id: str, evse_id: int) -> str:

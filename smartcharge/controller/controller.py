@@ -21,28 +21,34 @@ The pipeline, per event, top to bottom:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 
 import numpy as np
 import numpy.typing as npt
 
-from smartcharge.controller.apply import apply_event, target_envelope
+from smartcharge.controller.apply import apply_event, target_envelopes
 from smartcharge.controller.events import Event, check_event
 from smartcharge.controller.messages import set_profile_payload, tx_profile
 from smartcharge.controller.plan import build_problem, envelope_of, plan_envelopes
 from smartcharge.controller.request import Request
 from smartcharge.controller.safety import (
     EPOCH,
+    WorstCaseCheck,
     admit,
     envelope_problem,
     fallback_a,
     horizon_at,
-    violations,
     worst_case,
 )
 from smartcharge.controller.site import ControllerConfig, Site
-from smartcharge.controller.state import ControllerState, Envelope, PendingRequest, PlanState
+from smartcharge.controller.state import (
+    ControllerState,
+    Envelope,
+    PendingRequest,
+    PlanState,
+    on_grid_many,
+)
 from smartcharge.errors import ControllerError
 from smartcharge.model import ChargingProfile
 from smartcharge.ocpp.fallback import fallback_profiles
@@ -68,7 +74,7 @@ def _check_now(now: object, state: ControllerState) -> datetime:
 
 def step(site: Site, config: ControllerConfig, state: ControllerState, event: Event,
          now: datetime, *, fallback: Mapping[str, float] | None = None,
-         cache: dict[object, Problem] | None = None,
+         cache: dict[object, WorstCaseCheck] | None = None,
          ) -> tuple[ControllerState, list[Request]]:
     """Handle one event at ``now``: the new state and the requests to send now, in order.
 
@@ -78,8 +84,9 @@ def step(site: Site, config: ControllerConfig, state: ControllerState, event: Ev
         The fallback currents of the site (:func:`smartcharge.controller.safety.fallback_a`),
         if already computed.
     cache
-        A dict kept between calls for the same site: it memoises the worst-case check's
-        Problem per grid start and grid limits (a pure function of them; the output does not
+        A dict kept between calls for the same site: it memoises the worst-case check
+        (:class:`~smartcharge.controller.safety.WorstCaseCheck`) per grid start and grid
+        limits (a pure function of them; the output does not
         depend on it).
 
     Raises
@@ -97,50 +104,55 @@ def step(site: Site, config: ControllerConfig, state: ControllerState, event: Ev
         "now": now, "grid_limits": tuple(g for g in state.grid_limits if g.end > h.start)})
     if state.dirty or state.plan is None or state.plan.start != h.start:
         problem = build_problem(site, config, state, h, now, fb)
-        desired, status = plan_envelopes(problem, config, _targets(site, state), fb)
+        desired, status = plan_envelopes(problem, config, _targets(state), fb)
         state = state.model_copy(update={
             "plan": PlanState(start=h.start, desired=desired, status=status), "dirty": False})
-    checked: Problem | None = None
+    checked: WorstCaseCheck | None = None
     if cache is not None:
         key = (h.start, state.grid_limits)
         checked = cache.get(key)
         if checked is None:
             cache.clear()  # one grid at a time: the memo never grows
-            checked = cache[key] = envelope_problem(site, state, h)
+            checked = cache[key] = WorstCaseCheck(envelope_problem(site, state, h))
     return dispatch(site, config, state, h, fb, checked)
 
 
-def _targets(site: Site, state: ControllerState) -> dict[str, Envelope]:
+def _targets(state: ControllerState) -> dict[str, Envelope]:
     out = {}
-    for key, ev in state.evses.items():
-        if ev.transaction_id is None:
-            continue
-        sid, evse_id = site.locate(key)
-        env = target_envelope(state, sid, evse_id, ev.transaction_id)
-        if env is not None:
+    for key, env in target_envelopes(state).items():
+        if env is not None and state.evses[key].transaction_id is not None:
             out[key] = env
     return out
 
 
-def _significant(site: Site, config: ControllerConfig, key: str, new: FloatArray,
-                 old: FloatArray, safety: bool) -> bool:
-    """Whether ``new`` differs from ``old`` beyond the deadband (both the A and the W one),
-    or lowers it anywhere while the site is over a limit (safety goes at once)."""
-    wpa = site.spec(key).watts_per_amp
-    band = max(config.deadband_a, config.deadband_w / wpa) if config.stable else 0.0
+def _significant(site: Site, config: ControllerConfig, keys: Sequence[str], new: FloatArray,
+                 old: FloatArray, safety: bool) -> npt.NDArray[np.bool_]:
+    """Per row (EVSE ``keys``): whether ``new`` differs from ``old`` beyond the deadband
+    (both the A and the W one), or lowers it anywhere while the site is over a limit
+    (safety goes at once)."""
+    wpa = np.array([site.spec(k).watts_per_amp for k in keys], dtype=np.float64)
+    if config.stable:
+        band = np.maximum(config.deadband_a, config.deadband_w / wpa)[:, None]
+    else:
+        band = np.zeros((len(keys), 1))
     diff = np.abs(new - old)
-    if bool(np.any(diff > band + _EPS)) or (band == 0 and bool(np.any(diff > _EPS))):
-        return True
-    return safety and bool(np.any(new < old - _EPS))
+    out = np.any(diff > band + _EPS, axis=1) | ((band[:, 0] == 0)
+                                                & np.any(diff > _EPS, axis=1))
+    if safety:
+        out |= np.any(new < old - _EPS, axis=1)
+    return np.asarray(out, dtype=bool)
 
 
 def dispatch(site: Site, config: ControllerConfig, state: ControllerState, h: Horizon,
              fallback: Mapping[str, float],
-             problem: Problem | None = None) -> tuple[ControllerState, list[Request]]:
-    """The requests that take the stations towards the plan, safely (module docstring)."""
-    env_problem = problem if problem is not None else envelope_problem(site, state, h)
+             check: WorstCaseCheck | None = None) -> tuple[ControllerState, list[Request]]:
+    """The requests that take the stations towards the plan, safely (module docstring).
+    ``check``: the worst-case check of ``h`` if already set up."""
+    if check is None:
+        check = WorstCaseCheck(envelope_problem(site, state, h))
     worst = worst_case(site, state, h, fallback)
-    unsafe = bool(violations(env_problem, worst))
+    broken = check.broken(worst)
+    unsafe = bool(broken)
     row = {k: i for i, k in enumerate(site.keys)}
     ahead = max(1, (config.lookahead_s or config.horizon_s) // config.step_s)
     if not config.stable:
@@ -149,35 +161,36 @@ def dispatch(site: Site, config: ControllerConfig, state: ControllerState, h: Ho
     # the fallback TxDefaultProfiles of the stations that just connected
     for key in site.keys:
         ev = state.evses.get(key)
-        sid, _ = site.locate(key)
-        st = state.stations.get(sid)
-        if ev is not None and ev.fallback == "due" and st is not None and st.online:
+        if ev is None or ev.fallback != "due":
+            continue
+        st = state.stations.get(site.locate(key)[0])
+        if st is not None and st.online:
             sends.append((key, None))
     desired = state.plan.desired if state.plan is not None else {}
+    keys = [k for k in site.keys if k in desired]
+    targets = target_envelopes(state)
+    rows = np.array([row[k] for k in keys], dtype=np.int64)
+    fb = np.array([fallback[k] for k in keys], dtype=np.float64)[:, None]
+    want = on_grid_many([desired[k] for k in keys], h.start, h.n_steps, 0.0)
+    last = on_grid_many([targets[k] for k in keys], h.start, h.n_steps)
+    last = np.where(np.isnan(last), fb, last)
+    moved = _significant(site, config, keys, want[:, :ahead], last[:, :ahead], unsafe)
+    fits = np.all(want <= worst[rows] + _EPS, axis=1)
     increases: list[tuple[str, FloatArray, FloatArray]] = []
-    for key in site.keys:
-        if key not in desired:
-            continue
-        sid, evse_id = site.locate(key)
-        ev = state.evses[key]
-        d = desired[key].on_grid(h.start, h.n_steps, 0.0)
-        old_env = target_envelope(state, sid, evse_id, ev.transaction_id)
-        t = np.full(h.n_steps, fallback[key]) if old_env is None else np.nan_to_num(
-            old_env.on_grid(h.start, h.n_steps), nan=fallback[key])
-        if not _significant(site, config, key, d[:ahead], t[:ahead], unsafe):
-            continue
-        if np.all(d <= worst[row[key]] + _EPS):
+    for i in np.flatnonzero(moved).tolist():
+        key, d, t = keys[i], want[i], last[i]
+        if fits[i]:
             sends.append((key, envelope_of(d, h)))
         else:
             increases.append((key, d, t))
-    admitted = set(admit(env_problem, worst, [(row[k], d) for k, d, _ in increases]))
+    admitted = set(admit(check, worst, [(row[k], d) for k, d, _ in increases], broken))
     later: list[tuple[str, Envelope | None]] = []
     for key, d, t in increases:
         if row[key] in admitted:
             later.append((key, envelope_of(d, h)))
             continue
         low = np.minimum(d, t)  # lower now what must be lowered; raise when it fits
-        if _significant(site, config, key, low[:ahead], t[:ahead], unsafe):
+        if _significant(site, config, [key], low[None, :ahead], t[None, :ahead], unsafe)[0]:
             sends.append((key, envelope_of(low, h)))
     return _emit(site, config, state, sends + later)
 
@@ -255,7 +268,7 @@ class Controller:
         self.config = config if config is not None else ControllerConfig()
         self.state = state if state is not None else ControllerState()
         self._fallback = fallback_a(site, self.config)
-        self._cache: dict[object, Problem] = {}
+        self._cache: dict[object, WorstCaseCheck] = {}
 
     def handle(self, event: Event, now: datetime) -> list[Request]:
         """Handle one event at ``now``; the new state is kept in ``self.state``."""

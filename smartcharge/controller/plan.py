@@ -214,7 +214,8 @@ def plan_envelopes(problem: Problem, config: ControllerConfig,
     status (``"kept"`` when the last sent plan stays)."""
     if not problem.sessions:
         return {}, "EMPTY"
-    plan = optimize(problem, time_limit_s=config.time_limit_s)
+    plan = optimize(problem, time_limit_s=config.time_limit_s, grid=config.grid,
+                    solver=config.solver)
     if not config.stable:
         return _envelopes(problem, plan, fallback), str(plan.status)
     plan = level(problem, plan)

@@ -10,8 +10,11 @@ until the CSMS hears of it. So the most an EVSE may draw in a step is
 (the maximum over all combinations of accepted / not-yet-accepted requests, since each
 EVSE's draw depends only on its own profile). :func:`worst_case` computes it per EVSE and
 step [A per phase] and :func:`violations` checks it **exactly** with
-:func:`smartcharge.optimizer.verify` (phasor line currents, every node). The controller sends
-a request only if adding its envelope to the worst case keeps every limit (:func:`admit`);
+:func:`smartcharge.optimizer.verify` (phasor line currents, every node);
+:class:`WorstCaseCheck` makes the same decision, node by node with verify's own arithmetic
+and tolerances, without building a Plan, and only on the nodes a change can reach. The
+controller sends a request only if adding its envelope to the worst case keeps every limit
+(:func:`admit`);
 a pure decrease never raises the worst case, so it always goes at once.
 
 Assumptions (documented in docs/how-to/controller.md): stations are commissioned with the
@@ -30,12 +33,18 @@ import numpy as np
 import numpy.typing as npt
 
 from smartcharge.controller.site import ControllerConfig, Site
-from smartcharge.controller.state import ControllerState, Envelope, GridLimitState
+from smartcharge.controller.state import (
+    ControllerState,
+    Envelope,
+    GridLimitState,
+    on_grid_many,
+)
 from smartcharge.ocpp.fallback import fallback_currents
 from smartcharge.optimizer import Horizon, Node, Plan, Problem, Session, Violation, verify
 
 __all__ = [
     "EPOCH",
+    "WorstCaseCheck",
     "admit",
     "capped_power",
     "envelope_problem",
@@ -129,21 +138,24 @@ def worst_case(site: Site, state: ControllerState, h: Horizon, fallback: Mapping
     """(n_evse, n_steps) the most each EVSE (site order) may draw [A per phase], with the
     ``extra`` envelopes counted as sent (see the module docstring)."""
     keys = site.keys
-    out = np.empty((len(keys), h.n_steps), dtype=np.float64)
     index = {k: i for i, k in enumerate(keys)}
-    for i, key in enumerate(keys):
-        out[i] = fallback[key]
-        ev = state.evses.get(key)
-        if ev is not None and ev.acked is not None:
-            out[i] = np.fmax(out[i], ev.acked.on_grid(h.start, h.n_steps))
+    fb = np.array([fallback[k] for k in keys], dtype=np.float64)
+    acked = [None if (ev := state.evses.get(k)) is None else ev.acked for k in keys]
+    # fmax: NaN (not covered) leaves the other value; max is exact, so order is irrelevant
+    out = np.fmax(np.broadcast_to(fb[:, None], (len(keys), h.n_steps)),
+                  on_grid_many(acked, h.start, h.n_steps))
+    rows: list[int] = []
+    envs: list[Envelope | None] = []
     for p in state.pending:
         if p.kind == "tx" and p.envelope is not None:
-            i = index[site.evse_key(p.station_id, p.evse_id)]
-            out[i] = np.fmax(out[i], p.envelope.on_grid(h.start, h.n_steps))
+            rows.append(index[site.evse_key(p.station_id, p.evse_id)])
+            envs.append(p.envelope)
     for key, env in (extra or {}).items():
-        i = index[key]
-        out[i] = np.fmax(out[i], env.on_grid(h.start, h.n_steps))
-    return out
+        rows.append(index[key])
+        envs.append(env)
+    if rows:
+        np.fmax.at(out, np.asarray(rows), on_grid_many(envs, h.start, h.n_steps))
+    return np.asarray(out, dtype=np.float64)
 
 
 def capped_power(problem: Problem, worst_a: FloatArray) -> FloatArray:
@@ -161,13 +173,104 @@ def violations(problem: Problem, worst_a: FloatArray) -> list[Violation]:
     return [v for v in verify(problem, plan) if v.kind in _NODE_KINDS]
 
 
-def admit(problem: Problem, worst_a: FloatArray,
-          candidates: Sequence[tuple[int, FloatArray]]) -> list[int]:
+class WorstCaseCheck:
+    """The worst-case check of one grid, set up once: which nodes a worst case breaks.
+
+    The decision is :func:`violations`' exactly (same node power and line-current phasor
+    arithmetic as :func:`smartcharge.optimizer.verify`, same ``rtol`` / ``atol``, a node
+    breaking only where EVs are on or make it worse than the site load alone), but without
+    building a :class:`~smartcharge.optimizer.Plan` nor checking the sessions, and per node:
+    a change of some EVSEs is checked only on the nodes above them.
+
+    Parameters
+    ----------
+    problem
+        The site on the grid (:func:`envelope_problem`).
+    """
+
+    def __init__(self, problem: Problem, *, rtol: float = 1e-9, atol: float = 1e-6) -> None:
+        net = problem.network()
+        self.problem = problem
+        self._net = net
+        self._rtol, self._atol = rtol, atol
+        zero = np.zeros((net.E, net.T))
+        self._power = [bool(np.any(np.isfinite(net.power_limit[n]))) for n in range(net.N)]
+        self._current = [bool(np.any(np.isfinite(net.current_limit[n])))
+                         for n in range(net.N)]
+        self._zero_p = [net.node_power(n, zero) + atol for n in range(net.N)]
+        self._zero_i = [np.abs(net.line_currents(n, zero)) + atol for n in range(net.N)]
+        above: list[list[int]] = [[] for _ in range(net.E)]
+        for n in range(net.N):
+            if self._power[n] or self._current[n]:
+                for e in np.asarray(net.members[n]).tolist():
+                    above[int(e)].append(n)
+        self._above = above
+        self.all_nodes: tuple[int, ...] = tuple(
+            n for n in range(net.N) if self._power[n] or self._current[n])
+
+    def nodes_above(self, rows: Sequence[int]) -> tuple[int, ...]:
+        """The limited nodes (indices, ascending) above the EVSEs in ``rows``."""
+        return tuple(sorted({n for r in rows for n in self._above[r]}))
+
+    def power(self, worst_a: FloatArray) -> FloatArray:
+        """(n_evse, n_steps) power [W] of the worst case (:func:`capped_power`; a value that
+        is not a number counts 0, as in ``verify``)."""
+        ep = capped_power(self.problem, worst_a)
+        return np.where(np.isfinite(ep), ep, 0.0)
+
+    def raised_power(self, power_w: FloatArray, worst_a: FloatArray,
+                     rows: Sequence[int]) -> FloatArray:
+        """``power_w`` (:meth:`power` of some worst case) with the ``rows`` recomputed from
+        ``worst_a`` (element by element as :meth:`power`, so the same numbers)."""
+        idx = np.asarray(rows, dtype=np.int64)
+        net = self._net
+        got = np.minimum(worst_a[idx] * net.evse_wpa[idx, None], net.evse_max_w[idx, None])
+        out: FloatArray = power_w.copy()
+        out[idx] = np.where(np.isfinite(got), got, 0.0)
+        return out
+
+    def broken(self, worst_a: FloatArray, nodes: Sequence[int] | None = None) -> list[int]:
+        """The nodes (of ``nodes``, default every limited node) whose power or line-current
+        limit the worst case breaks at some step."""
+        return self.broken_power(self.power(worst_a), nodes)
+
+    def broken_power(self, ep: FloatArray, nodes: Sequence[int] | None = None) -> list[int]:
+        """:meth:`broken` of the worst case whose :meth:`power` [W] is ``ep``."""
+        net, rtol, atol = self._net, self._rtol, self._atol
+        out = []
+        for n in self.all_nodes if nodes is None else nodes:
+            members = net.members[n]
+            ev_on = ep[members].sum(axis=0) > atol if len(members) else np.zeros(net.T, bool)
+            if self._power[n]:
+                pw = net.node_power(n, ep)
+                worse = ev_on | (pw > self._zero_p[n])
+                if np.any((pw > net.power_limit[n] * (1 + rtol) + atol) & worse):
+                    out.append(n)
+                    continue
+            if self._current[n]:
+                mag = np.abs(net.line_currents(n, ep))
+                worse_k = ev_on[None, :] | (mag > self._zero_i[n])
+                lim = net.current_limit[n][None, :] * (1 + rtol) + atol
+                if np.any((mag > lim) & worse_k):
+                    out.append(n)
+        return out
+
+
+def admit(check: WorstCaseCheck, worst_a: FloatArray,
+          candidates: Sequence[tuple[int, FloatArray]],
+          broken: Sequence[int] | None = None) -> list[int]:
     """The candidates (EVSE row, envelope on the grid) that can be sent, in order: each is
     admitted if, with the worst case raised by it and by every candidate admitted before
-    it, no limit breaks. Bisection: a whole run that fits is admitted with one check."""
+    it, no limit breaks. Bisection: a whole run that fits is admitted with one check, and a
+    check looks only at the nodes above the run's EVSEs (the others keep their state: a
+    node already broken refuses every increase, as :func:`violations` on the whole site
+    would). ``broken``: ``check.broken(worst_a)`` if already known."""
     admitted: list[int] = []
     base = worst_a.copy()
+    if not candidates:
+        return admitted
+    base_w = check.power(base)
+    broken_before = set(check.broken_power(base_w) if broken is None else broken)
 
     def raised(items: Sequence[tuple[int, FloatArray]]) -> FloatArray:
         w: FloatArray = np.array(base, dtype=np.float64)
@@ -176,12 +279,16 @@ def admit(problem: Problem, worst_a: FloatArray,
         return w
 
     def go(items: Sequence[tuple[int, FloatArray]]) -> None:
-        nonlocal base
+        nonlocal base, base_w, broken_before
         if not items:
             return
         w = raised(items)
-        if not violations(problem, w):
-            base = w
+        rows = [row for row, _ in items]
+        nodes = check.nodes_above(rows)
+        ep = None if broken_before - set(nodes) else check.raised_power(base_w, w, rows)
+        if ep is not None and not check.broken_power(ep, nodes):
+            base, base_w = w, ep
+            broken_before = set()
             for row, _ in items:
                 admitted.append(row)
             return

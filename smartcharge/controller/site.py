@@ -216,6 +216,15 @@ class ControllerConfig(_Part):
     stable
         The stability rules (levelling, keeping the last plan, the deadband, the
         lookahead). ``False`` (for comparison only): every re-plan is sent as solved.
+    grid
+        The optimizer's time grid (:func:`smartcharge.optimizer.optimize`'s ``grid``):
+        ``"mpc"`` (default: every step for the first hour, 15-minute blocks up to four
+        hours, hours after that; the plan is still exact at every step), ``"all"`` (one LP
+        column per step), or ``(until [s from the start], block length [s])`` pairs.
+    solver
+        The optimizer's LP solver (``optimize``'s ``solver``): ``"auto"`` (default: GLOP
+        on small LPs, HiGHS interior point on large ones), ``"highs"``,
+        ``"highs-simplex"`` or ``"glop"``.
     """
 
     step_s: Annotated[int, Field(gt=0, le=86_400)] = 300
@@ -234,6 +243,8 @@ class ControllerConfig(_Part):
     keep_tolerance: Annotated[float, Field(ge=0, lt=1)] = 0.005
     time_limit_s: PosFloat | None = None
     stable: bool = True
+    grid: Literal["all", "mpc"] | tuple[tuple[PosFloat, PosFloat], ...] = "mpc"
+    solver: Literal["auto", "highs", "highs-simplex", "glop"] = "auto"
 
     @model_validator(mode="after")
     def _grid(self) -> ControllerConfig:

@@ -26,7 +26,9 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from datetime import datetime, timedelta
+from functools import cached_property
 from typing import Annotated, Any, Literal
 
 import numpy as np
@@ -46,6 +48,7 @@ __all__ = [
     "PendingRequest",
     "PlanState",
     "StationState",
+    "on_grid_many",
 ]
 
 FORMAT_VERSION: Literal[1] = 1
@@ -82,8 +85,34 @@ class Envelope(_Doc):
         offset = int((start - self.start).total_seconds()) // self.step_s
         lo, hi = max(offset, 0), min(offset + n_steps, len(self.limits_a))
         if hi > lo:
-            out[lo - offset:hi - offset] = self.limits_a[lo:hi]
+            out[lo - offset:hi - offset] = self.limits_array[lo:hi]
         return out
+
+    @cached_property
+    def limits_array(self) -> FloatArray:
+        """``limits_a`` as a read-only array (made once per envelope; not a field)."""
+        arr = np.array(self.limits_a, dtype=np.float64)
+        arr.setflags(write=False)
+        return arr
+
+
+def on_grid_many(envelopes: Sequence[Envelope | None], start: datetime, n_steps: int,
+                 outside: float = math.nan) -> FloatArray:
+    """(len(envelopes), n_steps) :meth:`Envelope.on_grid` of each envelope (``outside``
+    everywhere for ``None``): the same values, envelopes of one start and length copied
+    together."""
+    out = np.full((len(envelopes), n_steps), outside, dtype=np.float64)
+    groups: dict[tuple[datetime, int, int], list[int]] = {}
+    for i, env in enumerate(envelopes):
+        if env is not None:
+            groups.setdefault((env.start, env.step_s, len(env.limits_a)), []).append(i)
+    for (first, step_s, n), idx in groups.items():
+        offset = int((start - first).total_seconds()) // step_s
+        lo, hi = max(offset, 0), min(offset + n_steps, n)
+        if hi > lo:
+            rows = [envelopes[i].limits_array[lo:hi] for i in idx]  # type: ignore[union-attr]
+            out[np.asarray(idx), lo - offset:hi - offset] = np.stack(rows)
+    return out
 
 
 class StationState(_Doc):

@@ -1,0 +1,112 @@
+"""The controller's output on a recorded event log, pinned byte for byte.
+
+A deterministic two-hour run of a 40-EVSE site (three-phase and single-phase EVSEs on two
+feeders under a tight grid connection, a grid limit, a tariff, a station that drops out and
+comes back; results accepted, refused, timed out or answered a step late) is replayed
+through :class:`~smartcharge.controller.Controller`. The SHA-256 of every request (correlation
+id, action, payload) and of the final state is compared with the one recorded when the
+log was made: a speed-up of the controller (the safety gate, the dispatch, the Problem) must
+not change a byte of what it sends. Re-record only for a deliberate change of behaviour.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime, timedelta, timezone
+
+import numpy as np
+
+import smartcharge.controller as scc
+
+T0 = datetime(2024, 3, 4, 6, tzinfo=timezone.utc)
+RECORDED = "aaed020e019bc74d9238102ac42e37b7efe113d8494b68c6ec89066968582ca4"
+
+
+def _site() -> scc.Site:
+    stations = []
+    for s in range(4):
+        evses = []
+        for j in range(10):
+            spec: dict[str, object] = {"evse_id": j + 1, "node": f"f{s % 2}",
+                                       "max_current_a": 32}
+            if j % 4 == 3:
+                spec.update(phases=1, connection=("L1", "L2", "L3")[(s + j) % 3])
+            evses.append(spec)
+        stations.append({"id": f"cs{s}", "protocol": "1.6" if s == 3 else "2.0.1",
+                         "evses": evses})
+    return scc.Site.model_validate({
+        "nodes": [{"id": "grid", "max_current_a": 400},
+                  {"id": "f0", "parent": "grid", "max_current_a": 250},
+                  {"id": "f1", "parent": "grid", "max_power_w": 150_000}],
+        "stations": stations})
+
+
+def _run() -> tuple[int, str]:
+    site = _site()
+    config = scc.ControllerConfig(step_s=900, horizon_s=6 * 3600)
+    c = scc.Controller(site, config)
+    rng = np.random.default_rng(2024)
+    digest = hashlib.sha256()
+    held: list[str] = []  # correlation ids answered at the next tick
+    n = 0
+
+    def handle(event: scc.Event, now: datetime) -> None:
+        nonlocal n
+        todo = list(c.handle(event, now))
+        while todo:
+            req = todo.pop(0)
+            n += 1
+            digest.update(json.dumps([req.correlation_id, req.action, req.payload],
+                                     sort_keys=True, separators=(",", ":")).encode())
+            r = rng.random()
+            if r < 0.15:
+                held.append(req.correlation_id)
+            elif r < 0.2:
+                todo += c.handle(scc.RequestResult(req.correlation_id, "Rejected"), now)
+            elif r < 0.23:
+                todo += c.handle(scc.RequestResult(req.correlation_id, "Timeout"), now)
+            else:
+                todo += c.handle(scc.RequestResult(req.correlation_id, "Accepted"), now)
+
+    for st in site.stations:
+        handle(scc.StationConnected(st.id), T0)
+    handle(scc.TariffUpdate(((T0, 0.3), (T0 + timedelta(hours=3), 0.1))), T0)
+    handle(scc.GridLimit("grid", T0 + timedelta(minutes=45), T0 + timedelta(hours=2),
+                         max_current_a=250), T0)
+    running: dict[str, str] = {}
+    now = T0
+    for k in range(8):
+        for i, key in enumerate(site.keys):
+            sid, evse = site.locate(key)
+            if key not in running and rng.random() < 0.3:
+                tid = str(100 * k + i + 1)  # integers: station cs3 speaks OCPP 1.6
+                running[key] = tid
+                handle(scc.TransactionStarted(sid, evse, tid, now, 0.0), now)
+                if rng.random() < 0.7:
+                    handle(scc.ChargingNeeds(
+                        sid, evse, energy_wh=float(rng.uniform(5_000, 60_000)),
+                        departure=now + timedelta(minutes=int(rng.integers(60, 600)))), now)
+            elif key in running and rng.random() < 0.1:
+                handle(scc.TransactionEnded(sid, evse, running.pop(key), now), now)
+        mid = now + timedelta(minutes=7)
+        for key in running:
+            sid, evse = site.locate(key)
+            amps = float(rng.uniform(0, 16))
+            handle(scc.MeterReading(sid, evse, currents_a=(amps, amps, amps),
+                                    energy_wh=float(k * 2000), timestamp=mid), mid)
+        if k == 3:
+            handle(scc.StationDisconnected("cs1"), mid)
+        if k == 5:
+            handle(scc.StationConnected("cs1"), mid)
+        now += timedelta(seconds=900)
+        late, held[:] = list(held), []
+        for cid in late:
+            handle(scc.RequestResult(cid, "Accepted"), now)
+        handle(scc.Tick(), now)
+    digest.update(c.state.to_json().encode())
+    return n, digest.hexdigest()
+
+
+def test_recorded_event_log_output_is_pinned() -> None:
+    assert _run() == (2045, RECORDED)
