@@ -81,9 +81,11 @@ def fallback_a(site: Site, config: ControllerConfig) -> dict[str, float]:
 
 
 def _step_mask(h: Horizon, g: GridLimitState) -> npt.NDArray[np.bool_]:
-    starts = np.array([h.start + timedelta(seconds=h.step_s * k) for k in range(h.n_steps)])
-    ends = starts + timedelta(seconds=h.step_s)
-    return np.asarray((starts < g.end) & (ends > g.start), dtype=bool)
+    """The steps of ``h`` that the window ``[g.start, g.end)`` touches."""
+    starts = np.arange(h.n_steps, dtype=np.float64) * h.step_s  # [s] from h.start
+    begin = (g.start - h.start).total_seconds()
+    end = (g.end - h.start).total_seconds()
+    return np.asarray((starts < end) & (starts + h.step_s > begin), dtype=bool)
 
 
 def limited_nodes(site: Site, grid_limits: Sequence[GridLimitState], h: Horizon,

@@ -271,10 +271,7 @@ class Plan:
 
         Raises :class:`~smartcharge.errors.InvalidProblemError` for an unknown node.
         """
-        net: Network = self.problem.network()
-        n = net.node_index.get(node)
-        if n is None:
-            raise InvalidProblemError(f"unknown node {node!r}", path="node", rule="known-node")
+        net, n = self._node(node)
         return net.line_currents(n, net.evse_power(self.session_power_w))
 
     def node_power(self, node: str) -> FloatArray:
@@ -282,11 +279,16 @@ class Plan:
 
         Raises :class:`~smartcharge.errors.InvalidProblemError` for an unknown node.
         """
+        net, n = self._node(node)
+        return net.node_power(n, net.evse_power(self.session_power_w))
+
+    def _node(self, node: str) -> tuple[Network, int]:
+        """The network and the index of node ``node`` (InvalidProblemError if unknown)."""
         net: Network = self.problem.network()
         n = net.node_index.get(node)
         if n is None:
             raise InvalidProblemError(f"unknown node {node!r}", path="node", rule="known-node")
-        return net.node_power(n, net.evse_power(self.session_power_w))
+        return net, n
 
     @property
     def discharged_wh(self) -> FloatArray:

@@ -191,9 +191,9 @@ class PlanningStrategy:
                                   rule="event")
 
     def _key(self, station_id: str, evse_id: int) -> str:
-        for n, e in self._stations[station_id].items():
-            if n == evse_id:
-                return e.id
+        e = self._stations.get(station_id, {}).get(evse_id)
+        if e is not None:
+            return e.id
         raise StationError(f"station {station_id!r} has no EVSE {evse_id}", path="evseId")
 
     # ------------------------------------------------------------------ planning
