@@ -77,15 +77,13 @@ def departure_of(ev: EvseState, config: ControllerConfig, now: datetime) -> date
 def _prices(state: ControllerState, h: Horizon) -> float | tuple[float, ...]:
     if not state.tariff:
         return 0.0
-    out = []
-    for k in range(h.n_steps):
-        t = h.start + timedelta(seconds=h.step_s * k)
-        price = 0.0
-        for start, p in state.tariff:
-            if start <= t:
-                price = p
-        out.append(price)
-    return tuple(out)
+    # the price of each step's start: the last entry starting at or before it (the entries
+    # ascend, events.check_event); 0 before the first
+    starts = np.array([(t - h.start).total_seconds() for t, _ in state.tariff])
+    prices = np.array([0.0, *(p for _, p in state.tariff)])
+    at = np.searchsorted(starts, np.arange(h.n_steps, dtype=np.float64) * h.step_s,
+                         side="right")
+    return tuple(prices[at].tolist())
 
 
 def _min_opt(*values: float | None) -> float | None:
