@@ -53,11 +53,13 @@ MODULES: dict[str, tuple[str, ...]] = {
     "expand": ("tests/test_expand.py", "tests/test_pins.py"),
     "composite": ("tests/test_composite.py", "tests/test_pins.py"),
     "station": ("tests/test_station.py", "tests/test_pins.py"),
-    "optimizer/_repair": ("tests/test_optimize_solve.py", "tests/test_optimize_ramp.py",
-                          "tests/test_pins.py"),
-    "optimizer/verify": ("tests/test_optimize_props.py", "tests/test_optimize_solve.py",
-                         "tests/test_optimizer_v2x.py", "tests/test_optimize_ramp.py",
-                         "tests/test_pins.py"),
+    "optimizer/_repair": ("tests/test_pins.py", "tests/test_optimize_solve.py",
+                          "tests/test_optimize_ramp.py"),
+    "optimizer/verify": ("tests/test_pins_verify.py", "tests/test_pins.py",
+                         "tests/test_optimize_solve.py", "tests/test_optimizer_v2x.py",
+                         "tests/test_optimize_ramp.py", "tests/test_optimize_site.py",
+                         "tests/test_optimize_constraints.py", "tests/test_optimize_props.py",
+                         "tests/test_site_props.py"),
     "optimizer/solve": ("tests/test_optimize_solve.py", "tests/test_optimizer_v2x.py",
                         "tests/test_optimize_ramp.py", "tests/test_pins.py"),
     "optimizer/_network": ("tests/test_optimize_solve.py", "tests/test_optimize_problem.py",
@@ -342,6 +344,8 @@ def main(argv: list[str] | None = None) -> int:
             for m in mutants((ROOT / "smartcharge" / f"{name}.py").read_text()):
                 print(f"{name} #{m.index} line {m.line}: {m.what}")
         return 0
+    # a SIGTERM (a run stopped early) still removes the copy and writes the survivors
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     os.environ.setdefault("HYPOTHESIS_PROFILE", "default")
     os.environ.setdefault("MPLBACKEND", "Agg")
     _preload()
@@ -359,11 +363,11 @@ def main(argv: list[str] | None = None) -> int:
                   f" score {100 * score:.1f} %", flush=True)
     finally:
         shutil.rmtree(copy_root.parent, ignore_errors=True)
+        args.out.write_text("\n".join(survivors) + ("\n" if survivors else ""))
     k, s, t = total
     print(f"== total: killed {k}, timed out {t}, survived {s}:"
           f" score {100 * (k + t) / max(k + s + t, 1):.1f} %"
           f" in {time.monotonic() - t0:.0f} s", flush=True)
-    args.out.write_text("\n".join(survivors) + ("\n" if survivors else ""))
     return 0
 
 
