@@ -143,3 +143,14 @@ def test_composite_response_with_a_zero_duration_schedule_is_valid() -> None:
     with pytest.raises((InvalidPayloadError, ValueError)):
         v201.GetCompositeScheduleResponse.model_validate(
             {**payload, "schedule": {**payload["schedule"], "duration": -1}})
+
+
+def test_a_received_composite_response_with_duration_0_passes_the_value_rules() -> None:
+    """v201.parse runs the message's own value rules after the schema (check_rules): a
+    zero-length composite (the period in force at scheduleStart) is accepted there too."""
+    payload = {"status": "Accepted", "schedule": {
+        "evseId": 1, "duration": 0, "scheduleStart": "2025-01-01T08:00:00Z",
+        "chargingRateUnit": "A", "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 16.0}]}}
+    got = v201.parse("GetCompositeScheduleResponse", payload)
+    assert isinstance(got, v201.GetCompositeScheduleResponse)
+    assert got.schedule is not None and got.schedule.duration == 0

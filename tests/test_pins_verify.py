@@ -130,8 +130,9 @@ def test_verify_outside_window_beyond_atol_and_no_other_rule_there() -> None:
     p = _problem(session={"arrival": (T0 + timedelta(hours=1)).isoformat(),
                           "max_power_w": 1000.0, "min_power_w": 500.0})
     assert _found(p, [[0.5, 0.0]]) == []
-    assert _found(p, [[1.5, 0.0]]) == [("outside_window", 0)]
+    assert _values(p, [[1.5, 0.0]]) == [("outside_window", "s1", 0, 1.5, 0.0, None)]
     assert _found(p, [[5000.0, 0.0]]) == [("outside_window", 0)]
+    assert _found(p, [[0.0, 0.0]], rtol=0.0, atol=0.0) == []
 
 
 def test_verify_not_finite_power_is_reported_once_and_counts_as_zero_elsewhere() -> None:
@@ -166,6 +167,8 @@ def test_verify_v2x_discharge_outside_the_window_is_outside_window_only() -> Non
     p = _v2x(arrival=(T0 + timedelta(hours=1)).isoformat())
     assert _found(p, [[-0.5, 0.0]]) == []
     assert _found(p, [[-5000.0, 5000.0]]) == [("outside_window", 0)]
+    assert _values(p, [[-1.5, 0.0]]) == [("outside_window", "s1", 0, -1.5, 0.0, None)]
+    assert _found(p, [[0.0, 0.0]], rtol=0.0, atol=0.0) == []
 
 
 def test_verify_discharge_floor_reports_the_first_step_below_it() -> None:
@@ -387,6 +390,15 @@ def test_verify_pv_session_may_not_import_or_use_the_battery() -> None:
     assert _site_found(p, [[998.0, 0.0]], [-0.5, 0.0], [1000.0, 0.0]) == []
     # not drawing (within atol): the site may import and the battery discharge
     assert _site_found(p, [[0.5, 0.0]], [-2.0, 0.0], [0.0, 0.0]) == []
+    loaded = _problem(session={"mode": "pv"}, tariff={"site_load_w": 500.0},
+                      generation=[{"id": "pv", "node": "grid", "power_w": 1000.0}])
+    assert _found(loaded, [[0.0, 0.0]], rtol=0.0, atol=0.0,
+                  generation_w=np.zeros((1, 2))) == []
+    # the site load counts: 500 W of EV on 1,000 W of generation with 500 W of site load
+    assert _found(loaded, [[500.0, 0.0]], rtol=0.0, atol=0.0,
+                  generation_w=np.array([[1000.0, 0.0]])) == []
+    assert _found(loaded, [[500.5, 0.0]], rtol=0.0, atol=0.0,
+                  generation_w=np.array([[1000.0, 0.0]])) == [("surplus_import", 0)]
 
 
 def test_verify_min_pv_session_may_import_for_its_minimum_only() -> None:
@@ -414,3 +426,71 @@ def test_verify_default_tolerances_are_1e_9_relative_and_1e_6_absolute() -> None
     assert [v.kind for v in ramp_violations(p.network(), np.array([[0.0, 1000.0000025]]))] \
         == ["node_ramp"]
     assert ramp_violations(p.network(), np.array([[0.0, 1000.0000015]])) == []
+
+
+def test_verify_discharge_floor_counts_step_hours_and_the_part_of_a_step_present() -> None:
+    """Quarter-hour steps, arrival at 00:07:30 (half of step 0): -1,000 W in step 0 lends
+    1,000 x 0.5 x 0.25 = 125 Wh, exactly a 125 Wh floor; -1,004 W lends 125.5 Wh."""
+    p = _problem(session={"max_discharge_w": 5000.0, "discharge_floor_wh": 125.0,
+                          "arrival": (T0 + timedelta(seconds=450)).isoformat()},
+                 step_s=900)
+    assert _found(p, [[-1000.0, 1000.0]], rtol=0.0, atol=0.0) == []
+    assert _values(p, [[-1004.0, 1004.0]]) == []  # within the tolerance (1.1 x 125 + 1)
+    plan = Plan.from_session_power(p, [[-1004.0, 1004.0]])
+    got = [(v.kind, v.step, v.value, v.limit) for v in verify(p, plan, rtol=0.0, atol=0.0)]
+    assert got == [("discharge_floor", 0, -125.5, -125.0)]
+
+
+def test_verify_checks_a_limit_set_at_some_steps_only() -> None:
+    """``max_power_w`` / ``max_current_a`` given per step with ``None`` (no limit) at step
+    0: step 1 is still checked."""
+    p = _problem(node={"max_power_w": [None, 1000.0]})
+    assert _found(p, [[5000.0, 1000.0]], rtol=0.0, atol=0.0) == []
+    assert _found(p, [[5000.0, 1001.0]], rtol=0.0, atol=0.0) == [("node_power", 1)]
+    q = _one_phase({"max_current_a": [None, 10.0]})
+    assert _found(q, [[3680.0, 2300.0]], rtol=0.0, atol=0.0) == []
+    assert _found(q, [[3680.0, 2310.0]], rtol=0.0, atol=0.0) == [("node_current", 1)]
+
+
+def _gen_bat(node: dict[str, Any]) -> Problem:
+    """The 1-phase EVSE (on L1) of :func:`_one_phase` with 2,070 W of generation and a
+    2,070 W battery at ``grid``: balanced, 3 A per line (2,070 / 690 V)."""
+    return _one_phase(node, generation=[{"id": "pv", "node": "grid", "power_w": 2070.0}],
+                      batteries=[{"id": "b1", "node": "grid", "capacity_wh": 1e6,
+                                  "initial_wh": 5e5, "max_charge_w": 2070.0,
+                                  "max_discharge_w": 2070.0, "efficiency": 1.0}])
+
+
+def test_verify_node_power_counts_generation_and_batteries_below_the_node() -> None:
+    """A 1,000 W node: the EV's 3,070 W with 2,070 W of generation is 1,000 W (allowed,
+    zero tolerances); with the battery charging 2,070 W too it is 3,070 W (reported)."""
+    p = _gen_bat({"max_power_w": 1000.0})
+    gen, idle, charging = np.array([[2070.0, 0.0]]), np.zeros((1, 2)), np.array([[2070.0, 0.0]])
+    assert _found(p, [[3070.0, 1000.0]], rtol=0.0, atol=0.0, battery_power_w=idle,
+                  generation_w=gen) == []
+    assert _found(p, [[3070.0, 1000.0]], rtol=0.0, atol=0.0, battery_power_w=charging,
+                  generation_w=gen) == [("node_power", 0)]
+
+
+def test_verify_line_currents_count_generation_and_batteries_below_the_node() -> None:
+    """A 10 A node: the EV's 12 A on L1 less the generation's balanced 3 A is 9 A
+    (allowed); the battery charging its 3 A per line instead makes 15 A on L1 (reported)."""
+    p = _gen_bat({"max_current_a": 10.0})
+    gen, idle = np.array([[2070.0, 0.0]]), np.zeros((1, 2))
+    assert _found(p, [[2760.0, 0.0]], rtol=0.0, atol=0.0, battery_power_w=idle,
+                  generation_w=gen) == []
+    got = _found(p, [[2760.0, 0.0]], rtol=0.0, atol=0.0,
+                 battery_power_w=np.array([[2070.0, 0.0]]), generation_w=np.zeros((1, 2)))
+    assert got == [("node_current", 0)]
+
+
+def test_verify_a_battery_charging_at_an_overloaded_node_is_the_plans_fault() -> None:
+    """Site load 2,000 W under a 1,000 W node, EV off: a battery charging 0.5 W is within
+    atol (1 W) of the site load alone; charging 1.5 W makes it worse (reported)."""
+    p = _one_phase({"max_power_w": 1000.0}, tariff={"site_load_w": [2000.0, 0.0]},
+                   batteries=[{"id": "b1", "node": "grid", "capacity_wh": 1e6,
+                               "initial_wh": 5e5, "max_charge_w": 2070.0,
+                               "max_discharge_w": 2070.0, "efficiency": 1.0}])
+    assert _found(p, [[0.0, 0.0]], battery_power_w=np.array([[0.5, 0.0]])) == []
+    assert _found(p, [[0.0, 0.0]], battery_power_w=np.array([[1.5, 0.0]])) == [
+        ("node_power", 0)]
