@@ -244,3 +244,45 @@ def test_make_safe_scales_a_child_node_then_its_parent() -> None:
     sp, _ = repair.make_safe(net, rows, np.array([[6000.0], [0.0]]),
                              repair.allowed_mask(net, rows))
     np.testing.assert_allclose(sp, [[3000.0], [0.0]], rtol=1e-12)
+
+
+def test_make_safe_zeroes_a_step_where_dropping_a_session_below_its_minimum_breaks_a_row(
+) -> None:
+    """A constraint ``|I_a - I_b| <= 10 A`` (b's current cancels a's, as a transformer's
+    line at Caltech). Step 0: a 15 A, b 5.5 A (|9.5| A: within); b is below its 6 A
+    minimum and dropped, and a's 15 A alone breaks the row: the step is zeroed. Step 1:
+    a 15 A, b 7 A (8 A) stands."""
+    p = Problem.model_validate({
+        "horizon": {"start": T0.isoformat(), "step_s": 3600, "n_steps": 2},
+        "nodes": [{"id": "grid"}],
+        "evses": [{"id": e, "node": "grid", "phases": 1, "connection": "L1",
+                   "max_current_a": 32.0, "min_current_a": 6.0} for e in "ab"],
+        "constraints": [{"id": "c", "coefficients": {"a": 1.0, "b": -1.0},
+                         "max_current_a": 10.0}],
+        "sessions": [{"id": s, "evse": s, "arrival": T0.isoformat(),
+                      "departure": (T0 + timedelta(hours=2)).isoformat(),
+                      "energy_wh": 1e6} for s in "ab"],
+    })
+    net = p.network()
+    rows = net.rows(10.0)
+    raw = np.array([[15 * 230.0, 15 * 230.0], [5.5 * 230.0, 7 * 230.0]])
+    sp, changed = repair.make_safe(net, rows, raw, repair.allowed_mask(net, rows))
+    assert changed
+    assert sp.tolist() == [[0.0, 15 * 230.0], [0.0, 7 * 230.0]]
+    assert verify(p, Plan.from_session_power(p, sp)) == []
+
+
+def test_win_back_serves_a_session_short_by_half_a_watt_hour() -> None:
+    """Need 3,000.5 Wh, plan 0 W then 3,000 W (0.5 Wh short), step 0 dropped: step 0 at
+    the 1,380 W minimum, the 1,379.5 Wh excess taken off step 1 (1,620.5 W)."""
+    p = _ac(1, need_wh=3000.5)
+    net = p.network()
+    sp = repair.win_back(net, net.rows(10.0), np.array([[0.0, 3000.0]]), net.frac > 0,
+                         np.array([[True, False]]))
+    np.testing.assert_allclose(sp, [[1380.0, 1620.5]], rtol=1e-12)
+    # a session that has its need is left alone
+    done = _ac(1, need_wh=3000.0)
+    net = done.network()
+    sp = repair.win_back(net, net.rows(10.0), np.array([[0.0, 3000.0]]), net.frac > 0,
+                         np.array([[True, False]]))
+    assert sp.tolist() == [[0.0, 3000.0]]
