@@ -342,8 +342,12 @@ def test_verify_battery_power_within_its_charge_and_discharge_limits() -> None:
     got = [(v.kind, v.step, v.value, v.limit) for v in verify(p, plan, rtol=RTOL, atol=ATOL)
            if v.kind == "battery_power"]
     assert got == [("battery_power", 0, 1101.5, 1000.0), ("battery_power", 1, -2201.5, 2000.0)]
-    assert _site_found(p, [[0.0, 0.0]], [float("nan"), 0.0], [0.0, 0.0]) == [
-        ("not_finite", 0)]
+    assert _values(p, [[0.0, 0.0]], battery_power_w=np.array([[float("nan"), 0.0]]),
+                   generation_w=np.zeros((1, 2)))[0][1:3] == ("b1", 0)
+    nan = Plan(p, np.zeros((1, 2)), battery_power_w=np.array([[float("nan"), 0.0]]),
+               generation_w=np.zeros((1, 2)))
+    got = [(v.kind, v.subject, v.step, v.limit) for v in verify(p, nan, rtol=0.0, atol=0.0)]
+    assert got == [("not_finite", "b1", 0, 0.0)]  # and counted as idle for its charge
 
 
 def test_verify_battery_state_of_charge_within_min_and_max() -> None:
