@@ -498,3 +498,27 @@ def test_verify_a_battery_charging_at_an_overloaded_node_is_the_plans_fault() ->
     assert _found(p, [[0.0, 0.0]], battery_power_w=np.array([[0.5, 0.0]])) == []
     assert _found(p, [[0.0, 0.0]], battery_power_w=np.array([[1.5, 0.0]])) == [
         ("node_power", 0)]
+
+
+def test_verify_zero_ramp_holds_the_power_but_a_first_step_drop_is_free() -> None:
+    """``max_ramp_w = 0``: the node's EV power may not change between steps; from an
+    initial 5,000 W, dropping to 0 W at step 0 is allowed (only rises are checked there)."""
+    p = _problem(node={"max_ramp_w": 0.0, "initial_power_w": 5000.0})
+    assert _found(p, [[0.0, 0.0]], rtol=0.0, atol=0.0) == []
+    assert _found(p, [[0.0, 1.0]], rtol=0.0, atol=0.0) == [("node_ramp", 1)]
+    assert _found(p, [[5001.0, 5001.0]], rtol=0.0, atol=0.0) == [("node_ramp", 0)]
+
+
+def test_verify_surplus_battery_reports_the_largest_discharge() -> None:
+    """Two batteries while a ``pv`` session draws surplus: one charging 5 W, one
+    discharging 2 W: the violation's value is the 2 W discharged."""
+    bat = {"node": "grid", "capacity_wh": 1e4, "initial_wh": 5e3, "max_charge_w": 1e3,
+           "max_discharge_w": 1e3}
+    p = _problem(session={"mode": "pv"},
+                 generation=[{"id": "pv", "node": "grid", "power_w": 2000.0}],
+                 batteries=[{"id": "b1", **bat}, {"id": "b2", **bat}])
+    plan = Plan(p, np.array([[1000.0, 0.0]]), battery_power_w=np.array([[5.0, 0.0],
+                                                                       [-2.0, 0.0]]),
+                generation_w=np.array([[2000.0, 0.0]]))
+    got = [(v.kind, v.subject, v.step, v.value) for v in verify(p, plan, rtol=0.0, atol=0.0)]
+    assert got == [("surplus_battery", "s1", 0, 2.0)]
