@@ -286,3 +286,89 @@ def test_win_back_serves_a_session_short_by_half_a_watt_hour() -> None:
     sp = repair.win_back(net, net.rows(10.0), np.array([[0.0, 3000.0]]), net.frac > 0,
                          np.array([[True, False]]))
     assert sp.tolist() == [[0.0, 3000.0]]
+
+
+def test_make_safe_keeps_a_plan_exactly_at_a_node_limit() -> None:
+    """Two 1-phase EVSEs at 1,500 W each under a 3,000 W node: at the limit, not over
+    it -- kept as it is (not scaled, not zeroed)."""
+    p = _ac(2, node={"max_power_w": 3000.0})
+    net = p.network()
+    rows = net.rows(10.0)
+    raw = np.array([[1500.0, 1500.0], [1500.0, 1380.0]])
+    sp, changed = repair.make_safe(net, rows, raw, repair.allowed_mask(net, rows))
+    assert sp.tolist() == raw.tolist()
+    assert not changed
+
+
+def test_make_safe_caps_energy_counting_the_part_of_a_step_a_session_is_there() -> None:
+    """Arrival at 00:30 (half of step 0), need 1,000 Wh, 4,000 W asked in both steps:
+    2,000 + 4,000 = 6,000 Wh, scaled by 1/6 to 666.7 W (333.3 + 666.7 = 1,000 Wh)."""
+    p = Problem.model_validate({
+        "horizon": {"start": T0.isoformat(), "step_s": 3600, "n_steps": 2},
+        "nodes": [{"id": "grid"}],
+        "evses": [{"id": "e1", "node": "grid", "kind": "DC", "max_power_w": 10000.0}],
+        "sessions": [{"id": "s1", "evse": "e1",
+                      "arrival": (T0 + timedelta(minutes=30)).isoformat(),
+                      "departure": (T0 + timedelta(hours=2)).isoformat(),
+                      "energy_wh": 1000.0}],
+    })
+    net = p.network()
+    rows = net.rows(10.0)
+    sp, _ = repair.make_safe(net, rows, np.full((1, 2), 4000.0),
+                             repair.allowed_mask(net, rows))
+    np.testing.assert_allclose(sp, [[4000.0 / 6, 4000.0 / 6]], rtol=1e-12)
+    np.testing.assert_allclose(repair.energy_wh(net, sp), [1000.0], rtol=1e-12)
+
+
+def test_make_safe_scales_only_the_step_that_breaks_a_limit() -> None:
+    """A node limit of 2,000 W at step 0 and 5,000 W at step 1; 3,000 W then 1,500 W
+    asked: step 0 scaled to 2,000 W (above the 1,380 W minimum), step 1 kept."""
+    p = _ac(1, node={"max_power_w": [2000.0, 5000.0]})
+    net = p.network()
+    rows = net.rows(10.0)
+    sp, _ = repair.make_safe(net, rows, np.array([[3000.0, 1500.0]]),
+                             repair.allowed_mask(net, rows))
+    np.testing.assert_allclose(sp, [[2000.0, 1500.0]], rtol=1e-12)
+
+
+def test_win_back_never_takes_a_step_below_the_minimum_to_make_room() -> None:
+    """Need 1,600 Wh, plan 0 W then 1,500 W: step 0 at the 1,380 W minimum would give
+    1,280 Wh too much, and step 1 has only 120 Wh above its minimum: no win-back."""
+    p = _ac(1, need_wh=1600.0)
+    net = p.network()
+    sp = repair.win_back(net, net.rows(10.0), np.array([[0.0, 1500.0]]), net.frac > 0,
+                         np.array([[True, False]]))
+    assert sp.tolist() == [[0.0, 1500.0]]
+
+
+def _shared_evse(a_w: float) -> tuple[Problem, np.ndarray[Any, Any]]:
+    """One 1-phase 32 A EVSE (7,360 W): session a until 01:30 at ``a_w`` in step 1,
+    session b from 01:30 (half of step 1) needing 690 Wh, dropped at step 1."""
+    p = Problem.model_validate({
+        "horizon": {"start": T0.isoformat(), "step_s": 3600, "n_steps": 2},
+        "nodes": [{"id": "grid"}],
+        "evses": [{"id": "e1", "node": "grid", "phases": 1, "max_current_a": 32.0,
+                   "min_current_a": 6.0}],
+        "sessions": [
+            {"id": "a", "evse": "e1", "arrival": T0.isoformat(),
+             "departure": (T0 + timedelta(minutes=90)).isoformat(), "energy_wh": 1e6},
+            {"id": "b", "evse": "e1", "arrival": (T0 + timedelta(minutes=90)).isoformat(),
+             "departure": (T0 + timedelta(hours=2)).isoformat(), "energy_wh": 690.0},
+        ],
+    })
+    return p, np.array([[7360.0, a_w], [0.0, 0.0]])
+
+
+def test_win_back_respects_the_evse_maximum_when_two_sessions_share_it_in_a_step() -> None:
+    """Step 1: a at 6,000 W; b back on at its 1,380 W minimum would make 7,380 W on the
+    7,360 W EVSE: refused. With a at 5,980 W it makes exactly 7,360 W: allowed."""
+    dropped = np.array([[False, False], [False, True]])
+    p, sp = _shared_evse(6000.0)
+    net = p.network()
+    out = repair.win_back(net, net.rows(10.0), sp, net.frac > 0, dropped)
+    assert out.tolist() == sp.tolist()
+    p, sp = _shared_evse(5980.0)
+    net = p.network()
+    out = repair.win_back(net, net.rows(10.0), sp, net.frac > 0, dropped)
+    assert out.tolist() == [[7360.0, 5980.0], [0.0, 1380.0]]
+    assert verify(p, Plan.from_session_power(p, out)) == []
