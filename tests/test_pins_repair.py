@@ -90,12 +90,12 @@ def test_win_back_stays_safe_turns_on_dropped_steps_at_the_minimum_only(
 
 
 def _ac(n_ev: int, *, node: dict[str, Any] | None = None, need_wh: float = 1e6,
-        steps: int = 2, **extra: Any) -> Problem:
+        steps: int = 2, step_s: int = 3600, **extra: Any) -> Problem:
     """``n_ev`` 1-phase 230 V EVSEs (6..32 A: 1,380..7,360 W) on L1 under ``grid``, one
     session each over the horizon."""
-    end = (T0 + timedelta(hours=steps)).isoformat()
+    end = (T0 + timedelta(seconds=steps * step_s)).isoformat()
     return Problem.model_validate({
-        "horizon": {"start": T0.isoformat(), "step_s": 3600, "n_steps": steps},
+        "horizon": {"start": T0.isoformat(), "step_s": step_s, "n_steps": steps},
         "nodes": [{"id": "grid", **(node or {})}],
         "evses": [{"id": f"e{i}", "node": "grid", "phases": 1, "connection": "L1",
                    "max_current_a": 32.0, "min_current_a": 6.0} for i in range(n_ev)],
@@ -372,3 +372,13 @@ def test_win_back_respects_the_evse_maximum_when_two_sessions_share_it_in_a_step
     out = repair.win_back(net, net.rows(10.0), sp, net.frac > 0, dropped)
     assert out.tolist() == [[7360.0, 5980.0], [0.0, 1380.0]]
     assert verify(p, Plan.from_session_power(p, out)) == []
+
+
+def test_win_back_turns_on_several_dropped_steps_while_the_session_is_short() -> None:
+    """Quarter-hour steps, need 1,440 Wh, plan 0, 0, 3,000 W (750 Wh): each dropped step
+    at the 1,380 W minimum adds 345 Wh; both are turned on (750 + 345 + 345 = 1,440)."""
+    p = _ac(1, need_wh=1440.0, steps=3, step_s=900)
+    net = p.network()
+    sp = repair.win_back(net, net.rows(10.0), np.array([[0.0, 0.0, 3000.0]]), net.frac > 0,
+                         np.array([[True, True, False]]))
+    np.testing.assert_allclose(sp, [[1380.0, 1380.0, 3000.0]], rtol=1e-12)
