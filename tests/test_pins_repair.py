@@ -382,3 +382,18 @@ def test_win_back_turns_on_several_dropped_steps_while_the_session_is_short() ->
     sp = repair.win_back(net, net.rows(10.0), np.array([[0.0, 0.0, 3000.0]]), net.frac > 0,
                          np.array([[True, True, False]]))
     np.testing.assert_allclose(sp, [[1380.0, 1380.0, 3000.0]], rtol=1e-12)
+
+
+def test_win_back_stage_turns_a_step_the_repair_dropped_back_on() -> None:
+    """Need 3,500 Wh; the LP asks 1,000 W then 3,000 W (4,000 Wh: scaled by 7/8 to 875 W,
+    below the 1,380 W minimum and dropped, and 2,625 W). The win-back stage puts step 0 at
+    the minimum and takes the 505 Wh excess off step 1: 1,380 + 2,120 W."""
+    p = _ac(1, need_wh=3500.0)
+    net = p.network()
+    rows = net.rows(10.0)
+    allowed = repair.allowed_mask(net, rows)
+    rep = repair.repair(net, rows, allowed, np.array([[1000.0, 3000.0]]))
+    assert rep.sp.tolist() == [[0.0, 2625.0]] and rep.dropped.tolist() == [[True, False]]
+    out = repair.win_back_stage(net, rows, allowed, rep)
+    np.testing.assert_allclose(out.sp, [[1380.0, 2120.0]], rtol=1e-12)
+    assert out.dropped.tolist() == rep.dropped.tolist() and out.lp_wh == rep.lp_wh
