@@ -451,6 +451,9 @@ def test_verify_checks_a_limit_set_at_some_steps_only() -> None:
     p = _problem(node={"max_power_w": [None, 1000.0]})
     assert _found(p, [[5000.0, 1000.0]], rtol=0.0, atol=0.0) == []
     assert _found(p, [[5000.0, 1001.0]], rtol=0.0, atol=0.0) == [("node_power", 1)]
+    # the same with exports unlimited at every step
+    p = _problem(node={"max_power_w": [None, 1000.0], "max_export_w": [None, None]})
+    assert _found(p, [[5000.0, 1001.0]], rtol=0.0, atol=0.0) == [("node_power", 1)]
     q = _one_phase({"max_current_a": [None, 10.0]})
     assert _found(q, [[3680.0, 2300.0]], rtol=0.0, atol=0.0) == []
     assert _found(q, [[3680.0, 2310.0]], rtol=0.0, atol=0.0) == [("node_current", 1)]
