@@ -154,3 +154,37 @@ def test_a_received_composite_response_with_duration_0_passes_the_value_rules() 
     got = v201.parse("GetCompositeScheduleResponse", payload)
     assert isinstance(got, v201.GetCompositeScheduleResponse)
     assert got.schedule is not None and got.schedule.duration == 0
+
+
+def test_fallback_profiles_default_to_stack_level_0_and_evse_ids_from_1() -> None:
+    """Without ``evse_ids`` the OCPP evseIds are the positions in the problem from 1 (the
+    profile ids say so); without ``stack_level`` the profiles sit at stackLevel 0, below
+    any TxDefaultProfile the CSMS stacks above them."""
+    from smartcharge.ocpp.fallback import fallback_profiles
+    from smartcharge.ocpp.reconcile import stable_profile_id
+    from smartcharge.optimizer import Problem
+
+    site = Problem.model_validate({
+        "horizon": {"start": "2024-01-01T00:00:00Z", "step_s": 900, "n_steps": 4},
+        "nodes": [{"id": "grid", "max_current_a": 32}],
+        "evses": [{"id": "a", "node": "grid", "max_current_a": 32},
+                  {"id": "b", "node": "grid", "max_current_a": 32}]})
+    got = fallback_profiles(site)
+    assert [(p.id, p.stack_level) for p in got.values()] == [
+        (stable_profile_id(1, "TxDefaultProfile"), 0),
+        (stable_profile_id(2, "TxDefaultProfile"), 0)]
+
+
+def test_fallback_share_0_gives_each_evse_its_own_minimum_or_nothing() -> None:
+    """share_a = 0 is allowed (">= 0"): an EVSE gets max(0, its minimum), rounded up to
+    0.1 A -- 6.25 A -> 6.3 A; an EVSE without a minimum gets 0."""
+    from smartcharge.ocpp.fallback import fallback_currents
+    from smartcharge.optimizer import Problem
+
+    site = Problem.model_validate({
+        "horizon": {"start": "2024-01-01T00:00:00Z", "step_s": 900, "n_steps": 4},
+        "nodes": [{"id": "grid", "max_current_a": 32}],
+        "evses": [{"id": "a", "node": "grid", "max_current_a": 32, "min_current_a": 6.25},
+                  {"id": "b", "node": "grid", "max_current_a": 32, "min_current_a": 0.0}]})
+    assert fallback_currents(site, share_a=0) == {"a": 6.3, "b": 0.0}
+    assert fallback_currents(site, share_a=0.0) == {"a": 6.3, "b": 0.0}
