@@ -288,11 +288,15 @@ def wilson(killed: int, n: int, z: float = 1.96) -> tuple[float, float]:
 
 
 def _make_copy() -> Path:
-    """A private copy of the project (sources, tests, docs, examples; no .git)."""
+    """A private copy of the project (sources, tests, docs, examples; no .git), with
+    ``../shared`` beside it when the project has one (else its tests skip)."""
     dst = Path(tempfile.mkdtemp(prefix="smartcharge-mutation-")) / "project"
     ignore = shutil.ignore_patterns(".git", ".ci-venv", ".venv", "__pycache__", ".hypothesis",
                                     ".mypy_cache", ".ruff_cache", ".pytest_cache", "site")
     shutil.copytree(ROOT, dst, ignore=ignore)
+    shared = ROOT.parent / "shared"  # ../shared (conformance cases): linked, not copied
+    if shared.is_dir():
+        (dst.parent / "shared").symlink_to(shared, target_is_directory=True)
     return dst
 
 
