@@ -188,3 +188,50 @@ def test_fallback_share_0_gives_each_evse_its_own_minimum_or_nothing() -> None:
                   {"id": "b", "node": "grid", "max_current_a": 32, "min_current_a": 0.0}]})
     assert fallback_currents(site, share_a=0) == {"a": 6.3, "b": 0.0}
     assert fallback_currents(site, share_a=0.0) == {"a": 6.3, "b": 0.0}
+
+
+# ---- OCPP 2.1: the schema's integers and minimums ------------------------------------------
+
+
+def _v21_profile(period: dict[str, Any], **schedule: Any) -> dict[str, Any]:
+    return {
+        "id": 1, "stackLevel": 0, "chargingProfilePurpose": "TxDefaultProfile",
+        "chargingProfileKind": "Relative",
+        "chargingSchedule": [{"id": 1, "chargingRateUnit": "A",
+                              "chargingSchedulePeriod": [period], **schedule}],
+    }
+
+
+def test_v21_sales_tariff_id_0_and_0_price_levels_are_valid() -> None:
+    """2.1 gives salesTariff.id and numEPriceLevels a minimum of 0: 0 itself is allowed
+    (from a 2.0.1 profile as well as parsed), -1 is not."""
+    from smartcharge.errors import InvalidPayloadError
+    from smartcharge.ocpp.v21 import parse_charging_profile_v21, profile_to_v21
+
+    tariff = {"id": 0, "numEPriceLevels": 0,
+              "salesTariffEntry": [{"relativeTimeInterval": {"start": 0}}]}
+    raw = _v21_profile({"startPeriod": 0, "limit": 16.0}, salesTariff=tariff)
+    p21 = parse_charging_profile_v21(raw)
+    sched = p21.charging_schedule[0]
+    assert sched.sales_tariff is not None and sched.sales_tariff.id == 0
+    assert profile_to_v21(ChargingProfile.model_validate(raw)) == p21
+    with pytest.raises(InvalidPayloadError):
+        parse_charging_profile_v21(
+            _v21_profile({"startPeriod": 0, "limit": 16.0},
+                         salesTariff={**tariff, "numEPriceLevels": -1}))
+
+
+@pytest.mark.parametrize("phases", ["3", 3.0, True])
+def test_v21_number_phases_must_be_a_json_integer(phases: object) -> None:
+    """numberPhases is an integer in the 2.1 schema: "3", 3.0 or true are rejected, not
+    coerced."""
+    from smartcharge.errors import InvalidPayloadError
+    from smartcharge.ocpp.v21 import parse_charging_profile_v21
+
+    ok = parse_charging_profile_v21(_v21_profile({"startPeriod": 0, "limit": 16.0,
+                                                  "numberPhases": 3}))
+    assert ok.charging_schedule[0].charging_schedule_period[0].number_phases == 3
+    with pytest.raises(InvalidPayloadError) as err:
+        parse_charging_profile_v21(_v21_profile({"startPeriod": 0, "limit": 16.0,
+                                                 "numberPhases": phases}))
+    assert "numberPhases" in (err.value.path or "")
