@@ -235,3 +235,18 @@ def test_v21_number_phases_must_be_a_json_integer(phases: object) -> None:
         parse_charging_profile_v21(_v21_profile({"startPeriod": 0, "limit": 16.0,
                                                  "numberPhases": phases}))
     assert "numberPhases" in (err.value.path or "")
+
+
+def test_v21_min_charging_rate_0_translates_to_201() -> None:
+    """minChargingRate >= 0 with one decimal is 2.0.1's rule too: 0 translates, -0.1 and
+    6.05 do not."""
+    from smartcharge.errors import TranslationError
+    from smartcharge.ocpp.v21 import parse_charging_profile_v21, profile_from_v21
+
+    p = profile_from_v21(parse_charging_profile_v21(
+        _v21_profile({"startPeriod": 0, "limit": 16.0}, minChargingRate=0.0)))
+    assert p.charging_schedule[0].min_charging_rate == 0.0
+    for bad in (-0.1, 6.05):
+        with pytest.raises(TranslationError):
+            profile_from_v21(parse_charging_profile_v21(
+                _v21_profile({"startPeriod": 0, "limit": 16.0}, minChargingRate=bad)))
