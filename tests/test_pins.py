@@ -681,3 +681,15 @@ def test_station_numbers_must_be_numbers_not_bools_or_strings(name: str, value: 
         ChargingStation(**{name: value})
     assert (err.value.path, err.value.rule) == (name, "type")
     assert ChargingStation(**{name: 230}) is not None
+
+
+def test_no_transaction_starts_on_evse_0_the_station_itself() -> None:
+    from smartcharge.errors import StationError
+
+    st_ = ChargingStation()
+    with pytest.raises(StationError) as err:
+        st_.start_transaction(0, "tx-1", T0)
+    assert err.value.path is not None and "evse" in err.value.path.lower()
+    assert dict(st_.transactions) == {}
+    st_.start_transaction(1, "tx-1", T0)
+    assert dict(st_.transactions) == {1: ("tx-1", T0)}
