@@ -24,8 +24,11 @@ Usage (from the repository root, outside CI)::
 It prints one line per mutant and a summary per module, and writes the survivors (with
 their diff) to ``--out`` (default ``benchmarks/mutation/survivors.txt``). Mutants are
 numbered per module in source order; ``--sample N`` picks N of them with ``--seed``
-(default 0), the same N for the same source. HYPOTHESIS_PROFILE defaults to ``default``
-(reproducible examples), so a run is deterministic up to timeouts.
+(default 0), the same N for the same source, and the summary then gives the Wilson 95 %
+interval of the module's whole score (:func:`wilson`). HYPOTHESIS_PROFILE defaults to
+``default`` (reproducible examples), so a run is deterministic up to timeouts. The copy
+gets ``../shared`` linked beside it (the conformance tests run, not skip); a SIGTERM stops
+a run cleanly (the copy removed, the survivors so far written).
 """
 
 from __future__ import annotations
