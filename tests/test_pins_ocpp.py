@@ -250,3 +250,25 @@ def test_v21_min_charging_rate_0_translates_to_201() -> None:
         with pytest.raises(TranslationError):
             profile_from_v21(parse_charging_profile_v21(
                 _v21_profile({"startPeriod": 0, "limit": 16.0}, minChargingRate=bad)))
+
+
+def test_v21_station_total_sums_the_evse_limits_from_zero() -> None:
+    """OCPP 2.1 composite of EVSE 0: the EVSEs' limits summed (EVerest's
+    merge_profiles_by_summing_limits), 10 A + 6 A = 16 A, with and without numberPhases."""
+    from smartcharge.ocpp.composite21 import composite_schedule_v21
+    from smartcharge.ocpp.v21 import parse_charging_profile_v21
+
+    def default(pid: int, amps: float, phases: int | None) -> Any:
+        per: dict[str, Any] = {"startPeriod": 0, "limit": amps}
+        if phases is not None:
+            per["numberPhases"] = phases
+        return parse_charging_profile_v21({
+            "id": pid, "stackLevel": 0, "chargingProfilePurpose": "TxDefaultProfile",
+            "chargingProfileKind": "Absolute", "chargingSchedule": [{
+                "id": 1, "chargingRateUnit": "A", "startSchedule": NOW.isoformat(),
+                "chargingSchedulePeriod": [per]}]})
+
+    for phases in (None, 1, 3):
+        c = composite_schedule_v21({1: [default(1, 10.0, phases)],
+                                    2: [default(2, 6.0, phases)]}, 0, NOW, 600, "A")
+        assert [(q.start_period, q.limit) for q in c.charging_schedule_period] == [(0, 16.0)]

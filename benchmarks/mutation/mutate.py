@@ -72,7 +72,8 @@ MODULES: dict[str, tuple[str, ...]] = {
     "ocpp/v16": ("tests/test_ocpp_v16.py", "tests/test_pins_ocpp.py"),
     "ocpp/v21": ("tests/test_pins_ocpp.py", "tests/test_ocpp_v21.py",
                  "tests/test_conformance_everest_v21.py"),
-    "ocpp/composite21": ("tests/test_composite.py", "tests/test_conformance_everest_v21.py"),
+    "ocpp/composite21": ("tests/test_pins_ocpp.py", "tests/test_composite.py",
+                         "tests/test_conformance_everest_v21.py"),
     "ocpp/fallback": ("tests/test_pins_ocpp.py", "tests/test_fallback.py"),
 }
 
