@@ -272,3 +272,30 @@ def test_v21_station_total_sums_the_evse_limits_from_zero() -> None:
         c = composite_schedule_v21({1: [default(1, 10.0, phases)],
                                     2: [default(2, 6.0, phases)]}, 0, NOW, 600, "A")
         assert [(q.start_period, q.limit) for q in c.charging_schedule_period] == [(0, 16.0)]
+
+
+@pytest.mark.parametrize(("unit", "one", "two", "total"), [
+    ("W", (3000.0, 2000.0, 1000.0), (1000.0, 1000.0, 1000.0), (4000.0, 3000.0, 2000.0)),
+    ("A", (10.0, 8.0, 6.0), (6.0, 6.0, 6.0), (16.0, 14.0, 12.0)),
+])
+def test_v21_station_total_sums_per_phase_limits_line_by_line(
+    unit: str, one: tuple[float, float, float], two: tuple[float, float, float],
+    total: tuple[float, float, float],
+) -> None:
+    """2.1 per-phase limits (limit, limit_L2, limit_L3) of two EVSEs: EVSE 0's composite
+    sums them line by line."""
+    from smartcharge.ocpp.composite21 import composite_schedule_v21
+    from smartcharge.ocpp.v21 import parse_charging_profile_v21
+
+    def default(pid: int, lim: tuple[float, float, float]) -> Any:
+        return parse_charging_profile_v21({
+            "id": pid, "stackLevel": 0, "chargingProfilePurpose": "TxDefaultProfile",
+            "chargingProfileKind": "Absolute", "chargingSchedule": [{
+                "id": 1, "chargingRateUnit": unit, "startSchedule": NOW.isoformat(),
+                "chargingSchedulePeriod": [{"startPeriod": 0, "limit": lim[0],
+                                            "limit_L2": lim[1], "limit_L3": lim[2]}]}]})
+
+    c = composite_schedule_v21({1: [default(1, one)], 2: [default(2, two)]}, 0, NOW, 600,
+                               unit)
+    q = c.charging_schedule_period[0]
+    assert (q.limit, q.limit_l2, q.limit_l3) == total
