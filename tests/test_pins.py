@@ -668,3 +668,28 @@ def test_win_back_counts_the_part_of_a_step_a_session_is_there() -> None:
     sp = repair.win_back(net, net.rows(10.0), np.array([[0.0, 3000.0]]), net.frac > 0,
                          np.array([[True, False]]))
     np.testing.assert_allclose(sp, [[1380.0, 2510.0]], rtol=1e-12)
+
+
+@pytest.mark.parametrize("name", ["supply_voltage", "default_limit_amps",
+                                  "default_limit_watts"])
+@pytest.mark.parametrize("value", [True, "230", None])
+def test_station_numbers_must_be_numbers_not_bools_or_strings(name: str, value: object) -> None:
+    """A bool is an int in Python; the station takes it for no voltage or limit."""
+    from smartcharge.errors import StationError
+
+    with pytest.raises(StationError) as err:
+        ChargingStation(**{name: value})
+    assert (err.value.path, err.value.rule) == (name, "type")
+    assert ChargingStation(**{name: 230}) is not None
+
+
+def test_no_transaction_starts_on_evse_0_the_station_itself() -> None:
+    from smartcharge.errors import StationError
+
+    st_ = ChargingStation()
+    with pytest.raises(StationError) as err:
+        st_.start_transaction(0, "tx-1", T0)
+    assert err.value.path is not None and "evse" in err.value.path.lower()
+    assert dict(st_.transactions) == {}
+    st_.start_transaction(1, "tx-1", T0)
+    assert dict(st_.transactions) == {1: ("tx-1", T0)}

@@ -143,3 +143,159 @@ def test_composite_response_with_a_zero_duration_schedule_is_valid() -> None:
     with pytest.raises((InvalidPayloadError, ValueError)):
         v201.GetCompositeScheduleResponse.model_validate(
             {**payload, "schedule": {**payload["schedule"], "duration": -1}})
+
+
+def test_a_received_composite_response_with_duration_0_passes_the_value_rules() -> None:
+    """v201.parse runs the message's own value rules after the schema (check_rules): a
+    zero-length composite (the period in force at scheduleStart) is accepted there too."""
+    payload = {"status": "Accepted", "schedule": {
+        "evseId": 1, "duration": 0, "scheduleStart": "2025-01-01T08:00:00Z",
+        "chargingRateUnit": "A", "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 16.0}]}}
+    got = v201.parse("GetCompositeScheduleResponse", payload)
+    assert isinstance(got, v201.GetCompositeScheduleResponse)
+    assert got.schedule is not None and got.schedule.duration == 0
+
+
+def test_fallback_profiles_default_to_stack_level_0_and_evse_ids_from_1() -> None:
+    """Without ``evse_ids`` the OCPP evseIds are the positions in the problem from 1 (the
+    profile ids say so); without ``stack_level`` the profiles sit at stackLevel 0, below
+    any TxDefaultProfile the CSMS stacks above them."""
+    from smartcharge.ocpp.fallback import fallback_profiles
+    from smartcharge.ocpp.reconcile import stable_profile_id
+    from smartcharge.optimizer import Problem
+
+    site = Problem.model_validate({
+        "horizon": {"start": "2024-01-01T00:00:00Z", "step_s": 900, "n_steps": 4},
+        "nodes": [{"id": "grid", "max_current_a": 32}],
+        "evses": [{"id": "a", "node": "grid", "max_current_a": 32},
+                  {"id": "b", "node": "grid", "max_current_a": 32}]})
+    got = fallback_profiles(site)
+    assert [(p.id, p.stack_level) for p in got.values()] == [
+        (stable_profile_id(1, "TxDefaultProfile"), 0),
+        (stable_profile_id(2, "TxDefaultProfile"), 0)]
+
+
+def test_fallback_share_0_gives_each_evse_its_own_minimum_or_nothing() -> None:
+    """share_a = 0 is allowed (">= 0"): an EVSE gets max(0, its minimum), rounded up to
+    0.1 A -- 6.25 A -> 6.3 A; an EVSE without a minimum gets 0."""
+    from smartcharge.ocpp.fallback import fallback_currents
+    from smartcharge.optimizer import Problem
+
+    site = Problem.model_validate({
+        "horizon": {"start": "2024-01-01T00:00:00Z", "step_s": 900, "n_steps": 4},
+        "nodes": [{"id": "grid", "max_current_a": 32}],
+        "evses": [{"id": "a", "node": "grid", "max_current_a": 32, "min_current_a": 6.25},
+                  {"id": "b", "node": "grid", "max_current_a": 32, "min_current_a": 0.0}]})
+    assert fallback_currents(site, share_a=0) == {"a": 6.3, "b": 0.0}
+    assert fallback_currents(site, share_a=0.0) == {"a": 6.3, "b": 0.0}
+
+
+# ---- OCPP 2.1: the schema's integers and minimums ------------------------------------------
+
+
+def _v21_profile(period: dict[str, Any], **schedule: Any) -> dict[str, Any]:
+    return {
+        "id": 1, "stackLevel": 0, "chargingProfilePurpose": "TxDefaultProfile",
+        "chargingProfileKind": "Relative",
+        "chargingSchedule": [{"id": 1, "chargingRateUnit": "A",
+                              "chargingSchedulePeriod": [period], **schedule}],
+    }
+
+
+def test_v21_sales_tariff_id_0_and_0_price_levels_are_valid() -> None:
+    """2.1 gives salesTariff.id and numEPriceLevels a minimum of 0: 0 itself is allowed
+    (from a 2.0.1 profile as well as parsed), -1 is not."""
+    from smartcharge.errors import InvalidPayloadError
+    from smartcharge.ocpp.v21 import parse_charging_profile_v21, profile_to_v21
+
+    tariff = {"id": 0, "numEPriceLevels": 0,
+              "salesTariffEntry": [{"relativeTimeInterval": {"start": 0}}]}
+    raw = _v21_profile({"startPeriod": 0, "limit": 16.0}, salesTariff=tariff)
+    p21 = parse_charging_profile_v21(raw)
+    sched = p21.charging_schedule[0]
+    assert sched.sales_tariff is not None and sched.sales_tariff.id == 0
+    assert profile_to_v21(ChargingProfile.model_validate(raw)) == p21
+    with pytest.raises(InvalidPayloadError):
+        parse_charging_profile_v21(
+            _v21_profile({"startPeriod": 0, "limit": 16.0},
+                         salesTariff={**tariff, "numEPriceLevels": -1}))
+
+
+@pytest.mark.parametrize("phases", ["3", 3.0, True])
+def test_v21_number_phases_must_be_a_json_integer(phases: object) -> None:
+    """numberPhases is an integer in the 2.1 schema: "3", 3.0 or true are rejected, not
+    coerced."""
+    from smartcharge.errors import InvalidPayloadError
+    from smartcharge.ocpp.v21 import parse_charging_profile_v21
+
+    ok = parse_charging_profile_v21(_v21_profile({"startPeriod": 0, "limit": 16.0,
+                                                  "numberPhases": 3}))
+    assert ok.charging_schedule[0].charging_schedule_period[0].number_phases == 3
+    with pytest.raises(InvalidPayloadError) as err:
+        parse_charging_profile_v21(_v21_profile({"startPeriod": 0, "limit": 16.0,
+                                                 "numberPhases": phases}))
+    assert "numberPhases" in (err.value.path or "")
+
+
+def test_v21_min_charging_rate_0_translates_to_201() -> None:
+    """minChargingRate >= 0 with one decimal is 2.0.1's rule too: 0 translates, -0.1 and
+    6.05 do not."""
+    from smartcharge.errors import TranslationError
+    from smartcharge.ocpp.v21 import parse_charging_profile_v21, profile_from_v21
+
+    p = profile_from_v21(parse_charging_profile_v21(
+        _v21_profile({"startPeriod": 0, "limit": 16.0}, minChargingRate=0.0)))
+    assert p.charging_schedule[0].min_charging_rate == 0.0
+    for bad in (-0.1, 6.05):
+        with pytest.raises(TranslationError):
+            profile_from_v21(parse_charging_profile_v21(
+                _v21_profile({"startPeriod": 0, "limit": 16.0}, minChargingRate=bad)))
+
+
+def test_v21_station_total_sums_the_evse_limits_from_zero() -> None:
+    """OCPP 2.1 composite of EVSE 0: the EVSEs' limits summed (EVerest's
+    merge_profiles_by_summing_limits), 10 A + 6 A = 16 A, with and without numberPhases."""
+    from smartcharge.ocpp.composite21 import composite_schedule_v21
+    from smartcharge.ocpp.v21 import parse_charging_profile_v21
+
+    def default(pid: int, amps: float, phases: int | None) -> Any:
+        per: dict[str, Any] = {"startPeriod": 0, "limit": amps}
+        if phases is not None:
+            per["numberPhases"] = phases
+        return parse_charging_profile_v21({
+            "id": pid, "stackLevel": 0, "chargingProfilePurpose": "TxDefaultProfile",
+            "chargingProfileKind": "Absolute", "chargingSchedule": [{
+                "id": 1, "chargingRateUnit": "A", "startSchedule": NOW.isoformat(),
+                "chargingSchedulePeriod": [per]}]})
+
+    for phases in (None, 1, 3):
+        c = composite_schedule_v21({1: [default(1, 10.0, phases)],
+                                    2: [default(2, 6.0, phases)]}, 0, NOW, 600, "A")
+        assert [(q.start_period, q.limit) for q in c.charging_schedule_period] == [(0, 16.0)]
+
+
+@pytest.mark.parametrize(("unit", "one", "two", "total"), [
+    ("W", (3000.0, 2000.0, 1000.0), (1000.0, 1000.0, 1000.0), (4000.0, 3000.0, 2000.0)),
+    ("A", (10.0, 8.0, 6.0), (6.0, 6.0, 6.0), (16.0, 14.0, 12.0)),
+])
+def test_v21_station_total_sums_per_phase_limits_line_by_line(
+    unit: str, one: tuple[float, float, float], two: tuple[float, float, float],
+    total: tuple[float, float, float],
+) -> None:
+    """2.1 per-phase limits (limit, limit_L2, limit_L3) of two EVSEs: EVSE 0's composite
+    sums them line by line."""
+    from smartcharge.ocpp.composite21 import composite_schedule_v21
+    from smartcharge.ocpp.v21 import parse_charging_profile_v21
+
+    def default(pid: int, lim: tuple[float, float, float]) -> Any:
+        return parse_charging_profile_v21({
+            "id": pid, "stackLevel": 0, "chargingProfilePurpose": "TxDefaultProfile",
+            "chargingProfileKind": "Absolute", "chargingSchedule": [{
+                "id": 1, "chargingRateUnit": unit, "startSchedule": NOW.isoformat(),
+                "chargingSchedulePeriod": [{"startPeriod": 0, "limit": lim[0],
+                                            "limit_L2": lim[1], "limit_L3": lim[2]}]}]})
+
+    c = composite_schedule_v21({1: [default(1, one)], 2: [default(2, two)]}, 0, NOW, 600,
+                               unit)
+    q = c.charging_schedule_period[0]
+    assert (q.limit, q.limit_l2, q.limit_l3) == total

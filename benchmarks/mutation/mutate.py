@@ -24,8 +24,11 @@ Usage (from the repository root, outside CI)::
 It prints one line per mutant and a summary per module, and writes the survivors (with
 their diff) to ``--out`` (default ``benchmarks/mutation/survivors.txt``). Mutants are
 numbered per module in source order; ``--sample N`` picks N of them with ``--seed``
-(default 0), the same N for the same source. HYPOTHESIS_PROFILE defaults to ``default``
-(reproducible examples), so a run is deterministic up to timeouts.
+(default 0), the same N for the same source, and the summary then gives the Wilson 95 %
+interval of the module's whole score (:func:`wilson`). HYPOTHESIS_PROFILE defaults to
+``default`` (reproducible examples), so a run is deterministic up to timeouts. The copy
+gets ``../shared`` linked beside it (the conformance tests run, not skip); a SIGTERM stops
+a run cleanly (the copy removed, the survivors so far written).
 """
 
 from __future__ import annotations
@@ -53,11 +56,13 @@ MODULES: dict[str, tuple[str, ...]] = {
     "expand": ("tests/test_expand.py", "tests/test_pins.py"),
     "composite": ("tests/test_composite.py", "tests/test_pins.py"),
     "station": ("tests/test_station.py", "tests/test_pins.py"),
-    "optimizer/_repair": ("tests/test_optimize_solve.py", "tests/test_optimize_ramp.py",
-                          "tests/test_pins.py"),
-    "optimizer/verify": ("tests/test_optimize_props.py", "tests/test_optimize_solve.py",
-                         "tests/test_optimizer_v2x.py", "tests/test_optimize_ramp.py",
-                         "tests/test_pins.py"),
+    "optimizer/_repair": ("tests/test_pins_repair.py", "tests/test_pins.py",
+                          "tests/test_optimize_solve.py", "tests/test_optimize_ramp.py"),
+    "optimizer/verify": ("tests/test_pins_verify.py", "tests/test_pins.py",
+                         "tests/test_optimize_solve.py", "tests/test_optimizer_v2x.py",
+                         "tests/test_optimize_ramp.py", "tests/test_optimize_site.py",
+                         "tests/test_optimize_constraints.py", "tests/test_optimize_props.py",
+                         "tests/test_site_props.py"),
     "optimizer/solve": ("tests/test_optimize_solve.py", "tests/test_optimizer_v2x.py",
                         "tests/test_optimize_ramp.py", "tests/test_pins.py"),
     "optimizer/_network": ("tests/test_optimize_solve.py", "tests/test_optimize_problem.py",
@@ -65,6 +70,11 @@ MODULES: dict[str, tuple[str, ...]] = {
     "ocpp/reconcile": ("tests/test_reconcile.py", "tests/test_pins_ocpp.py"),
     "ocpp/v201": ("tests/test_ocpp_v201.py", "tests/test_pins_ocpp.py"),
     "ocpp/v16": ("tests/test_ocpp_v16.py", "tests/test_pins_ocpp.py"),
+    "ocpp/v21": ("tests/test_pins_ocpp.py", "tests/test_ocpp_v21.py",
+                 "tests/test_conformance_everest_v21.py"),
+    "ocpp/composite21": ("tests/test_pins_ocpp.py", "tests/test_composite.py",
+                         "tests/test_conformance_everest_v21.py"),
+    "ocpp/fallback": ("tests/test_pins_ocpp.py", "tests/test_fallback.py"),
 }
 
 _CMP_SWAP: dict[type[ast.cmpop], type[ast.cmpop]] = {
@@ -270,12 +280,27 @@ def _run_tests(copy_root: Path, tests: tuple[str, ...], timeout_s: float) -> str
         time.sleep(0.05)
 
 
+def wilson(killed: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """The Wilson score interval (95 % for ``z = 1.96``) of a score ``killed / n`` measured on
+    a random sample of ``n`` mutants: where the module's whole score lies."""
+    if n == 0:
+        return 0.0, 1.0
+    p = killed / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z / (1 + z * z / n) * (p * (1 - p) / n + z * z / (4 * n * n)) ** 0.5
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
 def _make_copy() -> Path:
-    """A private copy of the project (sources, tests, docs, examples; no .git)."""
+    """A private copy of the project (sources, tests, docs, examples; no .git), with
+    ``../shared`` beside it when the project has one (else its tests skip)."""
     dst = Path(tempfile.mkdtemp(prefix="smartcharge-mutation-")) / "project"
     ignore = shutil.ignore_patterns(".git", ".ci-venv", ".venv", "__pycache__", ".hypothesis",
                                     ".mypy_cache", ".ruff_cache", ".pytest_cache", "site")
     shutil.copytree(ROOT, dst, ignore=ignore)
+    shared = ROOT.parent / "shared"  # ../shared (conformance cases): linked, not copied
+    if shared.is_dir():
+        (dst.parent / "shared").symlink_to(shared, target_is_directory=True)
     return dst
 
 
@@ -342,6 +367,8 @@ def main(argv: list[str] | None = None) -> int:
             for m in mutants((ROOT / "smartcharge" / f"{name}.py").read_text()):
                 print(f"{name} #{m.index} line {m.line}: {m.what}")
         return 0
+    # a SIGTERM (a run stopped early) still removes the copy and writes the survivors
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     os.environ.setdefault("HYPOTHESIS_PROFILE", "default")
     os.environ.setdefault("MPLBACKEND", "Agg")
     _preload()
@@ -355,15 +382,17 @@ def main(argv: list[str] | None = None) -> int:
                                  only=args.only, timeout_s=args.timeout, out=survivors)
             total = [total[0] + k, total[1] + s, total[2] + t]
             score = (k + t) / max(k + s + t, 1)
+            lo, hi = wilson(k + t, k + s + t)
             print(f"== {name}: killed {k}, timed out {t}, survived {s}:"
-                  f" score {100 * score:.1f} %", flush=True)
+                  f" score {100 * score:.1f} % (95 % interval {100 * lo:.0f}-{100 * hi:.0f} %"
+                  f" if sampled)", flush=True)
     finally:
         shutil.rmtree(copy_root.parent, ignore_errors=True)
+        args.out.write_text("\n".join(survivors) + ("\n" if survivors else ""))
     k, s, t = total
     print(f"== total: killed {k}, timed out {t}, survived {s}:"
           f" score {100 * (k + t) / max(k + s + t, 1):.1f} %"
           f" in {time.monotonic() - t0:.0f} s", flush=True)
-    args.out.write_text("\n".join(survivors) + ("\n" if survivors else ""))
     return 0
 
 
