@@ -118,7 +118,9 @@ class RowBuilder:
         rr = np.concatenate(self.rows)
         cc = np.concatenate(self.cols)
         vv = np.concatenate(self.vals)
-        order = np.lexsort((cc, rr))
+        # one stable sort on row * columns + column (the order of np.lexsort((cc, rr)),
+        # a few times faster)
+        order = np.argsort(rr * (int(cc.max(initial=0)) + 1) + cc, kind="stable")
         rr, cc, vv = rr[order], cc[order], vv[order]
         indptr = np.zeros(self.n + 1, dtype=np.int64)
         np.cumsum(np.bincount(rr, minlength=self.n), out=indptr[1:])

@@ -449,8 +449,10 @@ def _fixings(
         lb_sp = np.zeros((net.S, net.T))
         lb_sp[vs, vt] = lb
         ep = net.evse_power(lb_sp)
+        pos = [np.maximum(r.coef, 0.0) for r in rows]
+        room = [r.rhs * (1 - 1e-6) - 1e-3 for r in rows]  # what the lower bounds may use
         load = [
-            np.einsum("rm,mt->rt", np.maximum(rows[n].coef, 0.0), ep[net.members[n]])
+            np.einsum("rm,mt->rt", pos[n], ep[net.members[n]])
             if rows[n].coef.shape[0]
             else np.zeros((0, net.T))
             for n in range(net.N)
@@ -465,17 +467,11 @@ def _fixings(
             add = float(mn[j])
             if e_lb[s] + add * wh[j] > net.need_wh[s] or ep[e, t] + add > net.evse_max_w[e]:
                 continue
-            ok = True
-            for n, k in anc[e]:
-                r = rows[n]
-                new = load[n][:, t] + np.maximum(r.coef[:, k], 0.0) * add
-                if np.any(new > r.rhs[:, t] * (1 - 1e-6) - 1e-3):
-                    ok = False
-                    break
-            if not ok:
+            if any(np.any(load[n][:, t] + pos[n][:, k] * add > room[n][:, t])
+                   for n, k in anc[e]):
                 continue
             for n, k in anc[e]:
-                load[n][:, t] += np.maximum(rows[n].coef[:, k], 0.0) * add
+                load[n][:, t] += pos[n][:, k] * add
             ep[e, t] += add
             e_lb[s] += add * wh[j]
             cap[s] += mx[j] * wh[j]
