@@ -142,7 +142,8 @@ def test_replan_passes_its_warm_state_on_and_stays_pure() -> None:
     cold = initial_rows(lp, net, rows, None, net.T, None)
     hot = initial_rows(lp, net, rows, None, net.T, warm)
     assert hot.sum() > cold.sum() and np.all(hot >= cold)
-    assert tight_rows(lp, np.zeros(len(lp.lb)), cold, net, rows, None, net.T).nodes == ()
+    # all off: no row binds (every right-hand side is well above 0 here)
+    assert tight_rows(lp, np.zeros(len(lp.lb)), net, rows, None, net.T).nodes == ()
 
 
 def test_a_bad_node_rows_option_is_a_clear_error() -> None:

@@ -58,6 +58,8 @@ class LpModel:
     """Node of each row (``-1``: not a node row); with :attr:`row_key`, ``r * T + t`` (row
     ``r`` of the node's :class:`Rows` at LP step ``t``): what :mod:`._lazy` needs."""
     row_key: IntArray | None = None
+    n_steps: int = 0
+    """LP steps ``T`` of :attr:`row_key`."""
 
     def session_power(self, x: FloatArray, net: Network) -> FloatArray:
         """The power columns of a solution ``x`` as a session power array (S, T) [W]."""
@@ -333,7 +335,7 @@ def build_lp(
 
     tail = np.full(m.n - n_node_end, -1, dtype=np.int64)
     return LpModel(lb, ub, c * objective_scale(net), *m.csr(), vs, vt, V, integer,
-                   np.concatenate([*row_node, tail]), np.concatenate([*row_key, tail]))
+                   np.concatenate([*row_node, tail]), np.concatenate([*row_key, tail]), T)
 
 
 def solve_model(

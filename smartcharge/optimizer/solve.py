@@ -313,7 +313,7 @@ def _optimize(
                                   initial_rows(lp, lnet, lrows, starts, net.T, warm),
                                   time_limit_s, t1, lp_path, solver)
         if res.x is not None:
-            new_warm = tight_rows(lp, res.x, keep, lnet, lrows, starts, net.T)
+            new_warm = tight_rows(lp, res.x, lnet, lrows, starts, net.T)
     else:
         res = solve_model(lp, lp.lb, lp.ub, time_limit_s, t1, lp_path,
                           "scip" if mip else solver)
