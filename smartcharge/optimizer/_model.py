@@ -225,7 +225,12 @@ def node_blocks_keyed(
         keep = binding[keys] & (vals != 0.0)
         if not keep.any():
             continue
-        used, rid = np.unique(keys[keep], return_inverse=True)
+        # np.unique(keys[keep], return_inverse=True) without the sort: keys are < R * T
+        kk = keys[keep]
+        present = np.zeros(R * T, dtype=bool)
+        present[kk] = True
+        used = np.flatnonzero(present)
+        rid = (np.cumsum(present) - 1)[kk]
         yield n, used, rid, cols[keep], vals[keep], rhs[used]
 
 
