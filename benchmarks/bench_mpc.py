@@ -52,12 +52,35 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from caltech import PACIFIC, load_problem, mpc_replay
 
-from smartcharge.optimizer import optimize, verify
-from smartcharge.optimizer.baselines import BASELINES
-from smartcharge.optimizer.plan import Plan
-from smartcharge.optimizer.problem import Problem
+def _stub_reader() -> None:
+    """``--worker`` runs on an older revision's library, which may have no
+    ``smartcharge.sim`` (the Caltech reader ``caltech.py`` re-exports): the worker gets the
+    problem as JSON from its parent and needs only ``caltech.py``'s replay."""
+    import importlib
+    import types
+
+    try:
+        importlib.import_module("smartcharge.sim.caltech")
+    except ImportError:
+        for name in ("smartcharge.sim", "smartcharge.sim.caltech"):
+            mod = types.ModuleType(name)
+            for attr in ("PACIFIC", "CaltechSession", "load_problem", "read_sessions",
+                         "read_site", "site_nodes_evses", "tou_price", "transaction_id"):
+                setattr(mod, attr, None)
+            sys.modules[name] = mod
+
+
+if "--worker" in sys.argv:
+    _stub_reader()
+
+# after the stub above, so these imports stay below it
+from caltech import PACIFIC, load_problem, mpc_replay  # noqa: E402
+
+from smartcharge.optimizer import optimize, verify  # noqa: E402
+from smartcharge.optimizer.baselines import BASELINES  # noqa: E402
+from smartcharge.optimizer.plan import Plan  # noqa: E402
+from smartcharge.optimizer.problem import Problem  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "caltech-acn-2019-03"
@@ -149,15 +172,16 @@ def cold_start(problem: Problem, runs: int = 3) -> dict[str, float]:
 def _legacy(args: argparse.Namespace, cap: float) -> dict[str, Any]:
     """The ``legacy`` variant: this script's ``--worker`` mode on the code of
     ``--legacy-ref``, in a child process."""
+    problem = _problem(args, cap).model_dump_json(exclude_defaults=True)
     with tempfile.TemporaryDirectory() as tmp:
         arc = subprocess.run(["git", "-C", str(ROOT), "archive", args.legacy_ref, "smartcharge"],
                              check=True, capture_output=True).stdout
         subprocess.run(["tar", "-x", "-C", tmp], input=arc, check=True)
         env = dict(os.environ, PYTHONPATH=tmp)
         out = subprocess.run(
-            [sys.executable, __file__, "--worker", "--data", str(args.data), "--start",
-             args.start, "--days", str(args.days), "--capacities", f"{cap:g}"],
-            check=True, capture_output=True, text=True, env=env, cwd=tmp).stdout
+            [sys.executable, __file__, "--worker", "--capacities", f"{cap:g}"],
+            input=problem, check=True, capture_output=True, text=True, env=env,
+            cwd=tmp).stdout
     row: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
     return row
 
@@ -175,8 +199,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     caps = [float(x) for x in args.capacities.split(",") if x]
-    if args.worker:  # legacy code on PYTHONPATH: its defaults, one capacity, one JSON line
-        print(json.dumps(replay(_problem(args, caps[0]), {})))
+    if args.worker:  # legacy code on PYTHONPATH: its defaults, the problem on stdin
+        print(json.dumps(replay(Problem.model_validate_json(sys.stdin.read()), {})))
         return 0
     if args.cold:
         got = cold_start(_problem(args, caps[0]))
