@@ -122,7 +122,9 @@ def replay(problem: Problem, kwargs: dict[str, Any], warm: bool = False) -> dict
             "replans": len(ms), "first_ms": float(ms[0]), "mean_ms": float(ms.mean()),
             "p95_ms": float(np.percentile(ms, 95)), "max_ms": float(ms.max()),
             "max_warm_ms": float(ms[1:].max(initial=0.0)),
-            "cpu_mean_ms": 1000.0 * float(np.mean(cpu)) if cpu else 0.0}
+            "cpu_mean_ms": 1000.0 * float(np.mean(cpu)) if cpu else 0.0,
+            "cpu_p95_ms": 1000.0 * float(np.percentile(cpu, 95)) if cpu else 0.0,
+            "cpu_max_ms": 1000.0 * float(np.max(cpu)) if cpu else 0.0}
 
 
 _COLD = """
@@ -230,7 +232,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"# {cap:g} kW {v:>6}: {100 * row['share']:.3f} %, violations "
                   f"{row['violations']}" + (
                       f", {row['kwh']:.2f} kWh, re-plan mean {row['mean_ms']:.1f} ms (CPU "
-                      f"{row['cpu_mean_ms']:.1f}), p95 {row['p95_ms']:.0f}, "
+                      f"{row['cpu_mean_ms']:.1f}, p95 {row.get('cpu_p95_ms', 0):.0f}, max "
+                      f"{row.get('cpu_max_ms', 0):.0f}), p95 {row['p95_ms']:.0f}, "
                       f"max {row['max_ms']:.0f} (warm {row['max_warm_ms']:.0f}), first "
                       f"{row['first_ms']:.0f}" if "mean_ms" in row else ""),
                   file=sys.stderr, flush=True)
