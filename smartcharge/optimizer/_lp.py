@@ -53,9 +53,6 @@ def pick_solver(solver: SolverName, n_columns: int) -> SolverName:
     if solver != "auto":
         return solver
     return "glop" if n_columns <= AUTO_GLOP_MAX_COLUMNS else "highs"
-_GLOP_PARAMS = ""
-"""GLOP's parameters (text format; empty: its defaults, see docs/optimizer.md for the
-ones measured)."""
 _HIGHS_PARAMS = {
     "highs": "output_flag=false\nparallel=off\nsolver=ipm",
     "highs-simplex": "output_flag=false\nparallel=off",
@@ -173,8 +170,6 @@ def _solve_sparse(
     solver = mbh.ModelSolverHelper("highs" if solver_name in _HIGHS_PARAMS else solver_name)
     if solver_name in _HIGHS_PARAMS:
         solver.set_solver_specific_parameters(_HIGHS_PARAMS[solver_name])
-    elif solver_name == "glop" and _GLOP_PARAMS:
-        solver.set_solver_specific_parameters(_GLOP_PARAMS)
     if time_limit_s is not None:
         solver.set_time_limit_in_seconds(max(float(time_limit_s), 1e-3))
     t1 = time.perf_counter()
