@@ -9,10 +9,14 @@
   ``to_charging_profiles()`` for OCPP TxProfiles.
 - :func:`verify`: ``(Problem, Plan) -> list[Violation]``, exact and solver-independent.
 - :func:`warm_up`: load the solvers once, so a re-planning loop's first call is not slow.
+- :func:`replan`: ``(Problem, warm) -> (Plan, warm)``, one re-plan of a model-predictive
+  loop with lazy node rows, the rows that bound passed on as an explicit state
+  (:class:`LazyRows`).
 - Baselines to compare with (:mod:`smartcharge.optimizer.baselines`): :func:`uncontrolled`,
   :func:`equal_share`, :func:`earliest_deadline_first`, :func:`least_laxity_first`.
 """
 
+from smartcharge.optimizer._lazy import LazyRows
 from smartcharge.optimizer._lp import warm_up
 from smartcharge.optimizer.baselines import (
     BASELINES,
@@ -36,7 +40,7 @@ from smartcharge.optimizer.problem import (
     Tariff,
     limits_from_schedule,
 )
-from smartcharge.optimizer.solve import optimize
+from smartcharge.optimizer.solve import optimize, replan
 from smartcharge.optimizer.surplus import surplus_rules
 from smartcharge.optimizer.verify import Violation, verify
 
@@ -48,6 +52,7 @@ __all__ = [
     "EvseProfile",
     "Generation",
     "Horizon",
+    "LazyRows",
     "Node",
     "Objective",
     "Plan",
@@ -64,6 +69,7 @@ __all__ = [
     "least_laxity_first",
     "limits_from_schedule",
     "optimize",
+    "replan",
     "surplus_rules",
     "uncontrolled",
     "verify",

@@ -108,10 +108,10 @@ def warm_up(solvers: tuple[SolverName, ...] = ("glop", "highs")) -> float:
     that the first real solve in this process does not pay for them; returns the time it
     took [s].
 
-    The imports are lazy (OR-Tools' model builder and scipy.sparse take about a second
-    together on a loaded 2-core machine), so without this the first :func:`optimize` of a
-    process is several times slower than the next. A re-planning loop calls it once at
-    start-up. Never raises: a solver that fails here fails (and falls back) later too.
+    The solver modules are imported with this module (:func:`_load_sparse_modules`), so
+    a process's first :func:`optimize` is already about as fast as the next (1.07-1.12x
+    measured in fresh processes); this also runs each solver once. Never raises: a
+    solver that fails here fails (and falls back) later too.
     """
     t0 = time.perf_counter()
     one = np.ones(1)
@@ -121,20 +121,43 @@ def warm_up(solvers: tuple[SolverName, ...] = ("glop", "highs")) -> float:
     return time.perf_counter() - t0
 
 
+def _load_sparse_modules() -> tuple[Any, Any] | None:
+    """``scipy.sparse`` and OR-Tools' ``model_builder_helper`` (the C++ extension), or
+    ``None`` when either is missing.
+
+    Imported when this module is: they are what a first solve used to spend most of its
+    time on (about 1.5 s on a loaded 2-core machine against a 150 ms re-plan), so a
+    process's first :func:`~smartcharge.optimizer.optimize` is no longer several times
+    slower than the next without :func:`warm_up`. The Python ``model_builder`` module is
+    not used: it imports pandas (another 2 s).
+    """
+    try:
+        return (importlib.import_module("scipy.sparse"),
+                importlib.import_module("ortools.linear_solver.python.model_builder_helper"))
+    except ImportError:  # pragma: no cover - scipy is optional: the proto path then
+        return None
+
+
+_SPARSE = _load_sparse_modules()
+
+
+def _sparse_modules() -> tuple[Any, Any]:
+    if _SPARSE is None:
+        raise ImportError("the sparse path needs scipy and ortools' model_builder_helper")
+    return _SPARSE
+
+
 def _solve_sparse(
     lb: FloatArray, ub: FloatArray, c: FloatArray, row_lb: FloatArray, row_ub: FloatArray,
     indptr: IntArray, indices: IntArray, data: FloatArray, time_limit_s: float | None,
     solver_name: SolverName, integer: IntArray | None,
 ) -> LpResult:
-    # scipy.sparse: the pybind11 caster of fill_model_from_sparse_data needs it
-    sparse: Any = importlib.import_module("scipy.sparse")
-    mb: Any = importlib.import_module("ortools.linear_solver.python.model_builder")
-
+    sparse, mbh = _sparse_modules()
     t0 = time.perf_counter()
     nrows, ncols = len(row_lb), len(lb)
     mat = sparse.csr_matrix((data, indices, indptr), shape=(nrows, ncols))
-    model = mb.Model()
-    model.helper.fill_model_from_sparse_data(
+    model = mbh.ModelBuilderHelper()
+    model.fill_model_from_sparse_data(
         np.ascontiguousarray(lb, dtype=np.float64),
         np.ascontiguousarray(ub, dtype=np.float64),
         np.ascontiguousarray(c, dtype=np.float64),
@@ -143,29 +166,26 @@ def _solve_sparse(
         mat,
     )
     for i in (integer if integer is not None else np.zeros(0, dtype=np.int64)).tolist():
-        model.helper.set_var_integrality(i, True)
-    solver = mb.Solver("highs" if solver_name in _HIGHS_PARAMS else solver_name)
+        model.set_var_integrality(i, True)
+    solver = mbh.ModelSolverHelper("highs" if solver_name in _HIGHS_PARAMS else solver_name)
     if solver_name in _HIGHS_PARAMS:
         solver.set_solver_specific_parameters(_HIGHS_PARAMS[solver_name])
     if time_limit_s is not None:
         solver.set_time_limit_in_seconds(max(float(time_limit_s), 1e-3))
     t1 = time.perf_counter()
-    status = solver.solve(model)
+    solver.solve(model)
+    status = solver.status()
     t2 = time.perf_counter()
     name = getattr(status, "name", str(status))
     if name not in ("OPTIMAL", "FEASIBLE"):
         kind: Status = "infeasible" if name == "INFEASIBLE" else "failed"
         return LpResult(kind, None, np.nan, f"{solver_name}: {name}", t1 - t0, t2 - t1, "sparse")
-    helper = getattr(solver, "_Solver__solve_helper", None)
-    if helper is not None and hasattr(helper, "variable_values"):
-        x = np.asarray(helper.variable_values(), dtype=np.float64).reshape(-1)
-    else:  # pragma: no cover - older/newer layouts: slower but public
-        x = np.array([solver.value(v) for v in model.get_variables()], dtype=np.float64)
+    x = np.asarray(solver.variable_values(), dtype=np.float64).reshape(-1)
     if x.shape != (ncols,) or not np.all(np.isfinite(x)):
         return LpResult("failed", None, np.nan, f"{solver_name} returned no usable solution",
                         t1 - t0, t2 - t1, "sparse")
     return LpResult("optimal" if name == "OPTIMAL" else "feasible", x,
-                    float(solver.objective_value), f"{solver_name}: {name}", t1 - t0, t2 - t1,
+                    float(solver.objective_value()), f"{solver_name}: {name}", t1 - t0, t2 - t1,
                     "sparse")
 
 

@@ -204,8 +204,20 @@ def win_back(
             if short <= 1e-6 or not allowed[s, t] or sp[s, t] > 0:
                 continue
             gain = mn * net.frac[s, t] * dt
-            change = {t: mn}
             excess = gain - short
+            if excess <= 0:  # the usual case: one step changes (same test, fewer arrays)
+                if ep[e, t] + mn > net.evse_max_w[e] * (1 + 1e-12) or any(
+                    _broken(lhs[n][:, t] + rows[n].coef[:, p] * mn, rows[n].rhs[:, t]).any()
+                    for n, p in anc[e]
+                ):
+                    continue
+                for n, p in anc[e]:
+                    lhs[n][:, t] += rows[n].coef[:, p] * mn
+                sp[s, t] += mn
+                ep[e, t] += mn
+                energy[s] = float((sp[s] * net.frac[s]).sum() * dt)
+                continue
+            change = {t: mn}
             if excess > 0:
                 for u in np.flatnonzero(sp[s] > mn)[::-1].tolist():
                     if excess <= 0:
