@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Any, Protocol
 
 import numpy as np
@@ -152,8 +153,13 @@ class Network:
         self.evse_min_w = np.array([x.min_w for x in ev], dtype=np.float64)
         self.evse_phases = np.array([x.phases for x in ev], dtype=np.int64)
         raw = np.zeros((self.E, 3), dtype=np.complex128)
-        for i, evse in enumerate(ev):
-            raw[i] = evse_phasors(evse.phases, evse.connection, evse.voltage_v)
+        kinds: dict[tuple[int, str | None, float], ComplexArray] = {}
+        for i, evse in enumerate(ev):  # one phasor computation per kind of EVSE
+            kind = (evse.phases, evse.connection, evse.voltage_v)
+            got = kinds.get(kind)
+            if got is None:
+                got = kinds[kind] = evse_phasors(*kind)
+            raw[i] = got
         self.evse_raw = raw
 
         # ---- sessions
@@ -297,12 +303,32 @@ class Network:
         return np.asarray(p, dtype=np.float64)
 
     def rows(self, max_chord_deg: float = 10.0) -> list[Rows]:
-        """Every node's limits as linear rows (an inner approximation), cached."""
+        """Every node's limits as linear rows (an inner approximation), cached.
+
+        Nodes with the same limits, site load and member phasors (e.g. thousands of
+        identical feeders) get the same rows: they are computed once and copied.
+        """
         got = self._rows.get(max_chord_deg)
         if got is None:
-            got = [self._node_rows(n, max_chord_deg) for n in range(self.N)]
+            seen: dict[tuple[bytes, ...], Rows] = {}
+            got = []
+            for n in range(self.N):
+                key = self._rows_key(n)
+                r = seen.get(key)
+                if r is None:
+                    r = seen[key] = self._node_rows(n, max_chord_deg)
+                    got.append(r)
+                else:
+                    got.append(Rows(r.coef.copy(), r.rhs.copy(), r.forced.copy()))
             self._rows[max_chord_deg] = got
         return got
+
+    def _rows_key(self, n: int) -> tuple[bytes, ...]:
+        """Everything :meth:`_node_rows` reads of node ``n``."""
+        base = self.base_w if self.base_under[n] else np.zeros(0)
+        return (self.coef[n].tobytes(), np.asarray(self.base_coef[n]).tobytes(), base.tobytes(),
+                self.power_limit[n].tobytes(), self.export_limit[n].tobytes(),
+                self.current_limit[n].tobytes(), self.evse_v2x[self.members[n]].tobytes())
 
     def _node_rows(self, n: int, max_chord_deg: float) -> Rows:
         m = len(self.members[n])
@@ -374,8 +400,9 @@ def _chords(c: ComplexArray, b: complex, max_chord_deg: float) -> list[tuple[flo
     return [(start + (2 * j + 1) * half, math.cos(half)) for j in range(pieces)]
 
 
-def _epoch(t: object) -> float:
-    from datetime import datetime, timezone
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
+
+def _epoch(t: object) -> float:
     assert isinstance(t, datetime)
-    return (t - datetime(1970, 1, 1, tzinfo=timezone.utc)).total_seconds()
+    return (t - _EPOCH).total_seconds()

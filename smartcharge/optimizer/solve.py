@@ -87,6 +87,7 @@ from smartcharge.optimizer._repair import (
 )
 from smartcharge.optimizer._site import uses_site_model
 from smartcharge.optimizer._storage import optimize_site
+from smartcharge.optimizer._tree import TREE_MIN_COLUMNS, solve_tree, tree_applicable
 from smartcharge.optimizer._v2x import optimize_v2x
 from smartcharge.optimizer.plan import Plan, SolverStatus, Timings
 from smartcharge.optimizer.problem import Objective, Problem
@@ -110,7 +111,7 @@ def optimize(
     lp_path: Literal["auto", "sparse", "proto"] = "auto",
     solver: SolverName = "auto",
     min_current: Literal["repair", "mip"] = "repair",
-    method: Literal["lp", "flow", "auto"] = "lp",
+    method: Literal["lp", "flow", "auto", "tree"] = "lp",
     grid: Literal["all", "mpc"] | Sequence[tuple[float, float]] = "all",
     far_chord_deg: float | None = None,
 ) -> Plan:
@@ -148,7 +149,11 @@ def optimize(
         the other as a second try; see
         :data:`~smartcharge.optimizer._lp.AUTO_GLOP_MAX_COLUMNS`), ``"highs"`` (HiGHS
         interior point with crossover, GLOP as a second try), ``"highs-simplex"`` or
-        ``"glop"``. Measurements in :mod:`smartcharge.optimizer._lp`.
+        ``"glop"``. Measurements in :mod:`smartcharge.optimizer._lp`. With ``"auto"``
+        and more than :data:`~smartcharge.optimizer._tree.TREE_MIN_COLUMNS` power
+        columns on a pure power tree (no demand charge), the greedy fill of
+        :mod:`smartcharge.optimizer._tree` first, kept if it serves every session's need
+        (then no plan delivers more energy), else the LP.
     min_current
         ``"repair"`` (default): LP, then the repair described above. ``"mip"``: one binary
         per session and step (``min * z <= p <= max * z``) solved by SCIP; exact but only
@@ -159,6 +164,10 @@ def optimize(
         problems with total-power limits only, whole-step sessions and no demand charge
         (else :class:`~smartcharge.errors.InvalidProblemError`); its plan gets the
         minimum-current repair without LP re-solves. ``"auto"``: the flow when it applies.
+        ``"tree"``: the greedy fill of :mod:`smartcharge.optimizer._tree` (every node
+        limit a power limit, no demand charge, else
+        :class:`~smartcharge.errors.InvalidProblemError`; fast and exactly safe,
+        energy-optimal when it serves every need, otherwise not).
     grid
         The LP's time grid. ``"all"``: every step. ``"mpc"``: every step for the first
         hour, 15-minute blocks up to four hours, hours after that
@@ -226,6 +235,21 @@ def optimize(
         return Plan(problem, np.zeros((net.S, net.T)), SolverStatus.EMPTY,
                     Timings(build=t1 - t0), "no session can charge within the horizon")
     mip = min_current == "mip"
+    tried = ""  # large pure power trees: the greedy fill, kept if it serves every need
+    if method == "tree" or (solver == "auto" and method != "flow" and not mip
+                            and int(allowed.sum()) > TREE_MIN_COLUMNS):
+        why = tree_applicable(net, rows, obj)
+        if method == "tree" and why is not None:
+            raise InvalidProblemError(f"the greedy fill does not apply: {why}",
+                                      path="method", rule="tree-structure")
+        if why is None:
+            t1 = time.perf_counter()
+            sp, served, tried = solve_tree(net, rows, allowed, obj)
+            t2 = time.perf_counter()
+            if served or method == "tree":
+                return Plan(problem, sp, SolverStatus.FEASIBLE,
+                            Timings(build=t1 - t0, solve=t2 - t1), tried)
+            tried = f"{tried} in {t2 - t1:.2f} s, so the LP; "
     if method != "lp" and not mip:
         why = flow_applicable(net, obj)
         if why is None:
@@ -270,7 +294,7 @@ def optimize(
         msg += f"; minimum-current repair, {again.rounds} LP round(s)"
     return Plan(problem, again.plan.sp, status,
                 Timings(build=t1 - t0, solve=solve_s, extract=t3 - t2 - again.solve_s),
-                msg)
+                tried + msg)
 
 
 @dataclass(frozen=True)
