@@ -189,8 +189,9 @@ def fill(
         head[(cur <= 0.0) & (head < pmin)] = 0.0
         evse = net.sess_evse[idx]
         e_spare = np.maximum(emax - ev_all[:, t], 0.0) * (1 - _SAFE_REL)
-        lim = limits[:, t]
-        n_spare = np.where(np.isfinite(lim), np.maximum(
+        fin = np.isfinite(limits[:, t])
+        lim = np.where(fin, limits[:, t], 0.0)
+        n_spare = np.where(fin, np.maximum(
             lim - node_all[:, t] - _SAFE_REL * np.abs(lim) - _SAFE_ABS, 0.0), np.inf)
         groups = anc[::-1, idx]  # deepest nodes first
         for _ in range(4):
