@@ -169,22 +169,16 @@ class Network:
         self.sess_evse = np.array([eindex[x.evse] for x in ss], dtype=np.int64)
         self.need_wh = np.array([x.energy_wh for x in ss], dtype=np.float64)
         self.priority = np.array([x.priority for x in ss], dtype=np.float64)
-        smax = np.empty(self.S)
-        smin = np.empty(self.S)
-        for i, sess in enumerate(ss):
-            e = self.sess_evse[i]
-            wpa = self.evse_wpa[e]
-            hi = [self.evse_max_w[e]]
-            lo = [self.evse_min_w[e]]
-            if sess.max_current_a is not None:
-                hi.append(sess.max_current_a * wpa)
-            if sess.max_power_w is not None:
-                hi.append(sess.max_power_w)
-            if sess.min_current_a is not None:
-                lo.append(sess.min_current_a * wpa)
-            if sess.min_power_w is not None:
-                lo.append(sess.min_power_w)
-            smax[i], smin[i] = min(hi), max(lo)
+        # bounds: the EVSE's, the session's current and power (missing: nan, ignored)
+        def opt(name: str) -> FloatArray:
+            return np.array([np.nan if (v := getattr(x, name)) is None else v for x in ss],
+                            dtype=np.float64)
+
+        wpa = self.evse_wpa[self.sess_evse]
+        smax = np.fmin(np.fmin(self.evse_max_w[self.sess_evse], opt("max_current_a") * wpa),
+                       opt("max_power_w"))
+        smin = np.fmax(np.fmax(self.evse_min_w[self.sess_evse], opt("min_current_a") * wpa),
+                       opt("min_power_w"))
         self.sess_min_w = smin
         # a vehicle whose minimum is above the EVSE's maximum cannot charge here at all
         self.sess_max_w = np.where(smin > smax, 0.0, smax)

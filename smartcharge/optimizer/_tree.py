@@ -72,10 +72,10 @@ def tree_limits(net: Network, rows: list[Rows]) -> FloatArray | None:
     return out
 
 
-def tree_applicable(net: Network, rows: list[Rows], obj: Objective) -> str | None:
-    """``None`` if :func:`solve_tree` applies to this problem, else the reason it does
-    not."""
-    if tree_limits(net, rows) is None:
+def tree_applicable(net: Network, obj: Objective, limits: FloatArray | None) -> str | None:
+    """``None`` if :func:`solve_tree` applies to this problem (``limits`` from
+    :func:`tree_limits`), else the reason it does not."""
+    if limits is None:
         return ("a node has a row that is not a power limit (line-to-line or mixed "
                 "phasors, a constraint set, V2X or a ramp limit)")
     if obj.demand and net.demand_charge > 0:
@@ -84,13 +84,11 @@ def tree_applicable(net: Network, rows: list[Rows], obj: Objective) -> str | Non
 
 
 def solve_tree(
-    net: Network, rows: list[Rows], allowed: BoolArray, obj: Objective
+    net: Network, rows: list[Rows], allowed: BoolArray, obj: Objective, limits: FloatArray
 ) -> tuple[FloatArray, bool, str]:
-    """Session power (S, T) [W], exactly safe, by the stages of the module docstring;
-    whether it serves every session's need (then it is energy-optimal); a message."""
-    limits = tree_limits(net, rows)
-    if limits is None:
-        raise ValueError("not a pure power tree: check tree_applicable first")
+    """Session power (S, T) [W], exactly safe, by the stages of the module docstring
+    (``limits`` from :func:`tree_limits`); whether it serves every session's need (then it
+    is energy-optimal); a message."""
     step_cost = obj.cost * net.price / 1000.0 + obj.co2_per_kg * net.co2 / 1e6  # per Wh
     sp = fill(net, limits, allowed, np.zeros((net.S, net.T)), step_cost)
     sp = fill(net, limits, allowed, sp, step_cost, finish=True)
@@ -160,60 +158,62 @@ def fill(
     and the cut is redone (at most four rounds; after those such grants are dropped, which
     only frees capacity).
     """
-    sp = sp.copy()
     S, T, dt = net.S, net.T, net.dt_h
-    anc = _ancestors_by_depth(net)
     last = np.where(allowed.any(axis=1), T - 1 - np.argmax(allowed[:, ::-1], axis=1), -1)
     prio = np.lexsort((np.arange(S), last))  # earliest departure first
-    rem_all = net.need_wh - energy_wh(net, sp)
-    emax = net.evse_max_w
-    pmin_all = np.minimum(net.sess_min_w, net.sess_max_w)
-    steps = np.lexsort((np.arange(T), step_cost))
-    ev_all = net.evse_power(sp)
-    node_all = np.zeros((net.N, T))
-    for d in range(anc.shape[0]):
-        inside = anc[d] >= 0
-        np.add.at(node_all, anc[d, inside], sp[inside])
-    opened = np.zeros((S, T), dtype=bool)
-    for t in steps.tolist():
-        col = allowed[prio, t] & (rem_all[prio] > 1e-6) & (net.frac[prio, t] > 0)
-        idx = prio[col]  # the candidates, in priority order
+    # everything in priority order, steps as rows (one contiguous row per step)
+    spt = np.ascontiguousarray(sp[prio].T)
+    okt = np.ascontiguousarray((allowed & (net.frac > 0))[prio].T)
+    frt = np.ascontiguousarray(net.frac[prio].T)
+    anc = _ancestors_by_depth(net)[:, prio]
+    evse = net.sess_evse[prio]
+    pmax = net.sess_max_w[prio]
+    pmin = np.minimum(net.sess_min_w, net.sess_max_w)[prio]
+    rem = (net.need_wh - energy_wh(net, sp))[prio]
+    opened = np.zeros((T, S), dtype=bool)
+    for t in np.lexsort((np.arange(T), step_cost)).tolist():
+        idx = np.flatnonzero(okt[t] & (rem > 1e-6))  # the candidates, in priority order
         if len(idx) == 0:
             continue
-        f = net.frac[idx, t]
-        cur = sp[idx, t]
-        pmax, pmin = net.sess_max_w[idx], pmin_all[idx]
-        head = np.maximum(np.minimum(pmax - cur, rem_all[idx] / (f * dt)), 0.0)
+        row = spt[t]
+        f, cur = frt[t, idx], row[idx]
+        head = np.maximum(np.minimum(pmax[idx] - cur, rem[idx] / (f * dt)), 0.0)
+        off = cur <= 0.0
         if finish:  # a remainder too small to start a step: start it at the minimum
-            head = np.where((cur <= 0.0) & (head > 0.0), np.maximum(head, pmin), head)
-        head[(cur <= 0.0) & (head < pmin)] = 0.0
-        evse = net.sess_evse[idx]
-        e_spare = np.maximum(emax - ev_all[:, t], 0.0) * (1 - _SAFE_REL)
+            head = np.where(off & (head > 0.0), np.maximum(head, pmin[idx]), head)
+        head[off & (head < pmin[idx])] = 0.0
+        # spare capacity of every EVSE and node in this step (node: the EV power below)
+        e_spare = np.maximum(net.evse_max_w - np.bincount(evse, row, net.E), 0.0)
+        e_spare *= 1 - _SAFE_REL
+        below = np.zeros(net.N)
+        for g in anc:
+            inside = g >= 0
+            below += np.bincount(g[inside], row[inside], net.N)
         fin = np.isfinite(limits[:, t])
         lim = np.where(fin, limits[:, t], 0.0)
         n_spare = np.where(fin, np.maximum(
-            lim - node_all[:, t] - _SAFE_REL * np.abs(lim) - _SAFE_ABS, 0.0), np.inf)
+            lim - below - _SAFE_REL * np.abs(lim) - _SAFE_ABS, 0.0), np.inf)
         groups = anc[::-1, idx]  # deepest nodes first
         for _ in range(4):
-            a = _cut(head, evse, e_spare)
+            a = _cut(head, evse[idx], e_spare)
             for g in groups:
                 a = _cut(a, g, n_spare)
-            bad = (cur <= 0.0) & (a > 0.0) & (a < pmin)
+            bad = off & (a > 0.0) & (a < pmin[idx])
             if not bad.any():
                 break
             head[bad] = 0.0
-        a[(cur <= 0.0) & (a < pmin)] = 0.0  # dropping a grant never breaks a limit
-        sp[idx, t] = cur + a
-        rem_all[idx] -= a * f * dt
-        np.add.at(ev_all[:, t], evse, a)
-        for g in groups:
-            inside = g >= 0
-            np.add.at(node_all[:, t], g[inside], a[inside])
-        if finish:
-            opened[idx[(cur <= 0.0) & (a > 0.0)], t] = True
+        a[off & (a < pmin[idx])] = 0.0  # dropping a grant never breaks a limit
+        row[idx] = cur + a
+        rem[idx] -= a * f * dt
+        opened[t, idx] = off & (a > 0.0)
+    out = np.empty((S, T), dtype=np.float64)
+    out[prio] = spt.T
     if finish:
-        sp = _take_back(net, sp, opened, pmin_all, steps)
-    return sp
+        start = np.empty((S, T), dtype=bool)
+        start[prio] = opened.T
+        out = _take_back(net, out, start, np.minimum(net.sess_min_w, net.sess_max_w),
+                         np.lexsort((np.arange(T), step_cost)))
+    return out
 
 
 def _take_back(

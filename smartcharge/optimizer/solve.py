@@ -87,7 +87,12 @@ from smartcharge.optimizer._repair import (
 )
 from smartcharge.optimizer._site import uses_site_model
 from smartcharge.optimizer._storage import optimize_site
-from smartcharge.optimizer._tree import TREE_MIN_COLUMNS, solve_tree, tree_applicable
+from smartcharge.optimizer._tree import (
+    TREE_MIN_COLUMNS,
+    solve_tree,
+    tree_applicable,
+    tree_limits,
+)
 from smartcharge.optimizer._v2x import optimize_v2x
 from smartcharge.optimizer.plan import Plan, SolverStatus, Timings
 from smartcharge.optimizer.problem import Objective, Problem
@@ -238,13 +243,14 @@ def optimize(
     tried = ""  # large pure power trees: the greedy fill, kept if it serves every need
     if method == "tree" or (solver == "auto" and method != "flow" and not mip
                             and int(allowed.sum()) > TREE_MIN_COLUMNS):
-        why = tree_applicable(net, rows, obj)
+        limits = tree_limits(net, rows)
+        why = tree_applicable(net, obj, limits)
         if method == "tree" and why is not None:
             raise InvalidProblemError(f"the greedy fill does not apply: {why}",
                                       path="method", rule="tree-structure")
-        if why is None:
+        if limits is not None and why is None:
             t1 = time.perf_counter()
-            sp, served, tried = solve_tree(net, rows, allowed, obj)
+            sp, served, tried = solve_tree(net, rows, allowed, obj, limits)
             t2 = time.perf_counter()
             if served or method == "tree":
                 return Plan(problem, sp, SolverStatus.FEASIBLE,
