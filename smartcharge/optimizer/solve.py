@@ -158,7 +158,8 @@ def optimize(
         and more than :data:`~smartcharge.optimizer._tree.TREE_MIN_COLUMNS` power
         columns on a pure power tree (no demand charge), the greedy fill of
         :mod:`smartcharge.optimizer._tree` first, kept if it serves every session's need
-        (then no plan delivers more energy), else the LP.
+        (then no plan delivers more energy) or comes within 0.1 % of a proven upper bound
+        on the energy, else the LP.
     min_current
         ``"repair"`` (default): LP, then the repair described above. ``"mip"``: one binary
         per session and step (``min * z <= p <= max * z``) solved by SCIP; exact but only
@@ -171,8 +172,8 @@ def optimize(
         minimum-current repair without LP re-solves. ``"auto"``: the flow when it applies.
         ``"tree"``: the greedy fill of :mod:`smartcharge.optimizer._tree` (every node
         limit a power limit, no demand charge, else
-        :class:`~smartcharge.errors.InvalidProblemError`; fast and exactly safe,
-        energy-optimal when it serves every need, otherwise not).
+        :class:`~smartcharge.errors.InvalidProblemError`; fast and exactly safe, its
+        energy checked against a proven bound, not optimal under congestion).
     grid
         The LP's time grid. ``"all"``: every step. ``"mpc"``: every step for the first
         hour, 15-minute blocks up to four hours, hours after that
@@ -240,7 +241,7 @@ def optimize(
         return Plan(problem, np.zeros((net.S, net.T)), SolverStatus.EMPTY,
                     Timings(build=t1 - t0), "no session can charge within the horizon")
     mip = min_current == "mip"
-    tried = ""  # large pure power trees: the greedy fill, kept if it serves every need
+    tried = ""  # large pure power trees: the greedy fill, kept if near-optimal (proven)
     if method == "tree" or (solver == "auto" and method != "flow" and not mip
                             and int(allowed.sum()) > TREE_MIN_COLUMNS):
         limits = tree_limits(net, rows)
@@ -250,9 +251,9 @@ def optimize(
                                       path="method", rule="tree-structure")
         if limits is not None and why is None:
             t1 = time.perf_counter()
-            sp, served, tried = solve_tree(net, rows, allowed, obj, limits)
+            sp, keep, tried = solve_tree(net, rows, allowed, obj, limits)
             t2 = time.perf_counter()
-            if served or method == "tree":
+            if keep or method == "tree":
                 return Plan(problem, sp, SolverStatus.FEASIBLE,
                             Timings(build=t1 - t0, solve=t2 - t1), tried)
             tried = f"{tried} in {t2 - t1:.2f} s, so the LP; "
