@@ -28,6 +28,7 @@ import sys
 import time
 from typing import Any
 
+import smartcharge
 from smartcharge.fleet import plan_fleet
 from smartcharge.optimizer import Problem, optimize
 from smartcharge.synthetic import workplace_site
@@ -91,12 +92,14 @@ def single_site(
 ) -> dict[str, Any]:
     """One very large site planned in a fresh process (``package_dir``: import smartcharge
     from there instead)."""
-    env = dict(os.environ)
-    if package_dir is not None:  # run from there: ``-c`` puts the working folder first
-        env["PYTHONPATH"] = package_dir
+    # the package this process imported, or ``package_dir``: both on the path and as the
+    # working folder (``-c`` puts the working folder first on the path)
+    here = os.path.dirname(os.path.dirname(os.path.abspath(smartcharge.__file__)))
+    folder = package_dir or here
+    env = {**os.environ, "PYTHONPATH": folder}
     out = subprocess.run(
         [sys.executable, "-c", SINGLE, str(n_evse), json.dumps(kwargs or {})],
-        capture_output=True, text=True, check=True, env=env, cwd=package_dir,
+        capture_output=True, text=True, check=True, env=env, cwd=folder,
     )
     result: dict[str, Any] = json.loads(out.stdout)
     return result

@@ -180,6 +180,7 @@ class Network:
         smin = np.fmax(np.fmax(self.evse_min_w[self.sess_evse], opt("min_current_a") * wpa),
                        opt("min_power_w"))
         self.sess_min_w = smin
+        self._one_session_per_evse = len(np.unique(self.sess_evse)) == self.S
         # a vehicle whose minimum is above the EVSE's maximum cannot charge here at all
         self.sess_max_w = np.where(smin > smax, 0.0, smax)
         # V2X: discharge bound [W] (0: charging only) and the energy it may lend [Wh]
@@ -278,7 +279,10 @@ class Network:
     def evse_power(self, session_power: FloatArray) -> FloatArray:
         """Power (E, T) [W] per EVSE: the sum of its sessions' powers."""
         out = np.zeros((self.E, self.T))
-        np.add.at(out, self.sess_evse, session_power)
+        if self._one_session_per_evse:  # a plain scatter (+ 0.0: -0.0 becomes 0.0 too)
+            out[self.sess_evse] = session_power + 0.0
+        else:
+            np.add.at(out, self.sess_evse, session_power)
         return out
 
     def line_currents(self, n: int, evse_power: FloatArray) -> ComplexArray:

@@ -184,7 +184,7 @@ def optimize(
         repaired there, so it stays exactly safe; a re-solve fixes the blocks' on/off
         pattern from their mean powers. Made for re-planning (model-predictive control),
         where only the first steps are applied. Ignored with ramp limits, V2X
-        sessions, ``min_current="mip"`` and the flow.
+        sessions, ``min_current="mip"``, the flow and the greedy fill.
     far_chord_deg
         With blocks: a coarser polygon's chord angle [deg] for the blocks after the
         leading single steps (at least ``max_chord_deg``; ``None``: the same polygon). In
