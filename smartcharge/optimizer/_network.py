@@ -223,8 +223,10 @@ class Network:
         for i in range(self.N):
             if self.parent[i] >= 0:
                 children[int(self.parent[i])].append(i)
+        by_node = np.argsort(self.evse_node, kind="stable")  # each node's EVSEs, ascending
+        first = np.searchsorted(self.evse_node[by_node], np.arange(self.N + 1))
         for n in self.order.tolist():
-            direct = np.flatnonzero(self.evse_node == n)
+            direct = by_node[first[n]:first[n + 1]]
             idx = [direct] + [members[c] for c in children[n]]
             cf = [raw[direct]] + [coef[c] for c in children[n]]
             bc = sum((base_coef[c] for c in children[n]), np.zeros(3, dtype=np.complex128))
