@@ -3,19 +3,24 @@
     python benchmarks/bench_fleet.py            # full run (a few minutes on 2 cores)
     python benchmarks/bench_fleet.py --quick    # a smaller run
     python benchmarks/bench_fleet.py --single   # also: how large one site may grow in one process
+    python benchmarks/bench_fleet.py --single-only  # only that
 
 Reports, for small (20 EVSE, one site per task and 20 per task) and large (1,000 EVSE)
 workplace sites: sites per second in-process and on the cluster, the engine's overhead per
 site (the cluster's worker-seconds minus the in-process planning time, per site), and the
 pickled sizes of a problem and of a plan. With
 ``--single``, each size of one very large site is planned in a fresh process and its wall time
-and peak memory are printed.
+and peak memory are printed, twice: with the defaults (``solver="auto"``: the greedy fill of
+``smartcharge.optimizer._tree`` above 100,000 power columns when it serves every need) and
+with the LP forced (``solver="highs"``, what ``"auto"`` chose before). ``SMARTCHARGE_BASELINE``
+(a folder with an older checkout of the package) adds a third run with that code.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import pickle
 import resource
 import subprocess
@@ -23,6 +28,7 @@ import sys
 import time
 from typing import Any
 
+import smartcharge
 from smartcharge.fleet import plan_fleet
 from smartcharge.optimizer import Problem, optimize
 from smartcharge.synthetic import workplace_site
@@ -69,22 +75,56 @@ import json, resource, sys, time
 from smartcharge.synthetic import workplace_site
 from smartcharge.optimizer import optimize, verify
 n = int(sys.argv[1])
+kwargs = json.loads(sys.argv[2])
 t0 = time.perf_counter(); p = workplace_site(n_evse=n, seed=7); t1 = time.perf_counter()
-plan = optimize(p); t2 = time.perf_counter()
+plan = optimize(p, **kwargs); t2 = time.perf_counter()
 print(json.dumps({"evses": n, "generate_s": t1 - t0, "optimize_s": t2 - t1,
                   "build_s": plan.timings.build, "solve_s": plan.timings.solve,
                   "extract_s": plan.timings.extract, "status": str(plan.status),
-                  "violations": len(verify(p, plan)),
+                  "message": plan.message, "energy_kwh": float(plan.energy_wh.sum()) / 1000,
+                  "cost": plan.cost, "violations": len(verify(p, plan)),
                   "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
 
 
-def single_site(n_evse: int) -> dict[str, Any]:
+def single_site(
+    n_evse: int, kwargs: dict[str, Any] | None = None, package_dir: str | None = None
+) -> dict[str, Any]:
+    """One very large site planned in a fresh process (``package_dir``: import smartcharge
+    from there instead)."""
+    # the package this process imported, or ``package_dir``: both on the path and as the
+    # working folder (``-c`` puts the working folder first on the path)
+    here = os.path.dirname(os.path.dirname(os.path.abspath(smartcharge.__file__)))
+    folder = package_dir or here
+    env = {**os.environ, "PYTHONPATH": folder}
     out = subprocess.run(
-        [sys.executable, "-c", SINGLE, str(n_evse)], capture_output=True, text=True, check=True
+        [sys.executable, "-c", SINGLE, str(n_evse), json.dumps(kwargs or {})],
+        capture_output=True, text=True, check=True, env=env, cwd=folder,
     )
     result: dict[str, Any] = json.loads(out.stdout)
     return result
+
+
+def run_single(report: dict[str, Any]) -> None:
+    """``--single``: each size with the defaults, with the LP forced, and (with
+    ``SMARTCHARGE_BASELINE``) with an older checkout, one fresh process each."""
+    runs: list[tuple[str, dict[str, Any], str | None]] = [
+        ("auto", {}, None), ("LP", {"solver": "highs"}, None)]
+    baseline = os.environ.get("SMARTCHARGE_BASELINE")
+    if baseline:
+        runs.append(("baseline", {}, baseline))
+    report["single"] = []
+    print(f"\n{'EVSEs':>7} {'run':<9} {'optimize s':>11} {'build':>7} {'solve':>7} "
+          f"{'extract':>8} {'peak MB':>8} {'energy kWh':>12} {'cost':>10} status")
+    for n in (1000, 5000, 10000, 20000):
+        for name, kwargs, package in runs:
+            r = single_site(n, kwargs, package)
+            r["run"] = name
+            report["single"].append(r)
+            print(f"{n:>7} {name:<9} {r['optimize_s']:>11.2f} {r['build_s']:>7.2f} "
+                  f"{r['solve_s']:>7.2f} {r['extract_s']:>8.2f} {r['peak_rss_mb']:>8.0f} "
+                  f"{r['energy_kwh']:>12.3f} {r['cost']:>10.2f} {r['status']} "
+                  f"({r['violations']} violations) {r['message']}", flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -92,6 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="fewer sites")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--single", action="store_true", help="also measure one large site")
+    parser.add_argument("--single-only", action="store_true", help="only the large site")
     parser.add_argument("--json", help="write the figures to this JSON file")
     args = parser.parse_args(argv)
 
@@ -99,6 +140,8 @@ def main(argv: list[str] | None = None) -> int:
     cases = [("small", 20, 200 // scale, 1), ("small", 20, 200 // scale, 20),
              ("large", 1000, 8 // scale, 1)]
     report: dict[str, Any] = {"workers": args.workers, "cases": []}
+    if args.single_only:
+        cases = []
     print(f"{'site':<6} {'EVSEs':>6} {'sites':>6} {'chunk':>6} {'in-process/s':>13} "
           f"{'cluster/s':>10} {'speed-up':>9} {'overhead ms':>12} {'problem B':>10} "
           f"{'plan B':>9}")
@@ -118,16 +161,8 @@ def main(argv: list[str] | None = None) -> int:
               f"{cluster['sites_per_s'] / local['sites_per_s']:>9.2f} "
               f"{overhead:>12.1f} {size['problem_bytes']:>10} "
               f"{size['plan_bytes']:>9}", flush=True)
-    if args.single:
-        report["single"] = []
-        print(f"\n{'EVSEs':>7} {'optimize s':>11} {'build':>7} {'solve':>7} {'extract':>8} "
-              f"{'peak MB':>8} status")
-        for n in (1000, 5000, 10000, 20000):
-            r = single_site(n)
-            report["single"].append(r)
-            print(f"{n:>7} {r['optimize_s']:>11.2f} {r['build_s']:>7.2f} {r['solve_s']:>7.2f} "
-                  f"{r['extract_s']:>8.2f} {r['peak_rss_mb']:>8.0f} {r['status']} "
-                  f"({r['violations']} violations)", flush=True)
+    if args.single or args.single_only:
+        run_single(report)
     report["peak_rss_mb_parent"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     if args.json:
         with open(args.json, "w", encoding="utf-8") as fh:

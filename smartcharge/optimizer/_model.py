@@ -201,18 +201,19 @@ def node_blocks_keyed(
     (row ``r`` of ``rows[n]`` at step ``t``)."""
     T = net.T
     v_evse = net.sess_evse[vs]
+    # the columns of each EVSE, ascending (one sort, not a pass over all columns per node)
+    by_evse = np.argsort(v_evse, kind="stable")
+    ptr = np.searchsorted(v_evse[by_evse], np.arange(net.E + 1))
     for n in range(net.N):
         r = rows[n]
         R = r.coef.shape[0]
         mm = len(net.members[n])
         if R == 0 or mm == 0:
             continue
-        posn = np.full(net.E, -1, dtype=np.int64)
-        posn[net.members[n]] = np.arange(mm)
-        J = np.flatnonzero(posn[v_evse] >= 0)
+        J, pos = _member_columns(by_evse, ptr, net.members[n])
         if len(J) == 0:
             continue
-        coef = r.coef[:, posn[v_evse[J]]]  # (R, |J|)
+        coef = r.coef[:, pos]  # (R, |J|)
         if sign is not None:
             coef = coef * sign[J][None, :]
         keys = (np.arange(R)[:, None] * T + vt[J][None, :]).reshape(-1)
@@ -232,6 +233,21 @@ def node_blocks_keyed(
         used = np.flatnonzero(present)
         rid = (np.cumsum(present) - 1)[kk]
         yield n, used, rid, cols[keep], vals[keep], rhs[used]
+
+
+def _member_columns(
+    by_evse: IntArray, ptr: IntArray, members: IntArray
+) -> tuple[IntArray, IntArray]:
+    """The columns of the EVSEs ``members`` in ascending order, and for each the position
+    of its EVSE in ``members``; ``by_evse`` sorts the columns by EVSE (stable), ``ptr[e]``
+    is where EVSE ``e``'s columns begin in it."""
+    counts = ptr[members + 1] - ptr[members]
+    total = int(counts.sum())
+    first = np.repeat(ptr[members] - (np.cumsum(counts) - counts), counts)
+    cols = by_evse[first + np.arange(total)]
+    pos = np.repeat(np.arange(len(members)), counts)
+    k = np.argsort(cols, kind="stable")
+    return cols[k], pos[k]
 
 
 def peak_rows(m: RowBuilder, net: Network, vt: IntArray, vals: FloatArray, col: int) -> float:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Any, Protocol
 
 import numpy as np
@@ -152,8 +153,13 @@ class Network:
         self.evse_min_w = np.array([x.min_w for x in ev], dtype=np.float64)
         self.evse_phases = np.array([x.phases for x in ev], dtype=np.int64)
         raw = np.zeros((self.E, 3), dtype=np.complex128)
-        for i, evse in enumerate(ev):
-            raw[i] = evse_phasors(evse.phases, evse.connection, evse.voltage_v)
+        kinds: dict[tuple[int, str | None, float], ComplexArray] = {}
+        for i, evse in enumerate(ev):  # one phasor computation per kind of EVSE
+            kind = (evse.phases, evse.connection, evse.voltage_v)
+            got = kinds.get(kind)
+            if got is None:
+                got = kinds[kind] = evse_phasors(*kind)
+            raw[i] = got
         self.evse_raw = raw
 
         # ---- sessions
@@ -163,23 +169,18 @@ class Network:
         self.sess_evse = np.array([eindex[x.evse] for x in ss], dtype=np.int64)
         self.need_wh = np.array([x.energy_wh for x in ss], dtype=np.float64)
         self.priority = np.array([x.priority for x in ss], dtype=np.float64)
-        smax = np.empty(self.S)
-        smin = np.empty(self.S)
-        for i, sess in enumerate(ss):
-            e = self.sess_evse[i]
-            wpa = self.evse_wpa[e]
-            hi = [self.evse_max_w[e]]
-            lo = [self.evse_min_w[e]]
-            if sess.max_current_a is not None:
-                hi.append(sess.max_current_a * wpa)
-            if sess.max_power_w is not None:
-                hi.append(sess.max_power_w)
-            if sess.min_current_a is not None:
-                lo.append(sess.min_current_a * wpa)
-            if sess.min_power_w is not None:
-                lo.append(sess.min_power_w)
-            smax[i], smin[i] = min(hi), max(lo)
+        # bounds: the EVSE's, the session's current and power (missing: nan, ignored)
+        def opt(name: str) -> FloatArray:
+            return np.array([np.nan if (v := getattr(x, name)) is None else v for x in ss],
+                            dtype=np.float64)
+
+        wpa = self.evse_wpa[self.sess_evse]
+        smax = np.fmin(np.fmin(self.evse_max_w[self.sess_evse], opt("max_current_a") * wpa),
+                       opt("max_power_w"))
+        smin = np.fmax(np.fmax(self.evse_min_w[self.sess_evse], opt("min_current_a") * wpa),
+                       opt("min_power_w"))
         self.sess_min_w = smin
+        self._one_session_per_evse = len(np.unique(self.sess_evse)) == self.S
         # a vehicle whose minimum is above the EVSE's maximum cannot charge here at all
         self.sess_max_w = np.where(smin > smax, 0.0, smax)
         # V2X: discharge bound [W] (0: charging only) and the energy it may lend [Wh]
@@ -222,8 +223,10 @@ class Network:
         for i in range(self.N):
             if self.parent[i] >= 0:
                 children[int(self.parent[i])].append(i)
+        by_node = np.argsort(self.evse_node, kind="stable")  # each node's EVSEs, ascending
+        first = np.searchsorted(self.evse_node[by_node], np.arange(self.N + 1))
         for n in self.order.tolist():
-            direct = np.flatnonzero(self.evse_node == n)
+            direct = by_node[first[n]:first[n + 1]]
             idx = [direct] + [members[c] for c in children[n]]
             cf = [raw[direct]] + [coef[c] for c in children[n]]
             bc = sum((base_coef[c] for c in children[n]), np.zeros(3, dtype=np.complex128))
@@ -278,7 +281,10 @@ class Network:
     def evse_power(self, session_power: FloatArray) -> FloatArray:
         """Power (E, T) [W] per EVSE: the sum of its sessions' powers."""
         out = np.zeros((self.E, self.T))
-        np.add.at(out, self.sess_evse, session_power)
+        if self._one_session_per_evse:  # a plain scatter (+ 0.0: -0.0 becomes 0.0 too)
+            out[self.sess_evse] = session_power + 0.0
+        else:
+            np.add.at(out, self.sess_evse, session_power)
         return out
 
     def line_currents(self, n: int, evse_power: FloatArray) -> ComplexArray:
@@ -297,12 +303,32 @@ class Network:
         return np.asarray(p, dtype=np.float64)
 
     def rows(self, max_chord_deg: float = 10.0) -> list[Rows]:
-        """Every node's limits as linear rows (an inner approximation), cached."""
+        """Every node's limits as linear rows (an inner approximation), cached.
+
+        Nodes with the same limits, site load and member phasors (e.g. thousands of
+        identical feeders) get the same rows: they are computed once and copied.
+        """
         got = self._rows.get(max_chord_deg)
         if got is None:
-            got = [self._node_rows(n, max_chord_deg) for n in range(self.N)]
+            seen: dict[tuple[bytes, ...], Rows] = {}
+            got = []
+            for n in range(self.N):
+                key = self._rows_key(n)
+                r = seen.get(key)
+                if r is None:
+                    r = seen[key] = self._node_rows(n, max_chord_deg)
+                    got.append(r)
+                else:
+                    got.append(Rows(r.coef.copy(), r.rhs.copy(), r.forced.copy()))
             self._rows[max_chord_deg] = got
         return got
+
+    def _rows_key(self, n: int) -> tuple[bytes, ...]:
+        """Everything :meth:`_node_rows` reads of node ``n``."""
+        base = self.base_w if self.base_under[n] else np.zeros(0)
+        return (self.coef[n].tobytes(), np.asarray(self.base_coef[n]).tobytes(), base.tobytes(),
+                self.power_limit[n].tobytes(), self.export_limit[n].tobytes(),
+                self.current_limit[n].tobytes(), self.evse_v2x[self.members[n]].tobytes())
 
     def _node_rows(self, n: int, max_chord_deg: float) -> Rows:
         m = len(self.members[n])
@@ -374,8 +400,9 @@ def _chords(c: ComplexArray, b: complex, max_chord_deg: float) -> list[tuple[flo
     return [(start + (2 * j + 1) * half, math.cos(half)) for j in range(pieces)]
 
 
-def _epoch(t: object) -> float:
-    from datetime import datetime, timezone
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
+
+def _epoch(t: object) -> float:
     assert isinstance(t, datetime)
-    return (t - datetime(1970, 1, 1, tzinfo=timezone.utc)).total_seconds()
+    return (t - _EPOCH).total_seconds()

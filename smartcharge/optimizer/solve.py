@@ -88,6 +88,12 @@ from smartcharge.optimizer._repair import (
 )
 from smartcharge.optimizer._site import uses_site_model
 from smartcharge.optimizer._storage import optimize_site
+from smartcharge.optimizer._tree import (
+    TREE_MIN_COLUMNS,
+    solve_tree,
+    tree_applicable,
+    tree_limits,
+)
 from smartcharge.optimizer._v2x import optimize_v2x
 from smartcharge.optimizer.plan import Plan, SolverStatus, Timings
 from smartcharge.optimizer.problem import Objective, Problem
@@ -111,7 +117,7 @@ def optimize(
     lp_path: Literal["auto", "sparse", "proto"] = "auto",
     solver: SolverName = "auto",
     min_current: Literal["repair", "mip"] = "repair",
-    method: Literal["lp", "flow", "auto"] = "lp",
+    method: Literal["lp", "flow", "auto", "tree"] = "lp",
     grid: Literal["all", "mpc"] | Sequence[tuple[float, float]] = "all",
     far_chord_deg: float | None = None,
     node_rows: Literal["all", "lazy"] = "all",
@@ -150,7 +156,12 @@ def optimize(
         the other as a second try; see
         :data:`~smartcharge.optimizer._lp.AUTO_GLOP_MAX_COLUMNS`), ``"highs"`` (HiGHS
         interior point with crossover, GLOP as a second try), ``"highs-simplex"`` or
-        ``"glop"``. Measurements in :mod:`smartcharge.optimizer._lp`.
+        ``"glop"``. Measurements in :mod:`smartcharge.optimizer._lp`. With ``"auto"``
+        and more than :data:`~smartcharge.optimizer._tree.TREE_MIN_COLUMNS` power
+        columns on a pure power tree (no demand charge), the greedy fill of
+        :mod:`smartcharge.optimizer._tree` first, kept if it serves every session's need
+        (then no plan delivers more energy) or comes within 0.1 % of a proven upper bound
+        on the energy, else the LP.
     min_current
         ``"repair"`` (default): LP, then the repair described above. ``"mip"``: one binary
         per session and step (``min * z <= p <= max * z``) solved by SCIP; exact but only
@@ -161,6 +172,10 @@ def optimize(
         problems with total-power limits only, whole-step sessions and no demand charge
         (else :class:`~smartcharge.errors.InvalidProblemError`); its plan gets the
         minimum-current repair without LP re-solves. ``"auto"``: the flow when it applies.
+        ``"tree"``: the greedy fill of :mod:`smartcharge.optimizer._tree` (every node
+        limit a power limit, no demand charge, else
+        :class:`~smartcharge.errors.InvalidProblemError`; fast and exactly safe, its
+        energy checked against a proven bound, not optimal under congestion).
     grid
         The LP's time grid. ``"all"``: every step. ``"mpc"``: every step for the first
         hour, 15-minute blocks up to four hours, hours after that
@@ -171,7 +186,7 @@ def optimize(
         repaired there, so it stays exactly safe; a re-solve fixes the blocks' on/off
         pattern from their mean powers. Made for re-planning (model-predictive control),
         where only the first steps are applied. Ignored with ramp limits, V2X
-        sessions, ``min_current="mip"`` and the flow.
+        sessions, ``min_current="mip"``, the flow and the greedy fill.
     far_chord_deg
         With blocks: a coarser polygon's chord angle [deg] for the blocks after the
         leading single steps (at least ``max_chord_deg``; ``None``: the same polygon). In
@@ -262,7 +277,7 @@ def _optimize(
     problem: Problem, objective: Objective | None, *, time_limit_s: float | None,
     max_chord_deg: float, win_back_energy: bool, max_lp_rounds: int, resolve_share: float,
     lp_path: Literal["auto", "sparse", "proto"], solver: SolverName,
-    min_current: Literal["repair", "mip"], method: Literal["lp", "flow", "auto"],
+    min_current: Literal["repair", "mip"], method: Literal["lp", "flow", "auto", "tree"],
     grid: Literal["all", "mpc"] | Sequence[tuple[float, float]],
     far_chord_deg: float | None, node_rows: Literal["all", "lazy"], warm: LazyRows | None,
 ) -> tuple[Plan, LazyRows | None]:
@@ -293,6 +308,22 @@ def _optimize(
         return Plan(problem, np.zeros((net.S, net.T)), SolverStatus.EMPTY,
                     Timings(build=t1 - t0), "no session can charge within the horizon"), None
     mip = min_current == "mip"
+    tried = ""  # large pure power trees: the greedy fill, kept if near-optimal (proven)
+    if method == "tree" or (solver == "auto" and method != "flow" and not mip
+                            and int(allowed.sum()) > TREE_MIN_COLUMNS):
+        limits = tree_limits(net, rows)
+        why = tree_applicable(net, obj, limits)
+        if method == "tree" and why is not None:
+            raise InvalidProblemError(f"the greedy fill does not apply: {why}",
+                                      path="method", rule="tree-structure")
+        if limits is not None and why is None:
+            t1 = time.perf_counter()
+            sp, fill_kept, tried = solve_tree(net, rows, allowed, obj, limits)
+            t2 = time.perf_counter()
+            if fill_kept or method == "tree":
+                return Plan(problem, sp, SolverStatus.FEASIBLE,
+                            Timings(build=t1 - t0, solve=t2 - t1), tried), None
+            tried = f"{tried} in {t2 - t1:.2f} s, so the LP; "
     if method != "lp" and not mip:
         why = flow_applicable(net, obj)
         if why is None:
@@ -348,7 +379,7 @@ def _optimize(
         msg += f"; minimum-current repair, {again.rounds} LP round(s)"
     return Plan(problem, again.plan.sp, status,
                 Timings(build=t1 - t0, solve=solve_s, extract=t3 - t2 - again.solve_s),
-                msg), new_warm
+                tried + msg), new_warm
 
 
 @dataclass(frozen=True)
