@@ -20,6 +20,7 @@ from smartcharge.errors import ControllerError
 
 T0 = datetime(2024, 1, 1, 8, 0, tzinfo=timezone.utc)
 CONFIG = scc.ControllerConfig(step_s=900, horizon_s=4 * 3600, feedback_after_s=600)
+FB6 = CONFIG.model_copy(update={"fallback_share_a": 6.0})  # a fallback share of 6 A
 
 
 def site(grid_a: float = 40.0) -> scc.Site:
@@ -170,7 +171,7 @@ def test_timeout_counts_as_possibly_installed() -> None:
 
 
 def test_offline_station_counts_at_last_accepted_and_fallback() -> None:
-    c = scc.Controller(site(), CONFIG)
+    c = scc.Controller(site(), FB6)
     online(c)
     accept_all(c, c.handle(scc.TransactionStarted("a", 1, "t1"), T0), T0)
     acked = c.state.evses["a/1"].acked
@@ -279,7 +280,8 @@ def test_deadband_suppresses_small_changes_but_not_safety() -> None:
     accept_all(c, c.handle(scc.TransactionStarted("a", 1, "t1"), T0), T0)
     # a grid limit far below the present plan: the lowering goes at once
     reqs = c.handle(scc.GridLimit("grid", T0, T0 + timedelta(hours=1), max_current_a=20.0), T0)
-    assert reqs and first_limits(reqs)[("a", 1)] <= 20.0 - 12.0 + 1e-9
+    others = c._fallback["a/2"] + c._fallback["b/1"]  # reserved for cars that may arrive
+    assert reqs and first_limits(reqs)[("a", 1)] <= 20.0 - others + 1e-9
     accept_all(c, reqs, T0)
     h = horizon_at(CONFIG, T0)
     worst = worst_case(c.site, c.state, h, c._fallback)
@@ -472,7 +474,8 @@ def test_level_keeps_energy_cost_and_limits(n: int, grid_a: float, stays: list[i
 
 
 def test_no_fallback_share_gives_the_whole_site_to_the_plan() -> None:
-    config = CONFIG.model_copy(update={"fallback_share_a": 0.0})
+    config = CONFIG
+    assert config.fallback_share_a == 0.0  # the default
     c = scc.Controller(site(40.0), config)
     reqs = c.handle(scc.StationConnected("a"), T0)
     periods = reqs[0].payload["chargingProfile"]["chargingSchedule"][0]["chargingSchedulePeriod"]
@@ -487,3 +490,64 @@ def test_no_fallback_share_gives_the_whole_site_to_the_plan() -> None:
     h = horizon_at(config, T0)
     worst = worst_case(c.site, c.state, h, c._fallback)
     assert violations(envelope_problem(c.site, c.state, h), worst) == []
+
+
+# ---- clock skew --------------------------------------------------------------------------
+
+
+def test_clock_skew_bound_must_be_under_half_a_step() -> None:
+    with pytest.raises(sc.InvalidProblemError) as err:
+        scc.ControllerConfig(step_s=10, horizon_s=600, clock_skew_s=5)
+    assert (err.value.path, err.value.rule) == ("clock_skew_s", "lt-half-step")
+    assert scc.ControllerConfig(step_s=11, horizon_s=11 * 60, clock_skew_s=5).clock_skew_s == 5
+
+
+@given(st.lists(st.sampled_from([0.0, 6.0, 13.5, 32.0]), min_size=1, max_size=8),
+       st.integers(0, 149), st.integers(0, 3000))
+def test_eroded_profile_never_exceeds_the_plan_for_a_clock_within_the_bound(
+    limits: list[float], skew: int, t: int
+) -> None:
+    """The sent limit at t is the lowest planned over [t - skew, t + skew]: so at true time
+    t a station off by d (|d| <= skew) applies p(t + d) <= plan(t); with skew 0, the plan."""
+    from smartcharge.controller.messages import eroded_periods
+
+    step = 300
+    plan = np.array(limits)
+    periods = eroded_periods(plan, step, skew)
+    starts = np.array([p[0] for p in periods])
+    vals = np.array([p[1] for p in periods])
+    assert np.all(np.diff(starts) > 0) and starts[0] == 0
+
+    def sent(x: float) -> float:
+        return float(vals[np.searchsorted(starts, x, side="right") - 1])
+
+    def planned(x: float) -> float:
+        return float(plan[min(max(int(x // step), 0), len(plan) - 1)])
+
+    t = min(t, step * len(plan) - 1)
+    window = [planned(x) for x in range(max(t - skew, 0), min(t + skew, step * len(plan) - 1)
+                                        + 1)]
+    assert sent(t) == min(window)
+    for d in {-skew, 0, skew}:
+        if 0 <= t + d < step * len(plan):
+            assert sent(t + d) <= planned(t)
+    if skew == 0:
+        assert [sent(k * step) for k in range(len(plan))] == limits
+
+
+def test_sent_profiles_are_eroded_by_the_clock_skew_bound() -> None:
+    config = CONFIG.model_copy(update={"clock_skew_s": 7})
+    c = scc.Controller(site(40.0), config)
+    online(c)
+    reqs = accept_all(c, c.handle(scc.TransactionStarted("a", 1, "t1"), T0), T0)
+    sched = reqs[0].payload["chargingProfile"]["chargingSchedule"][0]
+    env = c.state.evses["a/1"].acked
+    assert env is not None
+    assert sched["duration"] == len(env.limits_a) * config.step_s - 7
+    periods = sched["chargingSchedulePeriod"]
+    assert len(periods) > 1 and periods[0] == {"startPeriod": 0, "limit": env.limits_a[0],
+                                               "numberPhases": 3}
+    for p in periods[1:]:  # a decrease starts 7 s early, an increase 7 s late
+        k, rest = divmod(p["startPeriod"] + 7, config.step_s)
+        assert p["limit"] == env.limits_a[k]
+        assert (rest, p["limit"] < env.limits_a[k - 1]) in {(0, True), (14, False)}

@@ -221,7 +221,7 @@ def _emit(site: Site, config: ControllerConfig, state: ControllerState,
         else:
             tid = ev.transaction_id
             assert tid is not None
-            profile = tx_profile(spec, env, tid)
+            profile = tx_profile(spec, env, tid, config.clock_skew_s)
             pending.append(PendingRequest(correlation_id=cid, seq=seq, station_id=sid,
                                           evse_id=evse_id, kind="tx", transaction_id=tid,
                                           envelope=env))

@@ -17,10 +17,20 @@ controller sends a request only if adding its envelope to the worst case keeps e
 (:func:`admit`);
 a pure decrease never raises the worst case, so it always goes at once.
 
+Clock skew: the worst case is per step of the *plan's* envelopes, while a station applies
+what was sent on its own clock, off by up to ``s = clock_skew_s``. What it may apply around
+true time ``t`` is the dilation of the sent profile, ``max over |d| <= s of sent(t + d)``;
+the sent profile is the plan eroded by ``s`` (:func:`smartcharge.controller.messages.
+eroded_periods`: ``sent(t) = min over |u| <= s of plan(t + u)``), and for steps longer than
+``2 s`` the dilation of the erosion is the plan itself (every plateau keeps a core of at
+least one instant). So the per-step envelopes counted here are exactly what a skewed
+station may apply, and no combination of skews breaks a limit this check keeps.
+
 Assumptions (documented in docs/how-to/controller.md): stations are commissioned with the
 fallback TxDefaultProfiles (the controller re-sends them at every connection); a station
-applies requests in the order they were sent (OCPP-J: one CALL at a time); an EVSE draws
-as its wiring says (a single-phase car on a three-phase EVSE is counted three-phase).
+applies requests in the order they were sent (OCPP-J: one CALL at a time); its clock is off
+by at most ``clock_skew_s``; an EVSE draws as its wiring says (a single-phase car on a
+three-phase EVSE is counted three-phase).
 """
 
 from __future__ import annotations

@@ -183,15 +183,24 @@ class ControllerConfig(_Part):
         half the horizon; a profile is then renewed well before it ends).
     fallback_share_a
         The fallback (TxDefaultProfile) share [A per phase] of every EVSE
-        (:func:`smartcharge.ocpp.fallback.fallback_currents`). It is reserved on every node
-        for every EVSE (a car may arrive anywhere, any time), so on a site short of capacity
-        the shares may take most of it. 0: no fallback (TxDefaultProfiles of 0 A): a car
-        waits for its TxProfile, an offline station charges nothing new, and the whole
-        capacity goes to the plan. On the 54-EVSE Caltech site at 40 kW, 6 A shares fill the
-        transformer (15-22 % of the energy delivered, against 99 % with 0: see
-        docs/benchmarks.md). Known limit: the worst case assumes stations switch profiles
-        on time; with 0 there is no slack for a station whose clock lags (a lowering that
-        lands after another EVSE's raise), which the simulator's fault test finds.
+        (:func:`smartcharge.ocpp.fallback.fallback_currents`). Default 0: no fallback
+        (TxDefaultProfiles of 0 A): a car waits for its TxProfile, an offline station
+        charges nothing new, and the whole capacity goes to the plan. A share > 0 lets a
+        car charge before the CSMS hears of it (and an offline station's new cars), but it
+        is reserved on every node for every EVSE (a car may arrive anywhere, any time), so
+        on a site short of capacity the shares take most of it: on the 54-EVSE Caltech site
+        at 40 kW, 6 A shares fill the transformer (15-22 % of the energy delivered, against
+        99 % with 0: see docs/benchmarks.md).
+    clock_skew_s
+        The most a station's clock may be off [s], either way (default 5 s; less than half
+        a step). Every TxProfile is sent *eroded* by it: the limit sent for instant ``t`` is
+        the lowest planned for ``[t - s, t + s]`` (a decrease starts ``s`` early, an
+        increase ``s`` late, the profile ends ``s`` early), so a station whose clock is off
+        by at most ``s`` never applies more than the plan at the true time, and the
+        worst case (the plan's envelopes, per step) holds for it: the highest such a
+        station may apply around ``t`` (the dilation of what is sent) is exactly the plan
+        (see :mod:`smartcharge.controller.safety`). A station further off can break a
+        limit at a step boundary (one lowering while another EVSE raises).
     feedback_after_s
         A draw below the limit for this long [s] is persistent (taper, on-board charger).
     feedback_margin_a
@@ -232,7 +241,8 @@ class ControllerConfig(_Part):
     deadband_a: NonNegFloat = 1.0
     deadband_w: NonNegFloat = 500.0
     lookahead_s: Annotated[int, Field(gt=0)] | None = None
-    fallback_share_a: NonNegFloat = 6.0
+    fallback_share_a: NonNegFloat = 0.0
+    clock_skew_s: Annotated[int, Field(ge=0, le=3600)] = 5
     feedback_after_s: Annotated[int, Field(ge=0)] = 600
     feedback_margin_a: NonNegFloat = 2.0
     feedback_release_a: NonNegFloat = 1.0
@@ -251,6 +261,11 @@ class ControllerConfig(_Part):
         if self.horizon_s % self.step_s:
             raise InvalidProblemError("horizon_s must be a multiple of step_s",
                                       path="horizon_s", rule="multiple")
+        if 2 * self.clock_skew_s >= self.step_s:
+            raise InvalidProblemError(
+                f"clock_skew_s ({self.clock_skew_s} s) must be less than half a step "
+                f"({self.step_s} s): an eroded profile keeps every step's own limit for "
+                "part of the step", path="clock_skew_s", rule="lt-half-step")
         if self.lookahead_s is None:
             object.__setattr__(self, "lookahead_s", self.horizon_s // 2)
         elif self.lookahead_s > self.horizon_s:
