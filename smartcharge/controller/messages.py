@@ -47,7 +47,7 @@ def eroded_periods(limits: FloatArray, step_s: int, skew_s: int) -> list[tuple[i
     ``2 * skew_s < step_s`` (``ControllerConfig`` checks it).
 
     >>> eroded_periods(np.array([16.0, 8.0, 8.0, 32.0]), 300, 5)
-    [(0, 16.0), (595, 8.0), (905, 32.0)]
+    [(0, 16.0), (295, 8.0), (905, 32.0)]
     """
     vals = np.asarray(limits, dtype=np.float64)
     change = np.flatnonzero(vals[1:] != vals[:-1]) + 1
