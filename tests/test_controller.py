@@ -551,3 +551,78 @@ def test_sent_profiles_are_eroded_by_the_clock_skew_bound() -> None:
         k, rest = divmod(p["startPeriod"] + 7, config.step_s)
         assert p["limit"] == env.limits_a[k]
         assert (rest, p["limit"] < env.limits_a[k - 1]) in {(0, True), (14, False)}
+
+
+# ---- phases in use -------------------------------------------------------------------------
+
+
+def _one_line_site() -> scc.Site:
+    """30 A per line; a three-phase EVSE and a single-phase one on L2."""
+    return scc.Site.model_validate({
+        "nodes": [{"id": "grid", "max_current_a": 30}],
+        "stations": [{"id": "a", "evses": [
+            {"evse_id": 1, "node": "grid", "max_current_a": 32},
+            {"evse_id": 2, "node": "grid", "max_current_a": 32, "phases": 1,
+             "connection": "L2"}]}]})
+
+
+def test_a_single_phase_car_frees_the_other_lines_and_gets_them_back() -> None:
+    """A 16 A car drawing on L1 alone of a three-phase EVSE is planned (and counted) on L1:
+    the car on L2 gets L2's headroom (14 A -> 30 A); drawing on three phases again, it gets
+    its share of L2 back (the other car lowered first). Every step of the way the worst
+    case keeps the 30 A per line."""
+    from smartcharge.controller.safety import measured_lines
+
+    c = scc.Controller(_one_line_site(), CONFIG)
+    online(c)
+    for evse, tid, amps in ((1, "t1", 16.0), (2, "t2", None)):
+        accept_all(c, c.handle(scc.TransactionStarted("a", evse, tid), T0), T0)
+        accept_all(c, c.handle(scc.ChargingNeeds("a", evse, energy_wh=200_000.0,
+                                                 departure=T0 + timedelta(days=1),
+                                                 max_current_a=amps), T0), T0)
+    h = horizon_at(CONFIG, T0)
+
+    def first() -> tuple[float, float]:
+        envs = [c.state.evses[k].acked for k in ("a/1", "a/2")]
+        assert envs[0] is not None and envs[1] is not None
+        return envs[0].limits_a[0], envs[1].limits_a[0]
+
+    def safe() -> None:
+        lines = measured_lines(c.site, c.state, c._fallback)
+        worst = worst_case(c.site, c.state, h, c._fallback)
+        assert violations(envelope_problem(c.site, c.state, h, lines), worst) == []
+        assert c.state.pending == ()
+
+    assert first() == pytest.approx((16.0, 14.0), abs=0.11)
+    t = T0 + timedelta(minutes=1)
+    accept_all(c, c.handle(scc.MeterReading("a", 1, currents_a=(16.0, 0.0, 0.3)), t), t)
+    assert c.state.evses["a/1"].single_line == "L1"
+    safe()
+    assert first() == pytest.approx((16.0, 30.0), abs=0.11)  # L2 is the other car's now
+    # a reading with nothing drawn tells nothing: still L1
+    accept_all(c, c.handle(scc.MeterReading("a", 1, currents_a=(0.0, 0.0, 0.0)), t), t)
+    assert c.state.evses["a/1"].single_line == "L1"
+    # three phases again: counted as wired, its share of L2 back
+    reqs = c.handle(scc.MeterReading("a", 1, currents_a=(16.0, 15.8, 16.1)), t)
+    assert [r.payload["evseId"] for r in reqs] == [2]  # the lowering goes first
+    accept_all(c, reqs, t)
+    assert c.state.evses["a/1"].single_line is None
+    safe()
+    assert first() == pytest.approx((16.0, 14.0), abs=0.11)
+    assert measured_lines(c.site, c.state, c._fallback) == {}
+
+
+def test_single_line_needs_all_three_phases_and_a_three_phase_evse() -> None:
+    from smartcharge.controller.feedback import single_line
+
+    three = scc.EvseSpec(evse_id=1, node="g", max_current_a=32)
+    one = scc.EvseSpec(evse_id=1, node="g", phases=1, max_current_a=32)
+    assert single_line(three, (0.0, 12.0, 0.5), 1.0) == "L2"
+    assert single_line(three, (12.0, 12.0, 0.5), 1.0, "L2") is None
+    assert single_line(three, (12.0, None, None), 1.0) is None  # not all reported
+    assert single_line(three, (12.0, None, None), 1.0, "L3") == "L3"
+    assert single_line(three, (0.2, 0.0, 0.0), 1.0, "L1") == "L1"  # none drawing
+    assert single_line(one, (12.0, 0.0, 0.0), 1.0) is None  # wired single-phase already
+    ev = EvseState(single_line="L3")
+    assert '"single_line":"L3"' in ev.model_dump_json()
+    assert "single_line" not in EvseState().model_dump_json()

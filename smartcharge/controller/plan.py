@@ -12,7 +12,10 @@ grid:
 - the EVSEs it does not plan (idle, or on an offline station) keep their worst case
   (:func:`smartcharge.controller.safety.worst_case`), reserved from every node above them:
   power exactly, line currents by the triangle inequality (``|a + b| <= |a| + |b|``);
-- grid limits per step; the tariff's price per step.
+- grid limits per step; the tariff's price per step;
+- a car measured on one line of a three-phase EVSE
+  (:func:`~smartcharge.controller.safety.measured_lines`) is planned single-phase on that
+  line (its EVSE's power per ampere is one phase's), so the other lines go to the others.
 
 :func:`plan_envelopes` optimizes it, then for stability (the optimizer is not changed):
 
@@ -34,7 +37,12 @@ import numpy as np
 import numpy.typing as npt
 
 from smartcharge.controller.feedback import remaining_need_wh
-from smartcharge.controller.safety import limited_nodes, worst_case
+from smartcharge.controller.safety import (
+    evses_on_lines,
+    limited_nodes,
+    measured_lines,
+    worst_case,
+)
 from smartcharge.controller.site import ControllerConfig, Site
 from smartcharge.controller.state import ControllerState, Envelope, EvseState
 from smartcharge.optimizer import Horizon, Plan, Problem, Session, Tariff, optimize, verify
@@ -106,8 +114,7 @@ def build_problem(site: Site, config: ControllerConfig, state: ControllerState, 
     the fallback already meets it). :func:`plan_envelopes` adds the fallback back. So the
     worst case of the plan (``max(fallback, plan)`` per EVSE) keeps every limit."""
     keys = set(planned_keys(site, state))
-    evses = site.optimizer_evses()
-    base = Problem(horizon=h, nodes=limited_nodes(site, (), h), evses=evses)
+    base = Problem(horizon=h, nodes=limited_nodes(site, (), h), evses=site.optimizer_evses())
     net = base.network()
     worst = worst_case(site, state, h, fallback)
     fb = np.array([fallback[k] for k in site.keys], dtype=np.float64)
@@ -118,6 +125,9 @@ def build_problem(site: Site, config: ControllerConfig, state: ControllerState, 
     reserve_a = {nid: np.abs(net.line_currents(n, ep)).max(axis=0)
                  for n, nid in enumerate(net.node_ids)}
     nodes = limited_nodes(site, state.grid_limits, h, reserve_w, reserve_a)
+    lines = {k: v for k, v in measured_lines(site, state, fallback).items() if k in keys}
+    evses = evses_on_lines(site, lines)
+    wpa_of = {e.id: e.watts_per_amp for e in evses}
     above = []
     for e in evses:
         f = fallback[e.id] if e.id in keys else 0.0
@@ -132,7 +142,7 @@ def build_problem(site: Site, config: ControllerConfig, state: ControllerState, 
         if key not in keys:
             continue
         ev, f = state.evses[key], fallback[key]
-        wpa = site.spec(key).watts_per_amp
+        wpa = wpa_of[key]
         ev_min = ev.ev_min_current_a
         sessions.append(Session(
             id=key, evse=key, arrival=h.start, departure=departure_of(ev, config, now),

@@ -29,8 +29,10 @@ station may apply, and no combination of skews breaks a limit this check keeps.
 Assumptions (documented in docs/how-to/controller.md): stations are commissioned with the
 fallback TxDefaultProfiles (the controller re-sends them at every connection); a station
 applies requests in the order they were sent (OCPP-J: one CALL at a time); its clock is off
-by at most ``clock_skew_s``; an EVSE draws as its wiring says (a single-phase car on a
-three-phase EVSE is counted three-phase).
+by at most ``clock_skew_s``; an EVSE draws as its wiring says, except that a car measured
+on one line of a three-phase EVSE (:func:`measured_lines`) is counted on that line only
+until a reading shows it on more (a car that switches to three phases is counted on one
+until the next reading reports it).
 """
 
 from __future__ import annotations
@@ -50,7 +52,16 @@ from smartcharge.controller.state import (
     on_grid_many,
 )
 from smartcharge.ocpp.fallback import fallback_currents
-from smartcharge.optimizer import Horizon, Node, Plan, Problem, Session, Violation, verify
+from smartcharge.optimizer import (
+    EVSE,
+    Horizon,
+    Node,
+    Plan,
+    Problem,
+    Session,
+    Violation,
+    verify,
+)
 
 __all__ = [
     "EPOCH",
@@ -58,9 +69,11 @@ __all__ = [
     "admit",
     "capped_power",
     "envelope_problem",
+    "evses_on_lines",
     "fallback_a",
     "horizon_at",
     "limited_nodes",
+    "measured_lines",
     "violations",
     "worst_case",
 ]
@@ -134,10 +147,37 @@ def limited_nodes(site: Site, grid_limits: Sequence[GridLimitState], h: Horizon,
     return tuple(out)
 
 
-def envelope_problem(site: Site, state: ControllerState, h: Horizon) -> Problem:
+def measured_lines(site: Site, state: ControllerState,
+                   fallback: Mapping[str, float]) -> dict[str, str]:
+    """EVSE key -> the line its car is counted on alone (``"L1"``...): a three-phase EVSE
+    of an online station whose running transaction's car was last measured on one line
+    (:attr:`~smartcharge.controller.state.EvseState.single_line`) and whose fallback is
+    0 (its worst case is then this car's TxProfiles only; a fallback is for any car, so an
+    EVSE with one stays counted as wired, as does one of an offline station, which reports
+    nothing)."""
+    out: dict[str, str] = {}
+    for key, ev in state.evses.items():
+        if ev.single_line is None or ev.transaction_id is None or fallback.get(key) != 0:
+            continue
+        st = state.stations.get(site.locate(key)[0])
+        if st is not None and st.online:
+            out[key] = ev.single_line
+    return out
+
+
+def evses_on_lines(site: Site, lines: Mapping[str, str]) -> tuple[EVSE, ...]:
+    """The site's optimizer EVSEs, those in ``lines`` single-phase on their line."""
+    return tuple(
+        e.model_copy(update={"phases": 1, "connection": lines[e.id]}) if e.id in lines else e
+        for e in site.optimizer_evses())
+
+
+def envelope_problem(site: Site, state: ControllerState, h: Horizon,
+                     lines: Mapping[str, str] | None = None) -> Problem:
     """The site on ``h`` with one always-plugged session per EVSE (``"w:<key>"``), on which
-    a worst-case power array is checked."""
-    evses = site.optimizer_evses()
+    a worst-case power array is checked; the EVSEs in ``lines`` (:func:`measured_lines`)
+    single-phase on their line."""
+    evses = evses_on_lines(site, lines or {})
     sessions = tuple(
         Session(id=f"w:{e.id}", evse=e.id, arrival=h.start, departure=h.end,
                 energy_wh=_HUGE_WH) for e in evses)
