@@ -626,3 +626,64 @@ def test_single_line_needs_all_three_phases_and_a_three_phase_evse() -> None:
     ev = EvseState(single_line="L3")
     assert '"single_line":"L3"' in ev.model_dump_json()
     assert "single_line" not in EvseState().model_dump_json()
+
+
+# ---- an arrival changes only what it must ----------------------------------------------------
+
+
+def _fifty(grid_a: float) -> scc.Site:
+    """Five stations of ten three-phase 32 A EVSEs under one connection of ``grid_a``."""
+    return scc.Site.model_validate({
+        "nodes": [{"id": "grid", "max_current_a": grid_a}],
+        "stations": [{"id": f"cs{s}", "evses": [
+            {"evse_id": j + 1, "node": "grid", "max_current_a": 32} for j in range(10)]}
+            for s in range(5)]})
+
+
+def _arrival(grid_a: float, keep_partial: bool) -> tuple[list[scc.Request], scc.Controller,
+                                                          dict[str, scc.Envelope]]:
+    """30 cars planned and acknowledged on the 4 h MPC grid, then a 31st arrives: its
+    requests (with what their results release), the controller, the envelopes before."""
+    config = CONFIG.model_copy(update={"step_s": 300, "keep_partial": keep_partial})
+    c = scc.Controller(_fifty(grid_a), config)
+    online(c)
+    rng = np.random.default_rng(7)
+    for key in c.site.keys[:30]:
+        sid, evse = c.site.locate(key)
+        accept_all(c, c.handle(scc.TransactionStarted(sid, evse, f"t-{key}"), T0), T0)
+        accept_all(c, c.handle(scc.ChargingNeeds(
+            sid, evse, energy_wh=float(rng.uniform(10_000, 40_000)),
+            departure=T0 + timedelta(minutes=int(rng.integers(120, 480)))), T0), T0)
+    before = {k: ev.acked for k, ev in c.state.evses.items() if ev.acked is not None}
+    t = T0 + timedelta(minutes=1)
+    sid, evse = c.site.locate(c.site.keys[30])
+    reqs = accept_all(c, c.handle(scc.TransactionStarted(sid, evse, "new"), t), t)
+    return reqs, c, before
+
+
+@pytest.mark.parametrize("grid_a", [1200.0, 450.0])
+def test_an_arrival_resends_the_new_car_and_only_the_lowered(grid_a: float) -> None:
+    """With room for the new car only its profile goes; on a full site, the new car's and
+    those of the cars that must give way (each lowered somewhere), far fewer than the
+    re-plan as solved sends, for as much energy (within keep_tolerance)."""
+    reqs, c, before = _arrival(grid_a, True)
+    whole, cw, _ = _arrival(grid_a, False)
+    new_key = c.site.keys[30]
+    keys = [c.site.evse_key(r.station_id, r.payload["evseId"]) for r in reqs]
+    for key in set(keys) - {new_key}:
+        now_env = c.state.evses[key].acked
+        assert now_env is not None
+        h = horizon_at(c.config, T0)
+        ahead = (c.config.lookahead_s or 0) // c.config.step_s
+        got = now_env.on_grid(h.start, ahead)
+        old = before[key].on_grid(h.start, ahead)
+        assert np.any(got < old - c.config.deadband_a), key  # it gives way
+    changed_whole = {cw.site.evse_key(r.station_id, r.payload["evseId"]) for r in whole}
+    if grid_a == 1200.0:  # room for it: nothing else moves, as with the whole re-plan
+        assert keys == [new_key] and changed_whole == {new_key}
+    else:
+        assert new_key in keys and len(set(keys)) < len(changed_whole) / 2
+    assert c.state.plan is not None and c.state.plan.status == "kept-partly"
+    h = horizon_at(c.config, T0)
+    worst = worst_case(c.site, c.state, h, c._fallback)
+    assert violations(envelope_problem(c.site, c.state, h), worst) == []

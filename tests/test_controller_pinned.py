@@ -20,7 +20,7 @@ import numpy as np
 import smartcharge.controller as scc
 
 T0 = datetime(2024, 3, 4, 6, tzinfo=timezone.utc)
-RECORDED = "bbe4fdb99fafa9399316c966aceb563e6c484830d97779d59caf62488786f8c8"
+RECORDED = "971c4bbc8b7d9ae347288b7e3f85159bf5aa9993f04ee82ee4ee4740e33761b6"
 RECORDED_BEFORE_SKEW = "aaed020e019bc74d9238102ac42e37b7efe113d8494b68c6ec89066968582ca4"
 
 
@@ -111,10 +111,12 @@ def _run(**options: object) -> tuple[int, str]:
 
 
 def test_recorded_event_log_output_is_pinned() -> None:
-    assert _run() == (2055, RECORDED)
+    assert _run() == (766, RECORDED)
 
 
 def test_the_old_defaults_still_give_the_old_output() -> None:
-    """With the defaults before the clock-skew bound (6 A fallback shares, no erosion), the
-    log recorded then, byte for byte: the re-pin above changed nothing else."""
-    assert _run(fallback_share_a=6.0, clock_skew_s=0) == (2045, RECORDED_BEFORE_SKEW)
+    """With the defaults before the clock-skew bound and the partial keep (6 A fallback
+    shares, no erosion, the last plan kept whole or not at all), the log recorded then,
+    byte for byte: the re-pin above changed nothing else."""
+    assert _run(fallback_share_a=6.0, clock_skew_s=0, keep_partial=False) == (
+        2045, RECORDED_BEFORE_SKEW)

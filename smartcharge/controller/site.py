@@ -220,6 +220,11 @@ class ControllerConfig(_Part):
         The last sent plan is kept when it is still safe and delivers at least this share
         of the new plan's energy at no more than ``1 + keep_tolerance`` times its cost
         (stability: no flip between equal-value plans).
+    keep_partial
+        When the last sent plan cannot be kept whole (an arrival, a departure), keep it for
+        the sessions that need not move and plan the others on what is left
+        (:mod:`smartcharge.controller.keep`; with ``stable``). ``False`` (for comparison):
+        the new plan goes as solved.
     time_limit_s
         The optimizer's time limit [s] (``None``: none).
     stable
@@ -251,6 +256,7 @@ class ControllerConfig(_Part):
     default_duration_s: Annotated[int, Field(gt=0)] = 8 * 3600
     extend_s: Annotated[int, Field(gt=0)] = 3600
     keep_tolerance: Annotated[float, Field(ge=0, lt=1)] = 0.005
+    keep_partial: bool = True
     time_limit_s: PosFloat | None = None
     stable: bool = True
     grid: Literal["all", "mpc"] | tuple[tuple[PosFloat, PosFloat], ...] = "mpc"
