@@ -687,3 +687,26 @@ def test_an_arrival_resends_the_new_car_and_only_the_lowered(grid_a: float) -> N
     h = horizon_at(c.config, T0)
     worst = worst_case(c.site, c.state, h, c._fallback)
     assert violations(envelope_problem(c.site, c.state, h), worst) == []
+
+
+@given(st.lists(st.floats(0, 22_000), min_size=4, max_size=4),
+       st.floats(0, 60_000))
+def test_a_kept_plan_stops_at_the_need(row: list[float], need: float) -> None:
+    """within_need never raises a step, never delivers more than the need, and changes
+    nothing while the need is not met."""
+    from smartcharge.controller.keep import within_need
+
+    h = sc.Horizon(start=T0, step_s=3600, n_steps=4)
+    problem = sc.Problem(horizon=h, nodes=(sc.Node(id="g"),),
+                         evses=(sc.EVSE(id="e", node="g", max_power_w=22_000),),
+                         sessions=(sc.Session(id="s", evse="e", arrival=T0,
+                                              departure=T0 + timedelta(hours=4),
+                                              energy_wh=need),))
+    sp = np.array([row])
+    got = within_need(problem, sp)
+    assert np.all(got <= sp) and np.all(got >= 0)
+    assert got.sum() <= max(need, 0.0) + 1e-6  # one-hour steps: W = Wh
+    full = np.cumsum(sp[0]) <= need
+    assert np.array_equal(got[0][full], sp[0][full])
+    if sp.sum() >= need:
+        assert got.sum() == pytest.approx(need, abs=1e-6)

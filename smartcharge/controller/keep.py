@@ -7,7 +7,8 @@ hundreds of sessions. So, when the last plan cannot be kept whole
 (:func:`smartcharge.controller.plan.plan_envelopes`), the sessions are split:
 
 1. **fixed**: sessions with a last sent plan keep it (on the new grid, continued by the new
-   plan past its end: :func:`incumbent_rows`), and the sessions with none (the new car)
+   plan past its end: :func:`incumbent_rows`; stopped once it meets the remaining need:
+   :func:`within_need`), and the sessions with none (the new car)
    take the new plan's (what a re-plan gives them, no less); their power is reserved on
    every node above them (power exactly; line currents by the triangle inequality
    ``|a + b| <= |a| + |b|``);
@@ -34,7 +35,7 @@ from smartcharge.controller.site import ControllerConfig
 from smartcharge.controller.state import Envelope
 from smartcharge.optimizer import Node, Plan, Problem, optimize, verify
 
-__all__ = ["as_good", "incumbent_rows", "leftover_nodes", "partial_keep"]
+__all__ = ["as_good", "incumbent_rows", "leftover_nodes", "partial_keep", "within_need"]
 
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
@@ -60,6 +61,19 @@ def incumbent_rows(problem: Problem, targets: Mapping[str, Envelope], new: Plan,
         above = np.maximum(np.nan_to_num(vals) - fallback[s.evse], 0.0)
         sp[i] = np.where(covered, above * net.evse_wpa[e], sp[i])
     return sp, has
+
+
+def within_need(problem: Problem, session_power_w: FloatArray) -> FloatArray:
+    """``session_power_w`` (S, T) [W] stopped once each session has its need: a last plan
+    made for a larger remaining need (the car drew its limit meanwhile) ends early instead
+    of breaking the need."""
+    net = problem.network()
+    delivered = session_power_w * net.frac * net.dt_h  # [Wh] per step
+    before = np.cumsum(delivered, axis=1) - delivered
+    room = np.maximum(net.need_wh[:, None] - before, 0.0)
+    scale = np.ones_like(delivered)
+    np.divide(room, delivered, out=scale, where=delivered > room)  # only there: < 1
+    return np.asarray(session_power_w * scale, dtype=np.float64)
 
 
 def as_good(plan: Plan, than: Plan, tolerance: float) -> bool:
@@ -129,6 +143,7 @@ def partial_keep(problem: Problem, config: ControllerConfig, old_sp: FloatArray,
     ``smooth``: what is done to each plan of the freed sessions (the controller's
     levelling)."""
     net = problem.network()
+    old_sp = within_need(problem, old_sp)
     ahead = max(1, (config.lookahead_s or config.horizon_s) // config.step_s)
     wpa = net.evse_wpa[net.sess_evse]
     band = np.maximum(config.deadband_a, config.deadband_w / wpa)
