@@ -710,3 +710,33 @@ def test_a_kept_plan_stops_at_the_need(row: list[float], need: float) -> None:
     assert np.array_equal(got[0][full], sp[0][full])
     if sp.sum() >= need:
         assert got.sum() == pytest.approx(need, abs=1e-6)
+
+
+def test_evse_spec_takes_a_line_voltage_like_the_optimizer() -> None:
+    """line_voltage_v: voltage_v = line / sqrt(3), mapped into the optimizer's EVSE; both
+    given must agree; a line-to-line voltage given as voltage_v is refused at its path."""
+    spec = scc.EvseSpec(evse_id=1, node="grid", line_voltage_v=208, max_current_a=32,
+                        phases=1, connection="L1-L2")
+    assert spec.voltage_v == pytest.approx(208 / np.sqrt(3))
+    assert spec.watts_per_amp == pytest.approx(208.0)
+    s = scc.Site.model_validate({"nodes": [{"id": "grid", "max_current_a": 100}],
+                                 "stations": [{"id": "a", "evses": [spec.model_dump()]}]})
+    (e,) = s.optimizer_evses()
+    assert (e.voltage_v, e.line_voltage_v) == (spec.voltage_v, 208.0)
+    assert e.watts_per_amp == pytest.approx(spec.watts_per_amp)
+    bad = {"nodes": [{"id": "grid", "max_current_a": 100}], "stations": [{"id": "a", "evses": [
+        {"evse_id": 1, "node": "grid", "max_current_a": 32, "voltage_v": 230,
+         "line_voltage_v": 208}]}]}
+    with pytest.raises(sc.InvalidProblemError) as err:
+        scc.Site.model_validate(bad)
+    assert (err.value.path, err.value.rule) == ("stations[0].evses[0].voltage_v",
+                                                "phase-voltage")
+    bad["stations"][0]["evses"][0].pop("line_voltage_v")  # type: ignore[index]
+    bad["stations"][0]["evses"][0]["voltage_v"] = 400  # type: ignore[index]
+    with pytest.raises(sc.InvalidProblemError) as err:
+        scc.Site.model_validate(bad)
+    assert (err.value.path, err.value.rule) == ("stations[0].evses[0].voltage_v",
+                                                "phase-voltage")
+    with pytest.raises(sc.InvalidProblemError) as err:
+        scc.EvseSpec(evse_id=1, node="g", line_voltage_v=-5, max_current_a=32)
+    assert err.value.path == "line_voltage_v"

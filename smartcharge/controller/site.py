@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 from functools import cached_property
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, model_validator
 
@@ -41,9 +41,16 @@ class EvseSpec(_Part):
         The OCPP evseId (>= 1); for a 1.6 station, the connectorId.
     node
         The node of the electrical tree it hangs from.
-    kind, phases, connection, voltage_v, max_current_a, max_power_w, min_current_a,
-    min_power_w
-        As :class:`smartcharge.optimizer.EVSE` ([A per phase], [W], [V]).
+    kind, phases, connection, voltage_v, line_voltage_v, max_current_a, max_power_w,
+    min_current_a, min_power_w
+        As :class:`smartcharge.optimizer.EVSE` ([A per phase], [W], [V]): ``voltage_v`` is
+        phase to neutral; give ``line_voltage_v`` (line to line) instead and ``voltage_v``
+        is ``line_voltage_v / sqrt(3)`` (both: they must agree within 1 %, else an
+        :class:`~smartcharge.errors.InvalidProblemError` on ``voltage_v``, rule
+        ``phase-voltage``, as the optimizer's EVSE).
+
+    >>> EvseSpec(evse_id=1, node="g", line_voltage_v=400, max_current_a=32).watts_per_amp
+    692.82...
     """
 
     evse_id: Annotated[int, Field(ge=1, le=99_999)]
@@ -52,10 +59,24 @@ class EvseSpec(_Part):
     phases: Literal[1, 3] = 3
     connection: Connection | None = None
     voltage_v: PosFloat = 230.0
+    line_voltage_v: PosFloat | None = None
     max_current_a: NonNegFloat | None = None
     max_power_w: NonNegFloat | None = None
     min_current_a: NonNegFloat | None = None
     min_power_w: NonNegFloat | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_line_voltage(cls, data: Any) -> Any:
+        """``voltage_v`` from ``line_voltage_v`` (the optimizer's EVSE checks that the two
+        agree when both are given, with its own rule)."""
+        if not isinstance(data, dict) or data.get("line_voltage_v") is None \
+                or data.get("voltage_v") is not None:
+            return data
+        line = data["line_voltage_v"]
+        if not isinstance(line, int | float) or isinstance(line, bool) or not line > 0:
+            return data  # the field's own validation reports it
+        return {**data, "voltage_v": float(line) / math.sqrt(3.0)}
 
     @property
     def watts_per_amp(self) -> float:
@@ -157,6 +178,8 @@ class Site(_Part):
         for i, st in enumerate(self.stations):
             for j, e in enumerate(st.evses):
                 fields = e.model_dump(exclude={"evse_id"})
+                if fields["line_voltage_v"] is None:  # not given: as if left out
+                    del fields["line_voltage_v"]
                 try:
                     out.append(EVSE(id=self.evse_key(st.id, e.evse_id), **fields))
                 except InvalidProblemError as exc:
