@@ -32,7 +32,7 @@ applies requests in the order they were sent (OCPP-J: one CALL at a time); its c
 by at most ``clock_skew_s``; an EVSE draws as its wiring says, except that a car measured
 on one line of a three-phase EVSE (:func:`measured_lines`) is counted on that line only
 until a reading shows it on more (a car that switches to three phases is counted on one
-until the next reading reports it).
+until the next reading reports it, or its station is back online).
 """
 
 from __future__ import annotations
@@ -150,17 +150,17 @@ def limited_nodes(site: Site, grid_limits: Sequence[GridLimitState], h: Horizon,
 def measured_lines(site: Site, state: ControllerState,
                    fallback: Mapping[str, float]) -> dict[str, str]:
     """EVSE key -> the line its car is counted on alone (``"L1"``...): a three-phase EVSE
-    of an online station whose running transaction's car was last measured on one line
+    whose running transaction's car was last measured on one line
     (:attr:`~smartcharge.controller.state.EvseState.single_line`) and whose fallback is
-    0 (its worst case is then this car's TxProfiles only; a fallback is for any car, so an
-    EVSE with one stays counted as wired, as does one of an offline station, which reports
-    nothing)."""
+    0 (its worst case is then this car's TxProfiles only, which end with its transaction; a
+    fallback is for any car, so an EVSE with one stays counted as wired). Also while its
+    station is offline: the car it measured is the one that holds the TxProfile (counting
+    it as wired when the link drops would break limits the others' raises were admitted
+    under)."""
     out: dict[str, str] = {}
     for key, ev in state.evses.items():
-        if ev.single_line is None or ev.transaction_id is None or fallback.get(key) != 0:
-            continue
-        st = state.stations.get(site.locate(key)[0])
-        if st is not None and st.online:
+        if ev.single_line is not None and ev.transaction_id is not None \
+                and fallback.get(key) == 0:
             out[key] = ev.single_line
     return out
 
