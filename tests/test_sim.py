@@ -406,10 +406,15 @@ def _skew_s() -> int:
 
 
 # the controller's fault mixes: clocks off by at most its bound, either way, often exactly
-# by it (the stations switch at the step boundaries, where a lagging lowering meets a raise)
+# by it (the stations switch at the step boundaries, where a lagging lowering meets a raise).
+# No "late" requests: the simulator applies a late request after the requests sent to the
+# same station meanwhile (out of order), which OCPP-J's one CALL at a time over one
+# websocket rules out and the controller assumes (docs/how-to/controller.md); with them
+# the partial keep's message pattern met that reordering (a raise applied after the
+# lowering that replaced it: faults late=0.2, late_s=60, seed=14163).
 _DRIFT = st.one_of(st.sampled_from([-_skew_s(), _skew_s()]), st.integers(-_skew_s(), _skew_s()))
 controller_fault_mixes = st.builds(
-    lambda f, drift: replace(f, drift_s=drift), fault_mixes,
+    lambda f, drift: replace(f, drift_s=drift, late=0.0), fault_mixes,
     st.dictionaries(st.sampled_from(["A", "B"]), _DRIFT, max_size=2))
 
 
