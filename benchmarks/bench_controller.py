@@ -77,14 +77,27 @@ class Driver:
             todo += self.c.handle(RequestResult(req.correlation_id, "Accepted"), now)
 
 
-def part_time(horizon_h: float, sizes: tuple[int, ...] = (50, 1000), grid: str = "mpc") -> None:
-    print(f"time per event (horizon {horizon_h:g} h, 5-minute steps, optimizer grid {grid}; "
-          "median of 3 re-plans)")
+def _metered(d: Driver, keys: list[str], start: datetime) -> None:
+    """Each car of ``keys`` drew its acknowledged limit over the step from ``start``: its
+    energy register moves on (set in the state directly, as a reading would)."""
+    evses = dict(d.c.state.evses)
+    for key in keys:
+        ev = evses[key]
+        amps = 0.0 if ev.acked is None else float(np.nan_to_num(ev.acked.on_grid(start, 1))[0])
+        wh = (ev.energy_wh or 0.0) + amps * d.c.site.spec(key).watts_per_amp * 300 / 3600
+        evses[key] = ev.model_copy(update={"energy_wh": wh})
+    d.c.state = d.c.state.model_copy(update={"evses": evses})
+
+
+def part_time(horizon_h: float, sizes: tuple[int, ...] = (50, 1000), grid: str = "mpc",
+              keep_partial: bool = True) -> None:
+    print(f"time per event (horizon {horizon_h:g} h, 5-minute steps, optimizer grid {grid}, "
+          f"keep_partial={keep_partial}; median of 3 re-plans)")
     sc.warm_up()
     for n in sizes:
         site = synthetic_site(n, grid_a=20.0 * n)
         config = sc.ControllerConfig(step_s=300, horizon_s=int(horizon_h * 3600),
-                                     grid=grid)  # type: ignore[arg-type]
+                                     grid=grid, keep_partial=keep_partial)  # type: ignore[arg-type]
         rng = np.random.default_rng(1)
         active = [k for k in site.keys if rng.random() < 0.6]
         # the state of a running site, built directly (not through 600 arrivals)
@@ -92,7 +105,8 @@ def part_time(horizon_h: float, sizes: tuple[int, ...] = (50, 1000), grid: str =
             now=T0, stations={st.id: StationState(online=True) for st in site.stations},
             evses={k: EvseState(fallback="acked", **(
                 {"transaction_id": f"t{i}", "started": T0, "need_wh": 40_000.0,
-                 "departure": T0 + timedelta(hours=10)} if k in active else {}))
+                 "departure": T0 + timedelta(hours=10), "meter_start_wh": 0.0,
+                 "energy_wh": 0.0} if k in active else {}))
                 for i, k in enumerate(site.keys)})
         d = Driver(site, config)
         d.c.state = state
@@ -102,25 +116,28 @@ def part_time(horizon_h: float, sizes: tuple[int, ...] = (50, 1000), grid: str =
         ticks = []
         for k in range(1, 4):
             now = T0 + timedelta(seconds=300 * k)
+            _metered(d, active, now - timedelta(seconds=300))  # the cars drew their limits
             t0 = time.perf_counter()
             d.handle(Tick(), now)
             ticks.append(time.perf_counter() - t0)
         now += timedelta(seconds=60)
         m = min(100, len(active))
         t0 = time.perf_counter()
-        for i, key in enumerate(active[:m]):
+        for key in active[:m]:
             sid, evse = site.locate(key)
             d.handle(MeterReading(sid, evse, currents_a=(16.0, 16.0, 16.0),
-                                  energy_wh=100.0 * i, timestamp=now), now)
+                                  energy_wh=d.c.state.evses[key].energy_wh, timestamp=now), now)
         meter = (time.perf_counter() - t0) / m
         idle = next(k for k in site.keys if k not in active)
         sid, evse = site.locate(idle)
+        before = d.requests
         t0 = time.perf_counter()
         d.handle(TransactionStarted(sid, evse, "new", now), now)
         arrival = time.perf_counter() - t0
         print(f"  {n:5d} EVSEs, {len(active)} charging: first plan {first:.2f} s, re-plan at "
-              f"a step {np.median(ticks):.2f} s, an arrival {arrival:.2f} s, a meter reading "
-              f"(no re-plan) {meter * 1000:.0f} ms; {d.requests} requests, state "
+              f"a step {np.median(ticks):.2f} s, an arrival {arrival:.2f} s "
+              f"({d.requests - before} requests), a meter reading (no re-plan) "
+              f"{meter * 1000:.0f} ms; {d.requests} requests, state "
               f"{len(d.c.state.to_json()) / 1000:.0f} kB")
 
 
@@ -147,9 +164,10 @@ def part_caltech(horizon_h: float, days: int, share_a: float) -> None:
     print(f"Caltech ACN {start:%Y-%m-%d} + {days} days: {len(sessions)} sessions, "
           f"{len(site.keys)} EVSEs, 50 kW; horizon {horizon_h:g} h, 15-minute steps, "
           f"fallback share {share_a:g} A")
-    for stable in (True, False):
+    for stable, keep_partial in ((True, True), (True, False), (False, False)):
         config = sc.ControllerConfig(step_s=900, horizon_s=int(horizon_h * 3600),
-                                     stable=stable, fallback_share_a=share_a)
+                                     stable=stable, fallback_share_a=share_a,
+                                     keep_partial=keep_partial)
         d = Driver(site, config)
         for st in site.stations:
             d.handle(StationConnected(st.id), start)
@@ -199,7 +217,8 @@ def part_caltech(horizon_h: float, days: int, share_a: float) -> None:
             d.handle(Tick(), now)
         hours = (end - start).total_seconds() / 3600
         need = sum(s.energy_wh for s in sessions)
-        print(f"  stability {'on ' if stable else 'off'}: {d.requests / hours:6.1f} requests/h, "
+        rules = "on, partial keep" if keep_partial else ("on, whole keep" if stable else "off")
+        print(f"  stability {rules:16s}: {d.requests / hours:6.1f} requests/h, "
               f"{d.bytes / hours / 1000:6.1f} kB/h; delivered "
               f"{sum(delivered.values()) / need:.1%} of {need / 1000:.0f} kWh "
               f"({time.perf_counter() - t0:.0f} s)")
@@ -253,12 +272,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sizes", default="50,1000", help="EVSE counts of --part time")
     ap.add_argument("--grid", choices=["mpc", "all"], default="mpc",
                     help="the optimizer's grid (ControllerConfig.grid) in --part time")
+    ap.add_argument("--whole-keep", action="store_true",
+                    help="--part time with keep_partial=False (the last plan kept whole or not"
+                         " at all)")
     ap.add_argument("--share-a", type=float, default=0.0,
                     help="fallback share on the Caltech site (6 A shares would reserve more"
                          " than its 50 kW transformer)")
     args = ap.parse_args(argv)
     if args.part in ("time", "all"):
-        part_time(args.horizon_h, tuple(int(x) for x in args.sizes.split(",")), args.grid)
+        part_time(args.horizon_h, tuple(int(x) for x in args.sizes.split(",")), args.grid,
+                  not args.whole_keep)
     if args.part in ("feedback", "all"):
         part_feedback(min(args.horizon_h, 12.0))
     if args.part in ("caltech", "all"):

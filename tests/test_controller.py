@@ -20,6 +20,7 @@ from smartcharge.errors import ControllerError
 
 T0 = datetime(2024, 1, 1, 8, 0, tzinfo=timezone.utc)
 CONFIG = scc.ControllerConfig(step_s=900, horizon_s=4 * 3600, feedback_after_s=600)
+FB6 = CONFIG.model_copy(update={"fallback_share_a": 6.0})  # a fallback share of 6 A
 
 
 def site(grid_a: float = 40.0) -> scc.Site:
@@ -170,7 +171,7 @@ def test_timeout_counts_as_possibly_installed() -> None:
 
 
 def test_offline_station_counts_at_last_accepted_and_fallback() -> None:
-    c = scc.Controller(site(), CONFIG)
+    c = scc.Controller(site(), FB6)
     online(c)
     accept_all(c, c.handle(scc.TransactionStarted("a", 1, "t1"), T0), T0)
     acked = c.state.evses["a/1"].acked
@@ -279,7 +280,8 @@ def test_deadband_suppresses_small_changes_but_not_safety() -> None:
     accept_all(c, c.handle(scc.TransactionStarted("a", 1, "t1"), T0), T0)
     # a grid limit far below the present plan: the lowering goes at once
     reqs = c.handle(scc.GridLimit("grid", T0, T0 + timedelta(hours=1), max_current_a=20.0), T0)
-    assert reqs and first_limits(reqs)[("a", 1)] <= 20.0 - 12.0 + 1e-9
+    others = c._fallback["a/2"] + c._fallback["b/1"]  # reserved for cars that may arrive
+    assert reqs and first_limits(reqs)[("a", 1)] <= 20.0 - others + 1e-9
     accept_all(c, reqs, T0)
     h = horizon_at(CONFIG, T0)
     worst = worst_case(c.site, c.state, h, c._fallback)
@@ -472,7 +474,8 @@ def test_level_keeps_energy_cost_and_limits(n: int, grid_a: float, stays: list[i
 
 
 def test_no_fallback_share_gives_the_whole_site_to_the_plan() -> None:
-    config = CONFIG.model_copy(update={"fallback_share_a": 0.0})
+    config = CONFIG
+    assert config.fallback_share_a == 0.0  # the default
     c = scc.Controller(site(40.0), config)
     reqs = c.handle(scc.StationConnected("a"), T0)
     periods = reqs[0].payload["chargingProfile"]["chargingSchedule"][0]["chargingSchedulePeriod"]
@@ -487,3 +490,253 @@ def test_no_fallback_share_gives_the_whole_site_to_the_plan() -> None:
     h = horizon_at(config, T0)
     worst = worst_case(c.site, c.state, h, c._fallback)
     assert violations(envelope_problem(c.site, c.state, h), worst) == []
+
+
+# ---- clock skew --------------------------------------------------------------------------
+
+
+def test_clock_skew_bound_must_be_under_half_a_step() -> None:
+    with pytest.raises(sc.InvalidProblemError) as err:
+        scc.ControllerConfig(step_s=10, horizon_s=600, clock_skew_s=5)
+    assert (err.value.path, err.value.rule) == ("clock_skew_s", "lt-half-step")
+    assert scc.ControllerConfig(step_s=11, horizon_s=11 * 60, clock_skew_s=5).clock_skew_s == 5
+
+
+@given(st.lists(st.sampled_from([0.0, 6.0, 13.5, 32.0]), min_size=1, max_size=8),
+       st.integers(0, 149), st.integers(0, 3000))
+def test_eroded_profile_never_exceeds_the_plan_for_a_clock_within_the_bound(
+    limits: list[float], skew: int, t: int
+) -> None:
+    """The sent limit at t is the lowest planned over [t - skew, t + skew]: so at true time
+    t a station off by d (|d| <= skew) applies p(t + d) <= plan(t); with skew 0, the plan."""
+    from smartcharge.controller.messages import eroded_periods
+
+    step = 300
+    plan = np.array(limits)
+    periods = eroded_periods(plan, step, skew)
+    starts = np.array([p[0] for p in periods])
+    vals = np.array([p[1] for p in periods])
+    assert np.all(np.diff(starts) > 0) and starts[0] == 0
+
+    def sent(x: float) -> float:
+        return float(vals[np.searchsorted(starts, x, side="right") - 1])
+
+    def planned(x: float) -> float:
+        return float(plan[min(max(int(x // step), 0), len(plan) - 1)])
+
+    t = min(t, step * len(plan) - 1)
+    window = [planned(x) for x in range(max(t - skew, 0), min(t + skew, step * len(plan) - 1)
+                                        + 1)]
+    assert sent(t) == min(window)
+    for d in {-skew, 0, skew}:
+        if 0 <= t + d < step * len(plan):
+            assert sent(t + d) <= planned(t)
+    if skew == 0:
+        assert [sent(k * step) for k in range(len(plan))] == limits
+
+
+def test_sent_profiles_are_eroded_by_the_clock_skew_bound() -> None:
+    config = CONFIG.model_copy(update={"clock_skew_s": 7})
+    c = scc.Controller(site(40.0), config)
+    online(c)
+    reqs = accept_all(c, c.handle(scc.TransactionStarted("a", 1, "t1"), T0), T0)
+    sched = reqs[0].payload["chargingProfile"]["chargingSchedule"][0]
+    env = c.state.evses["a/1"].acked
+    assert env is not None
+    assert sched["duration"] == len(env.limits_a) * config.step_s - 7
+    periods = sched["chargingSchedulePeriod"]
+    assert len(periods) > 1 and periods[0] == {"startPeriod": 0, "limit": env.limits_a[0],
+                                               "numberPhases": 3}
+    for p in periods[1:]:  # a decrease starts 7 s early, an increase 7 s late
+        k, rest = divmod(p["startPeriod"] + 7, config.step_s)
+        assert p["limit"] == env.limits_a[k]
+        assert (rest, p["limit"] < env.limits_a[k - 1]) in {(0, True), (14, False)}
+
+
+# ---- phases in use -------------------------------------------------------------------------
+
+
+def _one_line_site() -> scc.Site:
+    """30 A per line; a three-phase EVSE and a single-phase one on L2."""
+    return scc.Site.model_validate({
+        "nodes": [{"id": "grid", "max_current_a": 30}],
+        "stations": [{"id": "a", "evses": [
+            {"evse_id": 1, "node": "grid", "max_current_a": 32},
+            {"evse_id": 2, "node": "grid", "max_current_a": 32, "phases": 1,
+             "connection": "L2"}]}]})
+
+
+def test_a_single_phase_car_frees_the_other_lines_and_gets_them_back() -> None:
+    """A 16 A car drawing on L1 alone of a three-phase EVSE is planned (and counted) on L1:
+    the car on L2 gets L2's headroom (14 A -> 30 A); drawing on three phases again, it gets
+    its share of L2 back (the other car lowered first). Every step of the way the worst
+    case keeps the 30 A per line."""
+    from smartcharge.controller.safety import measured_lines
+
+    c = scc.Controller(_one_line_site(), CONFIG)
+    online(c)
+    for evse, tid, amps in ((1, "t1", 16.0), (2, "t2", None)):
+        accept_all(c, c.handle(scc.TransactionStarted("a", evse, tid), T0), T0)
+        accept_all(c, c.handle(scc.ChargingNeeds("a", evse, energy_wh=200_000.0,
+                                                 departure=T0 + timedelta(days=1),
+                                                 max_current_a=amps), T0), T0)
+    h = horizon_at(CONFIG, T0)
+
+    def first() -> tuple[float, float]:
+        envs = [c.state.evses[k].acked for k in ("a/1", "a/2")]
+        assert envs[0] is not None and envs[1] is not None
+        return envs[0].limits_a[0], envs[1].limits_a[0]
+
+    def safe() -> None:
+        lines = measured_lines(c.site, c.state, c._fallback)
+        worst = worst_case(c.site, c.state, h, c._fallback)
+        assert violations(envelope_problem(c.site, c.state, h, lines), worst) == []
+        assert c.state.pending == ()
+
+    assert first() == pytest.approx((16.0, 14.0), abs=0.11)
+    t = T0 + timedelta(minutes=1)
+    accept_all(c, c.handle(scc.MeterReading("a", 1, currents_a=(16.0, 0.0, 0.3)), t), t)
+    assert c.state.evses["a/1"].single_line == "L1"
+    safe()
+    assert first() == pytest.approx((16.0, 30.0), abs=0.11)  # L2 is the other car's now
+    # a reading with nothing drawn tells nothing: still L1
+    accept_all(c, c.handle(scc.MeterReading("a", 1, currents_a=(0.0, 0.0, 0.0)), t), t)
+    assert c.state.evses["a/1"].single_line == "L1"
+    # three phases again: counted as wired, its share of L2 back
+    reqs = c.handle(scc.MeterReading("a", 1, currents_a=(16.0, 15.8, 16.1)), t)
+    assert [r.payload["evseId"] for r in reqs] == [2]  # the lowering goes first
+    accept_all(c, reqs, t)
+    assert c.state.evses["a/1"].single_line is None
+    safe()
+    assert first() == pytest.approx((16.0, 14.0), abs=0.11)
+    assert measured_lines(c.site, c.state, c._fallback) == {}
+
+
+def test_single_line_needs_all_three_phases_and_a_three_phase_evse() -> None:
+    from smartcharge.controller.feedback import single_line
+
+    three = scc.EvseSpec(evse_id=1, node="g", max_current_a=32)
+    one = scc.EvseSpec(evse_id=1, node="g", phases=1, max_current_a=32)
+    assert single_line(three, (0.0, 12.0, 0.5), 1.0) == "L2"
+    assert single_line(three, (12.0, 12.0, 0.5), 1.0, "L2") is None
+    assert single_line(three, (12.0, None, None), 1.0) is None  # not all reported
+    assert single_line(three, (12.0, None, None), 1.0, "L3") == "L3"
+    assert single_line(three, (0.2, 0.0, 0.0), 1.0, "L1") == "L1"  # none drawing
+    assert single_line(one, (12.0, 0.0, 0.0), 1.0) is None  # wired single-phase already
+    ev = EvseState(single_line="L3")
+    assert '"single_line":"L3"' in ev.model_dump_json()
+    assert "single_line" not in EvseState().model_dump_json()
+
+
+# ---- an arrival changes only what it must ----------------------------------------------------
+
+
+def _fifty(grid_a: float) -> scc.Site:
+    """Five stations of ten three-phase 32 A EVSEs under one connection of ``grid_a``."""
+    return scc.Site.model_validate({
+        "nodes": [{"id": "grid", "max_current_a": grid_a}],
+        "stations": [{"id": f"cs{s}", "evses": [
+            {"evse_id": j + 1, "node": "grid", "max_current_a": 32} for j in range(10)]}
+            for s in range(5)]})
+
+
+def _arrival(grid_a: float, keep_partial: bool) -> tuple[list[scc.Request], scc.Controller,
+                                                          dict[str, scc.Envelope]]:
+    """30 cars planned and acknowledged on the 4 h MPC grid, then a 31st arrives: its
+    requests (with what their results release), the controller, the envelopes before."""
+    config = CONFIG.model_copy(update={"step_s": 300, "keep_partial": keep_partial})
+    c = scc.Controller(_fifty(grid_a), config)
+    online(c)
+    rng = np.random.default_rng(7)
+    for key in c.site.keys[:30]:
+        sid, evse = c.site.locate(key)
+        accept_all(c, c.handle(scc.TransactionStarted(sid, evse, f"t-{key}"), T0), T0)
+        accept_all(c, c.handle(scc.ChargingNeeds(
+            sid, evse, energy_wh=float(rng.uniform(10_000, 40_000)),
+            departure=T0 + timedelta(minutes=int(rng.integers(120, 480)))), T0), T0)
+    before = {k: ev.acked for k, ev in c.state.evses.items() if ev.acked is not None}
+    t = T0 + timedelta(minutes=1)
+    sid, evse = c.site.locate(c.site.keys[30])
+    reqs = accept_all(c, c.handle(scc.TransactionStarted(sid, evse, "new"), t), t)
+    return reqs, c, before
+
+
+@pytest.mark.parametrize("grid_a", [1200.0, 450.0])
+def test_an_arrival_resends_the_new_car_and_only_the_lowered(grid_a: float) -> None:
+    """With room for the new car only its profile goes; on a full site, the new car's and
+    those of the cars that must give way (each lowered somewhere), far fewer than the
+    re-plan as solved sends, for as much energy (within keep_tolerance)."""
+    reqs, c, before = _arrival(grid_a, True)
+    whole, cw, _ = _arrival(grid_a, False)
+    new_key = c.site.keys[30]
+    keys = [c.site.evse_key(r.station_id, r.payload["evseId"]) for r in reqs]
+    for key in set(keys) - {new_key}:
+        now_env = c.state.evses[key].acked
+        assert now_env is not None
+        h = horizon_at(c.config, T0)
+        ahead = (c.config.lookahead_s or 0) // c.config.step_s
+        got = now_env.on_grid(h.start, ahead)
+        old = before[key].on_grid(h.start, ahead)
+        assert np.any(got < old - c.config.deadband_a), key  # it gives way
+    changed_whole = {cw.site.evse_key(r.station_id, r.payload["evseId"]) for r in whole}
+    if grid_a == 1200.0:  # room for it: nothing else moves, as with the whole re-plan
+        assert keys == [new_key] and changed_whole == {new_key}
+    else:
+        assert new_key in keys and len(set(keys)) < len(changed_whole) / 2
+    assert c.state.plan is not None and c.state.plan.status == "kept-partly"
+    h = horizon_at(c.config, T0)
+    worst = worst_case(c.site, c.state, h, c._fallback)
+    assert violations(envelope_problem(c.site, c.state, h), worst) == []
+
+
+@given(st.lists(st.floats(0, 22_000), min_size=4, max_size=4),
+       st.floats(0, 60_000))
+def test_a_kept_plan_stops_at_the_need(row: list[float], need: float) -> None:
+    """within_need never raises a step, never delivers more than the need, and changes
+    nothing while the need is not met."""
+    from smartcharge.controller.keep import within_need
+
+    h = sc.Horizon(start=T0, step_s=3600, n_steps=4)
+    problem = sc.Problem(horizon=h, nodes=(sc.Node(id="g"),),
+                         evses=(sc.EVSE(id="e", node="g", max_power_w=22_000),),
+                         sessions=(sc.Session(id="s", evse="e", arrival=T0,
+                                              departure=T0 + timedelta(hours=4),
+                                              energy_wh=need),))
+    sp = np.array([row])
+    got = within_need(problem, sp)
+    assert np.all(got <= sp) and np.all(got >= 0)
+    assert got.sum() <= max(need, 0.0) + 1e-6  # one-hour steps: W = Wh
+    full = np.cumsum(sp[0]) <= need
+    assert np.array_equal(got[0][full], sp[0][full])
+    if sp.sum() >= need:
+        assert got.sum() == pytest.approx(need, abs=1e-6)
+
+
+def test_evse_spec_takes_a_line_voltage_like_the_optimizer() -> None:
+    """line_voltage_v: voltage_v = line / sqrt(3), mapped into the optimizer's EVSE; both
+    given must agree; a line-to-line voltage given as voltage_v is refused at its path."""
+    spec = scc.EvseSpec(evse_id=1, node="grid", line_voltage_v=208, max_current_a=32,
+                        phases=1, connection="L1-L2")
+    assert spec.voltage_v == pytest.approx(208 / np.sqrt(3))
+    assert spec.watts_per_amp == pytest.approx(208.0)
+    s = scc.Site.model_validate({"nodes": [{"id": "grid", "max_current_a": 100}],
+                                 "stations": [{"id": "a", "evses": [spec.model_dump()]}]})
+    (e,) = s.optimizer_evses()
+    assert (e.voltage_v, e.line_voltage_v) == (spec.voltage_v, 208.0)
+    assert e.watts_per_amp == pytest.approx(spec.watts_per_amp)
+    bad = {"nodes": [{"id": "grid", "max_current_a": 100}], "stations": [{"id": "a", "evses": [
+        {"evse_id": 1, "node": "grid", "max_current_a": 32, "voltage_v": 230,
+         "line_voltage_v": 208}]}]}
+    with pytest.raises(sc.InvalidProblemError) as err:
+        scc.Site.model_validate(bad)
+    assert (err.value.path, err.value.rule) == ("stations[0].evses[0].voltage_v",
+                                                "phase-voltage")
+    bad["stations"][0]["evses"][0].pop("line_voltage_v")  # type: ignore[index]
+    bad["stations"][0]["evses"][0]["voltage_v"] = 400  # type: ignore[index]
+    with pytest.raises(sc.InvalidProblemError) as err:
+        scc.Site.model_validate(bad)
+    assert (err.value.path, err.value.rule) == ("stations[0].evses[0].voltage_v",
+                                                "phase-voltage")
+    with pytest.raises(sc.InvalidProblemError) as err:
+        scc.EvseSpec(evse_id=1, node="g", line_voltage_v=-5, max_current_a=32)
+    assert err.value.path == "line_voltage_v"

@@ -20,7 +20,8 @@ import numpy as np
 import smartcharge.controller as scc
 
 T0 = datetime(2024, 3, 4, 6, tzinfo=timezone.utc)
-RECORDED = "aaed020e019bc74d9238102ac42e37b7efe113d8494b68c6ec89066968582ca4"
+RECORDED = "22ce7ab8666ebdb702bbadda8642efc52e0da5209d6cee7d903d9890bfe8094d"
+RECORDED_BEFORE_SKEW = "aaed020e019bc74d9238102ac42e37b7efe113d8494b68c6ec89066968582ca4"
 
 
 def _site() -> scc.Site:
@@ -42,9 +43,10 @@ def _site() -> scc.Site:
         "stations": stations})
 
 
-def _run() -> tuple[int, str]:
+def _run(**options: object) -> tuple[int, str]:
     site = _site()
-    config = scc.ControllerConfig(step_s=900, horizon_s=6 * 3600)
+    config = scc.ControllerConfig.model_validate(
+        {"step_s": 900, "horizon_s": 6 * 3600, **options})
     c = scc.Controller(site, config)
     rng = np.random.default_rng(2024)
     digest = hashlib.sha256()
@@ -109,4 +111,12 @@ def _run() -> tuple[int, str]:
 
 
 def test_recorded_event_log_output_is_pinned() -> None:
-    assert _run() == (2045, RECORDED)
+    assert _run() == (611, RECORDED)
+
+
+def test_the_old_defaults_still_give_the_old_output() -> None:
+    """With the defaults before the clock-skew bound and the partial keep (6 A fallback
+    shares, no erosion, the last plan kept whole or not at all), the log recorded then,
+    byte for byte: the re-pin above changed nothing else."""
+    assert _run(fallback_share_a=6.0, clock_skew_s=0, keep_partial=False) == (
+        2045, RECORDED_BEFORE_SKEW)

@@ -42,7 +42,7 @@ EXPECTED: dict[str, list[str]] = {
     ],
     "csms_controller.py": [
         "CSMS on ws://127.0.0.1:",
-        "TxDefaultProfile evse 1: 6.0 A: Accepted",
+        "TxDefaultProfile evse 1: 0.0 A: Accepted",
         " 0 pending",
         "stations: {'cs16': False, 'cs201': False}",
     ],

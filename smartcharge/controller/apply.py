@@ -56,6 +56,7 @@ __all__ = ["apply_event", "target_envelope", "target_envelopes"]
 _SESSION_RESET = dict(
     transaction_id=None, started=None, meter_start_wh=None, energy_wh=None, power_w=None,
     currents_a=None, measured_at=None, low_since=None, cap_a=None, phases_in_use=None,
+    single_line=None,
     need_wh=None, departure=None, ev_max_current_a=None, ev_max_power_w=None,
     ev_min_current_a=None, acked=None,
 )

@@ -39,6 +39,7 @@ from smartcharge.controller.safety import (
     envelope_problem,
     fallback_a,
     horizon_at,
+    measured_lines,
     worst_case,
 )
 from smartcharge.controller.site import ControllerConfig, Site
@@ -85,8 +86,8 @@ def step(site: Site, config: ControllerConfig, state: ControllerState, event: Ev
         if already computed.
     cache
         A dict kept between calls for the same site: it memoises the worst-case check
-        (:class:`~smartcharge.controller.safety.WorstCaseCheck`) per grid start and grid
-        limits (a pure function of them; the output does not
+        (:class:`~smartcharge.controller.safety.WorstCaseCheck`) per grid start, grid
+        limits and EVSEs counted on one line (a pure function of them; the output does not
         depend on it).
 
     Raises
@@ -109,11 +110,12 @@ def step(site: Site, config: ControllerConfig, state: ControllerState, event: Ev
             "plan": PlanState(start=h.start, desired=desired, status=status), "dirty": False})
     checked: WorstCaseCheck | None = None
     if cache is not None:
-        key = (h.start, state.grid_limits)
+        lines = measured_lines(site, state, fb)
+        key = (h.start, state.grid_limits, tuple(sorted(lines.items())))
         checked = cache.get(key)
         if checked is None:
             cache.clear()  # one grid at a time: the memo never grows
-            checked = cache[key] = WorstCaseCheck(envelope_problem(site, state, h))
+            checked = cache[key] = WorstCaseCheck(envelope_problem(site, state, h, lines))
     return dispatch(site, config, state, h, fb, checked)
 
 
@@ -149,7 +151,8 @@ def dispatch(site: Site, config: ControllerConfig, state: ControllerState, h: Ho
     """The requests that take the stations towards the plan, safely (module docstring).
     ``check``: the worst-case check of ``h`` if already set up."""
     if check is None:
-        check = WorstCaseCheck(envelope_problem(site, state, h))
+        check = WorstCaseCheck(envelope_problem(site, state, h,
+                                                measured_lines(site, state, fallback)))
     worst = worst_case(site, state, h, fallback)
     broken = check.broken(worst)
     unsafe = bool(broken)
@@ -221,7 +224,7 @@ def _emit(site: Site, config: ControllerConfig, state: ControllerState,
         else:
             tid = ev.transaction_id
             assert tid is not None
-            profile = tx_profile(spec, env, tid)
+            profile = tx_profile(spec, env, tid, config.clock_skew_s)
             pending.append(PendingRequest(correlation_id=cid, seq=seq, station_id=sid,
                                           evse_id=evse_id, kind="tx", transaction_id=tid,
                                           envelope=env))

@@ -10,7 +10,11 @@ planned for it. Rule, per EVSE with a transaction, at each meter reading:
   EV gets a cap of ``draw + feedback_margin_a`` (at least the EVSE's minimum, so the cap
   never stops a charge), and the freed capacity goes to the others at the next plan;
 - a draw within ``feedback_release_a`` of the cap releases it (the EV wants more);
-- phases in use: the phases carrying more than ``phase_threshold_a``.
+- phases in use: the phases carrying more than ``phase_threshold_a``. A car on a
+  three-phase AC EVSE measured on one line alone (all three phases reported) is planned
+  single-phase on that line (:attr:`EvseState.single_line`; the other lines' current goes
+  to the others) until a reading shows it on two or three (a reading with none drawing
+  changes nothing).
 
 A cap that moves by less than the deadband is not updated (no re-plan for noise). The
 remaining need is the requested energy minus the metered energy, never below 0.
@@ -25,7 +29,7 @@ from smartcharge.controller.site import ControllerConfig, EvseSpec
 from smartcharge.controller.state import EvseState
 from smartcharge.optimizer.problem import DEFAULT_AC_MIN_CURRENT_A
 
-__all__ = ["apply_reading", "draw_a", "remaining_need_wh"]
+__all__ = ["apply_reading", "draw_a", "remaining_need_wh", "single_line"]
 
 
 
@@ -38,6 +42,20 @@ def draw_a(spec: EvseSpec, reading: MeterReading) -> float | None:
     if reading.power_w is not None:
         return reading.power_w / spec.watts_per_amp
     return None
+
+
+def single_line(spec: EvseSpec, currents_a: tuple[float | None, float | None, float | None],
+                threshold_a: float, last: str | None = None) -> str | None:
+    """The line a car on ``spec`` (three-phase AC) draws on alone by these per-phase
+    currents [A] (``"L1"``...), ``None`` if it draws on two or three; ``last`` when they
+    tell nothing (a phase not reported, none above ``threshold_a``, or a single-phase or
+    DC EVSE)."""
+    if spec.phases != 3 or spec.kind != "AC" or any(c is None for c in currents_a):
+        return last
+    on = [i for i, c in enumerate(currents_a) if c is not None and c > threshold_a]
+    if not on:
+        return last
+    return f"L{on[0] + 1}" if len(on) == 1 else None
 
 
 def _min_a(spec: EvseSpec) -> float:
@@ -59,12 +77,16 @@ def apply_reading(ev: EvseState, spec: EvseSpec, reading: MeterReading, config: 
             update["meter_start_wh"] = reading.energy_wh
     if reading.power_w is not None:
         update["power_w"] = reading.power_w
+    replan = False
     if reading.currents_a is not None:
         update["currents_a"] = reading.currents_a
         update["phases_in_use"] = sum(
             1 for c in reading.currents_a if c is not None and c > config.phase_threshold_a)
+        line = single_line(spec, reading.currents_a, config.phase_threshold_a, ev.single_line)
+        if line != ev.single_line:
+            update["single_line"] = line
+            replan = True
     draw = draw_a(spec, reading)
-    replan = False
     if draw is not None and ts is not None:
         cap = ev.cap_a
         if cap is not None and draw >= cap - config.feedback_release_a:

@@ -1,9 +1,11 @@
 """The OCPP requests the controller sends, in each station's protocol.
 
 - a TxProfile per EVSE with a transaction: Absolute, ``startSchedule`` = the envelope's
-  start, one period per change, id :func:`~smartcharge.ocpp.reconcile.stable_profile_id`
-  ``(evseId, TxProfile)`` so each new one replaces the last in place (K01.FR.05); in A per
-  phase with ``numberPhases`` for AC, in W for DC (rounded down to 0.1 W);
+  start, one period per change, eroded by ``ControllerConfig.clock_skew_s``
+  (:func:`eroded_periods`: decreases early, increases late, safe for a skewed clock), id
+  :func:`~smartcharge.ocpp.reconcile.stable_profile_id` ``(evseId, TxProfile)`` so each
+  new one replaces the last in place (K01.FR.05); in A per phase with ``numberPhases`` for
+  AC, in W for DC (rounded down to 0.1 W);
 - the fallback TxDefaultProfile per EVSE (:func:`~smartcharge.ocpp.fallback.fallback_profiles`,
   daily recurring), sent at every connection.
 
@@ -14,8 +16,10 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
+
+import numpy as np
+import numpy.typing as npt
 
 from smartcharge.controller.site import EvseSpec, Protocol
 from smartcharge.controller.state import Envelope
@@ -30,29 +34,51 @@ from smartcharge.model import (
 from smartcharge.ocpp import v16, v201
 from smartcharge.ocpp.reconcile import stable_profile_id
 
-__all__ = ["set_profile_payload", "tx_profile"]
+__all__ = ["eroded_periods", "set_profile_payload", "tx_profile"]
+
+FloatArray = npt.NDArray[np.float64]
 
 
+def eroded_periods(limits: FloatArray, step_s: int, skew_s: int) -> list[tuple[int, float]]:
+    """``(startPeriod [s], limit)`` of a per-step schedule eroded by ``skew_s`` [s]: at
+    instant ``t`` the lowest of ``limits`` over ``[t - skew_s, t + skew_s]`` (a decrease
+    starts ``skew_s`` early, an increase ``skew_s`` late), so a station whose clock is off
+    by at most ``skew_s`` never applies more than ``limits`` at the true time. Needs
+    ``2 * skew_s < step_s`` (``ControllerConfig`` checks it).
 
-def tx_profile(spec: EvseSpec, envelope: Envelope, transaction_id: str) -> ChargingProfile:
-    """The TxProfile of ``envelope`` for ``transaction_id`` on ``spec``'s EVSE."""
+    >>> eroded_periods(np.array([16.0, 8.0, 8.0, 32.0]), 300, 5)
+    [(0, 16.0), (295, 8.0), (905, 32.0)]
+    """
+    vals = np.asarray(limits, dtype=np.float64)
+    change = np.flatnonzero(vals[1:] != vals[:-1]) + 1
+    shift = np.where(vals[change] < vals[change - 1], -skew_s, skew_s)
+    starts = [0, *(change * step_s + shift).tolist()]
+    return list(zip((int(x) for x in starts),
+                    (float(v) for v in [vals[0], *vals[change].tolist()]), strict=True))
+
+
+def tx_profile(spec: EvseSpec, envelope: Envelope, transaction_id: str,
+               skew_s: int = 0) -> ChargingProfile:
+    """The TxProfile of ``envelope`` for ``transaction_id`` on ``spec``'s EVSE, eroded by
+    ``skew_s`` [s] (:func:`eroded_periods`; it also ends ``skew_s`` early, so a station
+    whose clock lags does not keep the last limit past the envelope's end)."""
     dc = spec.kind == "DC"
-    vals = [math.floor(v * spec.watts_per_amp * 10) / 10 if dc else v for v in envelope.limits_a]
-    periods = []
-    for k, v in enumerate(vals):
-        if k == 0 or v != vals[k - 1]:
-            periods.append(ChargingSchedulePeriod(
-                start_period=k * envelope.step_s, limit=v,
-                number_phases=None if dc else spec.phases))
+    vals = envelope.limits_array
+    if dc:
+        vals = np.floor(vals * spec.watts_per_amp * 10) / 10
+    periods = tuple(
+        ChargingSchedulePeriod(start_period=start, limit=v,
+                               number_phases=None if dc else spec.phases)
+        for start, v in eroded_periods(vals, envelope.step_s, skew_s))
     pid = stable_profile_id(spec.evse_id, ChargingProfilePurpose.TxProfile)
     return ChargingProfile(
         id=pid, stack_level=0, charging_profile_purpose=ChargingProfilePurpose.TxProfile,
         charging_profile_kind=ChargingProfileKind.Absolute, transaction_id=transaction_id,
         charging_schedule=(ChargingSchedule(
             id=1, start_schedule=envelope.start,
-            duration=envelope.step_s * len(envelope.limits_a),
+            duration=envelope.step_s * len(envelope.limits_a) - skew_s,
             charging_rate_unit=ChargingRateUnit.W if dc else ChargingRateUnit.A,
-            charging_schedule_period=tuple(periods)),),
+            charging_schedule_period=periods),),
     )
 
 

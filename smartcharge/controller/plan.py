@@ -12,7 +12,10 @@ grid:
 - the EVSEs it does not plan (idle, or on an offline station) keep their worst case
   (:func:`smartcharge.controller.safety.worst_case`), reserved from every node above them:
   power exactly, line currents by the triangle inequality (``|a + b| <= |a| + |b|``);
-- grid limits per step; the tariff's price per step.
+- grid limits per step; the tariff's price per step;
+- a car measured on one line of a three-phase EVSE
+  (:func:`~smartcharge.controller.safety.measured_lines`) is planned single-phase on that
+  line (its EVSE's power per ampere is one phase's), so the other lines go to the others.
 
 :func:`plan_envelopes` optimizes it, then for stability (the optimizer is not changed):
 
@@ -20,7 +23,10 @@ grid:
   changes, so one plan does not alternate between equal optima;
 - **the last sent plan is kept** (continued by the new one past its end) when it is still
   safe (``verify``) and within ``keep_tolerance`` of the new plan's energy and cost, so
-  re-plans of equal value do not flip schedules.
+  re-plans of equal value do not flip schedules;
+- else (an arrival, a departure, a cap), **as much of it as can be**
+  (:mod:`smartcharge.controller.keep`, ``keep_partial``): the sessions it need not move
+  keep their plan, the others are planned on what is left.
 """
 
 from __future__ import annotations
@@ -34,7 +40,13 @@ import numpy as np
 import numpy.typing as npt
 
 from smartcharge.controller.feedback import remaining_need_wh
-from smartcharge.controller.safety import limited_nodes, worst_case
+from smartcharge.controller.keep import as_good, incumbent_rows, partial_keep
+from smartcharge.controller.safety import (
+    evses_on_lines,
+    limited_nodes,
+    measured_lines,
+    worst_case,
+)
 from smartcharge.controller.site import ControllerConfig, Site
 from smartcharge.controller.state import ControllerState, Envelope, EvseState
 from smartcharge.optimizer import Horizon, Plan, Problem, Session, Tariff, optimize, verify
@@ -106,8 +118,7 @@ def build_problem(site: Site, config: ControllerConfig, state: ControllerState, 
     the fallback already meets it). :func:`plan_envelopes` adds the fallback back. So the
     worst case of the plan (``max(fallback, plan)`` per EVSE) keeps every limit."""
     keys = set(planned_keys(site, state))
-    evses = site.optimizer_evses()
-    base = Problem(horizon=h, nodes=limited_nodes(site, (), h), evses=evses)
+    base = Problem(horizon=h, nodes=limited_nodes(site, (), h), evses=site.optimizer_evses())
     net = base.network()
     worst = worst_case(site, state, h, fallback)
     fb = np.array([fallback[k] for k in site.keys], dtype=np.float64)
@@ -118,6 +129,9 @@ def build_problem(site: Site, config: ControllerConfig, state: ControllerState, 
     reserve_a = {nid: np.abs(net.line_currents(n, ep)).max(axis=0)
                  for n, nid in enumerate(net.node_ids)}
     nodes = limited_nodes(site, state.grid_limits, h, reserve_w, reserve_a)
+    lines = {k: v for k, v in measured_lines(site, state, fallback).items() if k in keys}
+    evses = evses_on_lines(site, lines)
+    wpa_of = {e.id: e.watts_per_amp for e in evses}
     above = []
     for e in evses:
         f = fallback[e.id] if e.id in keys else 0.0
@@ -132,7 +146,7 @@ def build_problem(site: Site, config: ControllerConfig, state: ControllerState, 
         if key not in keys:
             continue
         ev, f = state.evses[key], fallback[key]
-        wpa = site.spec(key).watts_per_amp
+        wpa = wpa_of[key]
         ev_min = ev.ev_min_current_a
         sessions.append(Session(
             id=key, evse=key, arrival=h.start, departure=departure_of(ev, config, now),
@@ -185,31 +199,12 @@ def level(problem: Problem, plan: Plan) -> Plan:
     return plan if verify(problem, out) else out
 
 
-def _incumbent(problem: Problem, targets: Mapping[str, Envelope], new: Plan,
-               fallback: Mapping[str, float]) -> Plan | None:
-    """The last sent plan on the new grid (above the fallback), continued by ``new`` where it
-    had ended; ``None`` if a session has none or it breaks a rule."""
-    net = problem.network()
-    sp = np.array(new.session_power_w, dtype=np.float64)
-    h = problem.horizon
-    for i, s in enumerate(problem.sessions):
-        env = targets.get(s.evse)
-        if env is None:
-            return None
-        e = net.evse_index[s.evse]
-        vals = env.on_grid(h.start, h.n_steps)
-        covered = np.isfinite(vals) & (net.frac[i] > 0)
-        above = np.maximum(np.nan_to_num(vals) - fallback[s.evse], 0.0)
-        sp[i] = np.where(covered, above * net.evse_wpa[e], sp[i])
-    plan = Plan.from_session_power(problem, sp)
-    return None if verify(problem, plan) else plan
-
-
 def plan_envelopes(problem: Problem, config: ControllerConfig,
                    targets: Mapping[str, Envelope],
                    fallback: Mapping[str, float]) -> tuple[dict[str, Envelope], str]:
     """Desired envelope per planned EVSE key (the plan plus the fallback), and the plan's
-    status (``"kept"`` when the last sent plan stays)."""
+    status (``"kept"`` when the last sent plan stays, ``"kept-partly"`` when part of it
+    does)."""
     if not problem.sessions:
         return {}, "EMPTY"
     plan = optimize(problem, time_limit_s=config.time_limit_s, grid=config.grid,
@@ -217,18 +212,16 @@ def plan_envelopes(problem: Problem, config: ControllerConfig,
     if not config.stable:
         return _envelopes(problem, plan, fallback), str(plan.status)
     plan = level(problem, plan)
-    old = _incumbent(problem, targets, plan, fallback)
-    tol = config.keep_tolerance
-    if old is not None:
-        new_e, old_e = float(plan.energy_wh.sum()), float(old.energy_wh.sum())
-        if (old_e >= (1 - tol) * new_e - 1e-6
-                and old.cost <= plan.cost + tol * abs(plan.cost) + 1e-9):
-            plan, status = old, "kept"
-        else:
-            status = str(plan.status)
-    else:
-        status = str(plan.status)
-    return _envelopes(problem, plan, fallback), status
+    old_sp, has = incumbent_rows(problem, targets, plan, fallback)
+    if has.all():
+        old = Plan.from_session_power(problem, old_sp)
+        if not verify(problem, old) and as_good(old, plan, config.keep_tolerance):
+            return _envelopes(problem, old, fallback), "kept"
+    if config.keep_partial:
+        part = partial_keep(problem, config, old_sp, has, plan, level)
+        if part is not None:
+            return _envelopes(problem, part, fallback), "kept-partly"
+    return _envelopes(problem, plan, fallback), str(plan.status)
 
 
 def _envelopes(problem: Problem, plan: Plan, fallback: Mapping[str, float],

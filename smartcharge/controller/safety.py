@@ -17,10 +17,22 @@ controller sends a request only if adding its envelope to the worst case keeps e
 (:func:`admit`);
 a pure decrease never raises the worst case, so it always goes at once.
 
+Clock skew: the worst case is per step of the *plan's* envelopes, while a station applies
+what was sent on its own clock, off by up to ``s = clock_skew_s``. What it may apply around
+true time ``t`` is the dilation of the sent profile, ``max over |d| <= s of sent(t + d)``;
+the sent profile is the plan eroded by ``s`` (:func:`smartcharge.controller.messages.
+eroded_periods`: ``sent(t) = min over |u| <= s of plan(t + u)``), and for steps longer than
+``2 s`` the dilation of the erosion is the plan itself (every plateau keeps a core of at
+least one instant). So the per-step envelopes counted here are exactly what a skewed
+station may apply, and no combination of skews breaks a limit this check keeps.
+
 Assumptions (documented in docs/how-to/controller.md): stations are commissioned with the
 fallback TxDefaultProfiles (the controller re-sends them at every connection); a station
-applies requests in the order they were sent (OCPP-J: one CALL at a time); an EVSE draws
-as its wiring says (a single-phase car on a three-phase EVSE is counted three-phase).
+applies requests in the order they were sent (OCPP-J: one CALL at a time); its clock is off
+by at most ``clock_skew_s``; an EVSE draws as its wiring says, except that a car measured
+on one line of a three-phase EVSE (:func:`measured_lines`) is counted on that line only
+until a reading shows it on more (a car that switches to three phases is counted on one
+until the next reading reports it, or its station is back online).
 """
 
 from __future__ import annotations
@@ -40,7 +52,16 @@ from smartcharge.controller.state import (
     on_grid_many,
 )
 from smartcharge.ocpp.fallback import fallback_currents
-from smartcharge.optimizer import Horizon, Node, Plan, Problem, Session, Violation, verify
+from smartcharge.optimizer import (
+    EVSE,
+    Horizon,
+    Node,
+    Plan,
+    Problem,
+    Session,
+    Violation,
+    verify,
+)
 
 __all__ = [
     "EPOCH",
@@ -48,9 +69,11 @@ __all__ = [
     "admit",
     "capped_power",
     "envelope_problem",
+    "evses_on_lines",
     "fallback_a",
     "horizon_at",
     "limited_nodes",
+    "measured_lines",
     "violations",
     "worst_case",
 ]
@@ -124,10 +147,37 @@ def limited_nodes(site: Site, grid_limits: Sequence[GridLimitState], h: Horizon,
     return tuple(out)
 
 
-def envelope_problem(site: Site, state: ControllerState, h: Horizon) -> Problem:
+def measured_lines(site: Site, state: ControllerState,
+                   fallback: Mapping[str, float]) -> dict[str, str]:
+    """EVSE key -> the line its car is counted on alone (``"L1"``...): a three-phase EVSE
+    whose running transaction's car was last measured on one line
+    (:attr:`~smartcharge.controller.state.EvseState.single_line`) and whose fallback is
+    0 (its worst case is then this car's TxProfiles only, which end with its transaction; a
+    fallback is for any car, so an EVSE with one stays counted as wired). Also while its
+    station is offline: the car it measured is the one that holds the TxProfile (counting
+    it as wired when the link drops would break limits the others' raises were admitted
+    under)."""
+    out: dict[str, str] = {}
+    for key, ev in state.evses.items():
+        if ev.single_line is not None and ev.transaction_id is not None \
+                and fallback.get(key) == 0:
+            out[key] = ev.single_line
+    return out
+
+
+def evses_on_lines(site: Site, lines: Mapping[str, str]) -> tuple[EVSE, ...]:
+    """The site's optimizer EVSEs, those in ``lines`` single-phase on their line."""
+    return tuple(
+        e.model_copy(update={"phases": 1, "connection": lines[e.id]}) if e.id in lines else e
+        for e in site.optimizer_evses())
+
+
+def envelope_problem(site: Site, state: ControllerState, h: Horizon,
+                     lines: Mapping[str, str] | None = None) -> Problem:
     """The site on ``h`` with one always-plugged session per EVSE (``"w:<key>"``), on which
-    a worst-case power array is checked."""
-    evses = site.optimizer_evses()
+    a worst-case power array is checked; the EVSEs in ``lines`` (:func:`measured_lines`)
+    single-phase on their line."""
+    evses = evses_on_lines(site, lines or {})
     sessions = tuple(
         Session(id=f"w:{e.id}", evse=e.id, arrival=h.start, departure=h.end,
                 energy_wh=_HUGE_WH) for e in evses)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 from functools import cached_property
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, model_validator
 
@@ -41,9 +41,16 @@ class EvseSpec(_Part):
         The OCPP evseId (>= 1); for a 1.6 station, the connectorId.
     node
         The node of the electrical tree it hangs from.
-    kind, phases, connection, voltage_v, max_current_a, max_power_w, min_current_a,
-    min_power_w
-        As :class:`smartcharge.optimizer.EVSE` ([A per phase], [W], [V]).
+    kind, phases, connection, voltage_v, line_voltage_v, max_current_a, max_power_w,
+    min_current_a, min_power_w
+        As :class:`smartcharge.optimizer.EVSE` ([A per phase], [W], [V]): ``voltage_v`` is
+        phase to neutral; give ``line_voltage_v`` (line to line) instead and ``voltage_v``
+        is ``line_voltage_v / sqrt(3)`` (both: they must agree within 1 %, else an
+        :class:`~smartcharge.errors.InvalidProblemError` on ``voltage_v``, rule
+        ``phase-voltage``, as the optimizer's EVSE).
+
+    >>> EvseSpec(evse_id=1, node="g", line_voltage_v=400, max_current_a=32).watts_per_amp
+    692.82...
     """
 
     evse_id: Annotated[int, Field(ge=1, le=99_999)]
@@ -52,10 +59,24 @@ class EvseSpec(_Part):
     phases: Literal[1, 3] = 3
     connection: Connection | None = None
     voltage_v: PosFloat = 230.0
+    line_voltage_v: PosFloat | None = None
     max_current_a: NonNegFloat | None = None
     max_power_w: NonNegFloat | None = None
     min_current_a: NonNegFloat | None = None
     min_power_w: NonNegFloat | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_line_voltage(cls, data: Any) -> Any:
+        """``voltage_v`` from ``line_voltage_v`` (the optimizer's EVSE checks that the two
+        agree when both are given, with its own rule)."""
+        if not isinstance(data, dict) or data.get("line_voltage_v") is None \
+                or data.get("voltage_v") is not None:
+            return data
+        line = data["line_voltage_v"]
+        if not isinstance(line, int | float) or isinstance(line, bool) or not line > 0:
+            return data  # the field's own validation reports it
+        return {**data, "voltage_v": float(line) / math.sqrt(3.0)}
 
     @property
     def watts_per_amp(self) -> float:
@@ -157,6 +178,8 @@ class Site(_Part):
         for i, st in enumerate(self.stations):
             for j, e in enumerate(st.evses):
                 fields = e.model_dump(exclude={"evse_id"})
+                if fields["line_voltage_v"] is None:  # not given: as if left out
+                    del fields["line_voltage_v"]
                 try:
                     out.append(EVSE(id=self.evse_key(st.id, e.evse_id), **fields))
                 except InvalidProblemError as exc:
@@ -183,15 +206,24 @@ class ControllerConfig(_Part):
         half the horizon; a profile is then renewed well before it ends).
     fallback_share_a
         The fallback (TxDefaultProfile) share [A per phase] of every EVSE
-        (:func:`smartcharge.ocpp.fallback.fallback_currents`). It is reserved on every node
-        for every EVSE (a car may arrive anywhere, any time), so on a site short of capacity
-        the shares may take most of it. 0: no fallback (TxDefaultProfiles of 0 A): a car
-        waits for its TxProfile, an offline station charges nothing new, and the whole
-        capacity goes to the plan. On the 54-EVSE Caltech site at 40 kW, 6 A shares fill the
-        transformer (15-22 % of the energy delivered, against 99 % with 0: see
-        docs/benchmarks.md). Known limit: the worst case assumes stations switch profiles
-        on time; with 0 there is no slack for a station whose clock lags (a lowering that
-        lands after another EVSE's raise), which the simulator's fault test finds.
+        (:func:`smartcharge.ocpp.fallback.fallback_currents`). Default 0: no fallback
+        (TxDefaultProfiles of 0 A): a car waits for its TxProfile, an offline station
+        charges nothing new, and the whole capacity goes to the plan. A share > 0 lets a
+        car charge before the CSMS hears of it (and an offline station's new cars), but it
+        is reserved on every node for every EVSE (a car may arrive anywhere, any time), so
+        on a site short of capacity the shares take most of it: on the 54-EVSE Caltech site
+        at 40 kW, 6 A shares fill the transformer (15-22 % of the energy delivered, against
+        99 % with 0: see docs/benchmarks.md).
+    clock_skew_s
+        The most a station's clock may be off [s], either way (default 5 s; less than half
+        a step). Every TxProfile is sent *eroded* by it: the limit sent for instant ``t`` is
+        the lowest planned for ``[t - s, t + s]`` (a decrease starts ``s`` early, an
+        increase ``s`` late, the profile ends ``s`` early), so a station whose clock is off
+        by at most ``s`` never applies more than the plan at the true time, and the
+        worst case (the plan's envelopes, per step) holds for it: the highest such a
+        station may apply around ``t`` (the dilation of what is sent) is exactly the plan
+        (see :mod:`smartcharge.controller.safety`). A station further off can break a
+        limit at a step boundary (one lowering while another EVSE raises).
     feedback_after_s
         A draw below the limit for this long [s] is persistent (taper, on-board charger).
     feedback_margin_a
@@ -211,6 +243,11 @@ class ControllerConfig(_Part):
         The last sent plan is kept when it is still safe and delivers at least this share
         of the new plan's energy at no more than ``1 + keep_tolerance`` times its cost
         (stability: no flip between equal-value plans).
+    keep_partial
+        When the last sent plan cannot be kept whole (an arrival, a departure), keep it for
+        the sessions that need not move and plan the others on what is left
+        (:mod:`smartcharge.controller.keep`; with ``stable``). ``False`` (for comparison):
+        the new plan goes as solved.
     time_limit_s
         The optimizer's time limit [s] (``None``: none).
     stable
@@ -232,7 +269,8 @@ class ControllerConfig(_Part):
     deadband_a: NonNegFloat = 1.0
     deadband_w: NonNegFloat = 500.0
     lookahead_s: Annotated[int, Field(gt=0)] | None = None
-    fallback_share_a: NonNegFloat = 6.0
+    fallback_share_a: NonNegFloat = 0.0
+    clock_skew_s: Annotated[int, Field(ge=0, le=3600)] = 5
     feedback_after_s: Annotated[int, Field(ge=0)] = 600
     feedback_margin_a: NonNegFloat = 2.0
     feedback_release_a: NonNegFloat = 1.0
@@ -241,6 +279,7 @@ class ControllerConfig(_Part):
     default_duration_s: Annotated[int, Field(gt=0)] = 8 * 3600
     extend_s: Annotated[int, Field(gt=0)] = 3600
     keep_tolerance: Annotated[float, Field(ge=0, lt=1)] = 0.005
+    keep_partial: bool = True
     time_limit_s: PosFloat | None = None
     stable: bool = True
     grid: Literal["all", "mpc"] | tuple[tuple[PosFloat, PosFloat], ...] = "mpc"
@@ -251,6 +290,11 @@ class ControllerConfig(_Part):
         if self.horizon_s % self.step_s:
             raise InvalidProblemError("horizon_s must be a multiple of step_s",
                                       path="horizon_s", rule="multiple")
+        if 2 * self.clock_skew_s >= self.step_s:
+            raise InvalidProblemError(
+                f"clock_skew_s ({self.clock_skew_s} s) must be less than half a step "
+                f"({self.step_s} s): an eroded profile keeps every step's own limit for "
+                "part of the step", path="clock_skew_s", rule="lt-half-step")
         if self.lookahead_s is None:
             object.__setattr__(self, "lookahead_s", self.horizon_s // 2)
         elif self.lookahead_s > self.horizon_s:

@@ -138,6 +138,11 @@ class EvseState(_Doc):
         The measured cap [A per phase] (``None``: none).
     phases_in_use
         Phases carrying current in the last reading with per-phase currents.
+    single_line
+        The line (``"L1"``, ``"L2"``, ``"L3"``) a car on a three-phase AC EVSE was last
+        measured drawing on alone (all three phases reported, one above
+        ``phase_threshold_a``); ``None``: on the EVSE's phases as wired (not measured, or
+        measured on two or three). Left out of the JSON when ``None``.
     need_wh, departure, ev_max_current_a, ev_max_power_w, ev_min_current_a
         The EV's needs (NotifyEVChargingNeeds).
     external_a, external_w
@@ -159,6 +164,8 @@ class EvseState(_Doc):
     low_since: UTCDateTime | None = None
     cap_a: Amps | None = None
     phases_in_use: Annotated[int, Field(ge=0, le=3)] | None = None
+    single_line: Annotated[Literal["L1", "L2", "L3"] | None,
+                           Field(exclude_if=lambda v: v is None)] = None
     need_wh: Energy | None = None
     departure: UTCDateTime | None = None
     ev_max_current_a: Amps | None = None
