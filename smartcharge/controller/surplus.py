@@ -1,0 +1,292 @@
+"""Session modes and live PV surplus in the controller: the switch and the plan.
+
+A session's mode is its EVSE's default (:attr:`EvseSpec.mode`) unless a
+:class:`~smartcharge.controller.events.SessionMode` event set another for the running
+transaction (it is forgotten when the transaction ends). ``planned`` and ``fast`` sessions
+go to the optimizer as they are (``fast`` with its mode). ``pv`` and ``min_pv`` sessions
+have a **surplus switch**, per session, in the state:
+
+1. at every :class:`~smartcharge.controller.events.SiteMeterReading` (the grid connection's
+   exchange ``R`` [W], import positive) each such session's surplus is ``draw - R``: the
+   export plus what its car draws now (its last meter reading, [W]), as
+   :mod:`smartcharge.optimizer.hysteresis` defines it; it goes through a
+   :class:`~smartcharge.optimizer.SurplusHysteresis` whose thresholds are the session's
+   minimum power (its minimum current, else the EVSE's, else 6 A on AC, times the EVSE's W
+   per A) plus ``config.pv_start_margin_w`` to start, minus ``config.pv_stop_margin_w`` to
+   stop, held ``config.pv_start_hold_s`` / ``pv_stop_hold_s``. Readings are the only
+   clock of the switch (a hold completes at the first reading past it); a reading not
+   after the last one is ignored (the same event twice is applied once);
+2. switch **off**: a ``pv`` session is planned at 0 A, a ``min_pv`` one at its minimum;
+3. switch **on**: both are planned as the optimizer's ``min_pv`` mode (the minimum from any
+   source, more only where the site would otherwise export), so a cloud shorter than the
+   stop hold keeps the car at its minimum instead of cycling it (the car may import up to
+   its minimum power while a stop is pending: the price of not cycling the contactor);
+   when the surplus is at least the minimum power, the planned step imports nothing.
+
+These sessions are planned from 0 A, not above their fallback (the fallback is drawn only
+if the car leaves and another arrives; the worst case counts it as before).
+
+**Generation in the plan.** The net generation the EVs may use at the current step is
+measured: ``N0 = sum of the EV draws - R`` (PV less the load no EVSE meters), from a
+reading at most ``config.pv_reading_max_age_s`` old. The Problem gets a generator whose
+power is ``N0`` at the first step, then the site's forecast (:class:`SiteGeneration`,
+summed); without a forecast, ``N0`` for the whole horizon (persistence: what the site has
+now, it keeps). Less, for the optimizer, the fallback power of every session planned above
+its fallback (drawn outside the optimizer's columns).
+
+**Safety rule: PV relieves no limit.** The generator is placed at a node added above the
+grid connection (the Problem's new root, without limits): node power and line-current
+limits are met by the EVs alone, as if the PV dropped to 0 at once (a cloud can remove it
+instantly); and the worst-case gate, which knows no generation, is unchanged. The PV only
+decides *which* cars charge and when, never how much the nodes carry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+
+import numpy as np
+import numpy.typing as npt
+
+from smartcharge.controller.events import SessionMode, SiteMeterReading
+from smartcharge.controller.site import ControllerConfig, EvseSpec, Site
+from smartcharge.controller.state import ControllerState, EvseState, SiteMeterState, SwitchDoc
+from smartcharge.errors import ControllerError
+from smartcharge.optimizer import Generation, Node, Problem, Session, SurplusHysteresis
+from smartcharge.optimizer.hysteresis import SwitchState
+from smartcharge.optimizer.problem import DEFAULT_AC_MIN_CURRENT_A
+
+__all__ = [
+    "PV_MODES",
+    "apply_pv_event",
+    "draw_w",
+    "live_surplus_w",
+    "min_current_a",
+    "pv_problem",
+    "session_mode",
+    "switch_rule",
+]
+
+FloatArray = npt.NDArray[np.float64]
+PV_MODES = frozenset({"pv", "min_pv"})
+"""The modes with a surplus switch."""
+SURPLUS_ID = "surplus"
+"""The id of the Problem's generator (the live surplus and the forecast)."""
+
+
+def session_mode(site: Site, state: ControllerState, key: str) -> str:
+    """The mode of the session on EVSE ``key``: the event's, else the EVSE's default."""
+    ev = state.evses.get(key)
+    if ev is not None and ev.mode is not None:
+        return ev.mode
+    return site.spec(key).mode
+
+
+def min_current_a(spec: EvseSpec, ev: EvseState) -> float:
+    """The least current [A per phase] the car charges at: the EV's minimum, else the
+    EVSE's (current, else power over W per A), else 6 A on AC (IEC 61851-1), 0 on DC."""
+    if ev.ev_min_current_a is not None:
+        return ev.ev_min_current_a
+    if spec.min_current_a is not None:
+        return spec.min_current_a
+    if spec.min_power_w is not None:
+        return spec.min_power_w / spec.watts_per_amp
+    return DEFAULT_AC_MIN_CURRENT_A if spec.kind == "AC" else 0.0
+
+
+def switch_rule(config: ControllerConfig, spec: EvseSpec, ev: EvseState) -> SurplusHysteresis:
+    """The hysteresis of a session (module docstring: thresholds from its minimum power)."""
+    low = min_current_a(spec, ev) * spec.watts_per_amp
+    return SurplusHysteresis(start_w=low + config.pv_start_margin_w,
+                             stop_w=max(low - config.pv_stop_margin_w, 0.0),
+                             start_hold_s=float(config.pv_start_hold_s),
+                             stop_hold_s=float(config.pv_stop_hold_s))
+
+
+def draw_w(spec: EvseSpec, ev: EvseState) -> float:
+    """What the car draws now [W]: its last power reading, else its highest phase current
+    times the EVSE's W per A, else 0."""
+    if ev.power_w is not None:
+        return ev.power_w
+    if ev.currents_a is not None:
+        got = [c for c in ev.currents_a if c is not None]
+        if got:
+            return max(got) * spec.watts_per_amp
+    return 0.0
+
+
+def _root(site: Site) -> str:
+    return next(n.id for n in site.nodes if n.parent is None)
+
+
+def _evse_key(site: Site, station_id: str, evse_id: int) -> str:
+    if evse_id not in {e.evse_id for e in site.station(station_id).evses}:
+        raise ControllerError(f"station {station_id!r} has no EVSE {evse_id}",
+                              path="evse_id", rule="known-evse")
+    return site.evse_key(station_id, evse_id)
+
+
+def apply_pv_event(site: Site, config: ControllerConfig, state: ControllerState,
+                   event: SessionMode | SiteMeterReading, now: datetime) -> ControllerState:
+    """The state after a :class:`SessionMode` or a :class:`SiteMeterReading` (idempotent:
+    the same event twice leaves the state as once).
+
+    Raises
+    ------
+    ControllerError
+        An unknown station or EVSE; a reading at a node that is not the grid connection
+        (rule ``grid-connection``: only the root's exchange is a surplus).
+    """
+    if isinstance(event, SessionMode):
+        key = _evse_key(site, event.station_id, event.evse_id)
+        ev = state.evses.get(key, EvseState())
+        update: dict[str, object] = {"mode": event.mode}
+        if event.departure is not None:
+            update["departure"] = event.departure
+        if event.energy_wh is not None:
+            update["need_wh"] = event.energy_wh
+        if event.mode not in PV_MODES:
+            update["pv_switch"] = None
+        new = ev.model_copy(update=update)
+        if new == ev:
+            return state
+        return _with_evses(state, {key: new}, dirty=True)
+    if event.node not in {n.id for n in site.nodes}:
+        raise ControllerError(f"unknown node {event.node!r}", path="node", rule="known-node")
+    if event.node != _root(site):
+        raise ControllerError(
+            f"node {event.node!r} is not the grid connection {_root(site)!r}: only the "
+            "exchange at the root measures the site's surplus", path="node",
+            rule="grid-connection")
+    ts = event.timestamp or now
+    if state.site_meter is not None and ts <= state.site_meter.at:
+        return state
+    reading = SiteMeterState(node=event.node, power_w=event.power_w, at=ts)
+    changed: dict[str, EvseState] = {}
+    dirty = False
+    for key in site.keys:
+        found = state.evses.get(key)
+        if found is None or found.transaction_id is None or session_mode(site, state, key) \
+                not in PV_MODES:
+            continue
+        ev, spec = found, site.spec(key)
+        old = ev.pv_switch or SwitchDoc()
+        if old.last is not None and ts < old.last:
+            continue
+        got = switch_rule(config, spec, ev).step(
+            SwitchState(old.on, old.since, old.last), ts, draw_w(spec, ev) - event.power_w)
+        changed[key] = ev.model_copy(update={"pv_switch": SwitchDoc(
+            on=got.on, since=got.since, last=got.last)})
+        dirty = dirty or got.on or got.on != old.on  # on: the plan follows the surplus
+    state = state.model_copy(update={"site_meter": reading})
+    return _with_evses(state, changed, dirty=dirty)
+
+
+def _with_evses(state: ControllerState, changed: Mapping[str, EvseState], *,
+                dirty: bool) -> ControllerState:
+    if not changed:
+        return state
+    evses = dict(state.evses)
+    evses.update(changed)
+    return state.model_copy(update={"evses": evses, "dirty": state.dirty or dirty})
+
+
+def _step_values(points: tuple[tuple[datetime, float], ...], start: datetime, step_s: int,
+                 n_steps: int) -> FloatArray:
+    """A step function ``((t0, v0), ...)`` (0 before ``t0``) at each step's start."""
+    if not points:
+        return np.zeros(n_steps)
+    starts = np.array([(t - start).total_seconds() for t, _ in points])
+    values = np.array([0.0, *(v for _, v in points)])
+    at = np.searchsorted(starts, np.arange(n_steps, dtype=np.float64) * step_s, side="right")
+    return np.asarray(values[at], dtype=np.float64)
+
+
+def live_surplus_w(site: Site, config: ControllerConfig, state: ControllerState,
+                   now: datetime) -> float | None:
+    """``N0`` [W]: the EVs' draws less the grid connection's import (PV less the load no
+    EVSE meters), from a reading at most ``config.pv_reading_max_age_s`` old (``None``:
+    no such reading)."""
+    m = state.site_meter
+    if m is None or (now - m.at).total_seconds() > config.pv_reading_max_age_s:
+        return None
+    draws = sum(draw_w(site.spec(k), ev) for k, ev in state.evses.items()
+                if ev.transaction_id is not None)
+    return float(draws - m.power_w)
+
+
+def _pv_session(session: Session, ev: EvseState, spec: EvseSpec, mode: str) -> Session:
+    """A ``pv`` / ``min_pv`` session from 0 A with its switch (module docstring)."""
+    caps = [v for v in (ev.ev_max_current_a, ev.cap_a, ev.external_a) if v is not None]
+    max_a = min(caps) if caps else None
+    watts = [v for v in (ev.ev_max_power_w, ev.external_w) if v is not None]
+    max_w = min(watts) if watts else None
+    low = min_current_a(spec, ev)
+    on = ev.pv_switch is not None and ev.pv_switch.on
+    if not on and mode == "pv":
+        return session.model_copy(update=dict(max_current_a=0.0, max_power_w=max_w,
+                                              min_current_a=None, mode="planned"))
+    if not on:  # min_pv, off: its minimum only
+        max_a = low if max_a is None else min(max_a, low)
+    return session.model_copy(update=dict(max_current_a=max_a, max_power_w=max_w,
+                                          min_current_a=low, mode="min_pv"))
+
+
+def pv_problem(site: Site, config: ControllerConfig, state: ControllerState,
+               problem: Problem, now: datetime, fallback: Mapping[str, float],
+               ) -> tuple[Problem, dict[str, float]]:
+    """``problem`` (from :func:`~smartcharge.controller.plan.build_problem`) with the
+    sessions' modes, the surplus switches and the generation (module docstring), and the
+    current [A per phase] each session's plan is above (its fallback; 0 for ``pv`` /
+    ``min_pv`` sessions). Unchanged without modes and generation."""
+    modes = {s.evse: session_mode(site, state, s.evse) for s in problem.sessions}
+    offsets = dict(fallback)
+    live = live_surplus_w(site, config, state, now)
+    has_gen = bool(site.generation) or live is not None
+    if all(m == "planned" for m in modes.values()) and not has_gen:
+        return problem, offsets
+    originals = {e.id: e for e in site.optimizer_evses()}
+    sessions = []
+    for s in problem.sessions:
+        mode = modes[s.evse]
+        if mode in PV_MODES:
+            offsets[s.evse] = 0.0
+            s = _pv_session(s, state.evses[s.evse], site.spec(s.evse), mode)
+        elif mode == "fast":
+            s = s.model_copy(update={"mode": "fast"})
+        sessions.append(s)
+    evses = tuple(originals[e.id] if modes.get(e.id) in PV_MODES else e
+                  for e in problem.evses)
+    update: dict[str, object] = {"sessions": tuple(sessions), "evses": evses}
+    if has_gen:
+        update.update(_generation(site, config, state, problem, live, offsets))
+    return Problem(**{**dict(problem), **update}), offsets
+
+
+def _generation(site: Site, config: ControllerConfig, state: ControllerState,
+                problem: Problem, live: float | None, offsets: Mapping[str, float],
+                ) -> dict[str, object]:
+    """The new root above the grid connection and the generator on it."""
+    h = problem.horizon
+    series = np.zeros(h.n_steps)
+    for g in site.generation:
+        series += _step_values(g.forecast_w, h.start, h.step_s, h.n_steps)
+    if live is not None:
+        outside = sum(offsets[s.evse] * site.spec(s.evse).watts_per_amp
+                      for s in problem.sessions)
+        g0 = max(live - outside, 0.0)
+        if site.generation:
+            series[0] = g0
+        else:
+            series[:] = g0
+    ids = {n.id for n in problem.nodes}
+    top = "grid~"
+    while top in ids:
+        top += "~"
+    nodes = (Node(id=top), *(n.model_copy(update={"parent": top}) if n.parent is None else n
+                              for n in problem.nodes))
+    power: float | tuple[float, ...] = (float(series[0]) if np.all(series == series[0])
+                                        else tuple(series.tolist()))
+    return {"nodes": nodes, "generation": (Generation(id=SURPLUS_ID, node=top,
+                                                      power_w=power),)}
