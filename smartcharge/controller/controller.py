@@ -103,7 +103,7 @@ def step(site: Site, config: ControllerConfig, state: ControllerState, event: Ev
     fb = fallback if fallback is not None else fallback_a(site, config)
     h = horizon_at(config, now)
     if isinstance(event, (SessionMode, SiteMeterReading)):
-        state = apply_pv_event(site, config, state, event, now)
+        state = apply_pv_event(site, config, state, event, now, fb)
     else:
         state = apply_event(site, config, state, event, now, fb)
     state = state.model_copy(update={

@@ -11,8 +11,8 @@ have a **surplus switch**, per session, in the state:
    export plus what its car draws now (its last meter reading, [W]), as
    :mod:`smartcharge.optimizer.hysteresis` defines it; it goes through a
    :class:`~smartcharge.optimizer.SurplusHysteresis` whose thresholds are the session's
-   minimum power (its minimum current, else the EVSE's, else 6 A on AC, times the EVSE's W
-   per A) plus ``config.pv_start_margin_w`` to start, minus ``config.pv_stop_margin_w`` to
+   minimum power (its minimum current, else the EVSE's, else 6 A on AC; at least its
+   fallback current; times the EVSE's W per A) plus ``config.pv_start_margin_w`` to start, minus ``config.pv_stop_margin_w`` to
    stop, held ``config.pv_start_hold_s`` / ``pv_stop_hold_s``. Readings are the only
    clock of the switch (a hold completes at the first reading past it); a reading not
    after the last one is ignored (the same event twice is applied once);
@@ -23,8 +23,10 @@ have a **surplus switch**, per session, in the state:
    its minimum power while a stop is pending: the price of not cycling the contactor);
    when the surplus is at least the minimum power, the planned step imports nothing.
 
-These sessions are planned from 0 A, not above their fallback (the fallback is drawn only
-if the car leaves and another arrives; the worst case counts it as before).
+A session that charges is planned above its fallback like any other (so its minimum is at
+least the fallback); a ``pv`` session switched off is planned at 0 A, below its fallback (a
+decrease, always safe: the worst case still counts the fallback, which a car arriving after
+this one would draw).
 
 **Generation in the plan.** The net generation the EVs may use at the current step is
 measured: ``N0 = sum of the EV draws - R`` (PV less the load no EVSE meters), from a
@@ -63,6 +65,7 @@ __all__ = [
     "draw_w",
     "live_surplus_w",
     "min_current_a",
+    "min_power_a",
     "pv_problem",
     "session_mode",
     "switch_rule",
@@ -95,9 +98,17 @@ def min_current_a(spec: EvseSpec, ev: EvseState) -> float:
     return DEFAULT_AC_MIN_CURRENT_A if spec.kind == "AC" else 0.0
 
 
-def switch_rule(config: ControllerConfig, spec: EvseSpec, ev: EvseState) -> SurplusHysteresis:
+def min_power_a(spec: EvseSpec, ev: EvseState, fallback_a: float) -> float:
+    """The least current [A per phase] a ``pv`` / ``min_pv`` session charges at when it
+    charges: :func:`min_current_a`, at least its fallback (a profile above the fallback
+    never goes below it)."""
+    return max(min_current_a(spec, ev), fallback_a)
+
+
+def switch_rule(config: ControllerConfig, spec: EvseSpec, ev: EvseState,
+                fallback_a: float) -> SurplusHysteresis:
     """The hysteresis of a session (module docstring: thresholds from its minimum power)."""
-    low = min_current_a(spec, ev) * spec.watts_per_amp
+    low = min_power_a(spec, ev, fallback_a) * spec.watts_per_amp
     return SurplusHysteresis(start_w=low + config.pv_start_margin_w,
                              stop_w=max(low - config.pv_stop_margin_w, 0.0),
                              start_hold_s=float(config.pv_start_hold_s),
@@ -128,9 +139,11 @@ def _evse_key(site: Site, station_id: str, evse_id: int) -> str:
 
 
 def apply_pv_event(site: Site, config: ControllerConfig, state: ControllerState,
-                   event: SessionMode | SiteMeterReading, now: datetime) -> ControllerState:
+                   event: SessionMode | SiteMeterReading, now: datetime,
+                   fallback: Mapping[str, float]) -> ControllerState:
     """The state after a :class:`SessionMode` or a :class:`SiteMeterReading` (idempotent:
-    the same event twice leaves the state as once).
+    the same event twice leaves the state as once); ``fallback``: the fallback current of
+    every EVSE key [A per phase].
 
     Raises
     ------
@@ -174,7 +187,7 @@ def apply_pv_event(site: Site, config: ControllerConfig, state: ControllerState,
         old = ev.pv_switch or SwitchDoc()
         if old.last is not None and ts < old.last:
             continue
-        got = switch_rule(config, spec, ev).step(
+        got = switch_rule(config, spec, ev, fallback[key]).step(
             SwitchState(old.on, old.since, old.last), ts, draw_w(spec, ev) - event.power_w)
         changed[key] = ev.model_copy(update={"pv_switch": SwitchDoc(
             on=got.on, since=got.since, last=got.last)})
@@ -216,21 +229,22 @@ def live_surplus_w(site: Site, config: ControllerConfig, state: ControllerState,
     return float(draws - m.power_w)
 
 
-def _pv_session(session: Session, ev: EvseState, spec: EvseSpec, mode: str) -> Session:
-    """A ``pv`` / ``min_pv`` session from 0 A with its switch (module docstring)."""
-    caps = [v for v in (ev.ev_max_current_a, ev.cap_a, ev.external_a) if v is not None]
-    max_a = min(caps) if caps else None
-    watts = [v for v in (ev.ev_max_power_w, ev.external_w) if v is not None]
-    max_w = min(watts) if watts else None
-    low = min_current_a(spec, ev)
-    on = ev.pv_switch is not None and ev.pv_switch.on
+def _pv_session(session: Session, low_a: float, fallback_a: float, on: bool,
+                mode: str) -> tuple[Session, float]:
+    """A ``pv`` / ``min_pv`` session with its switch (module docstring) and the current it
+    is planned above [A per phase]. ``session`` is planned above ``fallback_a`` (bounds
+    lowered by it, as :func:`~smartcharge.controller.plan.build_problem` does), and
+    ``low_a`` is its minimum (at least the fallback)."""
     if not on and mode == "pv":
-        return session.model_copy(update=dict(max_current_a=0.0, max_power_w=max_w,
-                                              min_current_a=None, mode="planned"))
+        return session.model_copy(update=dict(max_current_a=0.0, min_current_a=None,
+                                              min_power_w=None, mode="planned")), 0.0
+    extra = max(low_a - fallback_a, 0.0)
+    top = session.max_current_a
     if not on:  # min_pv, off: its minimum only
-        max_a = low if max_a is None else min(max_a, low)
-    return session.model_copy(update=dict(max_current_a=max_a, max_power_w=max_w,
-                                          min_current_a=low, mode="min_pv"))
+        top = extra if top is None else min(top, extra)
+    return session.model_copy(update=dict(
+        max_current_a=top, min_current_a=extra if extra > 0 else None, min_power_w=None,
+        mode="min_pv")), fallback_a
 
 
 def pv_problem(site: Site, config: ControllerConfig, state: ControllerState,
@@ -238,35 +252,33 @@ def pv_problem(site: Site, config: ControllerConfig, state: ControllerState,
                ) -> tuple[Problem, dict[str, float]]:
     """``problem`` (from :func:`~smartcharge.controller.plan.build_problem`) with the
     sessions' modes, the surplus switches and the generation (module docstring), and the
-    current [A per phase] each session's plan is above (its fallback; 0 for ``pv`` /
-    ``min_pv`` sessions). Unchanged without modes and generation."""
+    current [A per phase] each session's plan is above (its fallback; 0 for a ``pv``
+    session switched off, planned at 0 A). Unchanged without modes and generation."""
     modes = {s.evse: session_mode(site, state, s.evse) for s in problem.sessions}
     offsets = dict(fallback)
     live = live_surplus_w(site, config, state, now)
     has_gen = bool(site.generation) or live is not None
     if all(m == "planned" for m in modes.values()) and not has_gen:
         return problem, offsets
-    originals = {e.id: e for e in site.optimizer_evses()}
     sessions = []
     for s in problem.sessions:
         mode = modes[s.evse]
         if mode in PV_MODES:
-            offsets[s.evse] = 0.0
-            s = _pv_session(s, state.evses[s.evse], site.spec(s.evse), mode)
+            ev = state.evses[s.evse]
+            on = ev.pv_switch is not None and ev.pv_switch.on
+            low = min_power_a(site.spec(s.evse), ev, fallback[s.evse])
+            s, offsets[s.evse] = _pv_session(s, low, fallback[s.evse], on, mode)
         elif mode == "fast":
             s = s.model_copy(update={"mode": "fast"})
         sessions.append(s)
-    evses = tuple(originals[e.id] if modes.get(e.id) in PV_MODES else e
-                  for e in problem.evses)
-    update: dict[str, object] = {"sessions": tuple(sessions), "evses": evses}
+    update: dict[str, object] = {"sessions": tuple(sessions)}
     if has_gen:
-        update.update(_generation(site, config, state, problem, live, offsets))
+        update.update(_generation(site, state, problem, live, offsets))
     return Problem(**{**dict(problem), **update}), offsets
 
 
-def _generation(site: Site, config: ControllerConfig, state: ControllerState,
-                problem: Problem, live: float | None, offsets: Mapping[str, float],
-                ) -> dict[str, object]:
+def _generation(site: Site, state: ControllerState, problem: Problem, live: float | None,
+                offsets: Mapping[str, float]) -> dict[str, object]:
     """The new root above the grid connection and the generator on it."""
     h = problem.horizon
     series = np.zeros(h.n_steps)
