@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 from datetime import datetime, timedelta, timezone
+from itertools import pairwise
 
 import pytest
 from hypothesis import given, settings
@@ -363,30 +364,33 @@ def test_a_stale_reading_is_not_a_surplus() -> None:
 
 @settings(max_examples=15 if _CI else 5)
 @given(trace=st.lists(st.tuples(st.sampled_from([20, 60, 90, 180, 300]),
-                                st.sampled_from([0.0, 2000.0, 4140.0, 5000.0, 9000.0])),
+                                st.sampled_from([0.0, 2000.0, 4140.0, 4500.0, 4900.0,
+                                                 9000.0])),
                       min_size=4, max_size=22),
        mode=st.sampled_from(["pv", "min_pv"]), cut=st.floats(0.2, 0.8))
 def test_random_surplus_traces(trace: list[tuple[int, float]], mode: str, cut: float) -> None:
     """Over any surplus trace: the switch flips at most ``duration / min hold + 1`` times
     and the car's profile turns on or off no more often; whenever the surplus reaches
-    the minimum the planned step imports nothing for the car; replaying the event log
+    the minimum the planned step imports nothing for the car (a reading that moves the
+    exchange by less than the deadband waits for the next step's re-plan); replaying the event log
     gives the same requests byte for byte; and a snapshot taken mid-way, restored,
     gives the same requests from there on."""
     run = Run(home(mode=mode))
     run.start()
     now, flips, was = T0, 0, False
-    seen: list[bool] = []
     marks: list[tuple[int, int, str]] = []  # (log length, requests sent, state) per reading
     for gap, surplus in trace:
         now += timedelta(seconds=gap)
         marks.append((len(run.log), len(run.sent), run.c.state.to_json()))
+        plan = run.c.state.plan
         run.reading(surplus, now)
+        replanned = run.c.state.plan is not plan
         on = run.switch_on()
         flips += on != was
         was = on
-        seen.append(on)
-        if on and surplus >= MIN_W:
-            assert run.planned_w(PV) <= surplus + 1e-6
+        if on and surplus >= MIN_W:  # exact when re-planned, else within the deadband
+            slack = 1e-6 if replanned else CONFIG.deadband_w
+            assert run.planned_w(PV) <= surplus + slack
         elif not on and mode == "pv":
             assert run.planned_w(PV) == 0.0
         else:
@@ -396,7 +400,7 @@ def test_random_surplus_traces(trace: list[tuple[int, float]], mode: str, cut: f
     assert flips <= duration / hold + 1
     tx = [first_limit(r) > 0 for r in run.sent
           if r.payload["chargingProfile"]["chargingProfilePurpose"] == "TxProfile"]
-    assert sum(a != b for a, b in zip(tx, tx[1:], strict=False)) <= flips + (mode == "min_pv")
+    assert sum(a != b for a, b in pairwise(tx)) <= flips + (mode == "min_pv")
 
     wire = [_wire(r) for r in run.sent]
     again = scc.Controller(run.c.site, CONFIG)

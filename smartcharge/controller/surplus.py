@@ -12,10 +12,14 @@ have a **surplus switch**, per session, in the state:
    :mod:`smartcharge.optimizer.hysteresis` defines it; it goes through a
    :class:`~smartcharge.optimizer.SurplusHysteresis` whose thresholds are the session's
    minimum power (its minimum current, else the EVSE's, else 6 A on AC; at least its
-   fallback current; times the EVSE's W per A) plus ``config.pv_start_margin_w`` to start, minus ``config.pv_stop_margin_w`` to
-   stop, held ``config.pv_start_hold_s`` / ``pv_stop_hold_s``. Readings are the only
-   clock of the switch (a hold completes at the first reading past it); a reading not
-   after the last one is ignored (the same event twice is applied once);
+   fallback current; times the EVSE's W per A) plus ``config.pv_start_margin_w`` to
+   start, minus ``config.pv_stop_margin_w`` to stop, held ``config.pv_start_hold_s`` /
+   ``pv_stop_hold_s``. Readings are the only clock of the switch (a hold completes at the
+   first reading past it); a reading not after the last one is ignored (the same event
+   twice is applied once). A reading
+   re-plans when a switch flips, or when a switch is on and the exchange moved by more
+   than ``config.deadband_w`` since the last reading (smaller moves wait for the next
+   step's re-plan);
 2. switch **off**: a ``pv`` session is planned at 0 A, a ``min_pv`` one at its minimum;
 3. switch **on**: both are planned as the optimizer's ``min_pv`` mode (the minimum from any
    source, more only where the site would otherwise export), so a cloud shorter than the
@@ -176,6 +180,8 @@ def apply_pv_event(site: Site, config: ControllerConfig, state: ControllerState,
     if state.site_meter is not None and ts <= state.site_meter.at:
         return state
     reading = SiteMeterState(node=event.node, power_w=event.power_w, at=ts)
+    moved = state.site_meter is None or abs(
+        event.power_w - state.site_meter.power_w) > config.deadband_w
     changed: dict[str, EvseState] = {}
     dirty = False
     for key in site.keys:
@@ -191,7 +197,7 @@ def apply_pv_event(site: Site, config: ControllerConfig, state: ControllerState,
             SwitchState(old.on, old.since, old.last), ts, draw_w(spec, ev) - event.power_w)
         changed[key] = ev.model_copy(update={"pv_switch": SwitchDoc(
             on=got.on, since=got.since, last=got.last)})
-        dirty = dirty or got.on or got.on != old.on  # on: the plan follows the surplus
+        dirty = dirty or got.on != old.on or (got.on and moved)
     state = state.model_copy(update={"site_meter": reading})
     return _with_evses(state, changed, dirty=dirty)
 
