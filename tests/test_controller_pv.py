@@ -360,6 +360,41 @@ def test_a_stale_reading_is_not_a_surplus() -> None:
     assert run.planned_w(PV) == pytest.approx(MIN_W)
 
 
+def test_a_planned_car_charges_when_the_forecast_says_the_sun_shines() -> None:
+    """No fallback (so the plan is all there is): a planned car that needs 5 kWh within
+    the hour charges in the steps the forecast fills with PV, not from the grid before."""
+    config = CONFIG.model_copy(update={"fallback_share_a": 0.0})
+    sunny = T0 + timedelta(minutes=30)
+    site = home(mode="planned", generation=(
+        {"id": "roof", "node": "home", "forecast_w": ((T0, 0.0), (sunny, 11_000.0))},))
+    run = Run(site, config)
+    run.handle(scc.TariffUpdate(((T0, 0.30),)), T0)
+    run.start(need_wh=5000.0)
+    run.handle(scc.ChargingNeeds("cs1", 1, energy_wh=5000.0,
+                                 departure=T0 + timedelta(hours=1)), T0)
+    plan = run.c.state.plan
+    assert plan is not None
+    amps = plan.desired[PV].limits_a
+    assert sum(amps[:6]) == 0.0 and sum(amps[6:12]) * WPA / 12 >= 4900.0  # Wh
+    assert run.c.state.plan.status != "EMPTY"
+    without = Run(home(mode="planned"), config)
+    without.handle(scc.TariffUpdate(((T0, 0.30),)), T0)
+    without.start(need_wh=5000.0)
+    assert sum(without.c.state.plan.desired[PV].limits_a[:6]) > 0  # no PV: early
+
+
+def test_a_fast_session_goes_to_the_optimizer_as_fast() -> None:
+    run = Run(home(mode="fast"))
+    run.start()
+    state, now = run.c.state, T0
+    fb = fallback_a(run.c.site, CONFIG)
+    h = horizon_at(CONFIG, now)
+    base = build_problem(run.c.site, CONFIG, state, h, now, fb)
+    problem, above = pv_problem(run.c.site, CONFIG, state, base, now, fb)
+    assert [s.mode for s in problem.sessions] == ["fast"] and above == fb
+    assert run.planned_w(PV) == pytest.approx(16.0 * WPA)
+
+
 # --- the property: bounded switching, replay and snapshots ---------------------------------
 
 @settings(max_examples=15 if _CI else 5)
