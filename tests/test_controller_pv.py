@@ -248,6 +248,36 @@ def test_with_a_planned_car_the_site_never_imports_for_the_pv_car() -> None:
             assert run.planned_w(PV) + run.planned_w("cs1/2") <= surplus + 1e-6, m
 
 
+def test_two_pv_cars_share_a_surplus_that_carries_one() -> None:
+    """5 kW of surplus, two pv cars: the first (site order) starts, the second does not
+    (it sees the surplus less the first's minimum), and nothing cycles afterwards."""
+    site = scc.Site.model_validate({
+        "nodes": [{"id": "home", "max_current_a": 32}],
+        "stations": [{"id": "cs1", "evses": [
+            {"evse_id": e, "node": "home", "max_current_a": 16, "mode": "pv"}
+            for e in (1, 2)]}]})
+    run = Run(site)
+    run.start()
+    run.start("cs1/2")
+    ons = []
+    for m in range(45):
+        run.reading(5000.0, minutes(m), keys=(PV, "cs1/2"))
+        ons.append((run.switch_on(PV), run.switch_on("cs1/2")))
+    assert ons[4] == (False, False) and set(ons[5:]) == {(True, False)}
+    assert run.planned_w(PV) <= 5000.0 and run.planned_w("cs1/2") == 0.0
+    # 9 kW carries both: the second starts too, 5 minutes after it is offered
+    for m in range(45, 60):
+        run.reading(9000.0, minutes(m), keys=(PV, "cs1/2"))
+        ons.append((run.switch_on(PV), run.switch_on("cs1/2")))
+    assert ons[49] == (True, False) and set(ons[50:]) == {(True, True)}
+    assert run.planned_w(PV) + run.planned_w("cs1/2") <= 9000.0 + 1e-6
+    # back to 5 kW: the last one on stops after the stop hold, the first stays on
+    for m in range(60, 80):
+        run.reading(5000.0, minutes(m), keys=(PV, "cs1/2"))
+        ons.append((run.switch_on(PV), run.switch_on("cs1/2")))
+    assert set(ons[60:70]) == {(True, True)} and set(ons[70:]) == {(True, False)}
+
+
 def test_min_pv_keeps_its_minimum_and_takes_the_surplus_when_on() -> None:
     run = Run(home(mode="min_pv"))
     run.start()

@@ -7,9 +7,13 @@ go to the optimizer as they are (``fast`` with its mode). ``pv`` and ``min_pv`` 
 have a **surplus switch**, per session, in the state:
 
 1. at every :class:`~smartcharge.controller.events.SiteMeterReading` (the grid connection's
-   exchange ``R`` [W], import positive) each such session's surplus is ``draw - R``: the
-   export plus what its car draws now (its last meter reading, [W]), as
-   :mod:`smartcharge.optimizer.hysteresis` defines it; it goes through a
+   exchange ``R`` [W], import positive) the surplus of these sessions is ``S = sum of
+   their draws - R``: the export plus what their cars draw now (each one's last meter
+   reading [W]), as :mod:`smartcharge.optimizer.hysteresis` defines it for one car. Several
+   share it in site order, first those switched on, then the others: each sees ``S`` less
+   the minimum powers of those before it (for a session switched off, only of those on,
+   or about to be: a start pending), so two cars do not both start on a surplus that
+   carries one, and the last one on sheds first. Each session's share goes through a
    :class:`~smartcharge.optimizer.SurplusHysteresis` whose thresholds are the session's
    minimum power (its minimum current, else the EVSE's, else 6 A on AC; at least its
    fallback current; times the EVSE's W per A) plus ``config.pv_start_margin_w`` to
@@ -182,19 +186,18 @@ def apply_pv_event(site: Site, config: ControllerConfig, state: ControllerState,
     reading = SiteMeterState(node=event.node, power_w=event.power_w, at=ts)
     moved = state.site_meter is None or abs(
         event.power_w - state.site_meter.power_w) > config.deadband_w
+    keys = [k for k in site.keys if (found := state.evses.get(k)) is not None
+            and found.transaction_id is not None and session_mode(site, state, k) in PV_MODES]
+    switches = {k: state.evses[k].pv_switch or SwitchDoc() for k in keys}
+    total = sum(draw_w(site.spec(k), state.evses[k]) for k in keys) - event.power_w
     changed: dict[str, EvseState] = {}
-    dirty = False
-    for key in site.keys:
-        found = state.evses.get(key)
-        if found is None or found.transaction_id is None or session_mode(site, state, key) \
-                not in PV_MODES:
-            continue
-        ev, spec = found, site.spec(key)
-        old = ev.pv_switch or SwitchDoc()
-        if old.last is not None and ts < old.last:
-            continue
-        got = switch_rule(config, spec, ev, fallback[key]).step(
-            SwitchState(old.on, old.since, old.last), ts, draw_w(spec, ev) - event.power_w)
+    dirty, taken = False, 0.0
+    for key in sorted(keys, key=lambda k: not switches[k].on):  # on first, in site order
+        ev, spec, old = state.evses[key], site.spec(key), switches[key]
+        rule = switch_rule(config, spec, ev, fallback[key])
+        got = rule.step(SwitchState(old.on, old.since, old.last), ts, total - taken)
+        if got.on or got.since is not None:  # on, or about to be: its minimum is taken
+            taken += min_power_a(spec, ev, fallback[key]) * spec.watts_per_amp
         changed[key] = ev.model_copy(update={"pv_switch": SwitchDoc(
             on=got.on, since=got.since, last=got.last)})
         dirty = dirty or got.on != old.on or (got.on and moved)
