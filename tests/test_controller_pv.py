@@ -432,40 +432,56 @@ def test_a_fast_session_goes_to_the_optimizer_as_fast() -> None:
                                 st.sampled_from([0.0, 2000.0, 4140.0, 4500.0, 4900.0,
                                                  9000.0])),
                       min_size=4, max_size=22),
-       mode=st.sampled_from(["pv", "min_pv"]), cut=st.floats(0.2, 0.8))
-def test_random_surplus_traces(trace: list[tuple[int, float]], mode: str, cut: float) -> None:
-    """Over any surplus trace: the switch flips at most ``duration / min hold + 1`` times
-    and the car's profile turns on or off no more often; whenever the surplus reaches
-    the minimum the planned step imports nothing for the car (a reading that moves the
-    exchange by less than the deadband waits for the next step's re-plan); replaying the event log
-    gives the same requests byte for byte; and a snapshot taken mid-way, restored,
-    gives the same requests from there on."""
-    run = Run(home(mode=mode))
-    run.start()
-    now, flips, was = T0, 0, False
+       mode=st.sampled_from(["pv", "min_pv"]), cars=st.sampled_from([1, 2]),
+       cut=st.floats(0.2, 0.8))
+def test_random_surplus_traces(trace: list[tuple[int, float]], mode: str, cars: int,
+                               cut: float) -> None:
+    """Over any surplus trace, with one or two cars: each switch flips at most ``duration
+    / min hold + 1`` times and each car's profile turns on or off no more often; whenever
+    the surplus reaches the minimum of the cars switched on, the planned step imports
+    nothing for them (a reading that moves the exchange by less than the deadband waits
+    for the next step's re-plan); replaying the event log gives the same requests byte for
+    byte; and a snapshot taken mid-way, restored, gives the same requests from there on."""
+    site = scc.Site.model_validate({
+        "nodes": [{"id": "home", "max_current_a": 32}],
+        "stations": [{"id": "cs1", "evses": [
+            {"evse_id": e, "node": "home", "max_current_a": 16, "mode": mode}
+            for e in range(1, cars + 1)]}]})
+    keys = site.keys
+    run = Run(site)
+    for key in keys:
+        run.start(key)
+    now = T0
+    flips = dict.fromkeys(keys, 0)
+    was = dict.fromkeys(keys, False)
     marks: list[tuple[int, int, str]] = []  # (log length, requests sent, state) per reading
     for gap, surplus in trace:
         now += timedelta(seconds=gap)
         marks.append((len(run.log), len(run.sent), run.c.state.to_json()))
         plan = run.c.state.plan
-        run.reading(surplus, now)
+        run.reading(surplus, now, keys=keys)
         replanned = run.c.state.plan is not plan
-        on = run.switch_on()
-        flips += on != was
+        on = {k: run.switch_on(k) for k in keys}
+        for k in keys:
+            flips[k] += on[k] != was[k]
         was = on
-        if on and surplus >= MIN_W:  # exact when re-planned, else within the deadband
+        live = [k for k in keys if on[k]]
+        if live and surplus >= MIN_W * len(live):  # exact at a re-plan, else the deadband
             slack = 1e-6 if replanned else CONFIG.deadband_w
-            assert run.planned_w(PV) <= surplus + slack
-        elif not on and mode == "pv":
-            assert run.planned_w(PV) == 0.0
-        else:
-            assert run.planned_w(PV) >= MIN_W - 1e-6
+            assert sum(run.planned_w(k) for k in live) <= surplus + slack
+        for k in keys:
+            if not on[k] and mode == "pv":
+                assert run.planned_w(k) == 0.0
+            else:
+                assert run.planned_w(k) >= MIN_W - 1e-6
     duration = (now - T0 - timedelta(seconds=trace[0][0])).total_seconds()
     hold = min(CONFIG.pv_start_hold_s, CONFIG.pv_stop_hold_s)
-    assert flips <= duration / hold + 1
-    tx = [first_limit(r) > 0 for r in run.sent
-          if r.payload["chargingProfile"]["chargingProfilePurpose"] == "TxProfile"]
-    assert sum(a != b for a, b in pairwise(tx)) <= flips + (mode == "min_pv")
+    for key in keys:
+        assert flips[key] <= duration / hold + 1
+        evse = site.locate(key)[1]
+        tx = [first_limit(r) > 0 for r in run.sent if r.payload["evseId"] == evse
+              and r.payload["chargingProfile"]["chargingProfilePurpose"] == "TxProfile"]
+        assert sum(a != b for a, b in pairwise(tx)) <= flips[key] + (mode == "min_pv")
 
     wire = [_wire(r) for r in run.sent]
     again = scc.Controller(run.c.site, CONFIG)
