@@ -21,9 +21,10 @@ have a **surplus switch**, per session, in the state:
    ``pv_stop_hold_s``. Readings are the only clock of the switch (a hold completes at the
    first reading past it); a reading not after the last one is ignored (the same event
    twice is applied once). A reading
-   re-plans when a switch flips, or when a switch is on and the exchange moved by more
-   than ``config.deadband_w`` since the last reading (smaller moves wait for the next
-   step's re-plan);
+   re-plans when a switch flips, or when a switch is on and the import rose (the surplus
+   fell) since the last reading, or fell by more than ``config.deadband_w`` (a smaller
+   rise of the surplus waits for the next step's re-plan: the plan is never made with
+   more surplus than the last reading's);
 2. switch **off**: a ``pv`` session is planned at 0 A, a ``min_pv`` one at its minimum;
 3. switch **on**: both are planned as the optimizer's ``min_pv`` mode (the minimum from any
    source, more only where the site would otherwise export), so a cloud shorter than the
@@ -184,8 +185,9 @@ def apply_pv_event(site: Site, config: ControllerConfig, state: ControllerState,
     if state.site_meter is not None and ts <= state.site_meter.at:
         return state
     reading = SiteMeterState(node=event.node, power_w=event.power_w, at=ts)
-    moved = state.site_meter is None or abs(
-        event.power_w - state.site_meter.power_w) > config.deadband_w
+    # less surplus (more import) re-plans at once; more surplus only beyond the deadband
+    moved = state.site_meter is None or not (
+        -config.deadband_w <= event.power_w - state.site_meter.power_w <= 0.0)
     keys = [k for k in site.keys if (found := state.evses.get(k)) is not None
             and found.transaction_id is not None and session_mode(site, state, k) in PV_MODES]
     switches = {k: state.evses[k].pv_switch or SwitchDoc() for k in keys}
