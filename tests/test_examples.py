@@ -50,6 +50,12 @@ EXPECTED: dict[str, list[str]] = {
         "2019-03-05: 38 sessions want 310 kWh; 50 kW transformer",
         "least laxity first",
     ],
+    "solar_controller.py": [
+        "420 minutes, surplus ",
+        "starts profiles  PV kWh grid kWh  time s",
+        "hysteresis 5 / 10 min",
+        "no hysteresis",
+    ],
     "solar_home_battery.py": [
         "PV from pvlib's TMY3 (Greensboro NC), 2024-06-08 and the day after",
         "2 cars want 75 kWh in 4 sessions",
@@ -126,3 +132,17 @@ def test_workplace_optimizer_charges_less_in_the_price_peak(tmp_path: Path) -> N
             if line.startswith(name + " "):
                 in_peak[name] = float(line.split()[-2])
     assert in_peak["optimizer"] < min(in_peak["equal share"], in_peak["earliest deadline first"])
+
+
+def test_solar_controller_hysteresis_starts_the_car_less_often(tmp_path: Path) -> None:
+    out = subprocess.run([sys.executable, str(EXAMPLES / "solar_controller.py")],
+                         cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    starts = {}
+    for line in out.stdout.splitlines():
+        for name in ("hysteresis 5 / 10 min", "hysteresis 5 / 2 min", "no hysteresis"):
+            if line.startswith(name + " "):
+                starts[name] = float(line[len(name):].split()[0])
+    dips = int(out.stdout.split(" dips below")[0].rsplit(" ", 1)[1])
+    assert starts["hysteresis 5 / 10 min"] <= starts["hysteresis 5 / 2 min"]
+    assert starts["hysteresis 5 / 2 min"] < starts["no hysteresis"] <= dips + 1

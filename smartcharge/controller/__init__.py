@@ -15,6 +15,8 @@ from smartcharge.controller.events import (
     GridLimit,
     MeterReading,
     RequestResult,
+    SessionMode,
+    SiteMeterReading,
     StationConnected,
     StationDisconnected,
     TariffUpdate,
@@ -27,7 +29,13 @@ from smartcharge.controller.events import (
 )
 from smartcharge.controller.ocpp_events import events_from_ocpp
 from smartcharge.controller.request import Request
-from smartcharge.controller.site import ControllerConfig, EvseSpec, Site, StationSpec
+from smartcharge.controller.site import (
+    ControllerConfig,
+    EvseSpec,
+    Site,
+    SiteGeneration,
+    StationSpec,
+)
 from smartcharge.controller.state import ControllerState, Envelope
 
 __all__ = [
@@ -44,7 +52,10 @@ __all__ = [
     "MeterReading",
     "Request",
     "RequestResult",
+    "SessionMode",
     "Site",
+    "SiteGeneration",
+    "SiteMeterReading",
     "StationConnected",
     "StationDisconnected",
     "StationSpec",

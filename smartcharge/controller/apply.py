@@ -58,7 +58,7 @@ _SESSION_RESET = dict(
     currents_a=None, measured_at=None, low_since=None, cap_a=None, phases_in_use=None,
     single_line=None,
     need_wh=None, departure=None, ev_max_current_a=None, ev_max_power_w=None,
-    ev_min_current_a=None, acked=None,
+    ev_min_current_a=None, acked=None, mode=None, pv_switch=None,
 )
 
 

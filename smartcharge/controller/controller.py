@@ -3,10 +3,12 @@
 The pipeline, per event, top to bottom:
 
 1. check ``now`` (aware, not before the last event) and the event's fields;
-2. apply the event to the state (:mod:`smartcharge.controller.apply`);
+2. apply the event to the state (:mod:`smartcharge.controller.apply`; session modes and
+   the grid connection's readings: :mod:`smartcharge.controller.surplus`);
 3. re-plan if something relevant changed or a step boundary passed
-   (:mod:`smartcharge.controller.plan`: Problem from live sessions, optimize, keep the last
-   plan when it is as good);
+   (:mod:`smartcharge.controller.plan`: Problem from live sessions, with modes, surplus
+   switches and generation by :func:`~smartcharge.controller.surplus.pv_problem`,
+   optimize, keep the last plan when it is as good);
 4. dispatch (:func:`dispatch`): per EVSE, the desired envelope against the one last sent
    (deadband, over the next ``lookahead_s``: a profile is renewed before it runs out, not
    at every step because the horizon moved), then safety
@@ -28,7 +30,7 @@ import numpy as np
 import numpy.typing as npt
 
 from smartcharge.controller.apply import apply_event, target_envelopes
-from smartcharge.controller.events import Event, check_event
+from smartcharge.controller.events import Event, SessionMode, SiteMeterReading, check_event
 from smartcharge.controller.messages import set_profile_payload, tx_profile
 from smartcharge.controller.plan import build_problem, envelope_of, plan_envelopes
 from smartcharge.controller.request import Request
@@ -50,6 +52,7 @@ from smartcharge.controller.state import (
     PlanState,
     on_grid_many,
 )
+from smartcharge.controller.surplus import apply_pv_event, pv_problem
 from smartcharge.errors import ControllerError
 from smartcharge.model import ChargingProfile
 from smartcharge.ocpp.fallback import fallback_profiles
@@ -100,12 +103,16 @@ def step(site: Site, config: ControllerConfig, state: ControllerState, event: Ev
     check_event(event)
     fb = fallback if fallback is not None else fallback_a(site, config)
     h = horizon_at(config, now)
-    state = apply_event(site, config, state, event, now, fb)
+    if isinstance(event, (SessionMode, SiteMeterReading)):
+        state = apply_pv_event(site, config, state, event, now, fb)
+    else:
+        state = apply_event(site, config, state, event, now, fb)
     state = state.model_copy(update={
         "now": now, "grid_limits": tuple(g for g in state.grid_limits if g.end > h.start)})
     if state.dirty or state.plan is None or state.plan.start != h.start:
-        problem = build_problem(site, config, state, h, now, fb)
-        desired, status = plan_envelopes(problem, config, _targets(state), fb)
+        problem, above = pv_problem(site, config, state,
+                                    build_problem(site, config, state, h, now, fb), now, fb)
+        desired, status = plan_envelopes(problem, config, _targets(state), above)
         state = state.model_copy(update={
             "plan": PlanState(start=h.start, desired=desired, status=status), "dirty": False})
     checked: WorstCaseCheck | None = None

@@ -31,6 +31,8 @@ __all__ = [
     "MeterReading",
     "Outcome",
     "RequestResult",
+    "SessionMode",
+    "SiteMeterReading",
     "StationConnected",
     "StationDisconnected",
     "TariffUpdate",
@@ -43,6 +45,8 @@ __all__ = [
 ]
 
 Outcome = Literal["Accepted", "Rejected", "Error", "Timeout"]
+ModeName = Literal["planned", "fast", "pv", "min_pv"]
+"""A session's mode (:class:`smartcharge.optimizer.Session`'s ``mode``)."""
 """What became of a request: the station's status, a CALLERROR, or no answer in time."""
 
 
@@ -172,6 +176,35 @@ class TariffUpdate:
 
 
 @dataclass(frozen=True)
+class SessionMode:
+    """The driver chose how a session charges (an app, a button): ``mode`` (``"planned"``,
+    ``"fast"``, ``"pv"``, ``"min_pv"``) for the session on this EVSE, overriding the
+    EVSE's default until the transaction ends; optionally a departure and the energy
+    wanted [Wh] (as :class:`ChargingNeeds`' fields, which they replace)."""
+
+    station_id: str
+    evse_id: int
+    mode: ModeName
+    departure: datetime | None = None
+    energy_wh: float | None = None
+
+
+@dataclass(frozen=True)
+class SiteMeterReading:
+    """The measured exchange at the grid connection ``node`` (the site's root) [W]: import
+    positive, export negative (PV surplus)."""
+
+    node: str
+    power_w: float
+    timestamp: datetime | None = None
+
+    @property
+    def station_id(self) -> None:
+        """Not about one station."""
+        return None
+
+
+@dataclass(frozen=True)
 class RequestResult:
     """What became of the request with ``correlation_id``."""
 
@@ -197,7 +230,8 @@ class Tick:
 Event: TypeAlias = (
     StationConnected | StationDisconnected | TransactionStarted | TransactionUpdated
     | TransactionEnded | MeterReading | ChargingNeeds | ChargingLimitNotified
-    | ChargingLimitCleared | GridLimit | TariffUpdate | RequestResult | Tick
+    | ChargingLimitCleared | GridLimit | TariffUpdate | RequestResult | Tick | SessionMode
+    | SiteMeterReading
 )
 """Any event the controller handles."""
 
@@ -205,10 +239,12 @@ _TYPES: dict[str, type[Any]] = {
     cls.__name__: cls for cls in (
         StationConnected, StationDisconnected, TransactionStarted, TransactionUpdated,
         TransactionEnded, MeterReading, ChargingNeeds, ChargingLimitNotified,
-        ChargingLimitCleared, GridLimit, TariffUpdate, RequestResult, Tick,
+        ChargingLimitCleared, GridLimit, TariffUpdate, RequestResult, Tick, SessionMode,
+        SiteMeterReading,
     )
 }
 _OUTCOMES = ("Accepted", "Rejected", "Error", "Timeout")
+_MODES = ("planned", "fast", "pv", "min_pv")
 
 
 def _json_value(value: object) -> object:
@@ -281,6 +317,11 @@ def _check(event: Any, path: str = "$") -> None:
         elif f.name == "outcome":
             if v not in _OUTCOMES:
                 raise _bad(f"must be one of {', '.join(_OUTCOMES)}, got {v!r}", p, "enum")
+        elif f.name == "mode":
+            if v not in _MODES:
+                raise _bad(f"must be one of {', '.join(_MODES)}, got {v!r}", p, "enum")
+        elif f.name == "power_w" and isinstance(event, SiteMeterReading):
+            _number(v, p)  # signed: import positive, export negative
         elif v is not None and _number(v, p) < 0:  # energies, powers, currents, meters
             raise _bad(f"must be >= 0, got {v!r}", p, "ge0")
     if isinstance(event, GridLimit) and event.end <= event.start:

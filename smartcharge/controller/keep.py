@@ -76,12 +76,22 @@ def within_need(problem: Problem, session_power_w: FloatArray) -> FloatArray:
     return np.asarray(session_power_w * scale, dtype=np.float64)
 
 
+def _bill(plan: Plan) -> float:
+    """What a plan costs the site: its charging cost, or with generation (or batteries) the
+    grid's bill, where PV energy is free (:attr:`~smartcharge.optimizer.Plan.grid_cost`)."""
+    p = plan.problem
+    return plan.grid_cost if (p.generation or p.batteries) else plan.cost
+
+
 def as_good(plan: Plan, than: Plan, tolerance: float) -> bool:
     """Whether ``plan`` delivers at least ``1 - tolerance`` of ``than``'s energy at no more
-    than ``1 + tolerance`` times its cost (the stability rule's "as good")."""
+    than ``than``'s cost plus ``tolerance`` times its magnitude (the stability rule's "as
+    good"); with generation the cost is the grid's bill, so a kept plan that charges from
+    the grid before the sun is not "as good" as one that waits for it."""
     new_e, old_e = float(than.energy_wh.sum()), float(plan.energy_wh.sum())
+    mine, theirs = _bill(plan), _bill(than)
     return (old_e >= (1 - tolerance) * new_e - 1e-6
-            and plan.cost <= than.cost + tolerance * abs(than.cost) + 1e-9)
+            and mine <= theirs + tolerance * abs(theirs) + 1e-9)
 
 
 def _limit(arr: FloatArray) -> float | tuple[float | None, ...] | None:

@@ -23,10 +23,18 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, model_validator
 
 from smartcharge.errors import ControllerError, InvalidProblemError
+from smartcharge.model._base import UTCDateTime
 from smartcharge.optimizer import EVSE, Node
-from smartcharge.optimizer.problem import Connection, NonNegFloat, PosFloat, _Part
+from smartcharge.optimizer.problem import (
+    Connection,
+    NonNegFloat,
+    PosFloat,
+    SessionMode,
+    _Part,
+)
 
-__all__ = ["ControllerConfig", "EvseSpec", "Protocol", "Site", "StationSpec"]
+__all__ = ["ControllerConfig", "EvseSpec", "Protocol", "Site", "SiteGeneration",
+           "StationSpec"]
 
 Protocol = Literal["1.6", "2.0.1", "2.1"]
 """The OCPP version a station speaks."""
@@ -48,6 +56,10 @@ class EvseSpec(_Part):
         is ``line_voltage_v / sqrt(3)`` (both: they must agree within 1 %, else an
         :class:`~smartcharge.errors.InvalidProblemError` on ``voltage_v``, rule
         ``phase-voltage``, as the optimizer's EVSE).
+    mode
+        The mode of its sessions unless a ``SessionMode`` event says otherwise
+        (:class:`smartcharge.optimizer.Session`'s ``mode``: ``"planned"``, ``"fast"``,
+        ``"pv"``, ``"min_pv"``; see :mod:`smartcharge.controller.surplus`).
 
     >>> EvseSpec(evse_id=1, node="g", line_voltage_v=400, max_current_a=32).watts_per_amp
     692.82...
@@ -64,6 +76,7 @@ class EvseSpec(_Part):
     max_power_w: NonNegFloat | None = None
     min_current_a: NonNegFloat | None = None
     min_power_w: NonNegFloat | None = None
+    mode: SessionMode = "planned"
 
     @model_validator(mode="before")
     @classmethod
@@ -106,11 +119,40 @@ class StationSpec(_Part):
         return self
 
 
+class SiteGeneration(_Part):
+    """A generator (PV array) at a node and its forecast.
+
+    Attributes
+    ----------
+    id, node
+        Its name and the node it feeds into.
+    forecast_w
+        ``((t0, w0), (t1, w1), ...)``, ascending: the power available to the EVs [W] (PV
+        less any load the site does not meter per EVSE) from each time on; 0 before
+        ``t0``. Empty: no forecast (the live surplus, persisted, is all the plan knows).
+    """
+
+    id: Annotated[str, Field(min_length=1)]
+    node: str
+    forecast_w: tuple[tuple[UTCDateTime, NonNegFloat], ...] = ()
+
+    @model_validator(mode="after")
+    def _ascending(self) -> SiteGeneration:
+        for k in range(1, len(self.forecast_w)):
+            if self.forecast_w[k][0] <= self.forecast_w[k - 1][0]:
+                raise InvalidProblemError("forecast times must ascend",
+                                          path=f"forecast_w[{k}][0]", rule="ascending")
+        return self
+
+
 class Site(_Part):
-    """The electrical tree (optimizer :class:`Node` s) and the stations on it."""
+    """The electrical tree (optimizer :class:`Node` s), the stations on it and its
+    generation (:class:`SiteGeneration`; how the controller plans with it:
+    :mod:`smartcharge.controller.surplus`)."""
 
     nodes: Annotated[tuple[Node, ...], Field(min_length=1)]
     stations: tuple[StationSpec, ...] = ()
+    generation: tuple[SiteGeneration, ...] = ()
 
     @model_validator(mode="after")
     def _consistent(self) -> Site:
@@ -126,6 +168,15 @@ class Site(_Part):
                     raise InvalidProblemError(f"unknown node {e.node!r}",
                                               path=f"stations[{i}].evses[{j}].node",
                                               rule="known-node")
+        gen_ids: set[str] = set()
+        for i, g in enumerate(self.generation):
+            if g.node not in node_ids:
+                raise InvalidProblemError(f"unknown node {g.node!r}",
+                                          path=f"generation[{i}].node", rule="known-node")
+            if g.id in gen_ids:
+                raise InvalidProblemError(f"duplicate generation id {g.id!r}",
+                                          path=f"generation[{i}].id", rule="unique-id")
+            gen_ids.add(g.id)
         # the optimizer's own checks (one root, no cycle, EVSE rules) with the real paths
         self.optimizer_evses()
         return self
@@ -177,7 +228,7 @@ class Site(_Part):
         out = []
         for i, st in enumerate(self.stations):
             for j, e in enumerate(st.evses):
-                fields = e.model_dump(exclude={"evse_id"})
+                fields = e.model_dump(exclude={"evse_id", "mode"})
                 if fields["line_voltage_v"] is None:  # not given: as if left out
                     del fields["line_voltage_v"]
                 try:
@@ -262,6 +313,16 @@ class ControllerConfig(_Part):
         The optimizer's LP solver (``optimize``'s ``solver``): ``"auto"`` (default: GLOP
         on small LPs, HiGHS interior point on large ones), ``"highs"``,
         ``"highs-simplex"`` or ``"glop"``.
+    pv_start_hold_s, pv_stop_hold_s
+        The surplus switch of a ``pv`` / ``min_pv`` session
+        (:class:`smartcharge.optimizer.SurplusHysteresis`): it turns on after the surplus
+        stayed at or above the start threshold for ``pv_start_hold_s`` [s], off after it
+        stayed below the stop threshold for ``pv_stop_hold_s`` [s].
+    pv_start_margin_w, pv_stop_margin_w
+        The thresholds [W]: the session's minimum power plus ``pv_start_margin_w`` to
+        start, minus ``pv_stop_margin_w`` to stop.
+    pv_reading_max_age_s
+        A grid-connection reading older than this [s] is not used as the live surplus.
     """
 
     step_s: Annotated[int, Field(gt=0, le=86_400)] = 300
@@ -284,6 +345,11 @@ class ControllerConfig(_Part):
     stable: bool = True
     grid: Literal["all", "mpc"] | tuple[tuple[PosFloat, PosFloat], ...] = "mpc"
     solver: Literal["auto", "highs", "highs-simplex", "glop"] = "auto"
+    pv_start_hold_s: Annotated[int, Field(ge=0, le=86_400)] = 300
+    pv_stop_hold_s: Annotated[int, Field(ge=0, le=86_400)] = 600
+    pv_start_margin_w: NonNegFloat = 0.0
+    pv_stop_margin_w: NonNegFloat = 0.0
+    pv_reading_max_age_s: Annotated[int, Field(gt=0)] = 900
 
     @model_validator(mode="after")
     def _grid(self) -> ControllerConfig:

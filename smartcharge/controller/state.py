@@ -7,7 +7,13 @@
   last meter reading and the measured-feedback cap, and the **acknowledged** TxProfile
   (what the station confirmed holding, as an :class:`Envelope`);
 - the requests in flight (or timed out: possibly installed), each with its envelope;
-- grid limits, the tariff, the last plan (desired envelopes) and whether to re-plan.
+- grid limits, the tariff, the last plan (desired envelopes) and whether to re-plan;
+- the last reading of the grid connection (:class:`SiteMeterState`) and, per ``pv`` /
+  ``min_pv`` session, its surplus switch (:class:`SwitchDoc`, the
+  :class:`~smartcharge.optimizer.SwitchState` of the start/stop hysteresis).
+
+Format versions: 2 added the session mode, the surplus switch and the site reading; a
+version 1 document is read as version 2 with none of them (no session had a mode then).
 
 ``to_json()`` is deterministic (sorted keys); ``ControllerState.from_json`` raises
 :class:`~smartcharge.errors.ControllerError` naming the JSON path of the first damaged
@@ -16,7 +22,7 @@ field, never a bare ``TypeError`` or ``KeyError``.
 >>> s = ControllerState()
 >>> ControllerState.from_json(s.to_json()) == s
 True
->>> ControllerState.from_json('{"format_version": 1, "seq": null}')
+>>> ControllerState.from_json('{"format_version": 2, "seq": null}')
 Traceback (most recent call last):
 ...
 smartcharge.errors.ControllerError: seq: Input should be a valid integer [int_type]
@@ -47,12 +53,16 @@ __all__ = [
     "GridLimitState",
     "PendingRequest",
     "PlanState",
+    "SiteMeterState",
     "StationState",
+    "SwitchDoc",
     "on_grid_many",
 ]
 
-FORMAT_VERSION: Literal[1] = 1
-"""The version of the state document this code writes and reads."""
+FORMAT_VERSION: Literal[2] = 2
+"""The version of the state document this code writes (and reads, with version 1)."""
+_MIGRATES = (1,)
+"""Older versions read by adding the new fields' defaults (see the module docstring)."""
 
 FloatArray = npt.NDArray[np.float64]
 Amps = Annotated[float, Field(ge=0, le=1e6, allow_inf_nan=False)]
@@ -115,6 +125,23 @@ def on_grid_many(envelopes: Sequence[Envelope | None], start: datetime, n_steps:
     return out
 
 
+class SwitchDoc(_Doc):
+    """A session's surplus switch (:class:`smartcharge.optimizer.SwitchState` as JSON)."""
+
+    on: bool = False
+    since: UTCDateTime | None = None
+    last: UTCDateTime | None = None
+
+
+class SiteMeterState(_Doc):
+    """The last reading at the grid connection ``node``: ``power_w`` [W] (import positive,
+    export negative) measured at ``at``."""
+
+    node: str
+    power_w: Annotated[float, Field(ge=-1e12, le=1e12, allow_inf_nan=False)]
+    at: UTCDateTime
+
+
 class StationState(_Doc):
     """A station's link."""
 
@@ -152,6 +179,10 @@ class EvseState(_Doc):
     fallback
         The fallback TxDefaultProfile: ``"due"`` (to send), ``"sent"``, ``"acked"`` or
         ``"failed"`` (not re-sent before the next connection).
+    mode
+        The session's mode set by a ``SessionMode`` event (``None``: the EVSE's default).
+    pv_switch
+        The surplus switch of a ``pv`` / ``min_pv`` session (``None``: off, never read).
     """
 
     transaction_id: Annotated[str, Field(min_length=1, max_length=36)] | None = None
@@ -175,6 +206,8 @@ class EvseState(_Doc):
     external_w: Watts | None = None
     acked: Envelope | None = None
     fallback: Literal["due", "sent", "acked", "failed"] = "due"
+    mode: Literal["planned", "fast", "pv", "min_pv"] | None = None
+    pv_switch: SwitchDoc | None = None
 
 
 class PendingRequest(_Doc):
@@ -214,7 +247,7 @@ class PlanState(_Doc):
 class ControllerState(_Doc):
     """The controller's snapshot (see the module docstring)."""
 
-    format_version: Literal[1] = FORMAT_VERSION
+    format_version: Literal[2] = FORMAT_VERSION
     now: UTCDateTime | None = None
     seq: Count = 0
     stations: dict[str, StationState] = {}
@@ -224,6 +257,7 @@ class ControllerState(_Doc):
     tariff: tuple[tuple[UTCDateTime, Annotated[float, Field(allow_inf_nan=False)]], ...] = ()
     plan: PlanState | None = None
     dirty: bool = True
+    site_meter: SiteMeterState | None = None
 
     def to_json(self) -> str:
         """The state as deterministic JSON (sorted keys, compact)."""
@@ -236,7 +270,8 @@ class ControllerState(_Doc):
         Raises
         ------
         ControllerError
-            Not JSON, another ``format_version``, or a damaged field (named by its path).
+            Not JSON, a ``format_version`` other than 2 (or 1, migrated), or a damaged field
+            (named by its path).
         """
         try:
             data = json.loads(text)
@@ -252,10 +287,13 @@ class ControllerState(_Doc):
             raise ControllerError(f"expected an object, got {type(data).__name__}",
                                   path="$", rule="type")
         version = data.get("format_version")
-        if version != FORMAT_VERSION:
+        if version in _MIGRATES and not isinstance(version, bool):
+            data = {**data, "format_version": FORMAT_VERSION}
+            version = FORMAT_VERSION
+        if version != FORMAT_VERSION or isinstance(version, bool):
             raise ControllerError(
                 f"unsupported format_version {version!r} (this code reads "
-                f"{FORMAT_VERSION})", path="format_version", rule="format-version")
+                f"{FORMAT_VERSION} and 1)", path="format_version", rule="format-version")
         try:
             return cls.model_validate(data)
         except ValidationError as exc:
