@@ -54,7 +54,7 @@ from smartcharge.model import ChargingProfile
 from smartcharge.ocpp.fallback import fallback_profiles
 from smartcharge.optimizer import Horizon, Problem
 
-__all__ = ["Controller", "dispatch", "step"]
+__all__ = ["Controller", "DispatchMemo", "dispatch", "step"]
 
 FloatArray = npt.NDArray[np.float64]
 _EPS = 1e-9
@@ -75,6 +75,7 @@ def _check_now(now: object, state: ControllerState) -> datetime:
 def step(site: Site, config: ControllerConfig, state: ControllerState, event: Event,
          now: datetime, *, fallback: Mapping[str, float] | None = None,
          cache: dict[object, WorstCaseCheck] | None = None,
+         memo: DispatchMemo | None = None,
          ) -> tuple[ControllerState, list[Request]]:
     """Handle one event at ``now``: the new state and the requests to send now, in order.
 
@@ -88,6 +89,9 @@ def step(site: Site, config: ControllerConfig, state: ControllerState, event: Ev
         (:class:`~smartcharge.controller.safety.WorstCaseCheck`) per grid start and grid
         limits (a pure function of them; the output does not
         depend on it).
+    memo
+        A :class:`DispatchMemo` kept between calls for the same site and config (the
+        output does not depend on it).
 
     Raises
     ------
@@ -114,7 +118,46 @@ def step(site: Site, config: ControllerConfig, state: ControllerState, event: Ev
         if checked is None:
             cache.clear()  # one grid at a time: the memo never grows
             checked = cache[key] = WorstCaseCheck(envelope_problem(site, state, h))
-    return dispatch(site, config, state, h, fb, checked)
+    return dispatch(site, config, state, h, fb, checked, memo=memo)
+
+
+class DispatchMemo:
+    """The decisions of :func:`dispatch` on the current grid, by their numeric inputs.
+
+    What :func:`dispatch` sends is a pure function of the grid ``h``, the grid limits, the
+    EVSEs whose fallback is due, the worst case, the desired and the last-sent envelopes on
+    the grid (and of the site, config and fallback, fixed for one memo). Many events leave
+    all of them as they were (a meter reading that moves no cap; the result of an increase:
+    the worst case already counted it), so the decision is looked up instead of re-run (the
+    safety gate's bisection). The key holds the arrays' bytes: equal keys, equal inputs,
+    byte for byte. The memo keeps one grid at a time and at most ``size`` decisions.
+    """
+
+    def __init__(self, size: int = 256) -> None:
+        self.size = size
+        self.grid: object = None
+        self.sends: dict[tuple[object, ...], list[tuple[str, Envelope | None]]] = {}
+        self.hits = 0
+        self.misses = 0
+
+    def get(self, grid: object, key: tuple[object, ...],
+            ) -> list[tuple[str, Envelope | None]] | None:
+        """The sends memoised for ``key`` on ``grid`` (``None``: not known)."""
+        if grid != self.grid:
+            self.grid = grid
+            self.sends.clear()
+        got = self.sends.get(key)
+        if got is None:
+            self.misses += 1
+        else:
+            self.hits += 1
+        return got
+
+    def put(self, key: tuple[object, ...], sends: list[tuple[str, Envelope | None]]) -> None:
+        """Remember the sends of ``key`` (on the grid of the last :meth:`get`)."""
+        if len(self.sends) >= self.size:
+            self.sends.clear()
+        self.sends[key] = list(sends)
 
 
 def _targets(state: ControllerState) -> dict[str, Envelope]:
@@ -145,18 +188,12 @@ def _significant(site: Site, config: ControllerConfig, keys: Sequence[str], new:
 
 def dispatch(site: Site, config: ControllerConfig, state: ControllerState, h: Horizon,
              fallback: Mapping[str, float],
-             check: WorstCaseCheck | None = None) -> tuple[ControllerState, list[Request]]:
+             check: WorstCaseCheck | None = None, *,
+             memo: DispatchMemo | None = None) -> tuple[ControllerState, list[Request]]:
     """The requests that take the stations towards the plan, safely (module docstring).
-    ``check``: the worst-case check of ``h`` if already set up."""
-    if check is None:
-        check = WorstCaseCheck(envelope_problem(site, state, h))
+    ``check``: the worst-case check of ``h`` if already set up; ``memo``: decisions already
+    made on this grid (:class:`DispatchMemo`)."""
     worst = worst_case(site, state, h, fallback)
-    broken = check.broken(worst)
-    unsafe = bool(broken)
-    row = {k: i for i, k in enumerate(site.keys)}
-    ahead = max(1, (config.lookahead_s or config.horizon_s) // config.step_s)
-    if not config.stable:
-        ahead = h.n_steps
     sends: list[tuple[str, Envelope | None]] = []
     # the fallback TxDefaultProfiles of the stations that just connected
     for key in site.keys:
@@ -169,11 +206,40 @@ def dispatch(site: Site, config: ControllerConfig, state: ControllerState, h: Ho
     desired = state.plan.desired if state.plan is not None else {}
     keys = [k for k in site.keys if k in desired]
     targets = target_envelopes(state)
-    rows = np.array([row[k] for k in keys], dtype=np.int64)
     fb = np.array([fallback[k] for k in keys], dtype=np.float64)[:, None]
     want = on_grid_many([desired[k] for k in keys], h.start, h.n_steps, 0.0)
     last = on_grid_many([targets[k] for k in keys], h.start, h.n_steps)
     last = np.where(np.isnan(last), fb, last)
+    if memo is None:
+        return _emit(site, config, state, _decide(site, config, h, worst, keys, want, last,
+                                                  sends, check, state))
+    grid = (h.start, h.step_s, h.n_steps, state.grid_limits)
+    mkey = (tuple(k for k, _ in sends), tuple(keys), worst.tobytes(), want.tobytes(),
+            last.tobytes())
+    got = memo.get(grid, mkey)
+    if got is None:
+        got = _decide(site, config, h, worst, keys, want, last, sends, check, state)
+        memo.put(mkey, got)
+    return _emit(site, config, state, got)
+
+
+def _decide(site: Site, config: ControllerConfig, h: Horizon, worst: FloatArray,
+            keys: list[str], want: FloatArray, last: FloatArray,
+            sends: list[tuple[str, Envelope | None]], check: WorstCaseCheck | None,
+            state: ControllerState) -> list[tuple[str, Envelope | None]]:
+    """What :func:`dispatch` sends (in order) after the fallback ``sends``: a function of the
+    grid, the worst case, the desired (``want``) and last-sent (``last``) envelopes of
+    ``keys`` on the grid (``state`` only sets up ``check`` when it is not given)."""
+    if check is None:
+        check = WorstCaseCheck(envelope_problem(site, state, h))
+    broken = check.broken(worst)
+    unsafe = bool(broken)
+    row = {k: i for i, k in enumerate(site.keys)}
+    ahead = max(1, (config.lookahead_s or config.horizon_s) // config.step_s)
+    if not config.stable:
+        ahead = h.n_steps
+    sends = list(sends)
+    rows = np.array([row[k] for k in keys], dtype=np.int64)
     moved = _significant(site, config, keys, want[:, :ahead], last[:, :ahead], unsafe)
     fits = np.all(want <= worst[rows] + _EPS, axis=1)
     increases: list[tuple[str, FloatArray, FloatArray]] = []
@@ -192,7 +258,7 @@ def dispatch(site: Site, config: ControllerConfig, state: ControllerState, h: Ho
         low = np.minimum(d, t)  # lower now what must be lowered; raise when it fits
         if _significant(site, config, [key], low[None, :ahead], t[None, :ahead], unsafe)[0]:
             sends.append((key, envelope_of(low, h)))
-    return _emit(site, config, state, sends + later)
+    return sends + later
 
 
 def _emit(site: Site, config: ControllerConfig, state: ControllerState,
@@ -269,9 +335,11 @@ class Controller:
         self.state = state if state is not None else ControllerState()
         self._fallback = fallback_a(site, self.config)
         self._cache: dict[object, WorstCaseCheck] = {}
+        self._memo = DispatchMemo()
 
     def handle(self, event: Event, now: datetime) -> list[Request]:
         """Handle one event at ``now``; the new state is kept in ``self.state``."""
         self.state, requests = step(self.site, self.config, self.state, event, now,
-                                    fallback=self._fallback, cache=self._cache)
+                                    fallback=self._fallback, cache=self._cache,
+                                    memo=self._memo)
         return requests
