@@ -130,7 +130,8 @@ class DispatchMemo:
     all of them as they were (a meter reading that moves no cap; the result of an increase:
     the worst case already counted it), so the decision is looked up instead of re-run (the
     safety gate's bisection). The key holds the arrays' bytes: equal keys, equal inputs,
-    byte for byte. The memo keeps one grid at a time and at most ``size`` decisions.
+    byte for byte. The memo keeps one grid at a time and at most ``size`` decisions, and
+    the fallback TxDefaultProfiles once made.
     """
 
     def __init__(self, size: int = 256) -> None:
@@ -139,6 +140,8 @@ class DispatchMemo:
         self.sends: dict[tuple[object, ...], list[tuple[str, Envelope | None]]] = {}
         self.hits = 0
         self.misses = 0
+        self.defaults: dict[str, ChargingProfile] | None = None
+        """The fallback TxDefaultProfiles (a function of the site and config only)."""
 
     def get(self, grid: object, key: tuple[object, ...],
             ) -> list[tuple[str, Envelope | None]] | None:
@@ -220,7 +223,7 @@ def dispatch(site: Site, config: ControllerConfig, state: ControllerState, h: Ho
     if got is None:
         got = _decide(site, config, h, worst, keys, want, last, sends, check, state)
         memo.put(mkey, got)
-    return _emit(site, config, state, got)
+    return _emit(site, config, state, got, memo)
 
 
 def _decide(site: Site, config: ControllerConfig, h: Horizon, worst: FloatArray,
@@ -262,7 +265,8 @@ def _decide(site: Site, config: ControllerConfig, h: Horizon, worst: FloatArray,
 
 
 def _emit(site: Site, config: ControllerConfig, state: ControllerState,
-          sends: list[tuple[str, Envelope | None]]) -> tuple[ControllerState, list[Request]]:
+          sends: list[tuple[str, Envelope | None]], memo: DispatchMemo | None = None,
+          ) -> tuple[ControllerState, list[Request]]:
     if not sends:
         return state, []
     seq = state.seq
@@ -278,8 +282,12 @@ def _emit(site: Site, config: ControllerConfig, state: ControllerState,
         cid = f"{sid}#{seq}"
         ev = evses[key]
         if env is None:
+            if defaults is None and memo is not None:
+                defaults = memo.defaults
             if defaults is None:
                 defaults = _fallback_profiles(site, config)
+                if memo is not None:
+                    memo.defaults = defaults
             profile = defaults[key]
             evses[key] = ev.model_copy(update={"fallback": "sent"})
             pending.append(PendingRequest(correlation_id=cid, seq=seq, station_id=sid,
