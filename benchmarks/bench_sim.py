@@ -61,17 +61,34 @@ MODELS = ("ideal", "taper", "discrete")
 
 
 class Timed:
-    """Wraps a strategy; records the seconds each Tick took (a re-plan at step boundaries)."""
+    """Wraps a strategy; records the seconds each event, each Tick and each re-plan took.
+
+    A baseline re-plans at every Tick; the controller re-plans at the first event of a step
+    (often a meter reading, before the Tick) and whenever something relevant changed: its
+    re-plans are the events after which it holds a new plan."""
 
     def __init__(self, inner: Any) -> None:
         self.inner = inner
         self.tick_s: list[float] = []
+        self.event_s = 0.0
+        self.events = 0
+        self.replan_s: list[float] = []
 
     def handle(self, event: Any, now: datetime) -> list[Any]:
+        state = getattr(self.inner, "state", None)
+        plan = getattr(state, "plan", None)
         t0 = time.perf_counter()
         out: list[Any] = self.inner.handle(event, now)
+        dt = time.perf_counter() - t0
+        self.event_s += dt
+        self.events += 1
         if isinstance(event, Tick):
-            self.tick_s.append(time.perf_counter() - t0)
+            self.tick_s.append(dt)
+        if state is not None:
+            if getattr(self.inner.state, "plan", None) is not plan:
+                self.replan_s.append(dt)
+        elif isinstance(event, Tick):
+            self.replan_s.append(dt)
         return out
 
 
@@ -111,6 +128,11 @@ def run(site_json: dict[str, Any], rows: list[acn.CaltechSession], start: dateti
         "cost": r.cost, "peak_kw": r.peak_w[root] / 1e3, "violations": len(r.violations),
         "messages": r.messages, "mbytes": r.bytes / 1e6,
         "tick_mean_ms": 1e3 * float(ticks.mean()), "tick_max_ms": 1e3 * float(ticks.max()),
+        "events": timed.events,
+        "event_mean_ms": 1e3 * timed.event_s / max(timed.events, 1),
+        "replans": len(timed.replan_s),
+        "replan_mean_ms": 1e3 * float(np.mean(timed.replan_s)) if timed.replan_s else 0.0,
+        "replan_max_ms": 1e3 * float(np.max(timed.replan_s)) if timed.replan_s else 0.0,
         "wall_s": wall,
     }
 
@@ -118,14 +140,23 @@ def run(site_json: dict[str, Any], rows: list[acn.CaltechSession], start: dateti
 def table(rows: list[dict[str, Any]]) -> str:
     """A Markdown table of the rows."""
     out = ["| capacity [kW] | model | strategy | delivered [%] | energy [kWh] | cost | "
-           "peak [kW] | violations | messages | MB | per tick mean / max [ms] | run [s] |",
-           "|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+           "peak [kW] | violations | messages | MB | per re-plan mean / max [ms] | "
+           "per event [ms] | run [s] |",
+           "|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
+        if "replans" in r:
+            replan = f"{r['replan_mean_ms']:.0f} / {r['replan_max_ms']:.0f}"
+            event = f"{r['event_mean_ms']:.1f}"
+        elif r["strategy"].startswith("controller"):  # rows of an older run: not measured
+            replan = event = "–"
+        else:  # a baseline re-plans at every tick
+            replan = f"{r['tick_mean_ms']:.0f} / {r['tick_max_ms']:.0f}"
+            event = "–"
         out.append(
             f"| {r['capacity_kw']:g} | {r['model']} | {r['strategy']} | "
             f"{100 * r['share']:.1f} | {r['energy_kwh']:.1f} | {r['cost']:.2f} | "
             f"{r['peak_kw']:.1f} | {r['violations']} | {r['messages']} | {r['mbytes']:.2f} | "
-            f"{r['tick_mean_ms']:.0f} / {r['tick_max_ms']:.0f} | {r['wall_s']:.0f} |")
+            f"{replan} | {event} | {r['wall_s']:.0f} |")
     return "\n".join(out)
 
 
@@ -177,7 +208,9 @@ def report(paths: list[Path]) -> str:
         sel = [r for r in rows if (r["start"], r["days"], r["step_s"]) == window]
         sel.sort(key=lambda r: (r["capacity_kw"], MODELS.index(r["model"]),
                                 order.get(r["strategy"].split(" ")[0], 99), r["strategy"]))
-        parts.append(f"### {window[0]} + {window[1]:g} days, step {window[2]} s: "
+        first = datetime.fromisoformat(window[0]).astimezone(acn.PACIFIC)
+        parts.append(f"### {first:%Y-%m-%d} (Pacific) + {window[1]:g} days, step "
+                     f"{window[2]} s: "
                      f"{sel[0]['sessions']} sessions, {sel[0]['requested_kwh']:.1f} kWh "
                      f"requested\n\n{table(sel)}\n\n{cost_table(sel)}\n")
     return "\n".join(parts)
