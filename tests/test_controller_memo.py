@@ -126,6 +126,11 @@ def test_memo_is_used_and_keeps_one_grid() -> None:
     assert memo.hits == hits + 1
     c.handle(scc.Tick(), T0 + timedelta(seconds=900))  # a new grid: the memo starts over
     assert len(memo.sends) == 1
+    small = scc.DispatchMemo(max_bytes=10)  # keys beyond the bound: it starts over
+    small.get("g", (b"12345678",))
+    small.put((b"12345678",), [])
+    small.put((b"abcdefgh",), [])
+    assert list(small.sends) == [(b"abcdefgh",)]
 
 
 @settings(max_examples=100, deadline=None)

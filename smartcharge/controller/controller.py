@@ -130,12 +130,15 @@ class DispatchMemo:
     all of them as they were (a meter reading that moves no cap; the result of an increase:
     the worst case already counted it), so the decision is looked up instead of re-run (the
     safety gate's bisection). The key holds the arrays' bytes: equal keys, equal inputs,
-    byte for byte. The memo keeps one grid at a time and at most ``size`` decisions, and
-    the fallback TxDefaultProfiles once made.
+    byte for byte. The memo keeps one grid at a time, at most ``size`` decisions and keys of
+    at most ``max_bytes`` in all (it starts over beyond), and the fallback
+    TxDefaultProfiles once made.
     """
 
-    def __init__(self, size: int = 256) -> None:
+    def __init__(self, size: int = 256, max_bytes: int = 64_000_000) -> None:
         self.size = size
+        self.max_bytes = max_bytes
+        self._bytes = 0
         self.grid: object = None
         self.sends: dict[tuple[object, ...], list[tuple[str, Envelope | None]]] = {}
         self.hits = 0
@@ -149,6 +152,7 @@ class DispatchMemo:
         if grid != self.grid:
             self.grid = grid
             self.sends.clear()
+            self._bytes = 0
         got = self.sends.get(key)
         if got is None:
             self.misses += 1
@@ -158,9 +162,12 @@ class DispatchMemo:
 
     def put(self, key: tuple[object, ...], sends: list[tuple[str, Envelope | None]]) -> None:
         """Remember the sends of ``key`` (on the grid of the last :meth:`get`)."""
-        if len(self.sends) >= self.size:
+        size = sum(len(k) for k in key if isinstance(k, bytes))
+        if len(self.sends) >= self.size or self._bytes + size > self.max_bytes:
             self.sends.clear()
+            self._bytes = 0
         self.sends[key] = list(sends)
+        self._bytes += size
 
 
 def _targets(state: ControllerState) -> dict[str, Envelope]:
