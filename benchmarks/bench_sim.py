@@ -209,7 +209,7 @@ def report(paths: list[Path]) -> str:
         sel.sort(key=lambda r: (r["capacity_kw"], MODELS.index(r["model"]),
                                 order.get(r["strategy"].split(" ")[0], 99), r["strategy"]))
         first = datetime.fromisoformat(window[0]).astimezone(acn.PACIFIC)
-        parts.append(f"### {first:%Y-%m-%d} (Pacific) + {window[1]:g} days, step "
+        parts.append(f"### {first:%A %Y-%m-%d} (Pacific) + {window[1]:g} days, step "
                      f"{window[2]} s: "
                      f"{sel[0]['sessions']} sessions, {sel[0]['requested_kwh']:.1f} kWh "
                      f"requested\n\n{table(sel)}\n\n{cost_table(sel)}\n")
