@@ -16,7 +16,8 @@ The pipeline, per event, top to bottom:
 5. the requests, each with a deterministic correlation id ``"<station>#<n>"``.
 
 :func:`step` is pure: same ``(state, event, now)``, same output, byte for byte.
-:class:`Controller` keeps the state between calls (and caches what depends only on the site).
+:class:`Controller` keeps the state between calls (and caches what depends only on the site,
+and the dispatch decisions of the current grid: :class:`DispatchMemo`).
 """
 
 from __future__ import annotations
