@@ -13,11 +13,21 @@ Strategies: ``controller`` (smartcharge.controller with meter values), ``control
 (no meter values reach it), ``optimizer`` (re-plan with optimize + reconcile),
 ``edf``, ``llf``, ``equal_share``, ``uncontrolled``.
 
+The controller runs with ``--controller-fallback-a`` (default 0: no fallback share, the
+whole site to the plan; 6 A shares would reserve more than the 40 kW transformer).
+
 Usage::
 
     python benchmarks/bench_sim.py --days 1                       # a weekday, reduced
     python benchmarks/bench_sim.py --start 2019-03-04 --days 7    # the week of the docs
     python benchmarks/bench_sim.py --start 2019-03-18 --days 7    # a second, different week
+    python benchmarks/bench_sim.py ... --jsonl out.jsonl          # each row as it finishes
+    python benchmarks/bench_sim.py --report out.jsonl [...]       # the tables of such files
+
+A long matrix is best run with ``--jsonl``: every finished simulation is appended at once (a
+partial run keeps its rows), rows already in the file are skipped when it is run again, and
+``--report`` prints the Markdown tables (one per week, the realistic models' cost against the
+ideal one) from one or more such files.
 """
 
 from __future__ import annotations
@@ -51,23 +61,40 @@ MODELS = ("ideal", "taper", "discrete")
 
 
 class Timed:
-    """Wraps a strategy; records the seconds each Tick took (a re-plan at step boundaries)."""
+    """Wraps a strategy; records the seconds each event, each Tick and each re-plan took.
+
+    A baseline re-plans at every Tick; the controller re-plans at the first event of a step
+    (often a meter reading, before the Tick) and whenever something relevant changed: its
+    re-plans are the events after which it holds a new plan."""
 
     def __init__(self, inner: Any) -> None:
         self.inner = inner
         self.tick_s: list[float] = []
+        self.event_s = 0.0
+        self.events = 0
+        self.replan_s: list[float] = []
 
     def handle(self, event: Any, now: datetime) -> list[Any]:
+        state = getattr(self.inner, "state", None)
+        plan = getattr(state, "plan", None)
         t0 = time.perf_counter()
         out: list[Any] = self.inner.handle(event, now)
+        dt = time.perf_counter() - t0
+        self.event_s += dt
+        self.events += 1
         if isinstance(event, Tick):
-            self.tick_s.append(time.perf_counter() - t0)
+            self.tick_s.append(dt)
+        if state is not None:
+            if getattr(self.inner.state, "plan", None) is not plan:
+                self.replan_s.append(dt)
+        elif isinstance(event, Tick):
+            self.replan_s.append(dt)
         return out
 
 
 def run(site_json: dict[str, Any], rows: list[acn.CaltechSession], start: datetime,
         end: datetime, cap: float, model: str, strategy: str, step_s: int,
-        stop_at_end: bool = False, fallback_a: float = 6.0) -> dict[str, Any]:
+        stop_at_end: bool = False, fallback_a: float = 0.0) -> dict[str, Any]:
     """One simulation; its figures. With ``stop_at_end``, cars still plugged in at ``end``
     leave then (their requested energy is kept: the share counts what they missed)."""
     csite = acn.controller_site(site_json, cap)
@@ -90,15 +117,22 @@ def run(site_json: dict[str, Any], rows: list[acn.CaltechSession], start: dateti
     ticks = np.array(timed.tick_s) if timed.tick_s else np.zeros(1)
     root = r.problem.network().node_ids[r.problem.network().root]
     return {
-        "capacity_kw": cap, "model": model,
+        "start": start.isoformat(), "days": (end - start).total_seconds() / 86_400,
+        "step_s": step_s, "stop_at_end": stop_at_end, "capacity_kw": cap, "model": model,
         "strategy": strategy + (f" (fallback {fallback_a:g} A)"
-                                if strategy.startswith("controller") and fallback_a != 6.0
+                                if strategy.startswith("controller") and fallback_a != 0.0
                                 else ""),
+        "ticks": len(timed.tick_s),
         "sessions": len(r.problem.sessions), "requested_kwh": float(r.requested_wh.sum()) / 1e3,
         "share": r.share_delivered, "energy_kwh": float(r.energy_wh.sum()) / 1e3,
         "cost": r.cost, "peak_kw": r.peak_w[root] / 1e3, "violations": len(r.violations),
         "messages": r.messages, "mbytes": r.bytes / 1e6,
         "tick_mean_ms": 1e3 * float(ticks.mean()), "tick_max_ms": 1e3 * float(ticks.max()),
+        "events": timed.events,
+        "event_mean_ms": 1e3 * timed.event_s / max(timed.events, 1),
+        "replans": len(timed.replan_s),
+        "replan_mean_ms": 1e3 * float(np.mean(timed.replan_s)) if timed.replan_s else 0.0,
+        "replan_max_ms": 1e3 * float(np.max(timed.replan_s)) if timed.replan_s else 0.0,
         "wall_s": wall,
     }
 
@@ -106,15 +140,80 @@ def run(site_json: dict[str, Any], rows: list[acn.CaltechSession], start: dateti
 def table(rows: list[dict[str, Any]]) -> str:
     """A Markdown table of the rows."""
     out = ["| capacity [kW] | model | strategy | delivered [%] | energy [kWh] | cost | "
-           "peak [kW] | violations | messages | MB | per tick mean / max [ms] | run [s] |",
-           "|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+           "peak [kW] | violations | messages | MB | per re-plan mean / max [ms] | "
+           "per event [ms] | run [s] |",
+           "|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
+        if "replans" in r:
+            replan = f"{r['replan_mean_ms']:.0f} / {r['replan_max_ms']:.0f}"
+            event = f"{r['event_mean_ms']:.1f}"
+        elif r["strategy"].startswith("controller"):  # rows of an older run: not measured
+            replan = event = "–"
+        else:  # a baseline re-plans at every tick
+            replan = f"{r['tick_mean_ms']:.0f} / {r['tick_max_ms']:.0f}"
+            event = "–"
         out.append(
             f"| {r['capacity_kw']:g} | {r['model']} | {r['strategy']} | "
             f"{100 * r['share']:.1f} | {r['energy_kwh']:.1f} | {r['cost']:.2f} | "
             f"{r['peak_kw']:.1f} | {r['violations']} | {r['messages']} | {r['mbytes']:.2f} | "
-            f"{r['tick_mean_ms']:.0f} / {r['tick_max_ms']:.0f} | {r['wall_s']:.0f} |")
+            f"{replan} | {event} | {r['wall_s']:.0f} |")
     return "\n".join(out)
+
+
+def _key(row: dict[str, Any]) -> tuple[Any, ...]:
+    return (row["start"], row["days"], row["step_s"], row["stop_at_end"], row["capacity_kw"],
+            row["model"], row["strategy"])
+
+
+def read_rows(paths: list[Path]) -> list[dict[str, Any]]:
+    """The rows of ``--jsonl`` files (one JSON object a line), the last of equal keys."""
+    rows: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for path in paths:
+        if path.is_file():
+            for line in path.read_text().splitlines():
+                if line.strip():
+                    row = json.loads(line)
+                    rows[_key(row)] = row
+    return list(rows.values())
+
+
+def cost_table(rows: list[dict[str, Any]]) -> str:
+    """Per strategy and capacity: the delivered share [%] of each model, and what the
+    realistic models cost against the ideal one [percentage points]."""
+    got = {(r["strategy"], r["capacity_kw"], r["model"]): r for r in rows}
+    strategies = list(dict.fromkeys(r["strategy"] for r in rows))
+    caps = sorted({r["capacity_kw"] for r in rows})
+    out = ["| strategy | capacity [kW] | ideal [%] | taper [%] | discrete [%] | "
+           "taper - ideal [pp] | discrete - ideal [pp] |",
+           "|---|---:|---:|---:|---:|---:|---:|"]
+    for s in strategies:
+        for c in caps:
+            share = {m: got[(s, c, m)]["share"] if (s, c, m) in got else None
+                     for m in MODELS}
+            if share["ideal"] is None:
+                continue
+            cells = [f"{100 * v:.1f}" if v is not None else "" for v in share.values()]
+            diff = [f"{100 * (share[m] - share['ideal']):+.1f}" if share[m] is not None
+                    else "" for m in ("taper", "discrete")]
+            out.append(f"| {s} | {c:g} | " + " | ".join(cells + diff) + " |")
+    return "\n".join(out)
+
+
+def report(paths: list[Path]) -> str:
+    """The Markdown tables of the rows of ``paths``: one per simulated window."""
+    rows = read_rows(paths)
+    order = {s: i for i, s in enumerate(STRATEGIES)}
+    parts = []
+    for window in sorted({(r["start"], r["days"], r["step_s"]) for r in rows}):
+        sel = [r for r in rows if (r["start"], r["days"], r["step_s"]) == window]
+        sel.sort(key=lambda r: (r["capacity_kw"], MODELS.index(r["model"]),
+                                order.get(r["strategy"].split(" ")[0], 99), r["strategy"]))
+        first = datetime.fromisoformat(window[0]).astimezone(acn.PACIFIC)
+        parts.append(f"### {first:%A %Y-%m-%d} (Pacific) + {window[1]:g} days, step "
+                     f"{window[2]} s: "
+                     f"{sel[0]['sessions']} sessions, {sel[0]['requested_kwh']:.1f} kWh "
+                     f"requested\n\n{table(sel)}\n\n{cost_table(sel)}\n")
+    return "\n".join(parts)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -128,11 +227,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--step", type=int, default=300)
     ap.add_argument("--stop-at-end", action="store_true",
                     help="cars still plugged in at the window's end leave then (shorter runs)")
-    ap.add_argument("--controller-fallback-a", type=float, default=6.0,
+    ap.add_argument("--controller-fallback-a", type=float, default=0.0,
                     help="the controller's fallback share [A]; 0: no fallback, the whole "
                          "site to the plan")
     ap.add_argument("--json", type=Path, help="also write the rows as JSON")
+    ap.add_argument("--jsonl", type=Path,
+                    help="append each row to this file as it finishes; skip rows already in it")
+    ap.add_argument("--report", type=Path, nargs="+",
+                    help="print the tables of these --jsonl files and exit")
     args = ap.parse_args(argv)
+    if args.report:
+        print(report(args.report))
+        return 0
     if not (args.data / "sessions.csv").is_file():
         print(f"no Caltech data at {args.data}", file=sys.stderr)
         return 2
@@ -141,14 +247,24 @@ def main(argv: list[str] | None = None) -> int:
     end = start + timedelta(days=args.days)
     site_json = acn.read_site(args.data)
     sessions = acn.read_sessions(args.data)
+    done = {_key(r) for r in read_rows([args.jsonl])} if args.jsonl is not None else set()
     out: list[dict[str, Any]] = []
     t_all = time.perf_counter()
     for cap in (float(x) for x in args.capacities.split(",") if x):
         for model in (m for m in args.models.split(",") if m):
             for strategy in (s for s in args.strategies.split(",") if s):
+                label = strategy + (f" (fallback {args.controller_fallback_a:g} A)"
+                                    if strategy.startswith("controller")
+                                    and args.controller_fallback_a != 0.0 else "")
+                if (start.isoformat(), args.days, args.step, args.stop_at_end, cap, model,
+                        label) in done:
+                    continue
                 row = run(site_json, sessions, start, end, cap, model, strategy, args.step,
                           args.stop_at_end, args.controller_fallback_a)
                 out.append(row)
+                if args.jsonl is not None:
+                    with args.jsonl.open("a") as f:
+                        f.write(json.dumps(row) + "\n")
                 print(f"# {cap:g} kW {model:>8} {strategy:>15}: {100 * row['share']:5.1f} % "
                       f"viol {row['violations']:4d} msgs {row['messages']:6d} "
                       f"{row['mbytes']:6.2f} MB tick {row['tick_mean_ms']:6.0f} ms "

@@ -300,7 +300,7 @@ def test_bad_requests_get_errors_and_a_runaway_strategy_is_stopped(
 ) -> None:
     import importlib
 
-    loop = importlib.import_module("smartcharge.sim.simulate")  # the module, not the function
+    loop = importlib.import_module("smartcharge.sim.run")  # the loop's module
 
     site = small_site()
 

@@ -3,10 +3,11 @@
 - :class:`Site` (:class:`StationSpec`, :class:`EvseSpec`) and :class:`ControllerConfig`:
   what the site is and how to run it.
 - Events in (:mod:`smartcharge.controller.events`), :class:`Request` s out.
-- :class:`ControllerState`: one JSON snapshot; :class:`Controller` / :func:`step`.
+- :class:`ControllerState`: one JSON snapshot; :class:`Controller` / :func:`step`
+  (:class:`DispatchMemo`: the decisions a Controller keeps between events).
 """
 
-from smartcharge.controller.controller import Controller, step
+from smartcharge.controller.controller import Controller, DispatchMemo, step
 from smartcharge.controller.events import (
     ChargingLimitCleared,
     ChargingLimitNotified,
@@ -45,6 +46,7 @@ __all__ = [
     "Controller",
     "ControllerConfig",
     "ControllerState",
+    "DispatchMemo",
     "Envelope",
     "Event",
     "EvseSpec",

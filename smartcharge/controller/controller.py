@@ -18,7 +18,8 @@ The pipeline, per event, top to bottom:
 5. the requests, each with a deterministic correlation id ``"<station>#<n>"``.
 
 :func:`step` is pure: same ``(state, event, now)``, same output, byte for byte.
-:class:`Controller` keeps the state between calls (and caches what depends only on the site).
+:class:`Controller` keeps the state between calls (and caches what depends only on the site,
+and the dispatch decisions of the current grid: :class:`DispatchMemo`).
 """
 
 from __future__ import annotations
@@ -58,7 +59,7 @@ from smartcharge.model import ChargingProfile
 from smartcharge.ocpp.fallback import fallback_profiles
 from smartcharge.optimizer import Horizon, Problem
 
-__all__ = ["Controller", "dispatch", "step"]
+__all__ = ["Controller", "DispatchMemo", "dispatch", "step"]
 
 FloatArray = npt.NDArray[np.float64]
 _EPS = 1e-9
@@ -79,6 +80,7 @@ def _check_now(now: object, state: ControllerState) -> datetime:
 def step(site: Site, config: ControllerConfig, state: ControllerState, event: Event,
          now: datetime, *, fallback: Mapping[str, float] | None = None,
          cache: dict[object, WorstCaseCheck] | None = None,
+         memo: DispatchMemo | None = None,
          ) -> tuple[ControllerState, list[Request]]:
     """Handle one event at ``now``: the new state and the requests to send now, in order.
 
@@ -92,6 +94,9 @@ def step(site: Site, config: ControllerConfig, state: ControllerState, event: Ev
         (:class:`~smartcharge.controller.safety.WorstCaseCheck`) per grid start, grid
         limits and EVSEs counted on one line (a pure function of them; the output does not
         depend on it).
+    memo
+        A :class:`DispatchMemo` kept between calls for the same site and config (the
+        output does not depend on it).
 
     Raises
     ------
@@ -123,7 +128,56 @@ def step(site: Site, config: ControllerConfig, state: ControllerState, event: Ev
         if checked is None:
             cache.clear()  # one grid at a time: the memo never grows
             checked = cache[key] = WorstCaseCheck(envelope_problem(site, state, h, lines))
-    return dispatch(site, config, state, h, fb, checked)
+    return dispatch(site, config, state, h, fb, checked, memo=memo)
+
+
+class DispatchMemo:
+    """The decisions of :func:`dispatch` on the current grid, by their numeric inputs.
+
+    What :func:`dispatch` sends is a pure function of the grid ``h``, the grid limits, the
+    EVSEs whose fallback is due, the worst case, the desired and the last-sent envelopes on
+    the grid (and of the site, config and fallback, fixed for one memo). Many events leave
+    all of them as they were (a meter reading that moves no cap; the result of an increase:
+    the worst case already counted it), so the decision is looked up instead of re-run (the
+    safety gate's bisection). The key holds the arrays' bytes: equal keys, equal inputs,
+    byte for byte. The memo keeps one grid at a time, at most ``size`` decisions and keys of
+    at most ``max_bytes`` in all (it starts over beyond), and the fallback
+    TxDefaultProfiles once made.
+    """
+
+    def __init__(self, size: int = 256, max_bytes: int = 64_000_000) -> None:
+        self.size = size
+        self.max_bytes = max_bytes
+        self._bytes = 0
+        self.grid: object = None
+        self.sends: dict[tuple[object, ...], list[tuple[str, Envelope | None]]] = {}
+        self.hits = 0
+        self.misses = 0
+        self.defaults: dict[str, ChargingProfile] | None = None
+        """The fallback TxDefaultProfiles (a function of the site and config only)."""
+
+    def get(self, grid: object, key: tuple[object, ...],
+            ) -> list[tuple[str, Envelope | None]] | None:
+        """The sends memoised for ``key`` on ``grid`` (``None``: not known)."""
+        if grid != self.grid:
+            self.grid = grid
+            self.sends.clear()
+            self._bytes = 0
+        got = self.sends.get(key)
+        if got is None:
+            self.misses += 1
+        else:
+            self.hits += 1
+        return got
+
+    def put(self, key: tuple[object, ...], sends: list[tuple[str, Envelope | None]]) -> None:
+        """Remember the sends of ``key`` (on the grid of the last :meth:`get`)."""
+        size = sum(len(k) for k in key if isinstance(k, bytes))
+        if len(self.sends) >= self.size or self._bytes + size > self.max_bytes:
+            self.sends.clear()
+            self._bytes = 0
+        self.sends[key] = list(sends)
+        self._bytes += size
 
 
 def _targets(state: ControllerState) -> dict[str, Envelope]:
@@ -154,19 +208,15 @@ def _significant(site: Site, config: ControllerConfig, keys: Sequence[str], new:
 
 def dispatch(site: Site, config: ControllerConfig, state: ControllerState, h: Horizon,
              fallback: Mapping[str, float],
-             check: WorstCaseCheck | None = None) -> tuple[ControllerState, list[Request]]:
+             check: WorstCaseCheck | None = None, *,
+             memo: DispatchMemo | None = None) -> tuple[ControllerState, list[Request]]:
     """The requests that take the stations towards the plan, safely (module docstring).
-    ``check``: the worst-case check of ``h`` if already set up."""
+    ``check``: the worst-case check of ``h`` if already set up; ``memo``: decisions already
+    made on this grid (:class:`DispatchMemo`)."""
+    lines = measured_lines(site, state, fallback)
     if check is None:
-        check = WorstCaseCheck(envelope_problem(site, state, h,
-                                                measured_lines(site, state, fallback)))
+        check = WorstCaseCheck(envelope_problem(site, state, h, lines))
     worst = worst_case(site, state, h, fallback)
-    broken = check.broken(worst)
-    unsafe = bool(broken)
-    row = {k: i for i, k in enumerate(site.keys)}
-    ahead = max(1, (config.lookahead_s or config.horizon_s) // config.step_s)
-    if not config.stable:
-        ahead = h.n_steps
     sends: list[tuple[str, Envelope | None]] = []
     # the fallback TxDefaultProfiles of the stations that just connected
     for key in site.keys:
@@ -179,11 +229,39 @@ def dispatch(site: Site, config: ControllerConfig, state: ControllerState, h: Ho
     desired = state.plan.desired if state.plan is not None else {}
     keys = [k for k in site.keys if k in desired]
     targets = target_envelopes(state)
-    rows = np.array([row[k] for k in keys], dtype=np.int64)
     fb = np.array([fallback[k] for k in keys], dtype=np.float64)[:, None]
     want = on_grid_many([desired[k] for k in keys], h.start, h.n_steps, 0.0)
     last = on_grid_many([targets[k] for k in keys], h.start, h.n_steps)
     last = np.where(np.isnan(last), fb, last)
+    if memo is None:
+        return _emit(site, config, state, _decide(site, config, h, worst, keys, want, last,
+                                                  sends, check, state))
+    # the EVSEs counted on one line change the worst-case check: part of the grid's key
+    grid = (h.start, h.step_s, h.n_steps, state.grid_limits, tuple(sorted(lines.items())))
+    mkey = (tuple(k for k, _ in sends), tuple(keys), worst.tobytes(), want.tobytes(),
+            last.tobytes())
+    got = memo.get(grid, mkey)
+    if got is None:
+        got = _decide(site, config, h, worst, keys, want, last, sends, check, state)
+        memo.put(mkey, got)
+    return _emit(site, config, state, got, memo)
+
+
+def _decide(site: Site, config: ControllerConfig, h: Horizon, worst: FloatArray,
+            keys: list[str], want: FloatArray, last: FloatArray,
+            sends: list[tuple[str, Envelope | None]], check: WorstCaseCheck,
+            state: ControllerState) -> list[tuple[str, Envelope | None]]:
+    """What :func:`dispatch` sends (in order) after the fallback ``sends``: a function of the
+    grid, the worst case, the desired (``want``) and last-sent (``last``) envelopes of
+    ``keys`` on the grid (``state`` only sets up ``check`` when it is not given)."""
+    broken = check.broken(worst)
+    unsafe = bool(broken)
+    row = {k: i for i, k in enumerate(site.keys)}
+    ahead = max(1, (config.lookahead_s or config.horizon_s) // config.step_s)
+    if not config.stable:
+        ahead = h.n_steps
+    sends = list(sends)
+    rows = np.array([row[k] for k in keys], dtype=np.int64)
     moved = _significant(site, config, keys, want[:, :ahead], last[:, :ahead], unsafe)
     fits = np.all(want <= worst[rows] + _EPS, axis=1)
     increases: list[tuple[str, FloatArray, FloatArray]] = []
@@ -202,11 +280,12 @@ def dispatch(site: Site, config: ControllerConfig, state: ControllerState, h: Ho
         low = np.minimum(d, t)  # lower now what must be lowered; raise when it fits
         if _significant(site, config, [key], low[None, :ahead], t[None, :ahead], unsafe)[0]:
             sends.append((key, envelope_of(low, h)))
-    return _emit(site, config, state, sends + later)
+    return sends + later
 
 
 def _emit(site: Site, config: ControllerConfig, state: ControllerState,
-          sends: list[tuple[str, Envelope | None]]) -> tuple[ControllerState, list[Request]]:
+          sends: list[tuple[str, Envelope | None]], memo: DispatchMemo | None = None,
+          ) -> tuple[ControllerState, list[Request]]:
     if not sends:
         return state, []
     seq = state.seq
@@ -222,8 +301,12 @@ def _emit(site: Site, config: ControllerConfig, state: ControllerState,
         cid = f"{sid}#{seq}"
         ev = evses[key]
         if env is None:
+            if defaults is None and memo is not None:
+                defaults = memo.defaults
             if defaults is None:
                 defaults = _fallback_profiles(site, config)
+                if memo is not None:
+                    memo.defaults = defaults
             profile = defaults[key]
             evses[key] = ev.model_copy(update={"fallback": "sent"})
             pending.append(PendingRequest(correlation_id=cid, seq=seq, station_id=sid,
@@ -279,9 +362,11 @@ class Controller:
         self.state = state if state is not None else ControllerState()
         self._fallback = fallback_a(site, self.config)
         self._cache: dict[object, WorstCaseCheck] = {}
+        self._memo = DispatchMemo()
 
     def handle(self, event: Event, now: datetime) -> list[Request]:
         """Handle one event at ``now``; the new state is kept in ``self.state``."""
         self.state, requests = step(self.site, self.config, self.state, event, now,
-                                    fallback=self._fallback, cache=self._cache)
+                                    fallback=self._fallback, cache=self._cache,
+                                    memo=self._memo)
         return requests

@@ -251,6 +251,10 @@ class WorstCaseCheck:
                          for n in range(net.N)]
         self._zero_p = [net.node_power(n, zero) + atol for n in range(net.N)]
         self._zero_i = [np.abs(net.line_currents(n, zero)) + atol for n in range(net.N)]
+        # the thresholds of verify, computed once (the same values as at every check)
+        self._plim = [net.power_limit[n] * (1 + rtol) + atol for n in range(net.N)]
+        self._ilim = [net.current_limit[n][None, :] * (1 + rtol) + atol for n in range(net.N)]
+        self._first = -1  # the node that broke last: checked first by breaks()
         above: list[list[int]] = [[] for _ in range(net.E)]
         for n in range(net.N):
             if self._power[n] or self._current[n]:
@@ -288,24 +292,45 @@ class WorstCaseCheck:
 
     def broken_power(self, ep: FloatArray, nodes: Sequence[int] | None = None) -> list[int]:
         """:meth:`broken` of the worst case whose :meth:`power` [W] is ``ep``."""
-        net, rtol, atol = self._net, self._rtol, self._atol
-        out = []
-        for n in self.all_nodes if nodes is None else nodes:
-            members = net.members[n]
-            ev_on = ep[members].sum(axis=0) > atol if len(members) else np.zeros(net.T, bool)
-            if self._power[n]:
-                pw = net.node_power(n, ep)
-                worse = ev_on | (pw > self._zero_p[n])
-                if np.any((pw > net.power_limit[n] * (1 + rtol) + atol) & worse):
-                    out.append(n)
-                    continue
-            if self._current[n]:
-                mag = np.abs(net.line_currents(n, ep))
-                worse_k = ev_on[None, :] | (mag > self._zero_i[n])
-                lim = net.current_limit[n][None, :] * (1 + rtol) + atol
-                if np.any((mag > lim) & worse_k):
-                    out.append(n)
-        return out
+        return [n for n in (self.all_nodes if nodes is None else nodes)
+                if self._node_broken(n, ep)]
+
+    def breaks(self, ep: FloatArray, nodes: Sequence[int]) -> bool:
+        """Whether :meth:`broken_power` of ``ep`` on ``nodes`` is not empty; it stops at the
+        first broken node (the one that broke last is tried first: the same answer)."""
+        first = self._first
+        if first in nodes and self._node_broken(first, ep):
+            return True
+        for n in nodes:
+            if n != first and self._node_broken(n, ep):
+                self._first = n
+                return True
+        return False
+
+    def _node_broken(self, n: int, ep: FloatArray) -> bool:
+        """Whether node ``n`` breaks its power or line-current limit at some step under
+        ``ep``: :meth:`Network.node_power` and :meth:`Network.line_currents`' arithmetic
+        on one copy of the node's rows (the same numbers), verify's tolerances."""
+        net, atol = self._net, self._atol
+        members = net.members[n]
+        sub = ep[members]
+        total = sub.sum(axis=0)
+        ev_on = total > atol if len(members) else np.zeros(net.T, bool)
+        if self._power[n]:
+            pw = total + net.base_w if net.base_under[n] else total
+            worse = ev_on | (pw > self._zero_p[n])
+            if np.any((pw > self._plim[n]) & worse):
+                return True
+        if self._current[n]:
+            # einsum, as Network.line_currents (the same sums, bit for bit)
+            cur = np.einsum("mk,mt->kt", net.coef[n], sub)
+            if net.base_under[n]:
+                cur = cur + net.base_coef[n][:, None] * net.base_w[None, :]
+            mag = np.abs(cur)
+            worse_k = ev_on[None, :] | (mag > self._zero_i[n])
+            if np.any((mag > self._ilim[n]) & worse_k):
+                return True
+        return False
 
 
 def admit(check: WorstCaseCheck, worst_a: FloatArray,
@@ -338,7 +363,7 @@ def admit(check: WorstCaseCheck, worst_a: FloatArray,
         rows = [row for row, _ in items]
         nodes = check.nodes_above(rows)
         ep = None if broken_before - set(nodes) else check.raised_power(base_w, w, rows)
-        if ep is not None and not check.broken_power(ep, nodes):
+        if ep is not None and not check.breaks(ep, nodes):
             base, base_w = w, ep
             broken_before = set()
             for row, _ in items:

@@ -1,6 +1,6 @@
 """A site simulator: replay sessions through a strategy with realistic cars, EVSEs and faults.
 
-- :func:`simulate` (:mod:`~smartcharge.sim.simulate`): the loop; real
+- :func:`simulate` (:mod:`~smartcharge.sim.run`): the loop; real
   :class:`~smartcharge.station.ChargingStation` objects receive the strategy's OCPP payloads;
 - :class:`VehicleModel` (:mod:`~smartcharge.sim.vehicles`): ideal or tapering batteries,
   single-phase cars, minimum currents;
@@ -18,7 +18,7 @@ from smartcharge.sim.events import Request
 from smartcharge.sim.evse import PilotModel
 from smartcharge.sim.faults import Faults, Outage
 from smartcharge.sim.result import LIMIT_KINDS, SimResult
-from smartcharge.sim.simulate import simulate
+from smartcharge.sim.run import simulate
 from smartcharge.sim.site import SimSite, locate
 from smartcharge.sim.strategies import STRATEGIES, PlanningStrategy, baseline
 from smartcharge.sim.vehicles import Fleet, VehicleModel

@@ -40,10 +40,12 @@ class SimResult:
     drawn_w
         (S, T) mean power each session drew in each step [W].
     limit_a
-        (S, T) the station's composite limit for the session's EVSE at the step's start, on
-        the station's clock [A per phase] (NaN outside the session).
+        (S, T) the station's composite limit for the session's EVSE in force over the step
+        (taken at its middle, once the changes at the step's start are in: a station's
+        clock drift and the controller's clock-skew margin move them by seconds), on the
+        station's clock [A per phase] (NaN outside the session).
     pilot_a
-        (S, T) the pilot the EVSE signalled [A] (NaN outside the session).
+        (S, T) the pilot the EVSE signalled over the step [A] (NaN outside the session).
     metered_wh
         (S,) each transaction's final meter register [Wh] (the station's own count).
     vehicle_wh
@@ -58,6 +60,11 @@ class SimResult:
         Seconds each re-plan of the strategy took (if it reports them).
     dropped
         Ids of sessions with no whole step on the grid (not simulated).
+    start_w
+        (S, T) the power each session drew at the instant its step started [W], under the
+        limits in force at that instant (a lowering that lags on a station's clock and a
+        raise that does not overlap there). Checked against the site's limits like
+        ``drawn_w`` (``None``: not recorded).
     """
 
     problem: Problem
@@ -72,6 +79,7 @@ class SimResult:
     outcomes: Mapping[str, int] = field(default_factory=dict)
     replan_s: tuple[float, ...] = ()
     dropped: tuple[str, ...] = ()
+    start_w: FloatArray | None = None
 
     @cached_property
     def plan(self) -> Plan:
@@ -80,8 +88,16 @@ class SimResult:
 
     @cached_property
     def checks(self) -> tuple[Violation, ...]:
-        """Every rule :func:`verify` finds broken by what was drawn."""
-        return tuple(verify(self.problem, self.plan))
+        """Every rule :func:`verify` finds broken by what was drawn: the steps' mean powers,
+        and the site's limits (:data:`LIMIT_KINDS`) also at the instants steps start."""
+        found = list(verify(self.problem, self.plan))
+        if self.start_w is not None:
+            seen = {(v.kind, v.subject, v.step, v.phase) for v in found}
+            at_start = Plan.from_session_power(self.problem, self.start_w,
+                                               message="simulated, steps' first instants")
+            found += [v for v in verify(self.problem, at_start) if v.kind in LIMIT_KINDS
+                      and (v.kind, v.subject, v.step, v.phase) not in seen]
+        return tuple(found)
 
     @property
     def violations(self) -> tuple[Violation, ...]:

@@ -152,6 +152,20 @@ class Fleet:
                                  / np.where(cap > 0, cap, 1.0), 1.0)
         return np.asarray(energy / dt_h, dtype=np.float64)
 
+    def accept_w(self, idx: IntArray) -> FloatArray:
+        """The power [W] cars ``idx`` take at this instant when offered without limit: their
+        maximum, the taper's ceiling ``max x (1 - soc) / (1 - transition_soc)`` above the
+        transition, 0 once they have their requested energy."""
+        idx = np.asarray(idx, dtype=np.int64)
+        pm = self.max_power_w[idx]
+        left = self.requested_wh[idx] - self.delivered_wh[idx]
+        if self.model.battery == "ideal":
+            take = pm
+        else:
+            s0 = self.model.transition_soc
+            take = pm * np.clip((1.0 - self.soc[idx]) / (1.0 - s0), 0.0, 1.0)
+        return np.asarray(np.where(left > 1e-9, take, 0.0), dtype=np.float64)
+
     def _taper(self, idx: IntArray, p: FloatArray, dt_h: float) -> FloatArray:
         s0 = self.model.transition_soc
         cap = self.capacity_wh[idx]

@@ -69,6 +69,7 @@ from smartcharge.validation import EVSEInfo
 __all__ = ["simulate"]
 
 FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
 _WINDOW_S = 6 * 3600
 """How far ahead a station's composite schedule is computed at once [s] (cached)."""
 _MAX_EVENTS = 1_000_000
@@ -279,6 +280,7 @@ def simulate(
     drawn = np.zeros((S, T))
     limit = np.full((S, T), np.nan)
     pilot = np.full((S, T), np.nan)
+    start_w = np.zeros((S, T))
     register = np.zeros(S)
     active: list[int] = []
     rng = np.random.default_rng(faults.seed)
@@ -393,16 +395,27 @@ def simulate(
         # 4. the cars draw
         if active:
             idx = np.array(sorted(active), dtype=np.int64)
-            lim = np.array([stations[where[i][0]].limit_a(where[i][1], now) for i in idx])
-            pil = np.empty_like(lim)
-            for j, i in enumerate(idx.tolist()):
-                e = evse_by_id[kept[i].evse]
-                pil[j] = pilots.pilot(e.id, lim[j:j + 1],
-                                      max_a=e.max_current_a if e.max_current_a is not None
-                                      else math.inf,
-                                      min_a=e.min_current_a or 0.0)[0]
-            car = np.where(pil < vehicles.min_current_a - 1e-9, 0.0, pil)
-            offered = car * wpa[idx] * share[idx]
+
+            def offer(at: datetime, idx: IntArray) -> tuple[FloatArray, FloatArray, FloatArray]:
+                """The limits [A], pilots [A] and power offered [W] to the cars at ``at``."""
+                lim = np.array([stations[where[i][0]].limit_a(where[i][1], at) for i in idx])
+                pil = np.empty_like(lim)
+                for j, i in enumerate(idx.tolist()):
+                    e = evse_by_id[kept[i].evse]
+                    pil[j] = pilots.pilot(e.id, lim[j:j + 1],
+                                          max_a=e.max_current_a if e.max_current_a is not None
+                                          else math.inf,
+                                          min_a=e.min_current_a or 0.0)[0]
+                car = np.where(pil < vehicles.min_current_a - 1e-9, 0.0, pil)
+                return lim, pil, car * wpa[idx] * share[idx]
+
+            # the instant the step starts (a profile's change there may lag on a station's
+            # clock: what the cars draw then is checked against the limits too) ...
+            start_w[idx, k] = np.minimum(offer(now, idx)[2], fleet.accept_w(idx))
+            # ... and the limit in force over the step, once the changes at its start are in
+            # (a station's clock drift and the controller's clock-skew margin move them by
+            # seconds, not by a step)
+            lim, pil, offered = offer(now + dt / 2, idx)
             power = fleet.charge(idx, offered, float(step_s))
             drawn[idx, k] = power
             limit[idx, k] = lim
@@ -420,7 +433,8 @@ def simulate(
                                       (currents[0], currents[1], currents[2]),
                                       float(register[i]), st.clock(now + dt / 2)))
     replan = tuple(float(x) for x in getattr(strategy, "replan_seconds", ()))
-    return SimResult(problem=problem, drawn_w=drawn, limit_a=limit, pilot_a=pilot,
+    return SimResult(problem=problem, drawn_w=drawn, start_w=start_w, limit_a=limit,
+                     pilot_a=pilot,
                      metered_wh=register, vehicle_wh=fleet.delivered_wh.copy(),
                      messages=sent["messages"], bytes=sent["bytes"], by_action=dict(counts),
                      outcomes=dict(outcomes), replan_s=replan, dropped=tuple(dropped))
