@@ -3,10 +3,14 @@
 Each station of the site is a real :class:`~smartcharge.station.ChargingStation`. The
 strategy's requests reach it as OCPP JSON payloads (parsed with :mod:`smartcharge.ocpp.v201`
 or, for 1.6 stations, :func:`smartcharge.ocpp.v16.from_v16`), it answers them by its K01
-rules, and at the start of every step it computes its composite schedule (K08) on its own
-clock; the EVSE rounds that limit down to a pilot it can signal
-(:class:`~smartcharge.sim.evse.PilotModel`) and the car draws what it takes of it
-(:class:`~smartcharge.sim.vehicles.VehicleModel`) for the whole step. Meter values go back to
+rules, and every step it computes its composite schedule (K08) on its own clock; the EVSE
+rounds that limit down to a pilot it can signal (:class:`~smartcharge.sim.evse.PilotModel`)
+and the car draws what it takes of it (:class:`~smartcharge.sim.vehicles.VehicleModel`).
+The limit in force over the step is read at its middle (a change at the step's start lands
+seconds late or early on a drifting clock, or by the controller's clock-skew margin, not a
+step late); what the cars draw at the step's first instant, under the limits in force
+then, is checked against the site's limits too (:attr:`SimResult.start_w`), so a lowering
+that lags another EVSE's raise on a station's clock is a violation. Meter values go back to
 the strategy as events at the next step (time-stamped in the middle of the step they
 measure, on the station's clock).
 
@@ -19,7 +23,7 @@ One step, in order (``now`` = the step's start):
 3. meter values of the last step; cars that leave (``TransactionEnded``), cars that arrive
    (``TransactionStarted``, ``ChargingNeeds``), then ``Tick``; every request the strategy
    returns is sent at once, and every answer is fed back until nothing is left;
-4. the cars draw for the step.
+4. the cars draw: at the step's first instant (checked only) and over the step.
 
 Commissioning: at the first step every station connects and the requests answering that
 (and the first ``Tick``) are delivered without faults, so stations start with what the
