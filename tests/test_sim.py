@@ -414,16 +414,51 @@ def _skew_s() -> int:
 
 
 # the controller's fault mixes: clocks off by at most its bound, either way, often exactly
-# by it (the stations switch at the step boundaries, where a lagging lowering meets a raise).
-# No "late" requests: the simulator applies a late request after the requests sent to the
-# same station meanwhile (out of order), which OCPP-J's one CALL at a time over one
-# websocket rules out and the controller assumes (docs/how-to/controller.md); with them
-# the partial keep's message pattern met that reordering (a raise applied after the
-# lowering that replaced it: faults late=0.2, late_s=60, seed=14163).
+# by it (the stations switch at the step boundaries, where a lagging lowering meets a raise),
+# with late requests (delivered in the order sent, as OCPP-J's one CALL at a time over one
+# websocket makes them: a raise applied after the lowering that replaced it, faults late=0.2,
+# late_s=60, seed=14163, broke a limit while the simulator reordered them).
 _DRIFT = st.one_of(st.sampled_from([-_skew_s(), _skew_s()]), st.integers(-_skew_s(), _skew_s()))
 controller_fault_mixes = st.builds(
-    lambda f, drift: replace(f, drift_s=drift, late=0.0), fault_mixes,
+    lambda f, drift: replace(f, drift_s=drift), fault_mixes,
     st.dictionaries(st.sampled_from(["A", "B"]), _DRIFT, max_size=2))
+
+
+class _TwoInARow:
+    """At the first Tick after commissioning, two TxDefaultProfiles of one id to A's EVSE 1:
+    32 A, then 6 A (the second replaces the first)."""
+
+    def __init__(self) -> None:
+        self.sent = 0
+
+    def handle(self, event: object, now: datetime) -> list[Request]:
+        if not isinstance(event, Tick) or now == T0 or self.sent:
+            return []
+        out = []
+        for limit in (32.0, 6.0):
+            self.sent += 1
+            out.append(Request(station_id="A", correlation_id=f"r{self.sent}",
+                               action="SetChargingProfile", protocol="2.0.1", payload={
+                "evseId": 1, "chargingProfile": {
+                    "id": 1, "stackLevel": 0, "chargingProfilePurpose": "TxDefaultProfile",
+                    "chargingProfileKind": "Absolute", "chargingSchedule": [{
+                        "id": 1, "startSchedule": "2024-01-01T08:00:00Z",
+                        "chargingRateUnit": "A",
+                        "chargingSchedulePeriod": [{"startPeriod": 0, "limit": limit}]}]}}))
+        return out
+
+
+def test_late_requests_reach_a_station_in_the_order_sent() -> None:
+    """OCPP-J sends one CALL at a time: when the first of two requests is answered late, the
+    second (sent right behind it) reaches the station after it, so the station ends with
+    the second's 6 A, not the first's 32 A applied over it."""
+    seed = next(s for s in range(1000)
+                if (lambda u: u[0] < 0.5 <= u[1])(np.random.default_rng(s).random(2)))
+    rows = sessions([("A/1", 0, 2, 20)])
+    r = simulate(small_site(), rows, _TwoInARow(), start=T0, step_s=300,
+                 faults=Faults(late=0.5, late_s=60, seed=seed))
+    assert r.by_action == {"SetChargingProfile": 2}
+    np.testing.assert_array_equal(r.limit_a[0, 2:], 6.0)
 
 
 @settings(max_examples=8)

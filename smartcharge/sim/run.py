@@ -19,7 +19,8 @@ One step, in order (``now`` = the step's start):
 1. stations whose outage starts go offline (``StationDisconnected``; a rebooting one drops
    its TxProfiles), stations whose outage ended come back (``StationConnected``) and send
    what they held back;
-2. late requests that are due are applied and answered; lost ones time out;
+2. late requests that are due are applied and answered, in the order sent (a request
+   sent behind a late one to the same station waits for it); lost ones time out;
 3. meter values of the last step; cars that leave (``TransactionEnded``), cars that arrive
    (``TransactionStarted``, ``ChargingNeeds``), then ``Tick``; every request the strategy
    returns is sent at once, and every answer is fed back until nothing is left;
@@ -319,12 +320,16 @@ def simulate(
             pending.append((due, sent["seq"], "lost", req))
             return
         fate = "ok" if commissioning else faults.fate(rng)
+        # OCPP-J: one CALL at a time per connection, so a request sent while an earlier one
+        # to the same station is still unanswered reaches the station after it, in order
+        ahead = [p[0] for p in pending if p[2] == "late" and p[3].station_id == req.station_id]
         if fate == "lost":
             pending.append((due, sent["seq"], "lost", req))
         elif fate == "rejected":
             queue.append(RequestResult(req.correlation_id, "Rejected"))
-        elif fate == "late":
-            pending.append((now + timedelta(seconds=faults.late_s), sent["seq"], "late", req))
+        elif fate == "late" or ahead:
+            at = now + timedelta(seconds=faults.late_s) if fate == "late" else now
+            pending.append((max([at, *ahead]), sent["seq"], "late", req))
         else:
             queue.append(RequestResult(req.correlation_id, st.apply(req, now)))
 
