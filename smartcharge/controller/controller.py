@@ -235,14 +235,14 @@ def dispatch(site: Site, config: ControllerConfig, state: ControllerState, h: Ho
     last = np.where(np.isnan(last), fb, last)
     if memo is None:
         return _emit(site, config, state, _decide(site, config, h, worst, keys, want, last,
-                                                  sends, check, state))
+                                                  sends, check))
     # the EVSEs counted on one line change the worst-case check: part of the grid's key
     grid = (h.start, h.step_s, h.n_steps, state.grid_limits, tuple(sorted(lines.items())))
     mkey = (tuple(k for k, _ in sends), tuple(keys), worst.tobytes(), want.tobytes(),
             last.tobytes())
     got = memo.get(grid, mkey)
     if got is None:
-        got = _decide(site, config, h, worst, keys, want, last, sends, check, state)
+        got = _decide(site, config, h, worst, keys, want, last, sends, check)
         memo.put(mkey, got)
     return _emit(site, config, state, got, memo)
 
@@ -250,10 +250,10 @@ def dispatch(site: Site, config: ControllerConfig, state: ControllerState, h: Ho
 def _decide(site: Site, config: ControllerConfig, h: Horizon, worst: FloatArray,
             keys: list[str], want: FloatArray, last: FloatArray,
             sends: list[tuple[str, Envelope | None]], check: WorstCaseCheck,
-            state: ControllerState) -> list[tuple[str, Envelope | None]]:
+            ) -> list[tuple[str, Envelope | None]]:
     """What :func:`dispatch` sends (in order) after the fallback ``sends``: a function of the
     grid, the worst case, the desired (``want``) and last-sent (``last``) envelopes of
-    ``keys`` on the grid (``state`` only sets up ``check`` when it is not given)."""
+    ``keys`` on the grid, gated by ``check``."""
     broken = check.broken(worst)
     unsafe = bool(broken)
     row = {k: i for i, k in enumerate(site.keys)}

@@ -350,6 +350,19 @@ def simulate(
     if site.price is not None:  # the tariff, once, before anything else
         queue.append(TariffUpdate(tuple(zip(
             (start + k * dt for k in range(T)), site.prices(start, step_s, T), strict=True))))
+    def offer(at: datetime, idx: IntArray) -> tuple[FloatArray, FloatArray, FloatArray]:
+        """The limits [A], pilots [A] and power offered [W] to the cars at ``at``."""
+        lim = np.array([stations[where[i][0]].limit_a(where[i][1], at) for i in idx])
+        pil = np.empty_like(lim)
+        for j, i in enumerate(idx.tolist()):
+            e = evse_by_id[kept[i].evse]
+            pil[j] = pilots.pilot(e.id, lim[j:j + 1],
+                                  max_a=e.max_current_a if e.max_current_a is not None
+                                  else math.inf,
+                                  min_a=e.min_current_a or 0.0)[0]
+        car = np.where(pil < vehicles.min_current_a - 1e-9, 0.0, pil)
+        return lim, pil, car * wpa[idx] * share[idx]
+
     for k in range(T):
         now = start + k * dt
         # 1. outages
@@ -404,20 +417,6 @@ def simulate(
         # 4. the cars draw
         if active:
             idx = np.array(sorted(active), dtype=np.int64)
-
-            def offer(at: datetime, idx: IntArray) -> tuple[FloatArray, FloatArray, FloatArray]:
-                """The limits [A], pilots [A] and power offered [W] to the cars at ``at``."""
-                lim = np.array([stations[where[i][0]].limit_a(where[i][1], at) for i in idx])
-                pil = np.empty_like(lim)
-                for j, i in enumerate(idx.tolist()):
-                    e = evse_by_id[kept[i].evse]
-                    pil[j] = pilots.pilot(e.id, lim[j:j + 1],
-                                          max_a=e.max_current_a if e.max_current_a is not None
-                                          else math.inf,
-                                          min_a=e.min_current_a or 0.0)[0]
-                car = np.where(pil < vehicles.min_current_a - 1e-9, 0.0, pil)
-                return lim, pil, car * wpa[idx] * share[idx]
-
             # the instant the step starts (a profile's change there may lag on a station's
             # clock: what the cars draw then is checked against the limits too) ...
             start_w[idx, k] = np.minimum(offer(now, idx)[2], fleet.accept_w(idx))
