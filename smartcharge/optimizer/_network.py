@@ -248,6 +248,9 @@ class Network:
             self._add_constraint(problem, c)
         self.has_constraints = self.n_tree < self.N
         self._rows: dict[float, list[Rows]] = {}
+        self._active: list[IntArray | None] | None = None
+        self.ancestors_cache: list[tuple[list[Rows], list[list[tuple[int, int]]]]] = []
+        """(rows, ancestors) pairs of :func:`smartcharge.optimizer._repair.ancestors`."""
 
     def _add_constraint(self, problem: Source, c: Any) -> None:
         """A :class:`~smartcharge.optimizer.problem.CurrentConstraint` as one more node:
@@ -277,6 +280,21 @@ class Network:
         self.base_under.append(False)
 
     # ---- derived quantities ----------------------------------------------------------------
+
+    def active_members(self, n: int) -> IntArray | None:
+        """Positions in ``members[n]`` of the EVSEs with a session, or ``None`` when every
+        member has one (cached). An EVSE without a session draws nothing, so a row's value
+        over these columns is its value over all of them; a re-plan of a 54-EVSE site with
+        20 cars computes its rows' values on 20 columns instead of 54."""
+        if self._active is None:
+            used = np.zeros(self.E, dtype=bool)
+            used[self.sess_evse] = True
+            act: list[IntArray | None] = []
+            for m in self.members:
+                k = np.flatnonzero(used[m])
+                act.append(None if len(k) == len(m) else k)
+            self._active = act
+        return self._active[n]
 
     def evse_power(self, session_power: FloatArray) -> FloatArray:
         """Power (E, T) [W] per EVSE: the sum of its sessions' powers."""
@@ -333,22 +351,15 @@ class Network:
     def _node_rows(self, n: int, max_chord_deg: float) -> Rows:
         m = len(self.members[n])
         base = self.base_w if self.base_under[n] else np.zeros(self.T)
-        coefs: list[FloatArray] = []
+        coefs: list[FloatArray] = []  # blocks of rows (k x m) and their right-hand sides
         rhss: list[FloatArray] = []
-        seen: set[tuple[bytes, bytes]] = set()
-
-        def add(c: FloatArray, r: FloatArray) -> None:
-            key = (np.round(c, 12).tobytes(), np.round(r, 9).tobytes())
-            if key not in seen:
-                seen.add(key)
-                coefs.append(c)
-                rhss.append(r)
-
         v2x = self.evse_v2x[self.members[n]]
         if np.any(np.isfinite(self.power_limit[n])):
-            add(np.ones(m), self.power_limit[n] - base)
+            coefs.append(np.ones((1, m)))
+            rhss.append((self.power_limit[n] - base)[None, :])
         if v2x.any() and np.any(np.isfinite(self.export_limit[n])):
-            add(-np.ones(m), self.export_limit[n] + base)  # V2X: the exported power
+            coefs.append(-np.ones((1, m)))  # V2X: the exported power
+            rhss.append((self.export_limit[n] + base)[None, :])
         limit = self.current_limit[n]
         if np.any(np.isfinite(limit)):
             for k in range(3):
@@ -357,17 +368,34 @@ class Network:
                 # a discharging EVSE's current flows the other way: its phasor's opposite
                 # joins the cone the polygon must cover
                 cone = np.concatenate([c, -c[v2x]]) if v2x.any() else c
-                for psi, cos_half in _chords(cone, b if self.base_under[n] else 0j,
-                                             max_chord_deg):
-                    rot = np.exp(-1j * psi)
-                    add((c * rot).real.copy(), limit * cos_half - (b * rot).real * base)
+                chords = _chords(cone, b if self.base_under[n] else 0j, max_chord_deg)
+                if not chords:
+                    continue
+                psi = np.array([x[0] for x in chords])
+                cos_half = np.array([x[1] for x in chords])
+                rot = np.exp(-1j * psi)
+                coefs.append((c[None, :] * rot[:, None]).real)
+                rhss.append(limit[None, :] * cos_half[:, None]
+                            - (b * rot).real[:, None] * base[None, :])
         if not coefs:
             return Rows(np.zeros((0, m)), np.zeros((0, self.T)), np.zeros(self.T, dtype=bool))
-        coef = np.stack(coefs)
-        rhs = np.stack(rhss)
+        coef = np.concatenate(coefs)
+        rhs = np.concatenate(rhss)
+        # one row per distinct (coefficients, right-hand side), first occurrence kept
+        ck = np.round(coef, 12)
+        rk = np.round(rhs, 9)
+        seen: set[tuple[bytes, bytes]] = set()
+        keep: list[int] = []
+        for i in range(len(coef)):
+            key = (ck[i].tobytes(), rk[i].tobytes())
+            if key not in seen:
+                seen.add(key)
+                keep.append(i)
+        if len(keep) < len(coef):
+            coef, rhs = coef[keep], rhs[keep]
         rhs = np.where(np.isnan(rhs), np.inf, rhs)
         forced = np.any(rhs < 0, axis=0)
-        return Rows(coef, rhs, forced)
+        return Rows(np.ascontiguousarray(coef), np.ascontiguousarray(rhs), forced)
 
 
 def _chords(c: ComplexArray, b: complex, max_chord_deg: float) -> list[tuple[float, float]]:

@@ -69,7 +69,11 @@ def _row_values(net: Network, rows: Rows, n: int, ep: FloatArray) -> FloatArray:
     (tens of rows, tens of EVSEs, hundreds of steps) and a multi-threaded BLAS made them
     60x slower on a loaded 2-core machine (32 ms against 0.56 ms for 36 x 54 x 288); a
     library cannot set the BLAS threads of its caller's process."""
-    return np.asarray(np.einsum("rm,mt->rt", rows.coef, ep[net.members[n]]),
+    k = net.active_members(n)
+    if k is None:
+        return np.asarray(np.einsum("rm,mt->rt", rows.coef, ep[net.members[n]]),
+                          dtype=np.float64)
+    return np.asarray(np.einsum("rm,mt->rt", rows.coef[:, k], ep[net.members[n][k]]),
                       dtype=np.float64)
 
 
@@ -119,19 +123,25 @@ def make_safe(
     # minimum current: 0 or at least the minimum (values within 1e-9 of it snap to it)
     mn = net.sess_min_w[:, None]
     near = (sp > 0) & (sp < mn) & (sp >= mn * (1 - 1e-9))
-    sp = np.where(near, np.broadcast_to(mn, sp.shape), sp)
+    snapped = bool(near.any())
+    if snapped:
+        sp = np.where(near, np.broadcast_to(mn, sp.shape), sp)
     sp = np.where((sp > 0) & (sp < mn), 0.0, sp)
     ep = net.evse_power(sp)
     # nodes, children first: a row broken now (negative coefficients) zeroes the subtree;
     # constraint sets (not a tree: zeroing one's members can break another's row through a
     # negative coefficient) repeat the pass until none is broken: each repeat zeroes more,
-    # and all-zero meets every row, so it ends
+    # and all-zero meets every row, so it ends. Where nothing was raised (no snap) and a
+    # node's rows have no negative coefficient, setting powers to 0 only lowered every row
+    # value from one that held: no row of it can be broken, so it is not checked again.
     again = True
     while again:
         again = False
         for n in net.order.tolist():
             r = rows[n]
             if r.coef.shape[0] == 0 or len(net.members[n]) == 0:
+                continue
+            if not snapped and not net.has_constraints and not (r.coef < 0.0).any():
                 continue
             bad_t = _broken(_row_values(net, r, n, ep), r.rhs).any(axis=0)
             if bad_t.any():
@@ -157,7 +167,19 @@ def fallback_plan(net: Network, rows: list[Rows], allowed: BoolArray) -> FloatAr
 
 def ancestors(net: Network, rows: list[Rows]) -> list[list[tuple[int, int]]]:
     """For each EVSE: the nodes above it and the constraint sets naming it that have rows,
-    with its column in their rows."""
+    with its column in their rows (cached on ``net`` for this very ``rows`` list: the
+    repair, the win-back and the re-solve's fixings of one plan ask for it several
+    times)."""
+    cache = net.ancestors_cache
+    for got_rows, got in cache:
+        if got_rows is rows:
+            return list(got)
+    anc = _ancestors(net, rows)
+    cache.append((rows, anc))
+    return list(anc)
+
+
+def _ancestors(net: Network, rows: list[Rows]) -> list[list[tuple[int, int]]]:
     pos = [dict(zip(net.members[n].tolist(), range(len(net.members[n])), strict=True))
            for n in range(net.N)]
     anc: list[list[tuple[int, int]]] = []
@@ -194,56 +216,66 @@ def win_back(
         _row_values(net, rows[n], n, ep) if rows[n].coef.shape[0] else np.zeros((0, net.T))
         for n in range(net.N)
     ]
+    # what each row may still take before _broken calls it broken
+    slack = [r.rhs + _REL * (np.abs(r.rhs) + 1.0) - v for r, v in zip(rows, lhs, strict=True)]
+    evse_room = net.evse_max_w * (1 + 1e-12)
     energy = (sp * net.frac).sum(axis=1) * net.dt_h
     dt = net.dt_h
     for s in np.flatnonzero(dropped.any(axis=1)).tolist():
         e = int(net.sess_evse[s])
         mn = float(net.sess_min_w[s])
-        for t in np.flatnonzero(dropped[s]).tolist():
-            short = net.need_wh[s] - energy[s]
-            if short <= 1e-6 or not allowed[s, t] or sp[s, t] > 0:
-                continue
-            gain = mn * net.frac[s, t] * dt
-            excess = gain - short
-            if excess <= 0:  # the usual case: one step changes (same test, fewer arrays)
-                if ep[e, t] + mn > net.evse_max_w[e] * (1 + 1e-12) or any(
-                    _broken(lhs[n][:, t] + rows[n].coef[:, p] * mn, rows[n].rhs[:, t]).any()
-                    for n, p in anc[e]
-                ):
+        steps = np.flatnonzero(dropped[s] & allowed[s] & (sp[s] <= 0))
+        if len(steps) == 0:
+            continue
+        # whether turning each step on at the minimum keeps the EVSE and every row above it:
+        # one test for all of the session's steps (turning one on changes no other step's
+        # column, and the session's own steps lowered below are never among these)
+        fits = ep[e, steps] + mn <= evse_room[e]
+        for n, p in anc[e]:
+            c = rows[n].coef[:, p:p + 1] * mn
+            fits &= ~np.any(c > slack[n][:, steps], axis=0)
+        need = float(net.need_wh[s])
+        gains = (mn * net.frac[s, steps] * dt).tolist()
+        for i, t in enumerate(steps.tolist()):
+            short = need - float(energy[s])
+            if short <= 1e-6:
+                break
+            excess = gains[i] - short
+            if excess <= 0:  # the usual case: one step changes
+                if not fits[i]:
                     continue
                 for n, p in anc[e]:
-                    lhs[n][:, t] += rows[n].coef[:, p] * mn
+                    d = rows[n].coef[:, p] * mn
+                    lhs[n][:, t] += d
+                    slack[n][:, t] -= d
                 sp[s, t] += mn
                 ep[e, t] += mn
                 energy[s] = float((sp[s] * net.frac[s]).sum() * dt)
                 continue
+            # more than the need: the excess comes off the latest steps above the minimum
             change = {t: mn}
-            if excess > 0:
-                for u in np.flatnonzero(sp[s] > mn)[::-1].tolist():
-                    if excess <= 0:
-                        break
-                    room = (sp[s, u] - mn) * net.frac[s, u] * dt
-                    take = min(room, excess)
-                    change[u] = sp[s, u] - take / (net.frac[s, u] * dt)
-                    excess -= take
-                if excess > 1e-9:
-                    continue
-            steps = np.array(sorted(change), dtype=np.int64)
-            delta = np.array([change[k] - sp[s, k] for k in steps.tolist()])
-            if np.any(ep[e, steps] + delta > net.evse_max_w[e] * (1 + 1e-12)):
-                continue
-            ok = True
-            for n, p in anc[e]:
-                new = lhs[n][:, steps] + rows[n].coef[:, p:p + 1] * delta[None, :]
-                if _broken(new, rows[n].rhs[:, steps]).any():
-                    ok = False
+            for u in np.flatnonzero(sp[s] > mn)[::-1].tolist():
+                if excess <= 0:
                     break
-            if not ok:
+                room = (sp[s, u] - mn) * net.frac[s, u] * dt
+                take = min(room, excess)
+                change[u] = sp[s, u] - take / (net.frac[s, u] * dt)
+                excess -= take
+            if excess > 1e-9:
+                continue
+            idx = np.array(sorted(change), dtype=np.int64)
+            delta = np.array([change[k] - sp[s, k] for k in idx.tolist()])
+            if np.any(ep[e, idx] + delta > evse_room[e]):
+                continue
+            if any(np.any(rows[n].coef[:, p:p + 1] * delta[None, :] > slack[n][:, idx])
+                   for n, p in anc[e]):
                 continue
             for n, p in anc[e]:
-                lhs[n][:, steps] += rows[n].coef[:, p:p + 1] * delta[None, :]
-            sp[s, steps] += delta
-            ep[e, steps] += delta
+                d2 = rows[n].coef[:, p:p + 1] * delta[None, :]
+                lhs[n][:, idx] += d2
+                slack[n][:, idx] -= d2
+            sp[s, idx] += delta
+            ep[e, idx] += delta
             energy[s] = float((sp[s] * net.frac[s]).sum() * dt)
     return sp
 
@@ -322,3 +354,55 @@ def allowed_mask_any(net: Network, rows: list[Rows]) -> BoolArray:
     """(S, T): True where no node above the session's EVSE is forced off at that step
     (the site load alone breaks one of its rows)."""
     return np.asarray(~forced_off(net, rows)[net.sess_evse], dtype=bool)
+
+
+def unstrand(net: Network, rows: list[Rows], sp: FloatArray) -> FloatArray:
+    """Re-planning stage (only the first step is applied): no session is left with a
+    remainder it can never get.
+
+    A session still plugged in after the first step, whose need after that step would be
+    more than 0 but less than one step at its minimum (57 Wh against 104 Wh at 6 A, 208 V
+    and 5-minute steps), can never be served: every later step is either off or at least
+    the minimum, and the plan may not exceed the need. Its first step is raised to serve
+    the whole need if its maximum, its EVSE's and every row at that step allow; else it is
+    lowered (never below the minimum) so that exactly one step at the minimum is left,
+    which a later re-plan can give. A change is kept only if every row still holds at the
+    first step (lowering can break a row through a negative coefficient), so the result
+    stays safe. Only sessions with nothing planned after the first step are changed (the
+    usual case: whatever is planned later is at least one minimum step).
+    """
+    if net.T < 2:
+        return sp
+    dt = net.dt_h
+    f0 = net.frac[:, 0]
+    p0 = sp[:, 0]
+    wh0 = f0 * dt
+    left = net.need_wh - p0 * wh0  # need after the first step [Wh]
+    mstep = net.sess_min_w * dt  # one whole step at the minimum [Wh]
+    later = (net.frac[:, 1:].sum(axis=1) > 0) & ~(sp[:, 1:] > 0).any(axis=1)
+    cand = np.flatnonzero((p0 > 0) & later & (left > 1e-6) & (left < mstep - 1e-6)
+                          & (f0 > 0))
+    if len(cand) == 0:
+        return sp
+    out: FloatArray = sp.copy()
+    ep = net.evse_power(out)
+    for s in cand.tolist():
+        e = int(net.sess_evse[s])
+        full = float(net.need_wh[s] / wh0[s])  # the whole need in the first step [W]
+        low = float((net.need_wh[s] - mstep[s]) / wh0[s])  # one minimum step left [W]
+        tries = [full] if full <= net.sess_max_w[s] else []
+        if low >= net.sess_min_w[s]:
+            tries.append(low)
+        for p in tries:
+            new_ep = ep[:, 0].copy()
+            new_ep[e] += p - out[s, 0]
+            if new_ep[e] > net.evse_max_w[e] * (1 + 1e-12) or any(
+                _broken(np.einsum("rm,m->r", rows[n].coef, new_ep[net.members[n]]),
+                        rows[n].rhs[:, 0]).any()
+                for n in range(net.N) if rows[n].coef.shape[0]
+            ):
+                continue
+            out[s, 0] = p
+            ep[:, 0] = new_ep
+            break
+    return out

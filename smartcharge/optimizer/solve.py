@@ -84,6 +84,7 @@ from smartcharge.optimizer._repair import (
     first_status,
     repair,
     safe_fallback,
+    unstrand,
     win_back_stage,
 )
 from smartcharge.optimizer._site import uses_site_model
@@ -270,7 +271,8 @@ def replan(
     return _optimize(problem, objective, time_limit_s=time_limit_s, max_chord_deg=10.0,
                      win_back_energy=True, max_lp_rounds=max_lp_rounds, resolve_share=1e-3,
                      lp_path="auto", solver=solver, min_current="repair", method="lp",
-                     grid=grid, far_chord_deg=None, node_rows=node_rows, warm=warm)
+                     grid=grid, far_chord_deg=None, node_rows=node_rows, warm=warm,
+                     first_step_only=True)
 
 
 def _optimize(
@@ -280,6 +282,7 @@ def _optimize(
     min_current: Literal["repair", "mip"], method: Literal["lp", "flow", "auto", "tree"],
     grid: Literal["all", "mpc"] | Sequence[tuple[float, float]],
     far_chord_deg: float | None, node_rows: Literal["all", "lazy"], warm: LazyRows | None,
+    first_step_only: bool = False,
 ) -> tuple[Plan, LazyRows | None]:
     """:func:`optimize`, and the lazy rows' state for the next re-plan (:func:`replan`)."""
     if node_rows not in ("all", "lazy"):
@@ -377,7 +380,9 @@ def _optimize(
     t3 = time.perf_counter()
     if status is not SolverStatus.OPTIMAL:
         msg += f"; minimum-current repair, {again.rounds} LP round(s)"
-    return Plan(problem, again.plan.sp, status,
+    # a re-plan applies only the first step: leave no session a remainder it can never get
+    sp = unstrand(net, rows, again.plan.sp) if first_step_only else again.plan.sp
+    return Plan(problem, sp, status,
                 Timings(build=t1 - t0, solve=solve_s, extract=t3 - t2 - again.solve_s),
                 tried + msg), new_warm
 
@@ -573,23 +578,41 @@ def _fixings(
         ]
         e_lb = energy_wh(net, lb_sp)
         anc = ancestors(net, rows)
-        for j in cand.tolist():
-            s, t = int(vs[j]), int(vt[j])
-            if cap[s] >= net.need_wh[s] and not dropped[s, t]:
-                continue
+        need = net.need_wh
+        # sessions one after the other (cand is sorted by session); within a session each
+        # step is one column, so promoting one step changes no other step's test: the
+        # EVSE and row tests of all its candidate steps are made at once
+        bounds = np.flatnonzero(np.diff(vs[cand])) + 1
+        for js in np.split(cand, bounds):
+            s = int(vs[js[0]])
             e = int(net.sess_evse[s])
-            add = float(mn[j])
-            if e_lb[s] + add * wh[j] > net.need_wh[s] or ep[e, t] + add > net.evse_max_w[e]:
-                continue
-            if any(np.any(load[n][:, t] + pos[n][:, k] * add > room[n][:, t])
-                   for n, k in anc[e]):
-                continue
+            ts = vt[js]
+            add = mn[js]
+            fits = ep[e, ts] + add <= net.evse_max_w[e]
             for n, k in anc[e]:
-                load[n][:, t] += pos[n][:, k] * add
-            ep[e, t] += add
-            e_lb[s] += add * wh[j]
-            cap[s] += mx[j] * wh[j]
-            lb[j] = add
-            lift[j] = True
+                fits &= ~np.any(load[n][:, ts] + pos[n][:, k:k + 1] * add[None, :]
+                                > room[n][:, ts], axis=0)
+            drop_s = dropped[s, ts].tolist()
+            gain = (add * wh[js]).tolist()
+            capg = (mx[js] * wh[js]).tolist()
+            ok = fits.tolist()
+            cap_s, e_s, need_s = float(cap[s]), float(e_lb[s]), float(need[s])
+            took: list[int] = []
+            for i in range(len(js)):
+                if (cap_s >= need_s and not drop_s[i]) or not ok[i] or e_s + gain[i] > need_s:
+                    continue
+                e_s += gain[i]
+                cap_s += capg[i]
+                took.append(i)
+            if not took:
+                continue
+            ti = np.asarray(took, dtype=np.int64)
+            jt, tt, at = js[ti], ts[ti], add[ti]
+            for n, k in anc[e]:
+                load[n][:, tt] += pos[n][:, k:k + 1] * at[None, :]
+            ep[e, tt] += at
+            e_lb[s], cap[s] = e_s, cap_s
+            lb[jt] = at
+            lift[jt] = True
     ub = np.where(on | lift, mx, 0.0)
     return lb, ub
