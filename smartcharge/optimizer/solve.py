@@ -579,11 +579,18 @@ def _fixings(
         e_lb = energy_wh(net, lb_sp)
         anc = ancestors(net, rows)
         need = net.need_wh
+        # candidates the loop below would skip anyway (cap and e_lb only grow): a session
+        # already able to carry its need (a step the repair dropped still counts), or a
+        # step whose minimum alone would put the session over its need
+        js0, ss0 = cand, vs[cand]
+        drop0 = dropped[ss0, vt[js0]]
+        cand = cand[((cap[ss0] < need[ss0]) | drop0)
+                    & (e_lb[ss0] + mn[js0] * wh[js0] <= need[ss0])]
         # sessions one after the other (cand is sorted by session); within a session each
         # step is one column, so promoting one step changes no other step's test: the
         # EVSE and row tests of all its candidate steps are made at once
         bounds = np.flatnonzero(np.diff(vs[cand])) + 1
-        for js in np.split(cand, bounds):
+        for js in np.split(cand, bounds) if len(cand) else []:
             s = int(vs[js[0]])
             e = int(net.sess_evse[s])
             ts = vt[js]
