@@ -22,7 +22,7 @@ from smartcharge.optimizer.problem import Objective
 
 __all__ = [
     "EPS_EARLY", "LpModel", "RowBuilder", "build_lp", "energy_value", "objective_scale",
-    "solve_model",
+    "solve_model", "urgency",
 ]
 
 FloatArray = npt.NDArray[np.float64]
@@ -66,6 +66,16 @@ class LpModel:
         raw = np.zeros((net.S, net.T))
         raw[self.vs, self.vt] = x[: len(self.vs)]
         return raw
+
+
+def urgency(net: Network, allowed: BoolArray) -> FloatArray:
+    """(S,) each session's need over its maximum power times its plugged-in hours where it
+    may charge, in [0, 1] (1: it needs every one of them at full power; 0: no such hour)."""
+    hours = (net.frac * allowed).sum(axis=1) * net.dt_h
+    full = net.sess_max_w * hours  # [Wh]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        u = np.where(full > 0, net.need_wh / full, 0.0)
+    return np.asarray(np.clip(u, 0.0, 1.0), dtype=np.float64)
 
 
 def objective_scale(net: Network) -> float:
@@ -317,7 +327,10 @@ def build_lp(
         obj.cost * net.price[vt] / 1000.0 + obj.co2_per_kg * net.co2[vt] / 1e6
     ) * scale
     if obj.early:
-        c_p = c_p + wh_per_w * EPS_EARLY * (vt + 1) / T
+        early = wh_per_w * EPS_EARLY * (vt + 1) / T
+        if obj.urgency > 0:
+            early = early * (1.0 + obj.urgency * urgency(net, allowed)[vs])
+        c_p = c_p + early
     active = np.flatnonzero(allowed.any(axis=1))
     K, c_y, ub_y = tiers(net, obj, active)
     ns = len(active)

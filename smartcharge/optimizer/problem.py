@@ -528,6 +528,15 @@ class Objective(_Part):
         Number of equal shares of need for the fairness bonus (>= 1).
     early
         Charge early when everything else ties.
+    urgency
+        Weight of each session's urgency in that tie-break (>= 0; 0: every session alike).
+        A session's "charge early" term is multiplied by ``1 + urgency * u``, where ``u`` is
+        the share of its plugged-in time it needs at its maximum power (its need over its
+        maximum times its hours, at most 1): among plans that tie on everything else, the
+        sessions with the least slack charge first, the rest later. It changes no plan's
+        energy, cost or fairness, only which of equally good plans is chosen; in a
+        re-planning loop that choice is what is applied. :func:`~smartcharge.optimizer.replan`
+        uses 4 (docs/optimizer.md).
     degradation_per_kwh
         Battery wear [currency/kWh] charged on every kWh a V2X session discharges, so that
         discharging pays only when the price spread covers it (no pointless cycling).
@@ -539,6 +548,7 @@ class Objective(_Part):
     fairness: Annotated[float, Field(ge=0, lt=0.5)] = 0.01
     tiers: Annotated[int, Field(ge=1, le=20)] = 4
     early: bool = True
+    urgency: NonNegFloat = 0.0
     degradation_per_kwh: NonNegFloat = 0.02
 
 
