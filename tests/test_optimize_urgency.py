@@ -1,5 +1,5 @@
 """The charge-early tie-break weighted by urgency (``Objective.urgency``), ``replan``'s
-default objective, and the MPC grid's blocks."""
+default objective, and its grid's blocks."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 
 from smartcharge.errors import InvalidProblemError
 from smartcharge.optimizer import Objective, Problem, optimize, verify
-from smartcharge.optimizer._coarse import DEFAULT_GRID, block_starts
+from smartcharge.optimizer._coarse import REPLAN_GRID, block_starts
 from smartcharge.optimizer._model import urgency
 from smartcharge.optimizer._repair import allowed_mask
 from smartcharge.optimizer.solve import REPLAN_OBJECTIVE, replan
@@ -86,8 +86,8 @@ def test_the_min_cost_flow_does_not_take_an_urgency_weighted_objective() -> None
         optimize(_two_cars(), Objective(urgency=1.0), method="flow")
 
 
-def test_the_mpc_grid_is_steps_for_half_an_hour_quarters_to_two_hours_then_hours() -> None:
-    starts = block_starts(288, 300.0, DEFAULT_GRID)  # a day of 5-minute steps
+def test_replans_grid_is_steps_for_half_an_hour_quarters_to_two_hours_then_hours() -> None:
+    starts = block_starts(288, 300.0, REPLAN_GRID)  # a day of 5-minute steps
     assert starts[:7].tolist() == [0, 1, 2, 3, 4, 5, 6]  # 30 min of single steps
     assert starts[6:13].tolist() == [6, 9, 12, 15, 18, 21, 24]  # quarters to 2 h
     assert np.all(np.diff(starts[12:]) == 12)  # hours after that

@@ -306,8 +306,8 @@ class ControllerConfig(_Part):
         lookahead). ``False`` (for comparison only): every re-plan is sent as solved.
     grid
         The optimizer's time grid (:func:`smartcharge.optimizer.optimize`'s ``grid``):
-        ``"mpc"`` (default: every step for the first half hour, 15-minute blocks up to
-        two hours, hours after that; the plan is still exact at every step), ``"all"`` (one LP
+        ``"mpc"`` (default: every step for the first hour, 15-minute blocks up to four
+        hours, hours after that; the plan is still exact at every step), ``"all"`` (one LP
         column per step), or ``(until [s from the start], block length [s])`` pairs.
     solver
         The optimizer's LP solver (``optimize``'s ``solver``): ``"auto"`` (default: GLOP

@@ -3,8 +3,9 @@
 A model-predictive controller applies only the first step of each plan, and re-plans
 before the later steps come; those steps only need to be good enough to tell what the
 first one should be. :func:`block_starts` groups the horizon's steps into blocks that grow
-with the distance from now (by default: every step for the first half hour, 15 minutes up to
-two hours, then an hour), and :func:`coarsen` makes the arrays of a
+with the distance from now (by default: every step for the first hour, 15 minutes up to
+four hours, then an hour; :func:`~smartcharge.optimizer.replan`'s: half an hour, two hours,
+then an hour), and :func:`coarsen` makes the arrays of a
 :class:`~smartcharge.optimizer._network.Network` on those blocks, so the LP has one power
 column per session and block instead of per step:
 
@@ -31,18 +32,23 @@ import numpy.typing as npt
 
 from smartcharge.optimizer._network import Network, Rows
 
-__all__ = ["DEFAULT_GRID", "block_starts", "coarsen", "expand"]
+__all__ = ["DEFAULT_GRID", "REPLAN_GRID", "block_starts", "coarsen", "expand"]
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
-DEFAULT_GRID: tuple[tuple[float, float], ...] = ((1800.0, 0.0), (2 * 3600.0, 900.0),
+DEFAULT_GRID: tuple[tuple[float, float], ...] = ((3600.0, 0.0), (4 * 3600.0, 900.0),
                                                   (math.inf, 3600.0))
 """``(until [s from the horizon's start], block length [s])``: blocks of one step (0) for
-the first half hour, of 15 minutes up to two hours, of an hour after that. Measured
-against the earlier one hour / four hours (Caltech weeks, ``replan``, 5-minute steps): a
-re-plan 20-35 % faster, delivering 75.910 against 75.702 % (2019-03-04) and 77.081
-against 76.291 % (2019-03-18) at 20 kW, with ``urgency=4`` both (docs/optimizer.md)."""
+the first hour, of 15 minutes up to four hours, of an hour after that (``grid="mpc"``)."""
+
+REPLAN_GRID: tuple[tuple[float, float], ...] = ((1800.0, 0.0), (2 * 3600.0, 900.0),
+                                                 (math.inf, 3600.0))
+""":func:`~smartcharge.optimizer.replan`'s default grid: one step for the first half hour,
+15 minutes up to two hours, an hour after that. Measured against :data:`DEFAULT_GRID`
+(Caltech weeks, ``replan``, 5-minute steps, with ``urgency=4`` both): a re-plan 20-35 %
+faster, delivering 75.910 against 75.702 % (2019-03-04) and 77.081 against 76.291 %
+(2019-03-18) at 20 kW (docs/optimizer.md)."""
 
 
 def block_starts(n_steps: int, step_s: float, grid: Sequence[tuple[float, float]]) -> IntArray:

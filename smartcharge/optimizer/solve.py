@@ -69,7 +69,7 @@ import numpy as np
 import numpy.typing as npt
 
 from smartcharge.errors import InvalidProblemError
-from smartcharge.optimizer._coarse import DEFAULT_GRID, block_starts, coarsen, expand
+from smartcharge.optimizer._coarse import DEFAULT_GRID, REPLAN_GRID, block_starts, coarsen, expand
 from smartcharge.optimizer._flow import flow_applicable, solve_flow
 from smartcharge.optimizer._lazy import LazyRows, initial_rows, solve_lazy, tight_rows
 from smartcharge.optimizer._lp import SolverName
@@ -179,7 +179,7 @@ def optimize(
         energy checked against a proven bound, not optimal under congestion).
     grid
         The LP's time grid. ``"all"``: every step. ``"mpc"``: every step for the first
-        half hour, 15-minute blocks up to two hours, hours after that
+        hour, 15-minute blocks up to four hours, hours after that
         (:data:`~smartcharge.optimizer._coarse.DEFAULT_GRID`); or a sequence of ``(until
         [s from the start], block length [s])``. With blocks the LP is smaller (one
         column per session and block) and its view of later steps approximate (see
@@ -245,7 +245,7 @@ Caltech weeks at 20 kW it delivered 75.910 % against 75.735 % without (2019-03-0
 
 def replan(
     problem: Problem, warm: LazyRows | None = None, objective: Objective | None = None, *,
-    grid: Literal["all", "mpc"] | Sequence[tuple[float, float]] = "mpc",
+    grid: Literal["all", "mpc"] | Sequence[tuple[float, float]] = REPLAN_GRID,
     node_rows: Literal["all", "lazy"] = "lazy", solver: SolverName = "auto",
     time_limit_s: float | None = None, max_lp_rounds: int = 3,
 ) -> tuple[Plan, LazyRows | None]:
@@ -266,7 +266,12 @@ def replan(
         As for :func:`optimize`; when ``None``, :data:`REPLAN_OBJECTIVE` (the default
         weights with ``urgency=4``: sessions with the least slack charge first among
         equally good plans).
-    grid, node_rows, solver, time_limit_s
+    grid
+        As for :func:`optimize`; by default
+        :data:`~smartcharge.optimizer._coarse.REPLAN_GRID` (every step for the first half
+        hour, 15-minute blocks up to two hours, hours after that), coarser than
+        ``"mpc"``.
+    node_rows, solver, time_limit_s
         As for :func:`optimize`.
     max_lp_rounds
         As for :func:`optimize`, but 3 by default (two re-solves at most): with lazy rows
