@@ -29,8 +29,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from smartcharge.optimizer._network import Network, Rows
-from smartcharge.optimizer._repair import make_safe
+from smartcharge.optimizer._network import Network
 
 __all__ = [
     "FlowGraph", "ancestors_by_depth", "augment", "energy_bound_wh", "flow_graph",
@@ -143,10 +142,13 @@ def augment(g: FlowGraph, flows: IntArray, cap: IntArray) -> IntArray | None:
 
 def arc_rank(net: Network, g: FlowGraph, step_cost: FloatArray) -> IntArray:
     """Rank of each session arc: 0 a whole step at or below the median cost of the
-    session arcs' steps, 1 a dearer whole step, 2 a partly plugged step."""
+    session arcs' steps, 1 a dearer whole step, 2 a step plugged in at least half of it,
+    3 a step plugged in less."""
     cost_vt = step_cost[g.vt]
     rank = np.where(cost_vt <= (np.median(cost_vt) if len(g.vt) else 0.0), 0, 1)
-    rank[net.frac[g.vs, g.vt] < 1.0] = 2
+    frac = net.frac[g.vs, g.vt]
+    rank[frac < 1.0] = 2
+    rank[frac < 0.5] = 3
     return rank.astype(np.int64)
 
 
@@ -168,9 +170,9 @@ def staged_flow(
     need_cap = g.cap[-S:]
     rank = arc_rank(net, g, step_cost)
     flows: IntArray = np.zeros(len(g.tail), dtype=np.int64)
-    passes = [(level, r) for level in levels for r in (0, 1)] + [(1.0, 2)]
+    passes = [(level, r) for level in levels for r in (0, 1)] + [(1.0, 2), (1.0, 3)]
     for level, r in passes:
-        if r < 2 and not (rank == r).any():
+        if r < 3 and not (rank == r).any():
             continue
         cap = g.cap.copy()
         cap[-S:] = need_cap if level >= 1.0 else np.minimum(
@@ -238,27 +240,36 @@ def _node_sums(group: IntArray, sp: FloatArray, n_nodes: int) -> FloatArray:
 def shed_partial(
     net: Network, limits: FloatArray, sp: FloatArray, partial: BoolArray
 ) -> FloatArray:
-    """Session power (S, T) [W] with the ``partial`` entries (partly plugged steps) scaled
-    down where a node is over its limit (N, T) [W], deepest nodes first, each node's by
-    one factor per step; the whole-step entries are left alone (a node whose whole-step
-    load alone is over its limit stays over it: :func:`make_safe` then scales it).
+    """Session power (S, T) [W] with the ``partial`` entries (partly plugged steps)
+    lowered where a node is over its limit (N, T) [W], deepest nodes first, the least
+    plugged-in first (they deliver the least energy per W of the node); the whole-step
+    entries are left alone (a node whose whole-step load alone is over its limit stays
+    over it: :func:`make_safe` then scales it).
 
     The flow of :func:`staged_flow` counts ``p * frac`` at a node in a partly plugged
     step; its power ``p = e / (frac * dt)`` puts ``p`` there, possibly over the limit.
     """
-    anc = ancestors_by_depth(net)
+    T = net.T
     out: FloatArray = sp.copy()
+    ps, pt = np.nonzero(partial & (sp > 0))
+    if len(ps) == 0:
+        return out
     fin = np.isfinite(limits)
     lim = np.where(fin, limits, 0.0)
-    for g in anc[::-1]:
-        load = _node_sums(g, out, net.N)
-        part = _node_sums(g, np.where(partial, out, 0.0), net.N)
-        over = np.where(fin, load - lim, 0.0)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            beta = np.where((over > 0) & (part > 0),
-                            np.clip(1.0 - over / part, 0.0, 1.0), 1.0)
-        scale = np.where(g[:, None] >= 0, beta[np.maximum(g, 0)], 1.0)
-        out = np.asarray(np.where(partial, out * scale, out), dtype=np.float64)
+    for g in ancestors_by_depth(net)[::-1]:
+        over = np.where(fin, _node_sums(g, out, net.N) - lim, 0.0).ravel()
+        keep = g[ps] >= 0
+        s, t = ps[keep], pt[keep]
+        key = g[s] * T + t
+        o = np.lexsort((s, net.frac[s, t], key))  # per node and step, least plugged first
+        s, t, key = s[o], t[o], key[o]
+        p = out[s, t]
+        csum = np.cumsum(p)
+        first = np.r_[True, key[1:] != key[:-1]] if len(key) else np.zeros(0, dtype=bool)
+        start = np.maximum.accumulate(np.where(first, np.arange(len(key)), 0))
+        before = csum - p - (csum[start] - p[start])
+        cut = np.clip(over[key] - before, 0.0, p)
+        out[s, t] = p - cut
     return out
 
 
@@ -271,21 +282,25 @@ def power_of(net: Network, energy: FloatArray) -> FloatArray:
 
 
 def flow_plan(
-    net: Network, rows: list[Rows], allowed: BoolArray, limits: FloatArray,
-    step_cost: FloatArray, *, rounds: int = 3,
+    net: Network, allowed: BoolArray, limits: FloatArray,
+    step_cost: FloatArray, *, levels: tuple[float, ...] = (0.25, 0.5, 0.75, 1.0),
+    rounds: int = 1,
 ) -> tuple[FloatArray, float] | None:
-    """A safe session power (S, T) [W] from the staged max flow, and the max flow's value
-    [Wh] (an upper bound on every plan's energy); ``None`` if the solver fails.
+    """Session power (S, T) [W] from the staged max flow, and the max flow's value [Wh]
+    (an upper bound on every plan's energy); ``None`` if the solver fails. The power
+    meets every node limit, the minimum-current rule and each session's need and maximum
+    (up to the flow's rounding to whole mWh), not the EVSE maxima where two sessions
+    share an EVSE in a step: :func:`make_safe` it.
 
-    1. :func:`staged_flow`, its energies as powers (:func:`power_of`);
-    2. :func:`shed_partial`, then :func:`make_safe` (the minimum-current rule sets the
-       steps the flow gave less than the minimum to 0);
-    3. while steps were dropped (at most ``rounds`` times): those steps' arcs are closed,
-       the partly plugged ones capped at what they carry, and the safe plan's flow
+    1. :func:`staged_flow` (``levels``), its energies as powers (:func:`power_of`);
+    2. :func:`shed_partial`; the steps the flow gave less than the session's minimum are
+       set to 0 (the minimum-current rule);
+    3. while 2 set steps to 0 (at most ``rounds`` times): those steps' arcs are closed,
+       the partly plugged ones capped at what they carry, and the plan's flow
        (:func:`flows_of`) is augmented to a max flow of that graph, then 2 again.
     """
     g = flow_graph(net, allowed, limits)
-    flows = staged_flow(net, g, step_cost)
+    flows = staged_flow(net, g, step_cost, levels)
     if flows is None:
         return None
     bound = float(flows[-net.S:].sum()) / UNIT_PER_WH
@@ -293,11 +308,13 @@ def flow_plan(
     sess = slice(g.first_session_arc, g.first_session_arc + len(g.vs))
     closed = np.zeros(len(g.vs), dtype=bool)
     capped = partial[g.vs, g.vt]
+    mn = np.minimum(net.sess_min_w, net.sess_max_w)[:, None]
     for k in range(rounds + 1):
-        raw = shed_partial(net, limits, power_of(net, session_energy(net, g, flows)),
-                           partial)
-        sp, _ = make_safe(net, rows, raw, allowed)
-        dropped = (raw[g.vs, g.vt] > 0) & (sp[g.vs, g.vt] == 0)
+        sp = shed_partial(net, limits, power_of(net, session_energy(net, g, flows)),
+                          partial)
+        low = (sp > 0) & (sp < mn * (1 - 1e-9))
+        sp[low] = 0.0
+        dropped = low[g.vs, g.vt]
         if k == rounds or not dropped.any():
             break
         closed |= dropped

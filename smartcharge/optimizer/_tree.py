@@ -111,29 +111,29 @@ def solve_tree(
     short = float(np.maximum(reachable - energy_wh(net, sp), 0.0).sum())
     if short <= 1e-6 * max(float(reachable.sum()), 1.0):
         return sp, True, "greedy fill: every need served"
-    planned = flow_plan(net, rows, allowed, limits, step_cost)
-    if planned is None:  # the max-flow solver failed: the fill against the window bound
-        bound = float(reachable.sum())
-        gap = (bound - got) / bound if bound > 0 else 0.0
-        return sp, gap <= TREE_GAP, (f"greedy fill: {got / 1000:.3f} kWh, {100 * gap:.3f} "
-                                     f"% below the window bound {bound / 1000:.3f} kWh")
-    fsp, bound = planned
+    bound = energy_bound_wh(net, allowed, limits)
+    gap = (bound - got) / bound if bound > 0 else 0.0
+    said = (f"greedy fill: {got / 1000:.3f} kWh, {100 * gap:.3f} % below the bound "
+            f"{bound / 1000:.3f} kWh")
+    if gap <= TREE_GAP:
+        return sp, True, said
+    planned = flow_plan(net, allowed, limits, step_cost)
+    if planned is None:  # the max-flow solver failed
+        return sp, False, said
+    fsp = planned[0]
     # top up: whole steps first (a partly plugged step delivers only frac of its power)
     partial = (net.frac > 0) & (net.frac < 1)
     fsp = fill(net, limits, allowed & ~partial, fsp, step_cost)
     fsp = fill(net, limits, allowed, fsp, step_cost, finish=True)
     fsp, _ = make_safe(net, rows, fsp, allowed)
     fgot = float(energy_wh(net, fsp).sum())
-    name = "staged max flow"
-    if fgot < got:  # never worse than the fill
-        fsp, fgot, name = sp, got, "greedy fill"
-    gap = (bound - fgot) / bound if bound > 0 else 0.0
+    if fgot <= got:  # never worse than the fill
+        return sp, False, said
+    fgap = (bound - fgot) / bound if bound > 0 else 0.0
     share = energy_wh(net, fsp) / np.where(reachable > 0, reachable, 1.0)
-    return fsp, gap <= TREE_GAP, (
-        f"{name}: {fgot / 1000:.3f} kWh, {100 * gap:.3f} % below the bound "
-        f"{bound / 1000:.3f} kWh (the greedy fill {100 * (bound - got) / max(bound, 1e-9):.3f}"
-        f" %), every session at least {100 * float(share.min(initial=1.0)):.1f} % of its "
-        "need")
+    return fsp, fgap <= TREE_GAP, (
+        f"{said}; staged max flow: {fgot / 1000:.3f} kWh, {100 * fgap:.3f} % below it, "
+        f"every session at least {100 * float(share.min(initial=1.0)):.1f} % of its need")
 
 
 def _cut(a: FloatArray, group: IntArray, spare: FloatArray) -> FloatArray:
