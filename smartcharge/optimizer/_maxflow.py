@@ -310,8 +310,9 @@ def flow_plan(
     capped = partial[g.vs, g.vt]
     mn = np.minimum(net.sess_min_w, net.sess_max_w)[:, None]
     for k in range(rounds + 1):
-        sp = shed_partial(net, limits, power_of(net, session_energy(net, g, flows)),
-                          partial)
+        raw = np.minimum(power_of(net, session_energy(net, g, flows)),
+                         net.sess_max_w[:, None])  # arcs round up to a whole mWh
+        sp = shed_partial(net, limits, raw, partial)
         low = (sp > 0) & (sp < mn * (1 - 1e-9))
         sp[low] = 0.0
         dropped = low[g.vs, g.vt]
