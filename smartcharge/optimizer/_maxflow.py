@@ -12,12 +12,20 @@ plugged step only (a node counts ``p * frac`` there instead of ``p``) and in ign
 EVSE maxima and the minimum-current rule.
 
 :func:`staged_flow` makes the max flow a plan worth repairing: the flow is pushed in
-stages, each a max flow on the residual graph of the previous ones (so no stage takes
-energy back from a session's arc to the sink, and the last stage is a max flow of the whole
-graph, i.e. the bound itself). Stage ``k`` caps each session's arc to the sink at
-``levels[k] * need``: every session first gets up to a share of its need before any gets
-more (progressive filling), and, within a share, the cheaper steps first (the session arcs
-of dearer steps are closed until a later pass of the same share).
+passes, each a max flow on the residual graph of the previous ones (so no pass takes
+energy back from a session's arc to the sink, and the last pass is a max flow of the whole
+graph, i.e. the bound itself). Pass by pass each session's arc to the sink is capped at a
+share of its need (0.25, 0.5, 0.75, 1: every session first gets up to a share before any
+gets more), and within a share the session arcs open by rank (:func:`arc_rank`): cheap
+whole steps, then dearer whole steps; partly plugged steps open only at the end, the ones
+plugged in at least half first (they cost the node ``1 / frac`` W per W delivered).
+
+:func:`flow_plan` turns it into power: ``p = e / (frac * dt)``; :func:`shed_partial` lowers
+partly plugged steps where a node is then over its limit (least plugged first); steps below
+the session's minimum are set to 0 and, once, their arcs are closed and the flow augmented
+again without them. Measured on ``workplace_site`` with 1.5 kW of transformer per EVSE
+(``docs/how-to/fleet.md``), after :mod:`._tree`'s top-up fill: 0.09 % below the bound at
+5,000 EVSEs (the LP: 0.10 %), 0.07 % at 20,000.
 """
 
 from __future__ import annotations
@@ -162,7 +170,7 @@ def staged_flow(
 
     ``levels``: increasing shares of each session's need, the last 1. Within a level the
     session arcs open by :func:`arc_rank` (``step_cost`` (T,): the objective's cost of a
-    Wh in each step), partly plugged steps only in the last pass.
+    Wh in each step), partly plugged steps only in the last two passes.
     """
     S = net.S
     first = g.first_session_arc
@@ -297,7 +305,9 @@ def flow_plan(
        set to 0 (the minimum-current rule);
     3. while 2 set steps to 0 (at most ``rounds`` times): those steps' arcs are closed,
        the partly plugged ones capped at what they carry, and the plan's flow
-       (:func:`flows_of`) is augmented to a max flow of that graph, then 2 again.
+       (:func:`flows_of`) is augmented, first with each session's arc to the sink capped
+       at what it carried before 2 (the sessions that lost energy get it back first),
+       then to a max flow of that graph; then 2 again.
     """
     g = flow_graph(net, allowed, limits)
     flows = staged_flow(net, g, step_cost, levels)
@@ -319,11 +329,15 @@ def flow_plan(
         if k == rounds or not dropped.any():
             break
         closed |= dropped
+        target = flows[-net.S:]  # what each session had before the drops
         flows = flows_of(net, g, sp * net.frac * net.dt_h)
         cap = g.cap.copy()
         cap[sess] = np.where(closed, 0, np.where(capped, flows[sess], cap[sess]))
-        got = augment(g, flows, cap)
-        if got is None:
-            break
-        flows = got
+        restore = cap.copy()  # first give each session back what it lost, then the rest
+        restore[-net.S:] = np.minimum(cap[-net.S:], np.maximum(target, flows[-net.S:]))
+        for c in (restore, cap):
+            got = augment(g, flows, c)
+            if got is None:
+                return sp, bound
+            flows = got
     return sp, bound

@@ -1,4 +1,5 @@
-"""Very large sites on a pure power tree: a greedy fill, exact when it serves every need.
+"""Very large sites on a pure power tree: a greedy fill, exact when it serves every need,
+and a staged max flow under congestion.
 
 The LP of :mod:`smartcharge.optimizer.solve` grows past what a general LP solver does in
 seconds at tens of thousands of EVSEs (20,000 EVSEs x 96 steps: 650k columns, 31 s in
@@ -24,11 +25,16 @@ fairness does not arise; only the cost (the second term) may be above the LP's:
 +0.06 % measured on ``workplace_site`` (5,000 EVSEs). Otherwise :func:`energy_bound_wh`
 proves an upper bound on the energy of every plan (a max flow of the relaxation where a
 node counts ``p * frac`` instead of ``p`` in a partly plugged step: every plan of the LP is
-a flow of it), and the plan is kept if it is within :data:`TREE_GAP` of it. Under real
-congestion a greedy is far from the LP (1,000 EVSEs at 1.5 kW per EVSE: 8.1 % below the
-bound where the LP is 0.2 % below it, and a session at 0.3 % of its need where the LP
-gives everyone 42 %), so ``solver="auto"`` solves the LP there (:func:`solve_tree` says
-whether to keep the plan).
+a flow of it), and the plan is kept if it is within :data:`TREE_GAP` of it.
+
+**Under real congestion** a greedy is far from the LP (1,000 EVSEs at 1.5 kW per EVSE:
+8.1 % below the bound where the LP is 0.2 % below it, and a session at 0.3 % of its need
+where the LP gives everyone 42 %). Then :func:`solve_tree` tries the staged max flow of
+:func:`~smartcharge.optimizer._maxflow.flow_plan` (the bound's own graph, pushed in
+shares of each need, cheap steps first, its partly plugged and sub-minimum steps
+repaired), tops it up with :func:`fill` (whole steps first, then all with ``finish``) and
+:func:`make_safe`; it keeps that plan if it is within :data:`TREE_GAP` of the bound
+(20,000 EVSEs at 1.5 kW per EVSE: 0.07 % below), else ``solver="auto"`` solves the LP.
 """
 
 from __future__ import annotations
