@@ -134,17 +134,22 @@ def energy_bound_wh(net: Network, allowed: BoolArray, limits: FloatArray) -> flo
 def augment(g: FlowGraph, flows: IntArray, cap: IntArray) -> IntArray | None:
     """A max flow [mWh per arc] of ``g`` with capacities ``cap`` (each at least
     ``flows``), found from ``flows`` on its residual graph: flow already on an arc to the
-    sink is never taken back. ``None`` if the solver fails."""
+    sink is never taken back. ``None`` if the solver fails.
+
+    The residual graph has only the arcs with room: forward where ``cap > flows``,
+    backward where ``flows > 0`` (except into the source or out of the sink)."""
     first_sink = g.first_session_arc + len(g.vs)
-    fwd = np.maximum(cap - flows, 0)
-    back = np.flatnonzero(flows[:first_sink] > 0)
-    tail = np.concatenate([g.tail, g.head[back]])
-    head = np.concatenate([g.head, g.tail[back]])
-    f = _max_flow(tail, head, np.concatenate([fwd, flows[back]]), g.source, g.sink)
+    fwd = np.flatnonzero(cap > flows)
+    back = np.flatnonzero((flows[:first_sink] > 0) & (g.tail[:first_sink] != g.source))
+    tail = np.concatenate([g.tail[fwd], g.head[back]])
+    head = np.concatenate([g.head[fwd], g.tail[back]])
+    f = _max_flow(tail, head, np.concatenate([cap[fwd] - flows[fwd], flows[back]]),
+                  g.source, g.sink)
     if f is None:
         return None
-    out = flows + f[:len(g.tail)]
-    out[back] -= f[len(g.tail):]
+    out: IntArray = flows.copy()
+    out[fwd] += f[:len(fwd)]
+    out[back] -= f[len(fwd):]
     return out
 
 
