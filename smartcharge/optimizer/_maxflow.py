@@ -16,9 +16,10 @@ passes, each a max flow on the residual graph of the previous ones (so no pass t
 energy back from a session's arc to the sink, and the last pass is a max flow of the whole
 graph, i.e. the bound itself). Pass by pass each session's arc to the sink is capped at a
 share of its need (0.25, 0.5, 0.75, 1: every session first gets up to a share before any
-gets more), and within a share the session arcs open by rank (:func:`arc_rank`): cheap
-whole steps, then dearer whole steps; partly plugged steps open only at the end, the ones
-plugged in at least half first (they cost the node ``1 / frac`` W per W delivered).
+gets more), and the session arcs open by rank (:func:`arc_rank`): up to half of each need
+only the cheap whole steps, from 0.75 the cheap, then the dearer whole steps; partly
+plugged steps open only at the end, the ones plugged in at least half first (they cost the
+node ``1 / frac`` W per W delivered).
 
 :func:`flow_plan` turns it into power: ``p = e / (frac * dt)``; :func:`shed_partial` lowers
 partly plugged steps where a node is then over its limit (least plugged first); steps below
@@ -173,9 +174,10 @@ def staged_flow(
     docstring); ``None`` if the solver fails. Its value is the bound of
     :func:`energy_bound_wh`.
 
-    ``levels``: increasing shares of each session's need, the last 1. Within a level the
-    session arcs open by :func:`arc_rank` (``step_cost`` (T,): the objective's cost of a
-    Wh in each step), partly plugged steps only in the last two passes.
+    ``levels``: increasing shares of each session's need, the last 1. The session arcs
+    open by :func:`arc_rank` (``step_cost`` (T,): the objective's cost of a Wh in each
+    step): at shares up to 0.5 the cheap whole steps only, above it the cheap then the
+    dear ones, partly plugged steps only in the last two passes.
     """
     S = net.S
     first = g.first_session_arc
@@ -183,7 +185,11 @@ def staged_flow(
     need_cap = g.cap[-S:]
     rank = arc_rank(net, g, step_cost)
     flows: IntArray = np.zeros(len(g.tail), dtype=np.int64)
-    passes = [(level, r) for level in levels for r in (0, 1)] + [(1.0, 2), (1.0, 3)]
+    # cheap whole steps only up to half of each need, then cheap and dear ones; partly
+    # plugged steps last (measured at 5,000 EVSEs: this order served more sessions better
+    # and delivered more than cheap-then-dear at every share, at the same cost)
+    passes = [(level, r) for level in levels for r in ((0, 1) if level > 0.5 else (0,))]
+    passes += [(1.0, 2), (1.0, 3)]
     for level, r in passes:
         if r < 3 and not (rank == r).any():
             continue
