@@ -168,8 +168,11 @@ def fill(
 ) -> FloatArray:
     """Give sessions short of their need more power where every limit has room (stages 1
     and, with ``finish``, 2 of the module docstring). ``limits`` (N, T) [W] from
-    :func:`tree_limits`; ``sp`` (S, T) [W] must be safe (every limit, the minimum rule);
-    the result is too. ``step_cost`` (T,): the objective's cost of a Wh in each step.
+    :func:`tree_limits`; ``sp`` (S, T) [W] must meet the minimum rule; if it is safe
+    (every limit) the result is too, and an EVSE or node already over its limit gets
+    nothing more (the staged max flow's plan may leave an EVSE shared by two sessions in
+    a step over its maximum: :func:`make_safe` after). ``step_cost`` (T,): the
+    objective's cost of a Wh in each step.
 
     Steps are visited cheapest first (``step_cost``), then earliest; within a step sessions
     leaving first get capacity first. A session's grant is at most
