@@ -15,9 +15,9 @@ EVSE maxima and the minimum-current rule.
 passes, each a max flow on the residual graph of the previous ones (so no pass takes
 energy back from a session's arc to the sink, and the last pass is a max flow of the whole
 graph, i.e. the bound itself). Pass by pass each session's arc to the sink is capped at a
-share of its need (0.25, 0.5, 0.75, 1: every session first gets up to a share before any
-gets more), and the session arcs open by rank (:func:`arc_rank`): up to half of each need
-only the cheap whole steps, from 0.75 the cheap, then the dearer whole steps; partly
+share of its need (:data:`LEVELS`: every session first gets up to half its need before
+any gets more, and so on), and the session arcs open by rank (:func:`arc_rank`): up to half
+of each need only the cheap whole steps, then the cheap, then the dearer whole steps; partly
 plugged steps open only at the end, the ones plugged in at least half first (they cost the
 node ``1 / frac`` W per W delivered).
 
@@ -41,7 +41,7 @@ import numpy.typing as npt
 from smartcharge.optimizer._network import Network
 
 __all__ = [
-    "FlowGraph", "ancestors_by_depth", "augment", "energy_bound_wh", "flow_graph",
+    "LEVELS", "FlowGraph", "ancestors_by_depth", "augment", "energy_bound_wh", "flow_graph",
     "flow_plan", "flows_of", "power_of", "session_energy", "shed_partial", "staged_flow",
 ]
 
@@ -53,6 +53,12 @@ UNIT_PER_WH = 1000.0
 """Flow unit: 1 mWh."""
 
 _BIG = 2**50
+
+LEVELS = (0.5, 0.75, 1.0)
+"""The shares of each need the staged flow fills in turn. Measured at 5,000 EVSEs with
+1.5 kW of transformer per EVSE (after the top-up fill; 20,000 EVSEs alike): these 0.088 %
+below the bound with the least-served session at 42 % of its need, in 7 max flows;
+(0.25, 0.5, 0.75, 1) 0.087 % and 39 % in 8; (0.25, 0.5, 1) 0.157 %; (0.5, 1) 0.170 %."""
 
 
 @dataclass(frozen=True)
@@ -168,7 +174,7 @@ def arc_rank(net: Network, g: FlowGraph, step_cost: FloatArray) -> IntArray:
 
 def staged_flow(
     net: Network, g: FlowGraph, step_cost: FloatArray,
-    levels: tuple[float, ...] = (0.25, 0.5, 0.75, 1.0),
+    levels: tuple[float, ...] = LEVELS,
 ) -> IntArray | None:
     """A max flow [mWh per arc] of ``g`` (:func:`flow_graph`) pushed in stages (module
     docstring); ``None`` if the solver fails. Its value is the bound of
@@ -302,7 +308,7 @@ def power_of(net: Network, energy: FloatArray) -> FloatArray:
 
 def flow_plan(
     net: Network, allowed: BoolArray, limits: FloatArray,
-    step_cost: FloatArray, *, levels: tuple[float, ...] = (0.25, 0.5, 0.75, 1.0),
+    step_cost: FloatArray, *, levels: tuple[float, ...] = LEVELS,
     rounds: int = 1,
 ) -> tuple[FloatArray, float] | None:
     """Session power (S, T) [W] from the staged max flow, and the max flow's value [Wh]
