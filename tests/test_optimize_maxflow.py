@@ -174,4 +174,4 @@ def test_auto_keeps_the_staged_flow_where_the_fill_is_rejected(
     assert again.session_power_w.tobytes() == plan.session_power_w.tobytes()
     lp = optimize(p, solver="highs")
     assert float(plan.energy_wh.sum()) >= (1 - TREE_GAP) * float(lp.energy_wh.sum())
-    assert plan.cost <= lp.cost * 1.02  # measured: +1.7 % (the flow is cost-blind within a rank)
+    assert plan.cost <= lp.cost * 1.02  # measured: +1.8 % (the flow is cost-blind within a rank)
