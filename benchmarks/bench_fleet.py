@@ -4,6 +4,9 @@
     python benchmarks/bench_fleet.py --quick    # a smaller run
     python benchmarks/bench_fleet.py --single   # also: how large one site may grow in one process
     python benchmarks/bench_fleet.py --single-only  # only that
+    python benchmarks/bench_fleet.py --single-only --transformer-kw 1.5 --lp-up-to 5000
+                                                    # congested: 1.5 kW of transformer per
+                                                    # EVSE, the LP forced only up to 5,000
 
 Reports, for small (20 EVSE, one site per task and 20 per task) and large (1,000 EVSE)
 workplace sites: sites per second in-process and on the cluster, the engine's overhead per
@@ -14,6 +17,11 @@ and peak memory are printed, twice: with the defaults (``solver="auto"``: the gr
 ``smartcharge.optimizer._tree`` above 100,000 power columns when it serves every need) and
 with the LP forced (``solver="highs"``, what ``"auto"`` chose before). ``SMARTCHARGE_BASELINE``
 (a folder with an older checkout of the package) adds a third run with that code.
+``--transformer-kw`` sets the transformer per EVSE (default 7 kW; 1.5 kW is real congestion,
+where the greedy fill is rejected and ``"auto"`` tries the staged max flow of
+``smartcharge.optimizer._maxflow``), adds a run with ``method="tree"`` (the fill and the staged
+flow at any size, even where ``"auto"`` would solve the LP) and ``--lp-up-to`` skips the forced
+LP above that many EVSEs (it takes 10+ minutes at 20,000 EVSEs under congestion).
 """
 
 from __future__ import annotations
@@ -76,7 +84,10 @@ from smartcharge.synthetic import workplace_site
 from smartcharge.optimizer import optimize, verify
 n = int(sys.argv[1])
 kwargs = json.loads(sys.argv[2])
-t0 = time.perf_counter(); p = workplace_site(n_evse=n, seed=7); t1 = time.perf_counter()
+kw = float(sys.argv[3]) if sys.argv[3] else None
+t0 = time.perf_counter()
+p = workplace_site(n_evse=n, seed=7, transformer_kw=None if kw is None else kw * n)
+t1 = time.perf_counter()
 plan = optimize(p, **kwargs); t2 = time.perf_counter()
 print(json.dumps({"evses": n, "generate_s": t1 - t0, "optimize_s": t2 - t1,
                   "build_s": plan.timings.build, "solve_s": plan.timings.solve,
@@ -88,28 +99,35 @@ print(json.dumps({"evses": n, "generate_s": t1 - t0, "optimize_s": t2 - t1,
 
 
 def single_site(
-    n_evse: int, kwargs: dict[str, Any] | None = None, package_dir: str | None = None
+    n_evse: int, kwargs: dict[str, Any] | None = None, package_dir: str | None = None,
+    transformer_kw: float | None = None,
 ) -> dict[str, Any]:
     """One very large site planned in a fresh process (``package_dir``: import smartcharge
-    from there instead)."""
+    from there instead; ``transformer_kw``: per EVSE [kW], ``None`` the site's default)."""
     # the package this process imported, or ``package_dir``: both on the path and as the
     # working folder (``-c`` puts the working folder first on the path)
     here = os.path.dirname(os.path.dirname(os.path.abspath(smartcharge.__file__)))
     folder = package_dir or here
     env = {**os.environ, "PYTHONPATH": folder}
     out = subprocess.run(
-        [sys.executable, "-c", SINGLE, str(n_evse), json.dumps(kwargs or {})],
+        [sys.executable, "-c", SINGLE, str(n_evse), json.dumps(kwargs or {}),
+         "" if transformer_kw is None else str(transformer_kw)],
         capture_output=True, text=True, check=True, env=env, cwd=folder,
     )
     result: dict[str, Any] = json.loads(out.stdout)
     return result
 
 
-def run_single(report: dict[str, Any]) -> None:
+def run_single(
+    report: dict[str, Any], transformer_kw: float | None = None, lp_up_to: int | None = None,
+) -> None:
     """``--single``: each size with the defaults, with the LP forced, and (with
-    ``SMARTCHARGE_BASELINE``) with an older checkout, one fresh process each."""
-    runs: list[tuple[str, dict[str, Any], str | None]] = [
-        ("auto", {}, None), ("LP", {"solver": "highs"}, None)]
+    ``SMARTCHARGE_BASELINE``) with an older checkout, one fresh process each; with
+    ``transformer_kw`` also ``method="tree"``."""
+    runs: list[tuple[str, dict[str, Any], str | None]] = [("auto", {}, None)]
+    if transformer_kw is not None:
+        runs.append(("tree", {"method": "tree"}, None))
+    runs.append(("LP", {"solver": "highs"}, None))
     baseline = os.environ.get("SMARTCHARGE_BASELINE")
     if baseline:
         runs.append(("baseline", {}, baseline))
@@ -118,7 +136,9 @@ def run_single(report: dict[str, Any]) -> None:
           f"{'extract':>8} {'peak MB':>8} {'energy kWh':>12} {'cost':>10} status")
     for n in (1000, 5000, 10000, 20000):
         for name, kwargs, package in runs:
-            r = single_site(n, kwargs, package)
+            if name == "LP" and lp_up_to is not None and n > lp_up_to:
+                continue
+            r = single_site(n, kwargs, package, transformer_kw)
             r["run"] = name
             report["single"].append(r)
             print(f"{n:>7} {name:<9} {r['optimize_s']:>11.2f} {r['build_s']:>7.2f} "
@@ -134,6 +154,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--single", action="store_true", help="also measure one large site")
     parser.add_argument("--single-only", action="store_true", help="only the large site")
     parser.add_argument("--json", help="write the figures to this JSON file")
+    parser.add_argument("--transformer-kw", type=float,
+                        help="transformer per EVSE [kW] of the large single sites")
+    parser.add_argument("--lp-up-to", type=int,
+                        help="force the LP on single sites only up to this many EVSEs")
     args = parser.parse_args(argv)
 
     scale = 4 if args.quick else 1
@@ -162,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
               f"{overhead:>12.1f} {size['problem_bytes']:>10} "
               f"{size['plan_bytes']:>9}", flush=True)
     if args.single or args.single_only:
-        run_single(report)
+        run_single(report, args.transformer_kw, args.lp_up_to)
     report["peak_rss_mb_parent"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     if args.json:
         with open(args.json, "w", encoding="utf-8") as fh:

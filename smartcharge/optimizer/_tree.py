@@ -1,4 +1,5 @@
-"""Very large sites on a pure power tree: a greedy fill, exact when it serves every need.
+"""Very large sites on a pure power tree: a greedy fill, exact when it serves every need,
+and a staged max flow under congestion.
 
 The LP of :mod:`smartcharge.optimizer.solve` grows past what a general LP solver does in
 seconds at tens of thousands of EVSEs (20,000 EVSEs x 96 steps: 650k columns, 31 s in
@@ -24,21 +25,24 @@ fairness does not arise; only the cost (the second term) may be above the LP's:
 +0.06 % measured on ``workplace_site`` (5,000 EVSEs). Otherwise :func:`energy_bound_wh`
 proves an upper bound on the energy of every plan (a max flow of the relaxation where a
 node counts ``p * frac`` instead of ``p`` in a partly plugged step: every plan of the LP is
-a flow of it), and the plan is kept if it is within :data:`TREE_GAP` of it. Under real
-congestion a greedy is far from the LP (1,000 EVSEs at 1.5 kW per EVSE: 8.1 % below the
-bound where the LP is 0.2 % below it, and a session at 0.3 % of its need where the LP
-gives everyone 42 %), so ``solver="auto"`` solves the LP there (:func:`solve_tree` says
-whether to keep the plan).
+a flow of it), and the plan is kept if it is within :data:`TREE_GAP` of it.
+
+**Under real congestion** a greedy is far from the LP (1,000 EVSEs at 1.5 kW per EVSE:
+8.1 % below the bound where the LP is 0.2 % below it, and a session at 0.3 % of its need
+where the LP gives everyone 42 %). Then :func:`solve_tree` tries the staged max flow of
+:func:`~smartcharge.optimizer._maxflow.flow_plan` (the bound's own graph, pushed in
+shares of each need, cheap steps first, its partly plugged and sub-minimum steps
+repaired), tops it up with :func:`fill` (whole steps first, then all with ``finish``) and
+:func:`make_safe`; it keeps that plan if it is within :data:`TREE_GAP` of the bound
+(20,000 EVSEs at 1.5 kW per EVSE: 0.07 % below), else ``solver="auto"`` solves the LP.
 """
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
 import numpy as np
 import numpy.typing as npt
 
+from smartcharge.optimizer._maxflow import ancestors_by_depth, energy_bound_wh, flow_plan
 from smartcharge.optimizer._network import Network, Rows
 from smartcharge.optimizer._repair import energy_wh, make_safe
 from smartcharge.optimizer.problem import Objective
@@ -101,8 +105,7 @@ def solve_tree(
 ) -> tuple[FloatArray, bool, str]:
     """Session power (S, T) [W], exactly safe, by the stages of the module docstring
     (``limits`` from :func:`tree_limits`); whether to keep it (every need served: then it
-    is energy-optimal; else within :data:`TREE_GAP` of :func:`energy_bound_wh`); a
-    message."""
+    is energy-optimal; else within :data:`TREE_GAP` of the max-flow bound); a message."""
     step_cost = obj.cost * net.price / 1000.0 + obj.co2_per_kg * net.co2 / 1e6  # per Wh
     sp = fill(net, limits, allowed, np.zeros((net.S, net.T)), step_cost)
     sp = fill(net, limits, allowed, sp, step_cost, finish=True)
@@ -116,65 +119,27 @@ def solve_tree(
         return sp, True, "greedy fill: every need served"
     bound = energy_bound_wh(net, allowed, limits)
     gap = (bound - got) / bound if bound > 0 else 0.0
-    return sp, gap <= TREE_GAP, (f"greedy fill: {got / 1000:.3f} kWh, {100 * gap:.3f} % "
-                                 f"below the bound {bound / 1000:.3f} kWh")
-
-
-def energy_bound_wh(net: Network, allowed: BoolArray, limits: FloatArray) -> float:
-    """An upper bound [Wh] on the energy of every plan.
-
-    The max flow of ``source -> (root, t) -> ... -> (node of the EVSE, t) -> session ->
-    sink`` where each node's arc carries at most its limit ``limits[n, t] * dt``, a
-    session's arc in step ``t`` at most ``max * frac * dt`` and its arc to the sink its
-    need (OR-Tools' ``SimpleMaxFlow``, in mWh rounded up, so the bound stays one). A
-    plan's energies ``p * frac * dt`` are such a flow: a node's arc then carries ``sum p *
-    frac * dt <= sum p * dt``, within its limit.
-    """
-    mf: Any = importlib.import_module("ortools.graph.python.max_flow")
-    N, T, S = net.N, net.T, net.S
-    unit = 1000.0  # mWh
-    src, snk = N * T + S, N * T + S + 1
-    tt = np.arange(T, dtype=np.int64)
-    fin = np.isfinite(limits)
-    node_cap = np.where(fin, np.ceil(np.maximum(np.where(fin, limits, 0.0), 0.0)
-                                     * net.dt_h * unit), 2.0**50)
-    parent = net.parent[:, None]
-    tails = [np.where(parent < 0, src, parent * T + tt[None, :]).ravel()]
-    heads = [(np.arange(N, dtype=np.int64)[:, None] * T + tt[None, :]).ravel()]
-    caps = [node_cap.ravel()]
-    vs, vt = np.nonzero(allowed)
-    tails.append(net.evse_node[net.sess_evse[vs]] * T + vt)
-    heads.append(N * T + vs)
-    caps.append(np.ceil(net.sess_max_w[vs] * net.frac[vs, vt] * net.dt_h * unit))
-    tails.append(N * T + np.arange(S, dtype=np.int64))
-    heads.append(np.full(S, snk, dtype=np.int64))
-    caps.append(np.ceil(net.need_wh * unit))
-    flow = mf.SimpleMaxFlow()
-    flow.add_arcs_with_capacity(np.concatenate(tails).astype(np.int64),
-                                np.concatenate(heads).astype(np.int64),
-                                np.concatenate(caps).astype(np.int64))
-    if flow.solve(src, snk) != flow.OPTIMAL:  # the needs capped by each window bound too
-        window_wh = net.sess_max_w * (net.frac * allowed).sum(axis=1) * net.dt_h
-        return float(np.minimum(net.need_wh, window_wh).sum())
-    return float(flow.optimal_flow()) / unit
-
-
-def _ancestors_by_depth(net: Network) -> IntArray:
-    """(depth levels, S): the node above each session's EVSE at each depth (-1: none),
-    the root at depth 0."""
-    depth = np.zeros(net.N, dtype=np.int64)
-    for n in net.order[::-1].tolist():  # parents before children
-        p = int(net.parent[n])
-        depth[n] = 0 if p < 0 else depth[p] + 1
-    cur = net.evse_node[net.sess_evse].copy()
-    out = np.full((int(depth.max()) + 1, net.S), -1, dtype=np.int64)
-    idx = np.arange(net.S)
-    while len(cur):
-        out[depth[cur], idx] = cur
-        up = net.parent[cur]
-        keep = up >= 0
-        cur, idx = up[keep], idx[keep]
-    return out
+    said = (f"greedy fill: {got / 1000:.3f} kWh, {100 * gap:.3f} % below the bound "
+            f"{bound / 1000:.3f} kWh")
+    if gap <= TREE_GAP:
+        return sp, True, said
+    planned = flow_plan(net, allowed, limits, step_cost)
+    if planned is None:  # the max-flow solver failed
+        return sp, False, said
+    fsp = planned[0]
+    # top up: whole steps first (a partly plugged step delivers only frac of its power)
+    partial = (net.frac > 0) & (net.frac < 1)
+    fsp = fill(net, limits, allowed & ~partial, fsp, step_cost)
+    fsp = fill(net, limits, allowed, fsp, step_cost, finish=True)
+    fsp, _ = make_safe(net, rows, fsp, allowed)
+    fgot = float(energy_wh(net, fsp).sum())
+    if fgot <= got:  # never worse than the fill
+        return sp, False, said
+    fgap = (bound - fgot) / bound if bound > 0 else 0.0
+    share = energy_wh(net, fsp) / np.where(reachable > 0, reachable, 1.0)
+    return fsp, fgap <= TREE_GAP, (
+        f"{said}; staged max flow: {fgot / 1000:.3f} kWh, {100 * fgap:.3f} % below it, "
+        f"every session at least {100 * float(share.min(initial=1.0)):.1f} % of its need")
 
 
 def _cut(a: FloatArray, group: IntArray, spare: FloatArray) -> FloatArray:
@@ -203,8 +168,11 @@ def fill(
 ) -> FloatArray:
     """Give sessions short of their need more power where every limit has room (stages 1
     and, with ``finish``, 2 of the module docstring). ``limits`` (N, T) [W] from
-    :func:`tree_limits`; ``sp`` (S, T) [W] must be safe (every limit, the minimum rule);
-    the result is too. ``step_cost`` (T,): the objective's cost of a Wh in each step.
+    :func:`tree_limits`; ``sp`` (S, T) [W] must meet the minimum rule; if it is safe
+    (every limit) the result is too, and an EVSE or node already over its limit gets
+    nothing more (the staged max flow's plan may leave an EVSE shared by two sessions in
+    a step over its maximum: :func:`make_safe` after). ``step_cost`` (T,): the
+    objective's cost of a Wh in each step.
 
     Steps are visited cheapest first (``step_cost``), then earliest; within a step sessions
     leaving first get capacity first. A session's grant is at most
@@ -222,7 +190,7 @@ def fill(
     spt = np.ascontiguousarray(sp[prio].T)
     okt = np.ascontiguousarray((allowed & (net.frac > 0))[prio].T)
     frt = np.ascontiguousarray(net.frac[prio].T)
-    anc = _ancestors_by_depth(net)[:, prio]
+    anc = ancestors_by_depth(net)[:, prio]
     evse = net.sess_evse[prio]
     pmax = net.sess_max_w[prio]
     pmin = np.minimum(net.sess_min_w, net.sess_max_w)[prio]
