@@ -82,6 +82,8 @@ class Driver:
         self.result_s: list[float] = []
         self.replan_cpu_s: list[float] = []
         """CPU time [s] of each event that re-planned (its own handling, not the results')."""
+        self.warm_bytes: list[int] = []
+        """The warm state's JSON size [bytes] after each event that re-planned."""
 
     def handle(self, event: object, now: datetime) -> None:
         plan = self.c.state.plan
@@ -89,6 +91,8 @@ class Driver:
         todo: list[Request] = self.c.handle(event, now)  # type: ignore[arg-type]
         if self.c.state.plan is not plan:  # a new PlanState: this event re-planned
             self.replan_cpu_s.append(time.process_time() - t0)
+            warm = self.c.state.warm
+            self.warm_bytes.append(0 if warm is None else len(warm.model_dump_json()))
         timed = 0
         direct: list[str] = []
         while todo:
@@ -307,7 +311,7 @@ def part_caltech(horizon_h: float, days: int, share_a: float) -> None:
               f"{delivered / need:.1%} of {need / 1000:.0f} kWh ({wall:.0f} s)")
 
 
-def part_replan(horizon_h: float, days: int, repeat: int, kw: float) -> None:
+def part_replan(horizon_h: float, days: int, repeat: int, kw: float, step_s: int) -> None:
     """The Caltech day(s) with ``replan_warm`` on and off, in the same run (alternating,
     ``repeat`` times each): CPU time per re-plan event and of its optimizer call
     (``controller.plan.solve_plan``), requests, energy delivered."""
@@ -330,13 +334,13 @@ def part_replan(horizon_h: float, days: int, repeat: int, kw: float) -> None:
     sessions = _in_window(site, sessions, days)
     print(f"re-planning warm (optimizer.replan) or cold (optimize): Caltech ACN "
           f"{CALTECH_START:%Y-%m-%d} + {days} days, {len(sessions)} sessions, "
-          f"{len(site.keys)} EVSEs, {kw:g} kW; horizon {horizon_h:g} h, 15-minute steps, MPC "
+          f"{len(site.keys)} EVSEs, {kw:g} kW; horizon {horizon_h:g} h, {step_s} s steps, MPC "
           "grid; CPU time (time.process_time) of each event that re-planned", flush=True)
     sc.warm_up()
     rows: dict[bool, list[tuple[float, float]]] = {True: [], False: []}
     for _ in range(repeat):
         for warm in (True, False):
-            config = sc.ControllerConfig(step_s=900, horizon_s=int(horizon_h * 3600),
+            config = sc.ControllerConfig(step_s=step_s, horizon_s=int(horizon_h * 3600),
                                          replan_warm=warm)
             solve_cpu.clear()
             d, delivered, need, wall = caltech_run(site, sessions, config, days)
@@ -349,7 +353,9 @@ def part_replan(horizon_h: float, days: int, repeat: int, kw: float) -> None:
                   f"{len(lp)}, mean {1000 * lp.mean():.1f} ms, median "
                   f"{1000 * np.median(lp):.1f} ms); {d.requests / (days * 24):.1f} "
                   f"requests/h; delivered {delivered / need:.2%} of {need / 1000:.0f} kWh "
-                  f"(wall {wall:.0f} s)", flush=True)
+                  f"(wall {wall:.0f} s); the warm state's JSON mean "
+                  f"{np.mean(d.warm_bytes) / 1000:.1f} kB, largest "
+                  f"{max(d.warm_bytes) / 1000:.1f} kB", flush=True)
     ratio = [np.mean([r[j] for r in rows[True]]) / np.mean([r[j] for r in rows[False]])
              for j in (0, 1)]
     print(f"  mean CPU warm / cold: per re-plan event {ratio[0]:.2f}, per optimizer call "
@@ -417,6 +423,7 @@ def main(argv: list[str] | None = None) -> int:
                          " than its 50 kW transformer)")
     ap.add_argument("--kw", type=float, default=50.0,
                     help="--part replan: the Caltech transformer [kW]")
+    ap.add_argument("--step-s", type=int, default=900, help="--part replan: the step [s]")
     ap.add_argument("--repeat", type=int, default=1,
                     help="--part replan: runs of each setting (alternating)")
     args = ap.parse_args(argv)
@@ -428,7 +435,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.part in ("caltech", "all"):
         part_caltech(min(args.horizon_h, 12.0), args.days, args.share_a)
     if args.part == "replan":
-        part_replan(min(args.horizon_h, 12.0), args.days, args.repeat, args.kw)
+        part_replan(args.horizon_h, args.days, args.repeat, args.kw, args.step_s)
     return 0
 
 

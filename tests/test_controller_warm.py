@@ -23,7 +23,7 @@ from hypothesis.extra import numpy as hnp
 
 import smartcharge.controller as scc
 from smartcharge.controller import plan as plan_mod
-from smartcharge.controller.state import ControllerState, WarmDoc
+from smartcharge.controller.state import ControllerState
 from smartcharge.controller.warm import lazy_rows, warm_doc
 from smartcharge.errors import ControllerError
 from smartcharge.optimizer import LazyRows, Plan, Problem, verify
@@ -118,14 +118,14 @@ def _site() -> scc.Site:
 
 
 def _events(site: scc.Site) -> list[tuple[scc.Event, datetime]]:
-    """Arrivals with needs, meter readings, a tariff and ticks over four hours."""
+    """Arrivals with needs, meter readings, a tariff and ticks over three hours."""
     rng = np.random.default_rng(15)
     out: list[tuple[scc.Event, datetime]] = [
         (scc.StationConnected(st.id), T0) for st in site.stations]
     out.append((scc.TariffUpdate(((T0, 0.3), (T0 + timedelta(hours=2), 0.1))), T0))
     running: dict[str, str] = {}
     now = T0
-    for k in range(16):
+    for k in range(12):
         for i, key in enumerate(site.keys):
             sid, evse = site.locate(key)
             if key not in running and rng.random() < 0.3:
@@ -188,9 +188,7 @@ def test_a_snapshot_mid_run_continues_byte_for_byte_with_the_warm_state() -> Non
     assert rest2 == rest and states2 == states  # byte for byte, every request and state
     assert len(calls) > 5 and all(calls)  # every re-plan after the restore started warm
     assert len(first) > 0 and len(rest) > 0
-    # replaying the whole log from scratch gives the same bytes too
-    again, again_states = _drive(scc.Controller(site, config), events)
-    assert again == first + rest and again_states[-1] == states[-1]
+    # (replaying the whole log from scratch: the stateful test of test_controller_safety)
 
 
 # --- generated sites: the warm path and the cold path both plan safely --------------------
@@ -239,7 +237,7 @@ def _plans(site: scc.Site, config: scc.ControllerConfig,
                                       departure=T0 + timedelta(hours=stay)), T0)]
     for k in range(1, 9):
         now = T0 + timedelta(seconds=900 * k)
-        for i, (key, need, _) in enumerate(cars):
+        for key, need, _ in cars:
             sid, evse = site.locate(key)
             events.append((scc.MeterReading(sid, evse, currents_a=(6.0, 6.0, 6.0),
                                             energy_wh=min(need, 1000.0 * k)), now))
