@@ -13,7 +13,8 @@ Four figures (a script, not a test; timings vary 2x on a shared machine):
 3. ``--part replan``: the Caltech day(s) (``--days``) with ``ControllerConfig.replan_warm``
    on (``optimizer.replan``, warm from the last re-plan's binding rows) and off
    (``optimize`` with every row), alternating in one run: CPU time per re-plan event,
-   requests per hour, energy delivered.
+   requests per hour, energy delivered. ``--part replan-lp``: the optimizer calls of such
+   a day timed again offline: ``optimize`` (every row), ``replan`` warm, ``replan`` cold.
 4. ``--part feedback``: a 20-EVSE site on a 200 A connection where cars draw less than their
    limit (on-board chargers of 10-32 A the controller does not know, halving above 80 % of
    their need; 40-90 kWh each, more than the site can give): the share of the requested
@@ -362,6 +363,46 @@ def part_replan(horizon_h: float, days: int, repeat: int, kw: float, step_s: int
           f"{ratio[1]:.2f}")
 
 
+def part_replan_lp(horizon_h: float, kw: float, step_s: int) -> None:
+    """The optimizer calls of a Caltech day through the controller (``replan_warm`` on),
+    each timed again offline (CPU) three ways: ``optimize(grid="mpc")`` (every row),
+    ``replan`` with the warm state the controller passed, ``replan`` with none."""
+    from smartcharge.controller import plan as plan_mod
+    from smartcharge.controller.warm import lazy_rows
+
+    got = _caltech(kw)
+    if got is None:
+        return
+    site, sessions = got
+    sessions = _in_window(site, sessions, 1)
+    calls: list[tuple[sc.Problem, Any]] = []
+    real = plan_mod.solve_plan
+
+    def spy(problem: sc.Problem, config: sc.ControllerConfig, warm: Any) -> Any:
+        calls.append((problem, warm))
+        return real(problem, config, warm)
+
+    plan_mod.solve_plan = spy  # type: ignore[assignment]
+    config = sc.ControllerConfig(step_s=step_s, horizon_s=int(horizon_h * 3600))
+    caltech_run(site, sessions, config, 1)
+    plan_mod.solve_plan = real  # type: ignore[assignment]
+    sc.warm_up()
+    cpu: dict[str, list[float]] = {"optimize": [], "replan, warm": [], "replan, no warm": []}
+    for problem, warm in calls:
+        rows = lazy_rows(warm)
+        for name in cpu:
+            t0 = time.process_time()
+            if name == "optimize":
+                sc.optimize(problem, grid="mpc")
+            else:
+                sc.replan(problem, rows if name == "replan, warm" else None)
+            cpu[name].append(time.process_time() - t0)
+    print(f"the controller's optimizer calls, Caltech day, {kw:g} kW, {step_s} s steps, "
+          f"horizon {horizon_h:g} h: {len(calls)} problems, CPU per call (mean / median): "
+          + ", ".join(f"{k} {1000 * np.mean(v):.1f} / {1000 * np.median(v):.1f} ms"
+                      for k, v in cpu.items()), flush=True)
+
+
 def part_feedback(horizon_h: float) -> None:
     rng = np.random.default_rng(7)
     n = 20
@@ -404,7 +445,8 @@ def part_feedback(horizon_h: float) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--part", choices=["time", "caltech", "feedback", "replan", "all"],
+    ap.add_argument("--part", choices=["time", "caltech", "feedback", "replan", "replan-lp",
+                                       "all"],
                     default="all")
     ap.add_argument("--horizon-h", type=float, default=24.0)
     ap.add_argument("--days", type=int, default=7)
@@ -436,6 +478,8 @@ def main(argv: list[str] | None = None) -> int:
         part_caltech(min(args.horizon_h, 12.0), args.days, args.share_a)
     if args.part == "replan":
         part_replan(args.horizon_h, args.days, args.repeat, args.kw, args.step_s)
+    if args.part == "replan-lp":
+        part_replan_lp(args.horizon_h, args.kw, args.step_s)
     return 0
 
 
