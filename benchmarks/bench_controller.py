@@ -1,6 +1,6 @@
 """The site controller: time per event, messages per hour, and what measured feedback buys.
 
-Three figures (a script, not a test; timings vary 2x on a shared machine):
+Four figures (a script, not a test; timings vary 2x on a shared machine):
 
 1. ``--part time``: time per event on a 50-EVSE and a 1,000-EVSE site (stations of 10
    EVSEs, feeders of 50, about 60 % of the EVSEs charging): an event that re-plans (a
@@ -10,12 +10,17 @@ Three figures (a script, not a test; timings vary 2x on a shared machine):
    transformer) replayed through the controller (one station per EVSE, every request
    accepted, cars drawing their limit): requests and payload bytes per hour, with and
    without the stability rules (``ControllerConfig.stable``).
-3. ``--part feedback``: a 20-EVSE site on a 200 A connection where cars draw less than their
+3. ``--part replan``: the Caltech day(s) (``--days``) with ``ControllerConfig.replan_warm``
+   on (``optimizer.replan``, warm from the last re-plan's binding rows) and off
+   (``optimize`` with every row), alternating in one run: CPU time per re-plan event,
+   requests per hour, energy delivered. ``--part replan-lp``: the optimizer calls of such
+   a day timed again offline: ``optimize`` (every row), ``replan`` warm, ``replan`` cold.
+4. ``--part feedback``: a 20-EVSE site on a 200 A connection where cars draw less than their
    limit (on-board chargers of 10-32 A the controller does not know, halving above 80 % of
    their need; 40-90 kWh each, more than the site can give): the share of the requested
    energy delivered with and without measured feedback.
 
-Run: ``python benchmarks/bench_controller.py [--part time|caltech|feedback] [--horizon-h H]``
+Run: ``python benchmarks/bench_controller.py [--part time|caltech|replan|feedback] [--horizon-h H]``
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ import sys
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -75,9 +81,19 @@ class Driver:
         self.bytes = 0
         self.sample = sample
         self.result_s: list[float] = []
+        self.replan_cpu_s: list[float] = []
+        """CPU time [s] of each event that re-planned (its own handling, not the results')."""
+        self.warm_bytes: list[int] = []
+        """The warm state's JSON size [bytes] after each event that re-planned."""
 
     def handle(self, event: object, now: datetime) -> None:
+        plan = self.c.state.plan
+        t0 = time.process_time()
         todo: list[Request] = self.c.handle(event, now)  # type: ignore[arg-type]
+        if self.c.state.plan is not plan:  # a new PlanState: this event re-planned
+            self.replan_cpu_s.append(time.process_time() - t0)
+            warm = self.c.state.warm
+            self.warm_bytes.append(0 if warm is None else len(warm.model_dump_json()))
         timed = 0
         direct: list[str] = []
         while todo:
@@ -186,87 +202,205 @@ def part_time(horizon_h: float, sizes: tuple[int, ...] = (50, 1000), grid: str =
               f"{len(d.c.state.to_json()) / 1000:.0f} kB", flush=True)
 
 
-def part_caltech(horizon_h: float, days: int, share_a: float) -> None:
+def _caltech(kw: float = 50.0) -> tuple[sc.Site, list[object]] | None:
+    """The Caltech ACN site (``kw`` [kW] transformer, one station per EVSE) and its
+    sessions."""
     sys.path.insert(0, str(ROOT / "benchmarks"))
     from caltech import read_sessions, read_site, site_nodes_evses
 
     data = ROOT.parent / "shared" / "data" / "caltech-acn-2019-03"
     if not data.is_dir():
         print(f"the Caltech data are not at {data}")
-        return
+        return None
     raw = read_site(data)
-    nodes, evses = site_nodes_evses(raw, 50.0)
+    nodes, evses = site_nodes_evses(raw, kw)
     site = sc.Site(nodes=tuple(nodes), stations=tuple(
         sc.StationSpec(id=e.id, protocol="2.0.1", evses=(sc.EvseSpec(
             evse_id=1, node=e.node, phases=e.phases, connection=e.connection,
             voltage_v=e.voltage_v, max_current_a=e.max_current_a,
             min_current_a=e.min_current_a),)) for e in evses))
-    sessions = sorted(read_sessions(data), key=lambda s: s.arrival)
-    start = datetime(2019, 3, 4, 8, tzinfo=timezone.utc)  # Monday 00:00 Pacific
+    return site, sorted(read_sessions(data), key=lambda s: s.arrival)
+
+
+CALTECH_START = datetime(2019, 3, 4, 8, tzinfo=timezone.utc)  # Monday 00:00 Pacific
+
+
+def _in_window(site: sc.Site, sessions: list[object], days: int) -> list[object]:
+    end = CALTECH_START + timedelta(days=days)
+    return [s for s in sessions
+            if CALTECH_START <= s.arrival < end  # type: ignore[attr-defined]
+            and (s.station in site.keys or f"{s.station}/1" in site.keys)]  # type: ignore[attr-defined]
+
+
+def caltech_run(site: sc.Site, sessions: list[object], config: sc.ControllerConfig,
+                days: int) -> tuple[Driver, float, float, float]:
+    """The Caltech sessions of ``days`` from Monday through the controller (every request
+    accepted, cars drawing their acknowledged limit): the driver (requests, bytes, CPU time
+    of each re-plan event), the energy delivered and requested [Wh], and the wall time [s]."""
+    start = CALTECH_START
     end = start + timedelta(days=days)
-    sessions = [s for s in sessions if (start <= s.arrival < end and s.station in site.keys)
-                or (f"{s.station}/1" in site.keys and start <= s.arrival < end)]
-    print(f"Caltech ACN {start:%Y-%m-%d} + {days} days: {len(sessions)} sessions, "
+    d = Driver(site, config)
+    for st in site.stations:
+        d.handle(StationConnected(st.id), start)
+    d.requests = d.bytes = 0
+    d.replan_cpu_s.clear()
+    delivered: dict[str, float] = {}
+    running: dict[str, tuple[str, object]] = {}
+    i = 0
+    now = start
+    t0 = time.perf_counter()
+    while now < end:
+        nxt = now + timedelta(seconds=config.step_s)
+        while i < len(sessions) and sessions[i].arrival < nxt:  # type: ignore[attr-defined]
+            s: Any = sessions[i]
+            i += 1
+            key = s.station if s.station in site.keys else f"{s.station}/1"
+            sid, evse = site.locate(key)
+            if key in running:
+                continue
+            running[key] = (s.id, s)
+            delivered[s.id] = 0.0
+            d.handle(TransactionStarted(sid, evse, s.id[:36], now, 0.0), now)
+            d.handle(ChargingNeeds(sid, evse, energy_wh=s.energy_wh, departure=s.departure,
+                                   max_power_w=s.max_power_w), now)
+        for key, (sid_, s) in list(running.items()):
+            station, evse = site.locate(key)
+            if s.departure <= now:  # type: ignore[attr-defined]
+                del running[key]
+                d.handle(TransactionEnded(station, evse, sid_[:36], now), now)
+        limits = {}  # what each car may draw during this step: its acknowledged limit
+        for key in running:
+            ev = d.c.state.evses[key]
+            fb = d.c._fallback[key]
+            limits[key] = fb if ev.acked is None else float(np.nan_to_num(
+                ev.acked.on_grid(now, 1), nan=fb)[0])
+        now = nxt
+        for key, (sid_, s) in running.items():
+            # the car drew its acknowledged limit over the step (up to its need)
+            amps = limits[key]
+            spec = site.spec(key)
+            wh = min(amps * spec.watts_per_amp, s.max_power_w) * config.step_s / 3600  # type: ignore[attr-defined]
+            delivered[sid_] = min(delivered[sid_] + wh, s.energy_wh)  # type: ignore[attr-defined]
+            station, evse = site.locate(key)
+            # what the car drew during the step just ended (time-stamped inside it)
+            mid = now - timedelta(seconds=config.step_s // 2)
+            d.handle(MeterReading(station, evse, power_w=wh * 3600 / config.step_s,
+                                  energy_wh=delivered[sid_], timestamp=mid), now)
+        d.handle(Tick(), now)
+    need = sum(s.energy_wh for s in sessions)  # type: ignore[attr-defined]
+    return d, sum(delivered.values()), need, time.perf_counter() - t0
+
+
+def part_caltech(horizon_h: float, days: int, share_a: float) -> None:
+    got = _caltech()
+    if got is None:
+        return
+    site, sessions = got
+    sessions = _in_window(site, sessions, days)
+    print(f"Caltech ACN {CALTECH_START:%Y-%m-%d} + {days} days: {len(sessions)} sessions, "
           f"{len(site.keys)} EVSEs, 50 kW; horizon {horizon_h:g} h, 15-minute steps, "
           f"fallback share {share_a:g} A")
     for stable, keep_partial in ((True, True), (True, False), (False, False)):
         config = sc.ControllerConfig(step_s=900, horizon_s=int(horizon_h * 3600),
                                      stable=stable, fallback_share_a=share_a,
                                      keep_partial=keep_partial)
-        d = Driver(site, config)
-        for st in site.stations:
-            d.handle(StationConnected(st.id), start)
-        d.requests = d.bytes = 0
-        delivered: dict[str, float] = {}
-        running: dict[str, tuple[str, object]] = {}
-        i = 0
-        now = start
-        t0 = time.perf_counter()
-        while now < end:
-            nxt = now + timedelta(seconds=config.step_s)
-            while i < len(sessions) and sessions[i].arrival < nxt:
-                s = sessions[i]
-                i += 1
-                key = s.station if s.station in site.keys else f"{s.station}/1"
-                sid, evse = site.locate(key)
-                if key in running:
-                    continue
-                running[key] = (s.id, s)
-                delivered[s.id] = 0.0
-                d.handle(TransactionStarted(sid, evse, s.id[:36], now, 0.0), now)
-                d.handle(ChargingNeeds(sid, evse, energy_wh=s.energy_wh, departure=s.departure,
-                                       max_power_w=s.max_power_w), now)
-            for key, (sid_, s) in list(running.items()):
-                station, evse = site.locate(key)
-                if s.departure <= now:  # type: ignore[attr-defined]
-                    del running[key]
-                    d.handle(TransactionEnded(station, evse, sid_[:36], now), now)
-            limits = {}  # what each car may draw during this step: its acknowledged limit
-            for key in running:
-                ev = d.c.state.evses[key]
-                fb = d.c._fallback[key]
-                limits[key] = fb if ev.acked is None else float(np.nan_to_num(
-                    ev.acked.on_grid(now, 1), nan=fb)[0])
-            now = nxt
-            for key, (sid_, s) in running.items():
-                # the car drew its acknowledged limit over the step (up to its need)
-                amps = limits[key]
-                spec = site.spec(key)
-                wh = min(amps * spec.watts_per_amp, s.max_power_w) * config.step_s / 3600  # type: ignore[attr-defined]
-                delivered[sid_] = min(delivered[sid_] + wh, s.energy_wh)  # type: ignore[attr-defined]
-                station, evse = site.locate(key)
-                # what the car drew during the step just ended (time-stamped inside it)
-                mid = now - timedelta(seconds=config.step_s // 2)
-                d.handle(MeterReading(station, evse, power_w=wh * 3600 / config.step_s,
-                                      energy_wh=delivered[sid_], timestamp=mid), now)
-            d.handle(Tick(), now)
-        hours = (end - start).total_seconds() / 3600
-        need = sum(s.energy_wh for s in sessions)
+        d, delivered, need, wall = caltech_run(site, sessions, config, days)
+        hours = days * 24
         rules = "on, partial keep" if keep_partial else ("on, whole keep" if stable else "off")
         print(f"  stability {rules:16s}: {d.requests / hours:6.1f} requests/h, "
               f"{d.bytes / hours / 1000:6.1f} kB/h; delivered "
-              f"{sum(delivered.values()) / need:.1%} of {need / 1000:.0f} kWh "
-              f"({time.perf_counter() - t0:.0f} s)")
+              f"{delivered / need:.1%} of {need / 1000:.0f} kWh ({wall:.0f} s)")
+
+
+def part_replan(horizon_h: float, days: int, repeat: int, kw: float, step_s: int) -> None:
+    """The Caltech day(s) with ``replan_warm`` on and off, in the same run (alternating,
+    ``repeat`` times each): CPU time per re-plan event and of its optimizer call
+    (``controller.plan.solve_plan``), requests, energy delivered."""
+    from smartcharge.controller import plan as plan_mod
+
+    solve_cpu: list[float] = []
+    real = plan_mod.solve_plan
+
+    def timed(*args: Any) -> Any:
+        t0 = time.process_time()
+        out = real(*args)
+        solve_cpu.append(time.process_time() - t0)
+        return out
+
+    plan_mod.solve_plan = timed  # type: ignore[assignment]
+    got = _caltech(kw)
+    if got is None:
+        return
+    site, sessions = got
+    sessions = _in_window(site, sessions, days)
+    print(f"re-planning warm (optimizer.replan) or cold (optimize): Caltech ACN "
+          f"{CALTECH_START:%Y-%m-%d} + {days} days, {len(sessions)} sessions, "
+          f"{len(site.keys)} EVSEs, {kw:g} kW; horizon {horizon_h:g} h, {step_s} s steps, MPC "
+          "grid; CPU time (time.process_time) of each event that re-planned", flush=True)
+    sc.warm_up()
+    rows: dict[bool, list[tuple[float, float]]] = {True: [], False: []}
+    for _ in range(repeat):
+        for warm in (True, False):
+            config = sc.ControllerConfig(step_s=step_s, horizon_s=int(horizon_h * 3600),
+                                         replan_warm=warm)
+            solve_cpu.clear()
+            d, delivered, need, wall = caltech_run(site, sessions, config, days)
+            cpu = np.array(d.replan_cpu_s)
+            lp = np.array(solve_cpu)
+            rows[warm].append((float(np.mean(cpu)), float(np.mean(lp))))
+            print(f"  replan_warm={warm!s:5s}: {len(cpu)} re-plan events, CPU mean "
+                  f"{1000 * cpu.mean():.1f} ms, median {1000 * np.median(cpu):.1f} ms, p95 "
+                  f"{1000 * np.percentile(cpu, 95):.1f} ms (the optimizer call: "
+                  f"{len(lp)}, mean {1000 * lp.mean():.1f} ms, median "
+                  f"{1000 * np.median(lp):.1f} ms); {d.requests / (days * 24):.1f} "
+                  f"requests/h; delivered {delivered / need:.2%} of {need / 1000:.0f} kWh "
+                  f"(wall {wall:.0f} s); the warm state's JSON mean "
+                  f"{np.mean(d.warm_bytes) / 1000:.1f} kB, largest "
+                  f"{max(d.warm_bytes) / 1000:.1f} kB", flush=True)
+    ratio = [np.mean([r[j] for r in rows[True]]) / np.mean([r[j] for r in rows[False]])
+             for j in (0, 1)]
+    print(f"  mean CPU warm / cold: per re-plan event {ratio[0]:.2f}, per optimizer call "
+          f"{ratio[1]:.2f}")
+
+
+def part_replan_lp(horizon_h: float, kw: float, step_s: int) -> None:
+    """The optimizer calls of a Caltech day through the controller (``replan_warm`` on),
+    each timed again offline (CPU) three ways: ``optimize(grid="mpc")`` (every row),
+    ``replan`` with the warm state the controller passed, ``replan`` with none."""
+    from smartcharge.controller import plan as plan_mod
+    from smartcharge.controller.warm import lazy_rows
+
+    got = _caltech(kw)
+    if got is None:
+        return
+    site, sessions = got
+    sessions = _in_window(site, sessions, 1)
+    calls: list[tuple[sc.Problem, Any]] = []
+    real = plan_mod.solve_plan
+
+    def spy(problem: sc.Problem, config: sc.ControllerConfig, warm: Any) -> Any:
+        calls.append((problem, warm))
+        return real(problem, config, warm)
+
+    plan_mod.solve_plan = spy  # type: ignore[assignment]
+    config = sc.ControllerConfig(step_s=step_s, horizon_s=int(horizon_h * 3600))
+    caltech_run(site, sessions, config, 1)
+    plan_mod.solve_plan = real  # type: ignore[assignment]
+    sc.warm_up()
+    cpu: dict[str, list[float]] = {"optimize": [], "replan, warm": [], "replan, no warm": []}
+    for problem, warm in calls:
+        rows = lazy_rows(warm)
+        for name in cpu:
+            t0 = time.process_time()
+            if name == "optimize":
+                sc.optimize(problem, grid="mpc")
+            else:
+                sc.replan(problem, rows if name == "replan, warm" else None)
+            cpu[name].append(time.process_time() - t0)
+    print(f"the controller's optimizer calls, Caltech day, {kw:g} kW, {step_s} s steps, "
+          f"horizon {horizon_h:g} h: {len(calls)} problems, CPU per call (mean / median): "
+          + ", ".join(f"{k} {1000 * np.mean(v):.1f} / {1000 * np.median(v):.1f} ms"
+                      for k, v in cpu.items()), flush=True)
 
 
 def part_feedback(horizon_h: float) -> None:
@@ -311,7 +445,9 @@ def part_feedback(horizon_h: float) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--part", choices=["time", "caltech", "feedback", "all"], default="all")
+    ap.add_argument("--part", choices=["time", "caltech", "feedback", "replan", "replan-lp",
+                                       "all"],
+                    default="all")
     ap.add_argument("--horizon-h", type=float, default=24.0)
     ap.add_argument("--days", type=int, default=7)
     ap.add_argument("--sizes", default="50,1000", help="EVSE counts of --part time")
@@ -327,6 +463,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--share-a", type=float, default=0.0,
                     help="fallback share on the Caltech site (6 A shares would reserve more"
                          " than its 50 kW transformer)")
+    ap.add_argument("--kw", type=float, default=50.0,
+                    help="--part replan: the Caltech transformer [kW]")
+    ap.add_argument("--step-s", type=int, default=900, help="--part replan: the step [s]")
+    ap.add_argument("--repeat", type=int, default=1,
+                    help="--part replan: runs of each setting (alternating)")
     args = ap.parse_args(argv)
     if args.part in ("time", "all"):
         part_time(args.horizon_h, tuple(int(x) for x in args.sizes.split(",")), args.grid,
@@ -335,6 +476,10 @@ def main(argv: list[str] | None = None) -> int:
         part_feedback(min(args.horizon_h, 12.0))
     if args.part in ("caltech", "all"):
         part_caltech(min(args.horizon_h, 12.0), args.days, args.share_a)
+    if args.part == "replan":
+        part_replan(args.horizon_h, args.days, args.repeat, args.kw, args.step_s)
+    if args.part == "replan-lp":
+        part_replan_lp(args.horizon_h, args.kw, args.step_s)
     return 0
 
 

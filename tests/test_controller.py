@@ -373,7 +373,7 @@ def test_state_round_trip_and_version() -> None:
     s = _a_state()
     assert ControllerState.from_json(s.to_json()) == s
     doc = json.loads(s.to_json())
-    doc["format_version"] = 3
+    doc["format_version"] = 4
     with pytest.raises(ControllerError) as err:
         ControllerState.from_json(json.dumps(doc))
     assert err.value.path == "format_version"

@@ -20,12 +20,19 @@ import numpy as np
 import smartcharge.controller as scc
 
 T0 = datetime(2024, 3, 4, 6, tzinfo=timezone.utc)
-# Re-recorded for state format 2 (session modes, surplus switches, the site reading): the
-# requests' own digest, without the final state, is unchanged by it (611 requests:
-# f491d108...; 2,045 with the old defaults: 32b341e9..., as recorded before the skew bound)
-RECORDED = "0bdd161267ebe0fa746f30f3062e746bc97d6b0e02975f91a980372c848dc064"
-RECORDED_BEFORE_SKEW = "5b4ce7eabe76bfb90f8092b9e5c5ab85234457912963d8a8258110eaac1c7bbd"
-
+# Re-recorded for state format 3 and the warm re-plan (ControllerConfig.replan_warm, on by
+# default: optimizer.replan, lazy node rows warm from the last re-plan, which the state
+# keeps): another optimal vertex of the same LPs, so other plans, 1,434 requests instead of
+# 611. The digests of the requests alone (without the final state) with replan_warm=False are
+# those recorded before (format 2; 611 requests f491d108..., 2,045 with the old defaults
+# 32b341e9..., as recorded before the skew bound): the cold path is unchanged.
+RECORDED = (1434, "555df10f181ad13b73675f77e90fed0a1c5b6abb94083e573d4fce64ddb448c3",
+            "97bf422017f7bf118ea8eee32f106e1c1493de3c35f6b3629542d4d1e890510e")
+RECORDED_COLD = (611, "f491d1081057b606d0d72b39a54c7a382e18f23f78bf88059512db3ef6a57dc2",
+                 "e981e05e0cd725f31cf00d7c50a3c4e1f9aa01ec209020a1737b51a95c56d737")
+RECORDED_BEFORE_SKEW = (
+    2045, "32b341e904854352b5348acea84e0c2790fb2f6967f2e86d37d902a62ca4594d",
+    "6ccbda820af5535dcbb1ab967b999c6045e00fae97fc2f59d1382583f91a415a")
 
 def _site() -> scc.Site:
     stations = []
@@ -46,7 +53,9 @@ def _site() -> scc.Site:
         "stations": stations})
 
 
-def _run(**options: object) -> tuple[int, str]:
+def _run(**options: object) -> tuple[int, str, str]:
+    """The requests sent, the SHA-256 of the requests, and of the requests then the final
+    state."""
     site = _site()
     config = scc.ControllerConfig.model_validate(
         {"step_s": 900, "horizon_s": 6 * 3600, **options})
@@ -109,17 +118,25 @@ def _run(**options: object) -> tuple[int, str]:
         for cid in late:
             handle(scc.RequestResult(cid, "Accepted"), now)
         handle(scc.Tick(), now)
+    requests = digest.hexdigest()
     digest.update(c.state.to_json().encode())
-    return n, digest.hexdigest()
+    return n, requests, digest.hexdigest()
 
 
 def test_recorded_event_log_output_is_pinned() -> None:
-    assert _run() == (611, RECORDED)
+    assert _run() == RECORDED
+
+
+def test_the_cold_re_plan_still_sends_what_it_sent_before_the_warm_one() -> None:
+    """``replan_warm=False`` (``optimize`` with every row): the requests recorded before
+    the warm re-plan, byte for byte."""
+    assert _run(replan_warm=False) == RECORDED_COLD
 
 
 def test_the_old_defaults_still_give_the_old_output() -> None:
-    """With the defaults before the clock-skew bound and the partial keep (6 A fallback
-    shares, no erosion, the last plan kept whole or not at all), the log recorded then,
-    byte for byte: the re-pin above changed nothing else."""
-    assert _run(fallback_share_a=6.0, clock_skew_s=0, keep_partial=False) == (
-        2045, RECORDED_BEFORE_SKEW)
+    """With the defaults before the clock-skew bound, the partial keep and the warm re-plan
+    (6 A fallback shares, no erosion, the last plan kept whole or not at all, ``optimize``
+    with every row), the requests recorded then, byte for byte: the re-pins above changed
+    nothing else."""
+    assert _run(fallback_share_a=6.0, clock_skew_s=0, keep_partial=False,
+                replan_warm=False) == RECORDED_BEFORE_SKEW

@@ -566,8 +566,9 @@ def test_the_state_round_trips_and_a_version_1_snapshot_migrates() -> None:
     old["format_version"] = 1
     del old["site_meter"]
     got = ControllerState.from_json(json.dumps(old))
-    assert got.format_version == 2 and got.seq == 7 and got.site_meter is None
-    for bad in (0, 3, True, "2", None):
+    assert got.format_version == 3 and got.seq == 7 and got.site_meter is None
+    assert got.warm is None
+    for bad in (0, 4, True, "2", None):
         old["format_version"] = bad
         with pytest.raises(ControllerError) as err:
             ControllerState.from_json(json.dumps(old))

@@ -8,7 +8,9 @@ The pipeline, per event, top to bottom:
 3. re-plan if something relevant changed or a step boundary passed
    (:mod:`smartcharge.controller.plan`: Problem from live sessions, with modes, surplus
    switches and generation by :func:`~smartcharge.controller.surplus.pv_problem`,
-   optimize, keep the last plan when it is as good);
+   optimize -- on a block grid :func:`~smartcharge.optimizer.replan`, warm from the
+   previous re-plan's binding rows, which the state keeps -- keep the last plan when it
+   is as good);
 4. dispatch (:func:`dispatch`): per EVSE, the desired envelope against the one last sent
    (deadband, over the next ``lookahead_s``: a profile is renewed before it runs out, not
    at every step because the horizon moved), then safety
@@ -117,9 +119,11 @@ def step(site: Site, config: ControllerConfig, state: ControllerState, event: Ev
     if state.dirty or state.plan is None or state.plan.start != h.start:
         problem, above = pv_problem(site, config, state,
                                     build_problem(site, config, state, h, now, fb), now, fb)
-        desired, status = plan_envelopes(problem, config, _targets(state), above)
+        desired, status, warm = plan_envelopes(problem, config, _targets(state), above,
+                                               state.warm)
         state = state.model_copy(update={
-            "plan": PlanState(start=h.start, desired=desired, status=status), "dirty": False})
+            "plan": PlanState(start=h.start, desired=desired, status=status), "dirty": False,
+            "warm": warm})
     checked: WorstCaseCheck | None = None
     if cache is not None:
         lines = measured_lines(site, state, fb)

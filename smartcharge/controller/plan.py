@@ -17,7 +17,10 @@ grid:
   (:func:`~smartcharge.controller.safety.measured_lines`) is planned single-phase on that
   line (its EVSE's power per ampere is one phase's), so the other lines go to the others.
 
-:func:`plan_envelopes` optimizes it, then for stability (the optimizer is not changed):
+:func:`plan_envelopes` optimizes it -- on a block grid with
+:func:`smartcharge.optimizer.replan`, warm from the previous re-plan's rows (the state's
+``warm``, :mod:`smartcharge.controller.warm`; ``ControllerConfig.replan_warm``), else with
+``optimize`` -- then for stability (the optimizer is not changed):
 
 - :func:`level`: each session's power is averaged over runs of steps where nothing
   changes, so one plan does not alternate between equal optima;
@@ -48,8 +51,18 @@ from smartcharge.controller.safety import (
     worst_case,
 )
 from smartcharge.controller.site import ControllerConfig, Site
-from smartcharge.controller.state import ControllerState, Envelope, EvseState
-from smartcharge.optimizer import Horizon, Plan, Problem, Session, Tariff, optimize, verify
+from smartcharge.controller.state import ControllerState, Envelope, EvseState, WarmDoc
+from smartcharge.controller.warm import lazy_rows, warm_doc
+from smartcharge.optimizer import (
+    Horizon,
+    Plan,
+    Problem,
+    Session,
+    Tariff,
+    optimize,
+    replan,
+    verify,
+)
 
 __all__ = [
     "build_problem",
@@ -58,6 +71,7 @@ __all__ = [
     "level",
     "plan_envelopes",
     "planned_keys",
+    "solve_plan",
 ]
 
 FloatArray = npt.NDArray[np.float64]
@@ -199,29 +213,49 @@ def level(problem: Problem, plan: Plan) -> Plan:
     return plan if verify(problem, out) else out
 
 
-def plan_envelopes(problem: Problem, config: ControllerConfig,
-                   targets: Mapping[str, Envelope],
-                   fallback: Mapping[str, float]) -> tuple[dict[str, Envelope], str]:
-    """Desired envelope per planned EVSE key (the plan plus the fallback), and the plan's
-    status (``"kept"`` when the last sent plan stays, ``"kept-partly"`` when part of it
-    does)."""
-    if not problem.sessions:
-        return {}, "EMPTY"
+def solve_plan(problem: Problem, config: ControllerConfig, warm: WarmDoc | None,
+          ) -> tuple[Plan, WarmDoc | None]:
+    """The plan of ``problem``, and the warm state for the next re-plan.
+
+    On a block grid (``config.grid`` ``"mpc"`` or pairs) with ``config.replan_warm``:
+    :func:`~smartcharge.optimizer.replan` from ``warm`` (the state the previous call
+    returned, ``None`` for a cold start), returning its new one (``None`` when it solved
+    no LP: a fallback, or the site model of generation and batteries). Else
+    :func:`~smartcharge.optimizer.optimize` with every row, and ``warm`` passed on as it
+    was. A pure function: same arguments, same plan and warm state, byte for byte."""
+    if config.replan_warm and config.grid != "all":
+        plan, rows = replan(problem, lazy_rows(warm), time_limit_s=config.time_limit_s,
+                            grid=config.grid, solver=config.solver)
+        return plan, warm_doc(rows)
     plan = optimize(problem, time_limit_s=config.time_limit_s, grid=config.grid,
                     solver=config.solver)
+    return plan, warm
+
+
+def plan_envelopes(problem: Problem, config: ControllerConfig,
+                   targets: Mapping[str, Envelope], fallback: Mapping[str, float],
+                   warm: WarmDoc | None = None,
+                   ) -> tuple[dict[str, Envelope], str, WarmDoc | None]:
+    """Desired envelope per planned EVSE key (the plan plus the fallback), the plan's
+    status (``"kept"`` when the last sent plan stays, ``"kept-partly"`` when part of it
+    does), and the warm state for the next re-plan (:func:`solve_plan`; ``warm`` unchanged
+    when there is nothing to plan)."""
+    if not problem.sessions:
+        return {}, "EMPTY", warm
+    plan, warm = solve_plan(problem, config, warm)
     if not config.stable:
-        return _envelopes(problem, plan, fallback), str(plan.status)
+        return _envelopes(problem, plan, fallback), str(plan.status), warm
     plan = level(problem, plan)
     old_sp, has = incumbent_rows(problem, targets, plan, fallback)
     if has.all():
         old = Plan.from_session_power(problem, old_sp)
         if not verify(problem, old) and as_good(old, plan, config.keep_tolerance):
-            return _envelopes(problem, old, fallback), "kept"
+            return _envelopes(problem, old, fallback), "kept", warm
     if config.keep_partial:
         part = partial_keep(problem, config, old_sp, has, plan, level)
         if part is not None:
-            return _envelopes(problem, part, fallback), "kept-partly"
-    return _envelopes(problem, plan, fallback), str(plan.status)
+            return _envelopes(problem, part, fallback), "kept-partly", warm
+    return _envelopes(problem, plan, fallback), str(plan.status), warm
 
 
 def _envelopes(problem: Problem, plan: Plan, fallback: Mapping[str, float],

@@ -313,6 +313,15 @@ class ControllerConfig(_Part):
         The optimizer's LP solver (``optimize``'s ``solver``): ``"auto"`` (default: GLOP
         on small LPs, HiGHS interior point on large ones), ``"highs"``,
         ``"highs-simplex"`` or ``"glop"``.
+    replan_warm
+        On a block grid (``"mpc"`` or pairs), re-plan with
+        :func:`smartcharge.optimizer.replan`: lazy node rows started from the rows that
+        bound at the previous re-plan, kept in the state (:attr:`ControllerState.warm
+        <smartcharge.controller.state.ControllerState>`). The same LP optimum as
+        ``optimize`` (objective value), in less time when few rows bind, but possibly
+        another optimal vertex where the optimum is not unique, so another plan; it also
+        re-solves up to twice (``max_lp_rounds=3``). ``False``: ``optimize`` with every
+        row (the path before, kept for comparison); with ``grid="all"`` always ``optimize``.
     pv_start_hold_s, pv_stop_hold_s
         The surplus switch of a ``pv`` / ``min_pv`` session
         (:class:`smartcharge.optimizer.SurplusHysteresis`): it turns on after the surplus
@@ -345,6 +354,7 @@ class ControllerConfig(_Part):
     stable: bool = True
     grid: Literal["all", "mpc"] | tuple[tuple[PosFloat, PosFloat], ...] = "mpc"
     solver: Literal["auto", "highs", "highs-simplex", "glop"] = "auto"
+    replan_warm: bool = True
     pv_start_hold_s: Annotated[int, Field(ge=0, le=86_400)] = 300
     pv_stop_hold_s: Annotated[int, Field(ge=0, le=86_400)] = 600
     pv_start_margin_w: NonNegFloat = 0.0

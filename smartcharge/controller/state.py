@@ -10,10 +10,15 @@
 - grid limits, the tariff, the last plan (desired envelopes) and whether to re-plan;
 - the last reading of the grid connection (:class:`SiteMeterState`) and, per ``pv`` /
   ``min_pv`` session, its surplus switch (:class:`SwitchDoc`, the
-  :class:`~smartcharge.optimizer.SwitchState` of the start/stop hysteresis).
+  :class:`~smartcharge.optimizer.SwitchState` of the start/stop hysteresis);
+- the warm state of the last re-plan (:class:`WarmDoc`: the optimizer's
+  :class:`~smartcharge.optimizer.LazyRows` as JSON, :mod:`smartcharge.controller.warm`),
+  which the next re-plan starts from: part of the state so that a controller restored
+  from a snapshot re-plans exactly as the one that wrote it.
 
-Format versions: 2 added the session mode, the surplus switch and the site reading; a
-version 1 document is read as version 2 with none of them (no session had a mode then).
+Format versions: 2 added the session mode, the surplus switch and the site reading; 3 the
+warm state. A version 1 or 2 document is read as version 3 with none of what it lacks (no
+session had a mode in version 1; no warm state: the next re-plan starts cold).
 
 ``to_json()`` is deterministic (sorted keys); ``ControllerState.from_json`` raises
 :class:`~smartcharge.errors.ControllerError` naming the JSON path of the first damaged
@@ -26,6 +31,8 @@ True
 Traceback (most recent call last):
 ...
 smartcharge.errors.ControllerError: seq: Input should be a valid integer [int_type]
+>>> ControllerState.from_json('{"format_version": 2}').warm is None
+True
 """
 
 from __future__ import annotations
@@ -35,11 +42,12 @@ import math
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from functools import cached_property
+from itertools import pairwise
 from typing import Annotated, Any, Literal
 
 import numpy as np
 import numpy.typing as npt
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from smartcharge.errors import ControllerError
 from smartcharge.model._base import UTCDateTime
@@ -56,12 +64,14 @@ __all__ = [
     "SiteMeterState",
     "StationState",
     "SwitchDoc",
+    "WarmDoc",
+    "WarmNode",
     "on_grid_many",
 ]
 
-FORMAT_VERSION: Literal[2] = 2
-"""The version of the state document this code writes (and reads, with version 1)."""
-_MIGRATES = (1,)
+FORMAT_VERSION: Literal[3] = 3
+"""The version of the state document this code writes (and reads, with versions 1 and 2)."""
+_MIGRATES = (1, 2)
 """Older versions read by adding the new fields' defaults (see the module docstring)."""
 
 FloatArray = npt.NDArray[np.float64]
@@ -244,10 +254,66 @@ class PlanState(_Doc):
     status: str = ""
 
 
+Finite = Annotated[float, Field(allow_inf_nan=False)]
+_MAX_ROWS = 10_000_000
+
+
+class WarmNode(_Doc):
+    """One node's rows of :class:`~smartcharge.optimizer.LazyRows` (exactly: JSON numbers
+    round-trip float64).
+
+    Attributes
+    ----------
+    node
+        The node id.
+    coef_shape, coef
+        The node's polygon coefficients, shape ``(R, m)`` (R facets, m member EVSEs), row
+        by row: a later problem's rows match only if its node has the same ones.
+    facet, start_s, end_s
+        Per row that bound: the facet index (``< R``) and the time span [s since the
+        epoch] of its block, sorted by facet, then start.
+    """
+
+    node: str
+    coef_shape: tuple[Annotated[int, Field(ge=0, le=_MAX_ROWS)],
+                      Annotated[int, Field(ge=0, le=_MAX_ROWS)]]
+    coef: Annotated[tuple[Finite, ...], Field(max_length=_MAX_ROWS)]
+    facet: Annotated[tuple[Annotated[int, Field(ge=0, le=_MAX_ROWS)], ...],
+                     Field(max_length=_MAX_ROWS)]
+    start_s: Annotated[tuple[Finite, ...], Field(max_length=_MAX_ROWS)]
+    end_s: Annotated[tuple[Finite, ...], Field(max_length=_MAX_ROWS)]
+
+    @model_validator(mode="after")
+    def _consistent(self) -> WarmNode:
+        r, m = self.coef_shape
+        if len(self.coef) != r * m:
+            raise ValueError(f"coef has {len(self.coef)} values, coef_shape {r} x {m} "
+                             f"needs {r * m}")
+        if not len(self.facet) == len(self.start_s) == len(self.end_s):
+            raise ValueError(f"facet, start_s and end_s differ in length ({len(self.facet)}"
+                             f", {len(self.start_s)}, {len(self.end_s)})")
+        if self.facet and max(self.facet) >= r:
+            raise ValueError(f"facet {max(self.facet)} is not below the {r} facets of "
+                             "coef_shape")
+        key = list(zip(self.facet, self.start_s, strict=True))
+        if any(b < a for a, b in pairwise(key)):
+            raise ValueError("the rows are not sorted by facet, then start_s")
+        if any(e <= s for s, e in zip(self.start_s, self.end_s, strict=True)):
+            raise ValueError("a row's end_s is not after its start_s")
+        return self
+
+
+class WarmDoc(_Doc):
+    """The warm state of the last re-plan (:func:`smartcharge.optimizer.replan`'s second
+    result) as JSON: one :class:`WarmNode` per node with rows that bound."""
+
+    nodes: Annotated[tuple[WarmNode, ...], Field(max_length=100_000)] = ()
+
+
 class ControllerState(_Doc):
     """The controller's snapshot (see the module docstring)."""
 
-    format_version: Literal[2] = FORMAT_VERSION
+    format_version: Literal[3] = FORMAT_VERSION
     now: UTCDateTime | None = None
     seq: Count = 0
     stations: dict[str, StationState] = {}
@@ -258,6 +324,7 @@ class ControllerState(_Doc):
     plan: PlanState | None = None
     dirty: bool = True
     site_meter: SiteMeterState | None = None
+    warm: WarmDoc | None = None
 
     def to_json(self) -> str:
         """The state as deterministic JSON (sorted keys, compact)."""
@@ -270,7 +337,8 @@ class ControllerState(_Doc):
         Raises
         ------
         ControllerError
-            Not JSON, a ``format_version`` other than 2 (or 1, migrated), or a damaged field
+            Not JSON, a ``format_version`` other than 3 (or 1 or 2, migrated), or a damaged
+            field
             (named by its path).
         """
         try:
@@ -293,7 +361,7 @@ class ControllerState(_Doc):
         if version != FORMAT_VERSION or isinstance(version, bool):
             raise ControllerError(
                 f"unsupported format_version {version!r} (this code reads "
-                f"{FORMAT_VERSION} and 1)", path="format_version", rule="format-version")
+                f"{FORMAT_VERSION}, 2 and 1)", path="format_version", rule="format-version")
         try:
             return cls.model_validate(data)
         except ValidationError as exc:
