@@ -22,12 +22,15 @@ import smartcharge.controller as scc
 T0 = datetime(2024, 3, 4, 6, tzinfo=timezone.utc)
 # Re-recorded for state format 3 and the warm re-plan (ControllerConfig.replan_warm, on by
 # default: optimizer.replan, lazy node rows warm from the last re-plan, which the state
-# keeps): another optimal vertex of the same LPs, so other plans, 1,434 requests instead of
-# 611. The digests of the requests alone (without the final state) with replan_warm=False are
-# those recorded before (format 2; 611 requests f491d108..., 2,045 with the old defaults
-# 32b341e9..., as recorded before the skew bound): the cold path is unchanged.
-RECORDED = (1434, "555df10f181ad13b73675f77e90fed0a1c5b6abb94083e573d4fce64ddb448c3",
-            "97bf422017f7bf118ea8eee32f106e1c1493de3c35f6b3629542d4d1e890510e")
+# keeps), then for replan's urgency-weighted tie-break and its no-stranded-remainder
+# stage: 538 requests instead of 611 (1,434 with the warm re-plan before the urgency
+# weights: the lazy LP stopped at another of several equal optima from one event to the
+# next). The digests of the requests alone (without the final state) with
+# replan_warm=False are those recorded before (format 2; 611 requests f491d108..., 2,045
+# with the old defaults 32b341e9..., as recorded before the skew bound): the cold path is
+# unchanged.
+RECORDED = (538, "91851e2a13bf826b10827d0dd300af47b6b8c72ecd3545789b3c478d3dec57bc",
+            "1949e953803d241683c5e75349a4cf8a7b20ef6afe292d66f017a057f90779df")
 RECORDED_COLD = (611, "f491d1081057b606d0d72b39a54c7a382e18f23f78bf88059512db3ef6a57dc2",
                  "e981e05e0cd725f31cf00d7c50a3c4e1f9aa01ec209020a1737b51a95c56d737")
 RECORDED_BEFORE_SKEW = (
