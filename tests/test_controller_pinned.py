@@ -20,7 +20,7 @@ import numpy as np
 import smartcharge.controller as scc
 
 T0 = datetime(2024, 3, 4, 6, tzinfo=timezone.utc)
-# Re-recorded for state format 3 and the warm re-plan (ControllerConfig.replan_warm, on by
+# Recorded for state format 3 and the warm re-plan (ControllerConfig.replan_warm, off by
 # default: optimizer.replan, lazy node rows warm from the last re-plan, which the state
 # keeps), then for replan's urgency-weighted tie-break and its no-stranded-remainder
 # stage: 538 requests instead of 611 (1,434 with the warm re-plan before the urgency
@@ -29,7 +29,7 @@ T0 = datetime(2024, 3, 4, 6, tzinfo=timezone.utc)
 # replan_warm=False are those recorded before (format 2; 611 requests f491d108..., 2,045
 # with the old defaults 32b341e9..., as recorded before the skew bound): the cold path is
 # unchanged.
-RECORDED = (538, "91851e2a13bf826b10827d0dd300af47b6b8c72ecd3545789b3c478d3dec57bc",
+RECORDED_WARM = (538, "91851e2a13bf826b10827d0dd300af47b6b8c72ecd3545789b3c478d3dec57bc",
             "1949e953803d241683c5e75349a4cf8a7b20ef6afe292d66f017a057f90779df")
 RECORDED_COLD = (611, "f491d1081057b606d0d72b39a54c7a382e18f23f78bf88059512db3ef6a57dc2",
                  "e981e05e0cd725f31cf00d7c50a3c4e1f9aa01ec209020a1737b51a95c56d737")
@@ -127,7 +127,13 @@ def _run(**options: object) -> tuple[int, str, str]:
 
 
 def test_recorded_event_log_output_is_pinned() -> None:
-    assert _run() == RECORDED
+    assert _run() == RECORDED_COLD
+
+
+def test_the_warm_re_plan_output_is_pinned() -> None:
+    """``replan_warm=True``: ``optimizer.replan`` warm from the state, with its urgency
+    tie-break and no-stranding stage."""
+    assert _run(replan_warm=True) == RECORDED_WARM
 
 
 def test_the_cold_re_plan_still_sends_what_it_sent_before_the_warm_one() -> None:

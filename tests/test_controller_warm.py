@@ -164,8 +164,8 @@ def _drive(c: scc.Controller, events: list[tuple[scc.Event, datetime]],
 
 def test_a_snapshot_mid_run_continues_byte_for_byte_with_the_warm_state() -> None:
     site = _site()
-    config = scc.ControllerConfig(step_s=900, horizon_s=6 * 3600)
-    assert config.replan_warm and config.grid == "mpc"
+    config = scc.ControllerConfig(step_s=900, horizon_s=6 * 3600, replan_warm=True)
+    assert config.grid == "mpc"
     events = _events(site)
     k = len(events) // 2
     whole = scc.Controller(site, config)

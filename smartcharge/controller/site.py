@@ -320,8 +320,14 @@ class ControllerConfig(_Part):
         <smartcharge.controller.state.ControllerState>`). The same LP optimum as
         ``optimize`` (objective value), in less time when few rows bind, but possibly
         another optimal vertex where the optimum is not unique, so another plan; it also
-        re-solves up to twice (``max_lp_rounds=3``). ``False``: ``optimize`` with every
-        row (the path before, kept for comparison); with ``grid="all"`` always ``optimize``.
+        re-solves up to twice (``max_lp_rounds=3``) and uses ``replan``'s urgency-weighted
+        tie-break. ``False`` (the default): ``optimize`` with every row; with
+        ``grid="all"`` always ``optimize``. Off by default: on the Caltech day the warm
+        re-plan was not measurably faster inside the controller (the optimizer is a
+        quarter to a third of a re-plan event), it adds 27-62 kB of rows to each
+        snapshot, and with the urgency weights an arrival on a full site moved most cars
+        instead of a few (docs/benchmarks.md); the pinned 40-EVSE log sends 538 requests
+        with it against 611 without.
     pv_start_hold_s, pv_stop_hold_s
         The surplus switch of a ``pv`` / ``min_pv`` session
         (:class:`smartcharge.optimizer.SurplusHysteresis`): it turns on after the surplus
@@ -354,7 +360,7 @@ class ControllerConfig(_Part):
     stable: bool = True
     grid: Literal["all", "mpc"] | tuple[tuple[PosFloat, PosFloat], ...] = "mpc"
     solver: Literal["auto", "highs", "highs-simplex", "glop"] = "auto"
-    replan_warm: bool = True
+    replan_warm: bool = False
     pv_start_hold_s: Annotated[int, Field(ge=0, le=86_400)] = 300
     pv_stop_hold_s: Annotated[int, Field(ge=0, le=86_400)] = 600
     pv_start_margin_w: NonNegFloat = 0.0
