@@ -509,3 +509,52 @@ def test_a_ramp_without_an_initial_power_leaves_the_first_step_free() -> None:
     plan = optimize(slow)
     assert verify(slow, plan) == []
     assert 4140.0 <= plan.session_power_w[0, 0] <= 5000.0
+
+
+def test_a_failing_min_cost_flow_falls_back_safely_with_true_durations(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Any trouble in the flow solver gives the safe even-share fallback (status FALLBACK,
+    the error in the message, a plan verify accepts) and timings that are durations, not
+    clock readings."""
+    solve_mod = importlib.import_module("smartcharge.optimizer.solve")
+
+    def boom(*a: Any, **k: Any) -> Any:
+        raise RuntimeError("flow solver crashed")
+
+    monkeypatch.setattr(solve_mod, "solve_flow", boom)
+    p = _cheap_and_dear()
+    plan = optimize(p, method="flow")
+    assert plan.status is SolverStatus.FALLBACK
+    assert "min-cost flow error" in plan.message and "flow solver crashed" in plan.message
+    assert verify(p, plan) == []
+    t = plan.timings
+    assert 0.0 <= t.build < 60.0 and 0.0 <= t.solve < 60.0 and 0.0 <= t.extract < 60.0
+
+
+def _two_cars_one_small_feeder() -> Problem:
+    """A 6 kW node, two three-phase 16 A EVSEs (6 A minimum: 4,140 W), one hour, two cars
+    wanting 5 kWh each: the fair LP gives each 3 kW, below the minimum."""
+    return Problem.model_validate({
+        "horizon": {"start": "2024-01-01T00:00:00Z", "step_s": 3600, "n_steps": 1},
+        "nodes": [{"id": "site", "max_power_w": 6000.0}],
+        "evses": [{"id": f"e{i}", "node": "site", "max_current_a": 16.0} for i in (1, 2)],
+        "sessions": [{"id": f"s{i}", "evse": f"e{i}", "arrival": "2024-01-01T00:00:00Z",
+                      "departure": "2024-01-01T01:00:00Z", "energy_wh": 5000.0}
+                     for i in (1, 2)],
+    })
+
+
+def test_the_re_solve_reuses_the_capacity_the_minimum_current_repair_freed() -> None:
+    """The repair drops both 3 kW values (below 4,140 W) and wins one car back at the
+    minimum (4,140 W); with its on/off pattern fixed the LP is solved again and that car
+    gets all it wants (5 kW, within the 6 kW node): 5,000 Wh instead of 4,140. With one LP
+    round only, the plan stays at the minimum."""
+    p = _two_cars_one_small_feeder()
+    plan = optimize(p)
+    assert verify(p, plan) == []
+    assert plan.status is SolverStatus.FEASIBLE
+    assert sorted(plan.energy_wh.tolist()) == pytest.approx([0.0, 5000.0], abs=1e-3)
+    one = optimize(p, max_lp_rounds=1)
+    assert verify(p, one) == []
+    assert sorted(one.energy_wh.tolist()) == pytest.approx([0.0, 4140.0], abs=1e-3)
