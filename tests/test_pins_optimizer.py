@@ -116,6 +116,17 @@ def test_a_generous_time_limit_does_not_cut_a_solve_short(path: str) -> None:
     assert capped.objective == pytest.approx(free.objective, rel=1e-9)
 
 
+
+@pytest.mark.parametrize("path", ["sparse", "proto"])
+def test_a_time_limit_too_short_to_finish_gives_no_solution_rather_than_a_late_one(
+    path: str,
+) -> None:
+    """A microsecond for an LP that takes a good part of a second: the solver stops at the
+    (1 ms floor of the) limit and says so, no x; it does not run on to the optimum."""
+    res = _lp.solve_lp(**_wide_lp(), path=path, solver="glop", time_limit_s=1e-6)
+    assert res.status == "failed" and res.x is None
+
+
 # ---- Plan: metrics and OCPP profiles of a hand-made power array ---------------------------
 
 def _two_evse_problem(**tariff: Any) -> Problem:
@@ -558,3 +569,4 @@ def test_the_re_solve_reuses_the_capacity_the_minimum_current_repair_freed() -> 
     one = optimize(p, max_lp_rounds=1)
     assert verify(p, one) == []
     assert sorted(one.energy_wh.tolist()) == pytest.approx([0.0, 4140.0], abs=1e-3)
+
