@@ -345,3 +345,23 @@ def test_to_ocpp_takes_an_action_and_its_payload_and_refuses_an_action_alone() -
         v201.to_ocpp("SetChargingProfileResponse")
     assert (err.value.path, err.value.rule, err.value.ocpp_error) == (
         "action", "interop", "FormationViolation")
+
+
+def test_v16_composite_answer_without_a_schedule_is_rejected_unless_told_otherwise() -> None:
+    """No schedule: ``status`` defaults to Rejected; a status given is kept as given."""
+    assert v16.get_composite_schedule_response(None) == {"status": "Rejected"}
+    assert v16.get_composite_schedule_response(None, status="Accepted") == {
+        "status": "Accepted"}
+
+
+def test_v16_to_ocpp_takes_an_action_and_its_payload_and_refuses_an_action_alone() -> None:
+    """``to_ocpp("SetChargingProfile", payload)`` builds the ``ocpp`` package's 1.6 call;
+    the action without a payload is a FormationViolation naming ``action``."""
+    from smartcharge.errors import InvalidPayloadError
+
+    call = v16.to_ocpp("ClearChargingProfile", {"id": 7})
+    assert type(call).__module__ == "ocpp.v16.call" and call.id == 7
+    with pytest.raises(InvalidPayloadError) as err:
+        v16.to_ocpp("ClearChargingProfile")
+    assert (err.value.path, err.value.rule, err.value.ocpp_error) == (
+        "action", "interop", "FormationViolation")
