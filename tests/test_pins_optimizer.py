@@ -501,7 +501,8 @@ def test_price_differences_under_a_hundred_thousandth_of_the_value_of_a_wh_are_t
 def test_a_ramp_without_an_initial_power_leaves_the_first_step_free() -> None:
     """A node with a 12 kW ramp and no ``initial_power_w``: the first step is not bounded
     by the power before the horizon, so a car needing one full hour at 11,040 W gets it in
-    the one hour it is there (and the drop to 0 after it is within the ramp). With
+    the one hour it is there (and the drop to 0 after it is within the ramp), as the LP's
+    optimum: status OPTIMAL, not a fallback whose even share happens to be the same. With
     ``initial_power_w=0`` and a 5 kW ramp the same car gets at most 5 kW in that hour
     (and at least its 6 A minimum, 4,140 W)."""
     data: dict[str, Any] = {
@@ -513,6 +514,7 @@ def test_a_ramp_without_an_initial_power_leaves_the_first_step_free() -> None:
     }
     p = Problem.model_validate(data)
     plan = optimize(p)
+    assert plan.status is SolverStatus.OPTIMAL, plan.message  # the LP's plan, no fallback
     assert verify(p, plan) == []
     assert plan.session_power_w[0].tolist() == pytest.approx([11040.0, 0.0, 0.0], abs=1e-2)
     data["nodes"] = [{"id": "site", "max_ramp_w": 5000.0, "initial_power_w": 0.0}]
