@@ -299,3 +299,69 @@ def test_v21_station_total_sums_per_phase_limits_line_by_line(
                                unit)
     q = c.charging_schedule_period[0]
     assert (q.limit, q.limit_l2, q.limit_l3) == total
+
+
+# ---- round 3: reconcile, v201, v16 top-up samples ---------------------------------------
+
+
+def test_stable_profile_ids_follow_the_documented_formula_and_fit_32_bits() -> None:
+    """purpose x 10**8 + layer x 10**7 + evse x 100 + slot: TxProfile (3) on EVSE 7 is
+    300,000,700; TxDefaultProfile (2), layer 1, EVSE 7, slot 1 is 210,000,701; the largest
+    (TxProfile, layer 9, EVSE 99,999, slot 99) is 399,999,999, below 2**31."""
+    from smartcharge.ocpp.reconcile import stable_profile_id
+
+    assert stable_profile_id(7, "TxProfile") == 300_000_700
+    assert stable_profile_id(7, "TxDefaultProfile", 1, layer=1) == 210_000_701
+    assert stable_profile_id(0, "ChargingStationMaxProfile") == 100_000_000
+    top = stable_profile_id(99_999, "TxProfile", 99, layer=9)
+    assert top == 399_999_999 < 2**31
+
+
+def test_a_dc_ev_with_nothing_left_to_charge_is_a_zero_need_not_an_error() -> None:
+    """A full battery reports ``energyAmount`` 0 (and may report ``evMaxPower`` 0): both
+    are >= 0, so the need is 0 Wh at 0 W, not a rejected request; -1 is rejected."""
+    from smartcharge.errors import InvalidPayloadError
+
+    def need(**dc: Any) -> Any:
+        return v201.energy_need({"evseId": 3, "chargingNeeds": {
+            "requestedEnergyTransfer": "DC", "dcChargingParameters": {
+                "evMaxCurrent": 100, "evMaxVoltage": 400, **dc}}})
+
+    got = need(energyAmount=0, evMaxPower=0)
+    assert (got.energy_amount, got.min_rate, got.max_rate) == (0.0, 0.0, 0.0)
+    with pytest.raises(InvalidPayloadError) as err:
+        need(energyAmount=-1)
+    assert err.value.path == "chargingNeeds.dcChargingParameters.energyAmount"
+
+
+def test_to_ocpp_takes_an_action_and_its_payload_and_refuses_an_action_alone() -> None:
+    """``to_ocpp("SetChargingProfileResponse", payload)`` builds the ``ocpp`` package's
+    call result; the action without a payload is a FormationViolation naming ``action``."""
+    from smartcharge.errors import InvalidPayloadError
+
+    call = v201.to_ocpp("SetChargingProfileResponse", {"status": "Accepted"})
+    assert type(call).__module__ == "ocpp.v201.call_result" and call.status == "Accepted"
+    with pytest.raises(InvalidPayloadError) as err:
+        v201.to_ocpp("SetChargingProfileResponse")
+    assert (err.value.path, err.value.rule, err.value.ocpp_error) == (
+        "action", "interop", "FormationViolation")
+
+
+def test_v16_composite_answer_without_a_schedule_is_rejected_unless_told_otherwise() -> None:
+    """No schedule: ``status`` defaults to Rejected; a status given is kept as given."""
+    assert v16.get_composite_schedule_response(None) == {"status": "Rejected"}
+    assert v16.get_composite_schedule_response(None, status="Accepted") == {
+        "status": "Accepted"}
+
+
+def test_v16_to_ocpp_takes_an_action_and_its_payload_and_refuses_an_action_alone() -> None:
+    """``to_ocpp("SetChargingProfile", payload)`` builds the ``ocpp`` package's 1.6 call;
+    the action without a payload is a FormationViolation naming ``action``."""
+    from smartcharge.errors import InvalidPayloadError
+
+    call = v16.to_ocpp("ClearChargingProfile", {"id": 7})
+    assert type(call).__module__ == "ocpp.v16.call" and call.id == 7
+    with pytest.raises(InvalidPayloadError) as err:
+        v16.to_ocpp("ClearChargingProfile")
+    assert (err.value.path, err.value.rule, err.value.ocpp_error) == (
+        "action", "interop", "FormationViolation")

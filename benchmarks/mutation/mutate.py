@@ -63,10 +63,32 @@ MODULES: dict[str, tuple[str, ...]] = {
                          "tests/test_optimize_ramp.py", "tests/test_optimize_site.py",
                          "tests/test_optimize_constraints.py", "tests/test_optimize_props.py",
                          "tests/test_site_props.py"),
-    "optimizer/solve": ("tests/test_optimize_solve.py", "tests/test_optimizer_v2x.py",
-                        "tests/test_optimize_ramp.py", "tests/test_pins.py"),
-    "optimizer/_network": ("tests/test_optimize_solve.py", "tests/test_optimize_problem.py",
-                           "tests/test_optimizer_v2x.py", "tests/test_pins.py"),
+    "optimizer/solve": ("tests/test_pins_optimizer.py", "tests/test_optimize_solve.py",
+                        "tests/test_optimizer_v2x.py", "tests/test_optimize_ramp.py",
+                        "tests/test_optimize_constraints.py", "tests/test_optimize_site.py",
+                        "tests/test_pins.py", "tests/test_optimize_mpc.py",
+                        "tests/test_optimize_tree.py", "tests/test_optimize_flow.py",
+                        "tests/test_optimize_lazy.py"),
+    "optimizer/_network": ("tests/test_pins_optimizer.py", "tests/test_optimize_problem.py",
+                           "tests/test_optimize_solve.py", "tests/test_optimize_constraints.py",
+                           "tests/test_optimizer_v2x.py", "tests/test_optimize_site.py",
+                           "tests/test_pins.py", "tests/test_pins_verify.py"),
+    "optimizer/plan": ("tests/test_pins_optimizer.py", "tests/test_optimize_site.py",
+                       "tests/test_optimize_problem.py", "tests/test_optimize_solve.py",
+                       "tests/test_optimizer_v2x.py", "tests/test_optimize_constraints.py",
+                       "tests/test_pins_verify.py", "tests/test_ocpp_v21.py"),
+    "optimizer/problem": ("tests/test_pins_optimizer.py", "tests/test_optimize_problem.py",
+                          "tests/test_optimize_constraints.py", "tests/test_optimize_site.py",
+                          "tests/test_optimize_solve.py", "tests/test_optimizer_v2x.py",
+                          "tests/test_optimize_ramp.py", "tests/test_pins.py"),
+    "optimizer/_lp": ("tests/test_pins_optimizer.py", "tests/test_optimize_solve.py",
+                      "tests/test_optimize_auto.py", "tests/test_optimize_mpc.py",
+                      "tests/test_optimize_early.py", "tests/test_optimize_tree.py",
+                      "tests/test_pins.py"),
+    "optimizer/_model": ("tests/test_pins_optimizer.py", "tests/test_optimize_solve.py",
+                         "tests/test_optimize_constraints.py", "tests/test_optimize_site.py",
+                         "tests/test_optimizer_v2x.py", "tests/test_optimize_ramp.py",
+                         "tests/test_optimize_early.py", "tests/test_pins.py"),
     "ocpp/reconcile": ("tests/test_reconcile.py", "tests/test_pins_ocpp.py"),
     "ocpp/v201": ("tests/test_ocpp_v201.py", "tests/test_pins_ocpp.py"),
     "ocpp/v16": ("tests/test_ocpp_v16.py", "tests/test_pins_ocpp.py"),
@@ -323,8 +345,11 @@ def run_module(
           f" against {' '.join(tests)}", flush=True)
     try:
         path.write_text(base)  # the baseline (unparsed) must pass, else nothing counts
+        t0 = time.monotonic()
         if _run_tests(copy_root, tests, timeout_s * 3) != "survived":
             raise SystemExit(f"{module}: the tests fail on the unmutated (unparsed) module")
+        # every surviving mutant pays this in full: keep the map's clean run short
+        print(f"  clean run {time.monotonic() - t0:5.1f} s", flush=True)
         counts = {"killed": 0, "survived": 0, "timeout": 0}
         for m in todo:
             text = mutated_source(original, m.index)
