@@ -249,8 +249,9 @@ class Network:
         self.has_constraints = self.n_tree < self.N
         self._rows: dict[float, list[Rows]] = {}
         self._active: list[IntArray | None] | None = None
-        self.ancestors_cache: list[tuple[list[Rows], list[list[tuple[int, int]]]]] = []
-        """(rows, ancestors) pairs of :func:`smartcharge.optimizer._repair.ancestors`."""
+        self.ancestors_cache: list[tuple[tuple[bool, ...], list[list[tuple[int, int]]]]] = []
+        """(which nodes have rows, ancestors) pairs of
+        :func:`smartcharge.optimizer._repair.ancestors`."""
 
     def _add_constraint(self, problem: Source, c: Any) -> None:
         """A :class:`~smartcharge.optimizer.problem.CurrentConstraint` as one more node:

@@ -167,16 +167,18 @@ def fallback_plan(net: Network, rows: list[Rows], allowed: BoolArray) -> FloatAr
 
 def ancestors(net: Network, rows: list[Rows]) -> list[list[tuple[int, int]]]:
     """For each EVSE: the nodes above it and the constraint sets naming it that have rows,
-    with its column in their rows (cached on ``net`` for this very ``rows`` list: the
-    repair, the win-back and the re-solve's fixings of one plan ask for it several
-    times)."""
+    with its column in their rows (cached on ``net`` by which nodes have rows, all it
+    depends on besides the members: the repair, the win-back and the re-solve's fixings of
+    one plan, on the real steps and on blocks, ask for it several times; callers do not
+    change it)."""
+    has_rows = tuple(r.coef.shape[0] > 0 for r in rows)
     cache = net.ancestors_cache
-    for got_rows, got in cache:
-        if got_rows is rows:
-            return list(got)
+    for key, got in cache:
+        if key == has_rows:
+            return got
     anc = _ancestors(net, rows)
-    cache.append((rows, anc))
-    return list(anc)
+    cache.append((has_rows, anc))
+    return anc
 
 
 def _ancestors(net: Network, rows: list[Rows]) -> list[list[tuple[int, int]]]:
