@@ -22,15 +22,14 @@ import smartcharge.controller as scc
 T0 = datetime(2024, 3, 4, 6, tzinfo=timezone.utc)
 # Recorded for state format 3 and the warm re-plan (ControllerConfig.replan_warm, off by
 # default: optimizer.replan, lazy node rows warm from the last re-plan, which the state
-# keeps), then for replan's urgency-weighted tie-break and its no-stranded-remainder
-# stage: 538 requests instead of 611 (1,434 with the warm re-plan before the urgency
-# weights: the lazy LP stopped at another of several equal optima from one event to the
-# next). The digests of the requests alone (without the final state) with
-# replan_warm=False are those recorded before (format 2; 611 requests f491d108..., 2,045
-# with the old defaults 32b341e9..., as recorded before the skew bound): the cold path is
-# unchanged.
-RECORDED_WARM = (538, "91851e2a13bf826b10827d0dd300af47b6b8c72ecd3545789b3c478d3dec57bc",
-            "1949e953803d241683c5e75349a4cf8a7b20ef6afe292d66f017a057f90779df")
+# keeps), with replan's objective (REPLAN_OBJECTIVE: front-loaded, urgency-weighted) and
+# its no-stranded-remainder stage: 1,025 requests (538 with the urgency weights alone,
+# 1,434 with neither; 611 cold). The digests of the requests alone (without the final
+# state) with replan_warm=False are those recorded before (format 2; 611 requests
+# f491d108..., 2,045 with the old defaults 32b341e9..., as recorded before the skew
+# bound): the cold path is unchanged.
+RECORDED_WARM = (1025, "8b6e9069281fed2af43a4fb83216ffa5688509f01d70fe502a1df76a3a5e0942",
+                 "fc5df5d3a693c10cc01ed5f75593e30fe375b063636ea03db550234b5a50fad8")
 RECORDED_COLD = (611, "f491d1081057b606d0d72b39a54c7a382e18f23f78bf88059512db3ef6a57dc2",
                  "e981e05e0cd725f31cf00d7c50a3c4e1f9aa01ec209020a1737b51a95c56d737")
 RECORDED_BEFORE_SKEW = (
@@ -131,8 +130,8 @@ def test_recorded_event_log_output_is_pinned() -> None:
 
 
 def test_the_warm_re_plan_output_is_pinned() -> None:
-    """``replan_warm=True``: ``optimizer.replan`` warm from the state, with its urgency
-    tie-break and no-stranding stage."""
+    """``replan_warm=True``: ``optimizer.replan`` warm from the state, with its objective
+    and no-stranding stage."""
     assert _run(replan_warm=True) == RECORDED_WARM
 
 

@@ -92,3 +92,35 @@ def test_replans_grid_is_steps_for_half_an_hour_quarters_to_two_hours_then_hours
     assert starts[6:13].tolist() == [6, 9, 12, 15, 18, 21, 24]  # quarters to 2 h
     assert np.all(np.diff(starts[12:]) == 12)  # hours after that
     assert len(starts) == 6 + 6 + 22
+
+
+def test_front_load_above_half_a_whs_value_is_rejected_by_name() -> None:
+    with pytest.raises(InvalidProblemError, match="front_load"):
+        Objective.model_validate({"front_load": 0.6})
+
+
+def test_replans_objective_front_loads_and_weights_urgency() -> None:
+    assert REPLAN_OBJECTIVE.front_load == 0.03 and REPLAN_OBJECTIVE.urgency == 4.0
+    with pytest.raises(InvalidProblemError, match="front-loaded"):
+        optimize(_two_cars(), Objective(front_load=0.03), method="flow")
+
+
+def test_front_loading_serves_sooner_what_the_tie_break_leaves_for_later() -> None:
+    """A car may charge in any of three hours, the last one a little cheaper: the plain
+    objective waits for the cheap hour (charging early only breaks ties); with a front
+    load the energy is worth more now than the price gap, and it charges now."""
+    start = START
+    p = Problem.model_validate({
+        "horizon": {"start": start.isoformat(), "step_s": 3600, "n_steps": 3},
+        "nodes": [{"id": "site"}],
+        "evses": [{"id": "e", "node": "site", "voltage_v": 230.0, "phases": 1,
+                   "connection": "L1", "max_current_a": 32.0, "min_current_a": 0.0}],
+        "sessions": [{"id": "car", "evse": "e", "arrival": start.isoformat(),
+                      "departure": (start + timedelta(hours=3)).isoformat(),
+                      "energy_wh": 7000.0, "max_power_w": 7000.0}],
+        "tariff": {"price": [0.30, 0.30, 0.29]},
+    })
+    waits = optimize(p, Objective(), grid="all").session_power_w[0]
+    now = optimize(p, Objective(front_load=0.4), grid="all").session_power_w[0]
+    np.testing.assert_allclose(waits, [0.0, 0.0, 7000.0], atol=0.01)
+    np.testing.assert_allclose(now, [7000.0, 0.0, 0.0], atol=0.01)

@@ -327,7 +327,7 @@ def build_lp(
         obj.cost * net.price[vt] / 1000.0 + obj.co2_per_kg * net.co2[vt] / 1e6
     ) * scale
     if obj.early:
-        early = wh_per_w * EPS_EARLY * (vt + 1) / T
+        early = wh_per_w * max(EPS_EARLY, obj.front_load) * (vt + 1) / T
         if obj.urgency > 0:
             early = early * (1.0 + obj.urgency * urgency(net, allowed)[vs])
         c_p = c_p + early

@@ -528,6 +528,13 @@ class Objective(_Part):
         Number of equal shares of need for the fairness bonus (>= 1).
     early
         Charge early when everything else ties.
+    front_load
+        How much less a Wh is worth at the end of the horizon than now, as a share of a Wh's
+        value (0: charging early only breaks ties; at most 0.5). Above 0 the "charge early"
+        term is no longer a tie-break: a plan may deliver a little less within the horizon
+        to deliver it sooner, which pays off when the plan is re-made at every step and
+        only its first step applied (later arrivals will compete for the later steps).
+        :func:`~smartcharge.optimizer.replan` uses 0.03 (docs/optimizer.md).
     urgency
         Weight of each session's urgency in that tie-break (>= 0; 0: every session alike).
         A session's "charge early" term is multiplied by ``1 + urgency * u``, where ``u`` is
@@ -548,6 +555,7 @@ class Objective(_Part):
     fairness: Annotated[float, Field(ge=0, lt=0.5)] = 0.01
     tiers: Annotated[int, Field(ge=1, le=20)] = 4
     early: bool = True
+    front_load: Annotated[float, Field(ge=0, le=0.5)] = 0.0
     urgency: NonNegFloat = 0.0
     degradation_per_kwh: NonNegFloat = 0.02
 
