@@ -214,12 +214,12 @@ def win_back(
     sp = sp.copy()
     ep = net.evse_power(sp)
     anc = ancestors(net, rows)
-    lhs = [
-        _row_values(net, rows[n], n, ep) if rows[n].coef.shape[0] else np.zeros((0, net.T))
-        for n in range(net.N)
-    ]
     # what each row may still take before _broken calls it broken
-    slack = [r.rhs + _REL * (np.abs(r.rhs) + 1.0) - v for r, v in zip(rows, lhs, strict=True)]
+    slack = [
+        r.rhs + _REL * (np.abs(r.rhs) + 1.0) - _row_values(net, r, n, ep)
+        if r.coef.shape[0] else np.zeros((0, net.T))
+        for n, r in enumerate(rows)
+    ]
     evse_room = net.evse_max_w * (1 + 1e-12)
     energy = (sp * net.frac).sum(axis=1) * net.dt_h
     dt = net.dt_h
@@ -247,9 +247,7 @@ def win_back(
                 if not fits[i]:
                     continue
                 for n, p in anc[e]:
-                    d = rows[n].coef[:, p] * mn
-                    lhs[n][:, t] += d
-                    slack[n][:, t] -= d
+                    slack[n][:, t] -= rows[n].coef[:, p] * mn
                 sp[s, t] += mn
                 ep[e, t] += mn
                 energy[s] = float((sp[s] * net.frac[s]).sum() * dt)
@@ -273,9 +271,7 @@ def win_back(
                    for n, p in anc[e]):
                 continue
             for n, p in anc[e]:
-                d2 = rows[n].coef[:, p:p + 1] * delta[None, :]
-                lhs[n][:, idx] += d2
-                slack[n][:, idx] -= d2
+                slack[n][:, idx] -= rows[n].coef[:, p:p + 1] * delta[None, :]
             sp[s, idx] += delta
             ep[e, idx] += delta
             energy[s] = float((sp[s] * net.frac[s]).sum() * dt)
