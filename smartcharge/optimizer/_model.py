@@ -262,11 +262,20 @@ def _member_columns(
 
 def peak_rows(m: RowBuilder, net: Network, vt: IntArray, vals: FloatArray, col: int) -> float:
     """(4) ``peak >= root power`` at every step (site load included), the peak in column
-    ``col``; returns the peak's lower bound [W]."""
+    ``col``; returns the peak's lower bound [W].
+
+    The bound is never below 0 (a demand charge is paid on the import peak, never refunded
+    on exports: :attr:`Plan.demand_cost` uses ``max(peak, 0)``). Where every coefficient is
+    ``>= 0`` (charging only) the root power is at least the site load at every step, so the
+    bound is the site load's own peak; where a column discharges (``vals < 0``, V2X) the
+    cars may cover the site load and shave the import peak below the site load's own peak,
+    so the bound is 0 (as in the storage model)."""
     T = net.T
     base = net.base_w if net.base_under[net.root] else np.zeros(T)
     m.add([vt, np.arange(T)], [np.arange(len(vt)), np.full(T, col)], [vals, -np.ones(T)],
           np.full(T, -np.inf), -base)
+    if len(vals) and float(vals.min()) < 0:
+        return 0.0
     return max(float(base.max()), 0.0)
 
 
