@@ -572,3 +572,30 @@ def test_the_re_solve_reuses_the_capacity_the_minimum_current_repair_freed() -> 
     assert verify(p, one) == []
     assert sorted(one.energy_wh.tolist()) == pytest.approx([0.0, 4140.0], abs=1e-3)
 
+
+
+@pytest.mark.parametrize("charging", ["a", "b"])
+def test_a_current_constraint_lets_an_evse_on_its_cone_edge_use_the_whole_limit(
+    charging: str,
+) -> None:
+    """A 20 A constraint ``|I_a - I_b|`` with ``a`` on L1 (0 deg) and ``b`` on L1-L2 (+30
+    deg, so ``-I_b`` at -150 deg): the phasors span a 150-degree cone. The inner polygon of
+    a cone narrower than 180 degrees has its vertices on the circle at the cone's edges, so
+    an EVSE alone along an edge gets the full 20 A (less the LP's 1e-4 margin), not the
+    cos(5 deg) = 19.92 A of a full 36-gon whose chords face the edges."""
+    # catches: the "cone of 180 degrees or more" test loosened to ~123 degrees (a 36-gon)
+    evses = [{"id": "a", "node": "site", "phases": 1, "connection": "L1", "max_current_a": 32.0},
+             {"id": "b", "node": "site", "phases": 1, "connection": "L1-L2",
+              "max_current_a": 32.0}]
+    p = Problem.model_validate({
+        "horizon": {"start": "2024-01-01T00:00:00Z", "step_s": 3600, "n_steps": 1},
+        "nodes": [{"id": "site"}],
+        "evses": evses,
+        "sessions": [{"id": "s", "evse": charging, "arrival": "2024-01-01T00:00:00Z",
+                      "departure": "2024-01-01T01:00:00Z", "energy_wh": 1e5}],
+        "constraints": [{"id": "X", "coefficients": {"a": 1.0, "b": -1.0},
+                         "max_current_a": 20.0}],
+    })
+    plan = optimize(p)
+    assert verify(p, plan) == []
+    assert plan.current_a[["a", "b"].index(charging), 0] == pytest.approx(20.0, abs=1e-3)
