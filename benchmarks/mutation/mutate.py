@@ -98,8 +98,8 @@ MODULES: dict[str, tuple[str, ...]] = {
                          "tests/test_conformance_everest_v21.py"),
     "ocpp/fallback": ("tests/test_pins_ocpp.py", "tests/test_fallback.py"),
     "schedule": ("tests/test_schedule.py", "tests/test_expand.py"),
-    "model/types": ("tests/test_model.py", "tests/test_validation.py"),
-    "units": ("tests/test_units.py",),
+    "model/types": ("tests/test_pins_model.py", "tests/test_model.py", "tests/test_validation.py"),
+    "units": ("tests/test_pins_model.py", "tests/test_units.py"),
     "ocpp/reports": ("tests/test_ocpp_reports.py",),
 }
 

@@ -1,0 +1,140 @@
+"""Pins found by mutation testing (issue 13, round 4) in ``units`` and ``model/types``:
+behaviours no test held before -- scalar in, float out; the voltage rule's exact edge; a
+bad phase count inside an array; the strict 1..3 phases and 0..100 % fields; and
+``CompositeSchedule``'s offsets and period lookup at their edges."""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import numpy as np
+import pytest
+from pydantic import ValidationError
+
+from smartcharge import UnitConversionError, amps_to_watts, convert, watts_to_amps
+from smartcharge.model.types import (
+    ChargingSchedulePeriod,
+    CompositeSchedule,
+    DCChargingParameters,
+)
+
+# ---- units ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("call", [
+    lambda x: amps_to_watts(x, 1),
+    lambda x: watts_to_amps(x, 1),
+    lambda x: convert(x, "A", "W", 1),
+    lambda x: convert(x, "W", "A", 1),
+    lambda x: convert(x, "W", "W", 1),
+])
+def test_a_scalar_gives_a_float_and_an_array_gives_an_array(call: Any) -> None:
+    """The module's documented contract: ``float`` for scalar input (so it serialises to JSON
+    and compares as a number), ``numpy.ndarray`` of the same shape otherwise."""
+    # catches: the `out.ndim == 0` test of each function mutated (a 0-d array or an error)
+    got = call(10.0)
+    assert type(got) is float
+    arr = call(np.array([10.0, 20.0]))
+    assert isinstance(arr, np.ndarray)
+    assert arr.shape == (2,)
+
+
+def test_any_positive_voltage_is_accepted_and_zero_is_not() -> None:
+    """The supply-voltage rule is "positive": 0.5 V and 1 V convert, 0 V does not."""
+    # catches: the rule's edge `v <= 0` moved to `v <= 1`
+    assert amps_to_watts(10.0, phases=1, voltage=0.5) == 5.0
+    assert watts_to_amps(10.0, phases=1, voltage=1.0) == 10.0
+    with pytest.raises(UnitConversionError) as info:
+        amps_to_watts(10.0, phases=1, voltage=0.0)
+    assert (info.value.path, info.value.rule) == ("supply_voltage", "positive")
+
+
+def test_one_bad_phase_count_in_an_array_is_an_error_naming_phases() -> None:
+    """Per-element phases: a single 4 among valid counts is refused, not converted."""
+    # catches: `np.any(~isin(...))` -> `np.all(...)` (only an all-bad array refused)
+    with pytest.raises(UnitConversionError) as info:
+        amps_to_watts(np.array([10.0, 10.0]), phases=np.array([3, 4]))
+    assert (info.value.path, info.value.rule) == ("phases", "1..3")
+
+
+# ---- model/types: the strict small-integer fields -------------------------------------------
+
+
+@pytest.mark.parametrize("value", ["3", 3.0, True, 0, 4])
+def test_number_phases_is_a_strict_integer_from_1_to_3(value: Any) -> None:
+    """numberPhases / phaseToUse are JSON integers 1..3: a string, a float or a bool is not
+    coerced (the official schema's "integer"), 0 and 4 are out of range."""
+    # catches: the Phases type's `strict=True` -> False (and its bounds)
+    for field in ("numberPhases", "phaseToUse"):
+        with pytest.raises(ValidationError):
+            ChargingSchedulePeriod.model_validate(
+                {"startPeriod": 0, "limit": 1.0, "numberPhases": 1, field: value})
+
+
+@pytest.mark.parametrize("value", ["50", 50.0, True, -1, 101])
+def test_states_of_charge_are_strict_percentages(value: Any) -> None:
+    """stateOfCharge, fullSoC and bulkSoC are integers 0..100, not coerced."""
+    # catches: the Percent type's `strict=True` -> False, `ge=0` -> 1, `le=100` -> 101
+    for field in ("stateOfCharge", "fullSoC", "bulkSoC"):
+        with pytest.raises(ValidationError):
+            DCChargingParameters.model_validate(
+                {"evMaxCurrent": 100, "evMaxVoltage": 400, field: value})
+
+
+def test_states_of_charge_take_0_and_100() -> None:
+    for field in ("stateOfCharge", "fullSoC", "bulkSoC"):
+        for v in (0, 100):
+            m = DCChargingParameters.model_validate(
+                {"evMaxCurrent": 100, "evMaxVoltage": 400, field: v})
+            assert m.model_dump(by_alias=True, exclude_none=True)[field] == v
+
+
+# ---- model/types: CompositeSchedule's time lookups ------------------------------------------
+
+START = datetime(2024, 3, 1, 8, 0, tzinfo=timezone.utc)
+
+
+def _composite(duration: int = 3 * 86_400) -> CompositeSchedule:
+    return CompositeSchedule.model_validate({
+        "evseId": 1, "duration": duration, "scheduleStart": START.isoformat(),
+        "chargingRateUnit": "A",
+        "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 16.0},
+                                   {"startPeriod": 86_400 + 60, "limit": 8.0}],
+    })
+
+
+def test_composite_offsets_count_whole_days_and_seconds_from_datetimes_and_epochs() -> None:
+    """``offset_of`` is the floored seconds from scheduleStart, the same for an aware
+    datetime and for its epoch seconds, across days and before the start."""
+    # catches: the day length 86_400 nudged, `days * 86_400 + seconds` operators swapped, the
+    # epoch's 1970-01-01 nudged (the int path)
+    c = _composite()
+    for dt_s in (0, 59, 86_400 + 61, 2 * 86_400 + 3_601, -1, -86_400 - 5):
+        t = START + timedelta(seconds=dt_s)
+        epoch = int(t.timestamp())
+        assert c.offset_of(t) == dt_s
+        assert c.offset_of(epoch) == dt_s
+    assert c.offset_of(START + timedelta(seconds=10.75)) == 10  # floored
+
+
+def test_composite_period_lookup_at_its_edges() -> None:
+    """The window is [scheduleStart, scheduleStart + duration): its first second has the
+    first period, the second period starts exactly at its startPeriod, the last second is
+    in, the end and anything before the start are out (None, and NaN from value_at)."""
+    # catches: `offset < 0 or offset >= duration` loosened or negated; the bisect's `- 1`
+    # or the `index >= 0` test changed
+    c = _composite()
+    at = {s: c.period_at(START + timedelta(seconds=s)) for s in
+          (0, 86_400 + 59, 86_400 + 60, 3 * 86_400 - 1, 3 * 86_400, -1)}
+    assert at[0] is not None and at[0].limit == 16.0
+    assert at[86_400 + 59] is not None and at[86_400 + 59].limit == 16.0
+    assert at[86_400 + 60] is not None and at[86_400 + 60].limit == 8.0
+    assert at[3 * 86_400 - 1] is not None and at[3 * 86_400 - 1].limit == 8.0
+    assert at[3 * 86_400] is None and at[-1] is None
+    assert c.value_at(START) == 16.0
+    assert math.isnan(c.value_at(START + timedelta(days=3)))
+    epoch = int(START.timestamp())
+    assert c.value_at(epoch + 86_400 + 60) == 8.0
+    assert math.isnan(c.value_at(epoch - 1))
