@@ -24,7 +24,7 @@ automatically; call :meth:`Schedule.merged` to join equal neighbours.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from typing import Literal
 
 import numpy as np
@@ -42,7 +42,6 @@ FloatArray = npt.NDArray[np.float64]
 PhaseArray = npt.NDArray[np.int8]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-_SECOND = timedelta(seconds=1)
 
 
 def epoch_seconds(t: datetime | int | np.integer) -> int:
@@ -57,7 +56,7 @@ def epoch_seconds(t: datetime | int | np.integer) -> int:
         if t.tzinfo is None:
             t = t.replace(tzinfo=timezone.utc)
         d = t - _EPOCH  # a timedelta is normalised (0 <= seconds < 86 400, microseconds
-        return d.days * 86_400 + d.seconds  # >= 0), so this floors, like // _SECOND
+        return d.days * 86_400 + d.seconds  # >= 0), so this floors to whole seconds
     if isinstance(t, (int, np.integer)) and not isinstance(t, bool):
         return int(t)
     raise ScheduleError(

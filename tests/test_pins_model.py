@@ -138,3 +138,43 @@ def test_composite_period_lookup_at_its_edges() -> None:
     epoch = int(START.timestamp())
     assert c.value_at(epoch + 86_400 + 60) == 8.0
     assert math.isnan(c.value_at(epoch - 1))
+
+
+# ---- schedule ------------------------------------------------------------------------------
+
+
+def test_an_empty_schedule_may_be_given_one_edge_or_none() -> None:
+    """No segments with a single edge (e.g. ``np.append(starts, end)`` of no periods) is the
+    empty schedule; two edges and no value are an error naming ``edges``."""
+    # catches: the empty case's `e.size > 1` -> `>= 1`
+    from smartcharge.errors import ScheduleError
+    from smartcharge.schedule import Schedule
+
+    assert Schedule([1_000], []) == Schedule.empty()
+    assert len(Schedule([1_000], [])) == 0
+    with pytest.raises(ScheduleError) as info:
+        Schedule([1_000, 2_000], [])
+    assert (info.value.path, info.value.rule) == ("edges", "n+1")
+
+
+def test_a_one_period_composite_becomes_a_one_segment_schedule_keeping_its_phases() -> None:
+    """``Schedule.from_composite`` of a single period spans the whole window and keeps the
+    period's numberPhases (0 where it is absent)."""
+    # catches: the last end taken from `starts[-2]`; `number_phases or 0` -> `and 0`
+    from smartcharge.schedule import Schedule
+
+    c = CompositeSchedule.model_validate({
+        "evseId": 1, "duration": 900, "scheduleStart": "1970-01-01T00:10:00Z",
+        "chargingRateUnit": "A",
+        "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 10.0, "numberPhases": 1}],
+    })
+    s = Schedule.from_composite(c)
+    assert s.edges.tolist() == [600, 1_500]
+    assert s.values.tolist() == [10.0]
+    assert s.phases.tolist() == [1]
+    two = c.model_copy(update={"charging_schedule_period": (
+        ChargingSchedulePeriod(start_period=0, limit=10.0),
+        ChargingSchedulePeriod(start_period=300, limit=6.0, number_phases=2))})
+    s2 = Schedule.from_composite(two)
+    assert s2.edges.tolist() == [600, 900, 1_500]
+    assert s2.phases.tolist() == [0, 2]

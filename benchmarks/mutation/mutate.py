@@ -97,7 +97,7 @@ MODULES: dict[str, tuple[str, ...]] = {
     "ocpp/composite21": ("tests/test_pins_ocpp.py", "tests/test_composite.py",
                          "tests/test_conformance_everest_v21.py"),
     "ocpp/fallback": ("tests/test_pins_ocpp.py", "tests/test_fallback.py"),
-    "schedule": ("tests/test_schedule.py", "tests/test_expand.py"),
+    "schedule": ("tests/test_pins_model.py", "tests/test_schedule.py", "tests/test_expand.py"),
     "model/types": ("tests/test_pins_model.py", "tests/test_model.py", "tests/test_validation.py"),
     "units": ("tests/test_pins_model.py", "tests/test_units.py"),
     "ocpp/reports": ("tests/test_ocpp_reports.py",),
