@@ -178,3 +178,15 @@ def test_a_one_period_composite_becomes_a_one_segment_schedule_keeping_its_phase
     s2 = Schedule.from_composite(two)
     assert s2.edges.tolist() == [600, 900, 1_500]
     assert s2.phases.tolist() == [0, 2]
+
+
+@pytest.mark.parametrize("t", [True, "08:00", 1.5])
+def test_composite_lookups_refuse_a_time_that_is_neither_a_datetime_nor_an_int(t: Any) -> None:
+    """A bool is not epoch seconds, nor a string or a float: a ScheduleError naming ``t``
+    and the rule, never a bare TypeError or a lookup at second 1."""
+    # catches: `isinstance(t, bool) or not isinstance(t, int)` -> `and`
+    from smartcharge.errors import ScheduleError
+
+    with pytest.raises(ScheduleError) as info:
+        _composite().offset_of(t)
+    assert (info.value.path, info.value.rule) == ("t", "type")
