@@ -101,6 +101,24 @@ MODULES: dict[str, tuple[str, ...]] = {
     "model/types": ("tests/test_pins_model.py", "tests/test_model.py", "tests/test_validation.py"),
     "units": ("tests/test_pins_model.py", "tests/test_units.py"),
     "ocpp/reports": ("tests/test_ocpp_reports.py",),
+    "ocpp/_schema": ("tests/test_errors.py", "tests/test_ocpp_v201.py"),
+    "ocpp/check": (
+        "tests/test_cli.py::test_validate_accepts_good_payloads",
+        "tests/test_cli.py::test_validate_reports_every_problem_with_its_path",
+        "tests/test_cli.py::test_validate_applies_k01_rules_in_order",
+        "tests/test_cli.py::test_validate_now_decides_validity",
+        "tests/test_cli.py::test_validate_json_format",
+        "tests/test_cli.py::test_validate_requests_edge_cases",
+        "tests/test_cli.py::test_validate_uses_the_adapter_for_the_whole_request",
+        "tests/test_cli.py::test_validate_ocpp16_payloads",
+    ),
+    "ocpp/installed": (
+        "tests/test_cli.py::test_load_installed_keeps_request_order",
+        "tests/test_cli.py::test_composite_prints_get_composite_schedule_response",
+        "tests/test_cli.py::test_composite_in_watts_with_voltage_and_transactions",
+        "tests/test_cli.py::test_composite_bad_input_is_one_line_on_stderr",
+        "tests/test_cli.py::test_missing_file_and_bad_json",
+    ),
 }
 
 _CMP_SWAP: dict[type[ast.cmpop], type[ast.cmpop]] = {
