@@ -103,7 +103,7 @@ MODULES: dict[str, tuple[str, ...]] = {
     "ocpp/reports": ("tests/test_ocpp_reports.py",),
     "ocpp/_schema": ("tests/test_errors.py", "tests/test_ocpp_v201.py"),
     "ocpp/check": (
-        "tests/test_cli.py::test_validate_accepts_good_payloads",
+        "tests/test_pins_adapters.py", "tests/test_cli.py::test_validate_accepts_good_payloads",
         "tests/test_cli.py::test_validate_reports_every_problem_with_its_path",
         "tests/test_cli.py::test_validate_applies_k01_rules_in_order",
         "tests/test_cli.py::test_validate_now_decides_validity",
@@ -113,7 +113,7 @@ MODULES: dict[str, tuple[str, ...]] = {
         "tests/test_cli.py::test_validate_ocpp16_payloads",
     ),
     "ocpp/installed": (
-        "tests/test_cli.py::test_load_installed_keeps_request_order",
+        "tests/test_pins_adapters.py", "tests/test_cli.py::test_load_installed_keeps_request_order",
         "tests/test_cli.py::test_composite_prints_get_composite_schedule_response",
         "tests/test_cli.py::test_composite_in_watts_with_voltage_and_transactions",
         "tests/test_cli.py::test_composite_bad_input_is_one_line_on_stderr",

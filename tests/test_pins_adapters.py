@@ -1,0 +1,98 @@
+"""Pins found by mutation testing (issue 13, round 4) in ``ocpp/check`` (what
+``smartcharge validate`` reports) and ``ocpp/installed`` (the composite command's input):
+every problem of a payload reported, profiles replaced only by their own id, paths and
+messages exactly as printed, in 2.0.1 and 1.6 names, and malformed transactions refused."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+import pytest
+
+from smartcharge.errors import InvalidPayloadError
+from smartcharge.ocpp.check import validate_requests
+from smartcharge.ocpp.installed import load_installed
+
+NOW = datetime(2024, 1, 1, 7, tzinfo=timezone.utc)
+
+
+def _profile(pid: int, stack: int, periods: list[tuple[int, float]]) -> dict[str, Any]:
+    return {"id": pid, "stackLevel": stack, "chargingProfilePurpose": "TxDefaultProfile",
+            "chargingProfileKind": "Absolute",
+            "chargingSchedule": [{"id": pid, "chargingRateUnit": "A",
+                                  "startSchedule": "2024-01-01T08:00:00Z",
+                                  "chargingSchedulePeriod": [
+                                      {"startPeriod": s, "limit": v} for s, v in periods]}]}
+
+
+def test_validate_reports_every_unknown_field_of_a_request_not_only_the_first() -> None:
+    """Two unknown top-level fields beside a valid request: two problems, in key order, with
+    their own paths, rule and CALLERROR, and no K01 check of the profile."""
+    # catches: `if problems or evse is None` -> `and` (the adapter's single first error instead)
+    doc = {"evseId": 1, "chargingProfile": _profile(1, 0, [(0, 16.0)]), "zeta": 1, "alpha": 2}
+    problems = validate_requests(doc, now=NOW)
+    assert [(p.path, p.rule, p.answer) for p in problems] == [
+        ("alpha", "schema:additionalProperties", "CALLERROR FormationViolation"),
+        ("zeta", "schema:additionalProperties", "CALLERROR FormationViolation"),
+    ]
+    assert {p.message for p in problems} == {
+        "unknown field (additional properties are not allowed)"}
+
+
+def test_validate_keeps_earlier_profiles_installed_when_another_id_arrives() -> None:
+    """Payloads are installed in order and only the SAME id replaces (K01.FR.05): id 1 at
+    stack 0, id 2 at stack 1, then id 3 at stack 0 clashes with id 1 (K01.FR.06), while a
+    resend of id 1 with other limits replaces it."""
+    # catches: the replacement filter `q.id != p.id` -> `==` (every OTHER id dropped)
+    doc = [{"evseId": 1, "chargingProfile": _profile(1, 0, [(0, 16.0)])},
+           {"evseId": 1, "chargingProfile": _profile(2, 1, [(0, 10.0)])},
+           {"evseId": 1, "chargingProfile": _profile(1, 0, [(0, 12.0)])},
+           {"evseId": 1, "chargingProfile": _profile(3, 0, [(0, 8.0)])}]
+    problems = validate_requests(doc, now=NOW)
+    assert [(p.path, p.rule) for p in problems] == [
+        ("[3].chargingProfile.stackLevel", "K01.FR.06")]
+    assert problems[0].answer.startswith("Rejected (")
+
+
+def test_validate_prints_a_k01_message_once_without_its_path_and_rule() -> None:
+    """The K01 message is the validator's text with the leading ``path: `` and the trailing
+    `` (rule)`` taken off (both are printed in their own columns)."""
+    # catches: the prefix/suffix trimming conditions and slice; `message or reason` -> `and`
+    doc = [{"evseId": 1, "chargingProfile": _profile(1, 0, [(0, 16.0)])},
+           {"evseId": 1, "chargingProfile": _profile(3, 0, [(0, 8.0)])}]
+    (p,) = validate_requests(doc, now=NOW)
+    assert p.path == "[1].chargingProfile.stackLevel" and p.rule == "K01.FR.06"
+    assert p.message == ("profile 1 (TxDefaultProfile, stackLevel 0) is already installed on "
+                         "EVSE 1 and its validity [-, -) overlaps [-, -)")
+    assert p.answer == "Rejected (DuplicateProfile)"
+
+
+def test_validate_names_1_6_schedule_fields_without_the_2_0_1_list_index() -> None:
+    """A 1.6 payload rejected by a K01 rule on its schedule (periods out of order,
+    K01.FR.35): the path is in 1.6's names, ``csChargingProfiles.chargingSchedule....``
+    (1.6 has one schedule, not a list)."""
+    # catches: the 1.6 rewrite's `sub is not None and ...` -> `sub is None and ...`
+    payload = {"connectorId": 1, "csChargingProfiles": {
+        "chargingProfileId": 5, "stackLevel": 1, "chargingProfilePurpose": "TxDefaultProfile",
+        "chargingProfileKind": "Absolute",
+        "chargingSchedule": {"chargingRateUnit": "A", "startSchedule": "2024-01-01T08:00:00Z",
+                             "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 16.0},
+                                                        {"startPeriod": 0, "limit": 8.0}]}}}
+    problems = validate_requests(payload, now=NOW, version="1.6")
+    assert [(p.path, p.rule) for p in problems] == [
+        ("csChargingProfiles.chargingSchedule.chargingSchedulePeriod[1].startPeriod",
+         "K01.FR.35")]
+
+
+@pytest.mark.parametrize("tx", [{"startTime": "2024-01-01T08:00:00Z"},
+                                ["t1", "2024-01-01T08:00:00Z"],
+                                {"transactionId": 7, "startTime": "2024-01-01T08:00:00Z"}])
+def test_load_installed_refuses_a_malformed_transaction_naming_its_path(tx: Any) -> None:
+    """A transaction must be ``{transactionId: string, startTime: date-time}``: a missing or
+    non-string id, or not an object at all, is an InvalidPayloadError at
+    ``transactions.<evseId>``, never an AttributeError or a transaction without an id."""
+    # catches: `not isinstance(tx, Mapping) or not isinstance(tx.get(...), str)` -> `and`
+    with pytest.raises(InvalidPayloadError) as info:
+        load_installed({"installed": {"1": []}, "transactions": {"1": tx}})
+    assert (info.value.path, info.value.rule) == ("transactions.1", "format")
