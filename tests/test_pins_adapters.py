@@ -96,3 +96,79 @@ def test_load_installed_refuses_a_malformed_transaction_naming_its_path(tx: Any)
     with pytest.raises(InvalidPayloadError) as info:
         load_installed({"installed": {"1": []}, "transactions": {"1": tx}})
     assert (info.value.path, info.value.rule) == ("transactions.1", "format")
+
+
+# ---- ocpp/_schema: Decimals from the ocpp package, nulls, non-finite numbers ---------------
+
+
+def _request(limit: object, custom: object = None) -> dict[str, Any]:
+    profile: dict[str, Any] = _profile(1, 0, [(0, 16.0)])
+    profile["chargingSchedule"][0]["chargingSchedulePeriod"][0]["limit"] = limit
+    req: dict[str, Any] = {"evseId": 1, "chargingProfile": profile}
+    if custom is not None:
+        req["customData"] = custom
+    return req
+
+
+def test_decimal_numbers_deep_in_a_payload_are_read_as_json_numbers() -> None:
+    """The ``ocpp`` package hands 1.6 numbers on as ``Decimal``: one inside a period (a dict
+    in a list in a list) is read as the JSON number it was, ``Decimal("10.5")`` -> 10.5, and a
+    Decimal in vendor customData alone still makes the whole payload plain JSON."""
+    # catches: the list walk's `_check_raw(...) or seen` -> `and`; the Mapping recursion
+    # negated; customData's `seen or _has_decimal` -> `and`; `_has_decimal` answering False
+    from decimal import Decimal
+
+    from smartcharge.ocpp import v201
+
+    req = v201.parse_set_charging_profile_request(_request(Decimal("10.5")))
+    assert req.charging_profile.charging_schedule[0].charging_schedule_period[0].limit == 10.5
+    custom = {"vendorId": "acme", "gain": [{"x": Decimal("2")}, Decimal("0.5")]}
+    with_custom = v201.parse_set_charging_profile_request(_request(16.0, custom))
+    dumped = with_custom.model_dump(mode="json", by_alias=True, exclude_none=True)
+    assert dumped["customData"] == {"vendorId": "acme", "gain": [{"x": 2}, 0.5]}
+    assert type(dumped["customData"]["gain"][0]["x"]) is int
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    ("10.5", 10.5), ("60", 60), ("1.0", 1.0), ("1E+1", 10), ("-0.25", -0.25)])
+def test_plain_json_reads_a_decimal_as_its_json_text_would(value: str, expected: float) -> None:
+    """``Decimal("60")`` (no fraction, or a positive exponent) is an int; anything with a
+    fraction digit, even ``1.0``, a float, as ``json.loads`` would read the same text."""
+    # catches: `is_finite() and isinstance(exponent, int) and exponent >= 0` -> `or`
+    from decimal import Decimal
+
+    from smartcharge.ocpp._schema import plain_json
+
+    got = plain_json(Decimal(value))
+    assert got == expected and type(got) is type(expected)
+
+
+def test_a_null_nested_in_a_payload_names_its_path() -> None:
+    """``null`` anywhere (here inside a period) is refused with its JSON path, the schema's
+    type rule and TypeConstraintViolation, not left to a less precise pydantic error."""
+    # catches: the Mapping recursion of the raw walk negated (nested nulls unchecked)
+    from smartcharge.ocpp import v201
+
+    req = _request(16.0)
+    period = req["chargingProfile"]["chargingSchedule"][0]["chargingSchedulePeriod"][0]
+    period["numberPhases"] = None
+    with pytest.raises(InvalidPayloadError) as info:
+        v201.parse_set_charging_profile_request(req)
+    err = info.value
+    assert err.path == "chargingProfile.chargingSchedule[0].chargingSchedulePeriod[0].numberPhases"
+    assert (err.rule, err.ocpp_error) == ("schema:type", "TypeConstraintViolation")
+    assert err.message == "null is not allowed (leave the field out instead)"
+
+
+@pytest.mark.parametrize("limit", [float("inf"), float("nan")])
+def test_a_non_finite_limit_is_a_property_constraint_violation(limit: float) -> None:
+    """A NaN or infinite number (possible from Python, not from JSON text) breaks a value rule:
+    rule ``value`` and PropertyConstraintViolation at the field's path."""
+    # catches: `kind == "finite_number"` -> `!=`
+    from smartcharge.ocpp import v201
+
+    with pytest.raises(InvalidPayloadError) as info:
+        v201.parse_set_charging_profile_request(_request(limit))
+    err = info.value
+    assert err.path == "chargingProfile.chargingSchedule[0].chargingSchedulePeriod[0].limit"
+    assert (err.rule, err.ocpp_error) == ("value", "PropertyConstraintViolation")
