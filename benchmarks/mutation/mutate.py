@@ -101,8 +101,8 @@ MODULES: dict[str, tuple[str, ...]] = {
     "model/types": ("tests/test_pins_model.py", "tests/test_model.py", "tests/test_validation.py"),
     "units": ("tests/test_pins_model.py", "tests/test_units.py"),
     "ocpp/reports": ("tests/test_ocpp_reports.py",),
-    "ocpp/_schema": ("tests/test_pins_adapters.py", "tests/test_errors.py", "tests/test_ocpp_v201.py",
-                     "tests/test_ocpp_interop.py"),
+    "ocpp/_schema": ("tests/test_pins_adapters.py", "tests/test_errors.py",
+                     "tests/test_ocpp_v201.py", "tests/test_ocpp_interop.py"),
     "ocpp/check": (
         "tests/test_pins_adapters.py", "tests/test_cli.py::test_validate_accepts_good_payloads",
         "tests/test_cli.py::test_validate_reports_every_problem_with_its_path",
