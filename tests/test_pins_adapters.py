@@ -42,17 +42,18 @@ def test_validate_reports_every_unknown_field_of_a_request_not_only_the_first() 
 
 def test_validate_keeps_earlier_profiles_installed_when_another_id_arrives() -> None:
     """Payloads are installed in order and only the SAME id replaces (K01.FR.05): id 1 at
-    stack 0, id 2 at stack 1, then id 3 at stack 0 clashes with id 1 (K01.FR.06), while a
-    resend of id 1 with other limits replaces it."""
+    stack 0, id 2 at stack 1, then id 3 at stack 0 clashes with id 1 (K01.FR.06); a resend
+    of id 1 with other limits replaces it (no clash with itself)."""
     # catches: the replacement filter `q.id != p.id` -> `==` (every OTHER id dropped)
     doc = [{"evseId": 1, "chargingProfile": _profile(1, 0, [(0, 16.0)])},
            {"evseId": 1, "chargingProfile": _profile(2, 1, [(0, 10.0)])},
-           {"evseId": 1, "chargingProfile": _profile(1, 0, [(0, 12.0)])},
            {"evseId": 1, "chargingProfile": _profile(3, 0, [(0, 8.0)])}]
     problems = validate_requests(doc, now=NOW)
     assert [(p.path, p.rule) for p in problems] == [
-        ("[3].chargingProfile.stackLevel", "K01.FR.06")]
+        ("[2].chargingProfile.stackLevel", "K01.FR.06")]
     assert problems[0].answer.startswith("Rejected (")
+    resend = [doc[0], doc[1], {"evseId": 1, "chargingProfile": _profile(1, 0, [(0, 12.0)])}]
+    assert validate_requests(resend, now=NOW) == []
 
 
 def test_validate_prints_a_k01_message_once_without_its_path_and_rule() -> None:
@@ -120,8 +121,13 @@ def test_decimal_numbers_deep_in_a_payload_are_read_as_json_numbers() -> None:
 
     from smartcharge.ocpp import v201
 
-    req = v201.parse_set_charging_profile_request(_request(Decimal("10.5")))
-    assert req.charging_profile.charging_schedule[0].charging_schedule_period[0].limit == 10.5
+    raw = _request(Decimal("10.5"))
+    raw["chargingProfile"]["chargingSchedule"][0]["chargingSchedulePeriod"][0][
+        "startPeriod"] = Decimal("0")  # a strict integer field: only plain JSON passes
+    req = v201.parse_set_charging_profile_request(raw)
+    period = req.charging_profile.charging_schedule[0].charging_schedule_period[0]
+    assert (period.start_period, period.limit) == (0, 10.5)
+    assert type(period.start_period) is int
     custom = {"vendorId": "acme", "gain": [{"x": Decimal("2")}, Decimal("0.5")]}
     with_custom = v201.parse_set_charging_profile_request(_request(16.0, custom))
     dumped = with_custom.model_dump(mode="json", by_alias=True, exclude_none=True)
