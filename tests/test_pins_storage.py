@@ -14,6 +14,10 @@ import numpy as np
 import pytest
 
 from smartcharge.optimizer import Objective, Plan, Problem, SolverStatus, optimize, verify
+from smartcharge.optimizer._coarse import DEFAULT_GRID, REPLAN_GRID, block_starts, coarsen
+from smartcharge.optimizer._site import uses_site_model
+from smartcharge.optimizer._v2x import _build_v2x, _snap_v2x
+from smartcharge.synthetic import synthetic_problem
 
 START = "2024-06-01T00:00:00Z"
 
@@ -152,6 +156,26 @@ def test_a_fast_session_beside_a_planned_one_still_charges_at_once() -> None:
     np.testing.assert_allclose(plan.session_power_w[0], [11040.0, 0.0, 0.0, 0.0], atol=1e-6)
     assert plan.session_power_w[1, :2].sum() == pytest.approx(0.0, abs=1e-6)
     assert plan.energy_wh[1] == pytest.approx(11040.0, abs=1e-3)
+
+
+def test_the_site_model_is_used_exactly_for_generation_batteries_feed_in_or_modes() -> None:
+    """A charging-only problem (all sessions ``planned``, no generation, battery or
+    feed-in price) keeps the charging-only pipeline; any one of those four alone sends a
+    problem to the site model."""
+    # catches: ``export_price is not None`` -> ``is None``, ``mode != "planned"`` -> ``==``,
+    # ``or`` -> ``and`` between the four conditions
+    car = {"id": "c", "evse": "e1", "arrival": START, "departure": "2024-06-01T02:00:00Z",
+           "energy_wh": 5000.0}
+    plain = _problem(sessions=[car])
+    assert not uses_site_model(Problem.model_validate(plain))
+    assert "site model" not in optimize(Problem.model_validate(plain)).message
+    for extra in ({"generation": [{"id": "pv", "node": "grid", "power_w": 1000.0}]},
+                  {"batteries": [_battery()]},
+                  {"tariff": {"price": 0.30, "export_price": 0.05}},
+                  {"sessions": [{**car, "mode": "fast"}]}):
+        p = Problem.model_validate({**plain, **extra})
+        assert uses_site_model(p), extra
+        assert "site model" in optimize(p).message
 
 
 # ---------------------------------------------------------------- _storage: the site model
@@ -307,3 +331,109 @@ def test_a_v2x_car_covers_a_current_overload_it_cannot_win_back() -> None:
     lend = 16560.0 - 690.0 * 20.0 * np.cos(np.deg2rad(5.0))
     assert lend <= -plan.session_power_w[0, 0] <= lend + 1e-4 * 690.0 + 1e-3
     assert plan.session_power_w[0, 1] == pytest.approx(5000.0, abs=1e-3)
+
+
+def test_a_ramp_bounds_the_net_power_of_a_v2x_car() -> None:
+    """A 3 kW ramp from 0 W before the horizon, a 0.4 spread, no site load: without the ramp
+    the car would lend 3 kWh and take 8 kWh back; with it the cheapest plan whose steps
+    change by at most 3 kW and deliver 5 kWh is 1 kW then 4 kW (less the ramp rows'
+    margin)."""
+    # catches: the ramp rows left out of the V2X model (``if net.has_ramp`` negated)
+    data = _v2x()
+    data["nodes"] = [{"id": "grid", "max_power_w": 10000.0, "max_ramp_w": 3000.0,
+                      "initial_power_w": 0.0}]
+    data["tariff"] = {"price": [0.5, 0.1]}
+    _, plan = _ok(data)
+    assert plan.status is SolverStatus.OPTIMAL
+    np.testing.assert_allclose(plan.session_power_w[0], [1000.0, 4000.0], atol=1e-3)
+
+
+def test_a_session_wanting_under_one_wh_beside_a_v2x_car_gets_it() -> None:
+    """Beside the V2X car (which lends 3 kWh in the dear hour and takes 8 back), a second
+    car wanting 0.5 Wh gets it in the cheap hour."""
+    # catches: a charge column only for a need above 1 Wh (``need_wh > 0`` -> ``> 1``)
+    data = _v2x()
+    data["tariff"] = {"price": [0.5, 0.1]}
+    data["evses"].append({"id": "e2", "node": "grid", "kind": "DC", "max_power_w": 10000.0})
+    data["sessions"].append({"id": "s2", "evse": "e2", "arrival": START,
+                             "departure": "2024-06-01T02:00:00Z", "energy_wh": 0.5})
+    _, plan = _ok(data)
+    np.testing.assert_allclose(plan.session_power_w, [[-3000.0, 8000.0], [0.0, 0.5]],
+                               atol=1e-6)
+
+
+def test_a_v2x_model_without_a_minimum_is_a_plain_lp() -> None:
+    """DC EVSEs have no minimum current: the V2X model has no integer column (one LP);
+    an AC EVSE's 6 A minimum makes one on/off binary per power column."""
+    # catches: binaries for every column (``mn > 0`` -> ``>= 0``)
+    p = Problem.model_validate(_v2x())
+    net = p.network()
+    assert _build_v2x(net, net.rows(10.0), Objective()).lp.integer is None
+    ac = _v2x()
+    ac["evses"] = [{"id": "e1", "node": "grid", "max_current_a": 16.0}]
+    net = Problem.model_validate(ac).network()
+    m = _build_v2x(net, net.rows(10.0), Objective())
+    # step 0 (overloaded): discharge only; step 1: charge and discharge
+    assert m.lp.integer is not None and len(m.lp.integer) == len(m.cs) + len(m.ds) == 3
+
+
+def test_the_v2x_snap_removes_only_solver_noise() -> None:
+    """An AC V2X car (4,140 W minimum, 11,040 W maximum, 5,000 W discharge) there for the
+    first of two steps: |p| <= 1e-6 W becomes 0; a value within 1e-6 (relative, inclusive)
+    below the minimum, either way, becomes the minimum; one further below stays (the
+    verify check then reports it); values beyond the bounds by noise are clipped; nothing
+    outside the window."""
+    # catches: ``mag >= mn * (1 - 1e-6)`` -> ``>`` or ``* (2 - 1e-6)``; the window's
+    # ``frac > 0`` -> ``>= 0``
+    data = _v2x(departure="2024-06-01T01:00:00Z")
+    data["evses"] = [{"id": "e1", "node": "grid", "max_current_a": 16.0}]
+    net = Problem.model_validate(data).network()
+    mn = 4140.0
+    cases = [(1e-6, 0.0), (-1e-6, 0.0), (mn * (1 - 1e-6), mn), (-mn * (1 - 1e-7), -mn),
+             (mn * (1 - 1e-5), mn * (1 - 1e-5)), (11040.0 + 1e-7, 11040.0),
+             (-5000.0 - 1e-7, -5000.0), (6000.0, 6000.0)]
+    for value, want in cases:
+        got = _snap_v2x(net, np.array([[value, 7000.0]]))
+        assert got.tolist() == [[want, 0.0]], value
+
+
+# ---------------------------------------------------------------- _coarse: the MPC grid
+
+
+def test_the_grids_blocks_are_exactly_their_documented_lengths_on_one_second_steps() -> None:
+    """With one-second steps every block length is exact: the default grid has one step
+    per block for the first hour, 15 minutes (900 steps) up to four hours, then hours;
+    replan's has one step for half an hour, 15 minutes up to two hours, then hours."""
+    # catches: a grid constant nudged (900 -> 901, 3600 -> 3601 in either grid, 4 x 3600
+    # -> 4 / 3600)
+    default = block_starts(18000, 1, DEFAULT_GRID)
+    assert default.tolist() == [*range(3600), *range(3600, 14400, 900), 14400]
+    replan = block_starts(18000, 1, REPLAN_GRID)
+    assert replan.tolist() == [*range(1800), *range(1800, 7200, 900), 7200, 10800, 14400]
+
+
+def test_a_block_that_would_run_past_its_entrys_end_is_cut_there() -> None:
+    """Four-minute steps on the default grid: 15 single steps (the first hour); 15-minute
+    blocks round to 4 steps (3.75) from step 15, so the last one before four hours (step
+    60) starts at 59 and is cut to one step; hours (15 steps) from step 60."""
+    # catches: the cut's ``ceil(until / step_s - 1e-9) - t`` with ``+ 1e-9``, ``+ t`` or
+    # ``until * step_s``
+    s = block_starts(90, 240, DEFAULT_GRID)
+    assert s.tolist() == [*range(15), *range(15, 60, 4), 60, 75]  # ..., 55, 59, 60, 75
+
+
+def test_the_far_polygon_starts_at_the_first_block_longer_than_one_step() -> None:
+    """Ten-minute steps on the default grid: six single steps, then 15-minute blocks of two
+    steps (1.5 rounds to 2) from block 6: the coarser polygon applies from there on, the
+    fine one before it."""
+    # catches: the first coarse block found by ``lengths > 2`` instead of ``> 1``
+    p = synthetic_problem(12, n_steps=30, step_s=600, seed=5)
+    net = p.network()
+    fine, far = net.rows(10.0), net.rows(20.0)
+    starts = block_starts(net.T, net.step_s, DEFAULT_GRID)
+    assert starts.tolist() == [*range(6), *range(6, 24, 2), 24]
+    _, crows = coarsen(net, fine, starts, far)
+    for n, r in enumerate(crows):
+        k = fine[n].coef.shape[0]
+        assert np.all(np.isinf(r.rhs[:k, 6:])) and np.all(np.isfinite(r.rhs[:k, :6]))
+        assert np.all(np.isinf(r.rhs[k:, :6])) and np.all(np.isfinite(r.rhs[k:, 6:]))
