@@ -437,3 +437,88 @@ def test_the_far_polygon_starts_at_the_first_block_longer_than_one_step() -> Non
         k = fine[n].coef.shape[0]
         assert np.all(np.isinf(r.rhs[:k, 6:])) and np.all(np.isfinite(r.rhs[:k, :6]))
         assert np.all(np.isinf(r.rhs[k:, :6])) and np.all(np.isfinite(r.rhs[k:, 6:]))
+
+
+# ---------------------------------------------------------------- _ramped: the ramp stage
+
+
+def _steep(n: int) -> Problem:
+    """One 32 A three-phase car (minimum 4,140 W, maximum 22,080 W) wanting far more than
+    it can get, quarter-hour steps, a 1 kW ramp per step from 0 W before the horizon."""
+    return Problem.model_validate(_problem(
+        n=n, step_s=900,
+        nodes=[{"id": "grid", "max_power_w": 250000.0, "max_ramp_w": 1000.0,
+                "initial_power_w": 0.0}],
+        evses=[{"id": "e1", "node": "grid", "max_current_a": 32.0}],
+        sessions=[{"id": "c", "evse": "e1", "arrival": START,
+                   "departure": "2024-06-02T00:00:00Z", "energy_wh": 1e6}]))
+
+
+def test_the_ramp_stage_closes_the_dropped_steps_two_lp_rounds_at_a_time() -> None:
+    """The LP ramps 1, 2, 3, ... kW (the most energy); the repair drops the steps below the
+    4,140 W minimum (the first four), which breaks the ramp (0 -> 5 kW); the fixed pattern
+    is infeasible (from 0 to the minimum in one step), so those four steps are closed and
+    the LP solved again, ramping from step 4, and so on: with 16 steps the last four are
+    all below the minimum, so the plan is all off after 1 + 3 x 2 = 7 LP rounds."""
+    # catches: ``rounds += 1`` -> ``+= 2`` (the rounds miscounted, the cap reached early)
+    p = _steep(16)
+    plan = optimize(p)
+    assert plan.status is SolverStatus.FEASIBLE and verify(p, plan) == []
+    assert np.all(plan.session_power_w == 0.0)
+    assert plan.message.endswith("minimum-current repair under ramp limits, 7 LP round(s)")
+
+
+@pytest.mark.parametrize(("n", "rounds"), [(40, 19), (44, 21)])
+def test_the_ramp_stage_gives_up_after_twenty_lp_solves(n: int, rounds: int) -> None:
+    """As above, n steps take 1 + 2 x (n - 4) / 4 LP rounds: 19 for 40 steps (within the
+    20 solves the stage may use: a feasible plan, all off), 21 for 44 (out of rounds after
+    20: the safe fallback, which says so)."""
+    # catches: the cap ``rounds >= _RAMP_ROUNDS`` -> ``>``, ``_RAMP_ROUNDS`` 20 -> 21
+    p = _steep(n)
+    plan = optimize(p)
+    assert verify(p, plan) == []
+    if rounds <= 20:
+        assert plan.status is SolverStatus.FEASIBLE
+        assert plan.message.endswith(f"under ramp limits, {rounds} LP round(s)")
+        assert np.all(plan.session_power_w == 0.0)
+    else:
+        assert plan.status is SolverStatus.FALLBACK
+        assert "breaks a ramp limit after 20 LP round(s)" in plan.message
+
+
+def test_a_ramp_plans_timings_are_durations_with_every_re_solve_in_solve(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A clock that runs 100 s further at every LP solve (the first in ``optimize``, the
+    re-solves in the ramp stage): the plan's ``solve`` time is 100 s per LP solve (7 of
+    them, as above) plus real time under a second, ``build`` and ``extract`` are the real
+    time around them (under a second, not negative)."""
+    # catches: ``solve_s += ...`` -> ``-=``; the extract time's ``t3 - t2 - (solve_s -
+    # (t2 - t1))`` with any ``-`` -> ``+``
+    import time as real_time
+
+    from smartcharge.optimizer import _ramped
+    from smartcharge.optimizer import solve as solve_mod
+
+    solves = [0]
+
+    class Clock:
+        @staticmethod
+        def perf_counter() -> float:
+            return real_time.perf_counter() + 100.0 * solves[0]
+
+    for mod in (solve_mod, _ramped):
+        inner = mod.solve_model
+
+        def counted(*args: Any, _inner: Any = inner, **kwargs: Any) -> Any:
+            out = _inner(*args, **kwargs)
+            solves[0] += 1
+            return out
+
+        monkeypatch.setattr(mod, "solve_model", counted)
+        monkeypatch.setattr(mod, "time", Clock)
+    plan = optimize(_steep(16))
+    assert solves[0] == 7
+    t = plan.timings
+    assert 700.0 <= t.solve < 701.0
+    assert 0.0 <= t.build < 1.0 and 0.0 <= t.extract < 1.0
