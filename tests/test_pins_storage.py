@@ -522,3 +522,21 @@ def test_a_ramp_plans_timings_are_durations_with_every_re_solve_in_solve(
     t = plan.timings
     assert 700.0 <= t.solve < 701.0
     assert 0.0 <= t.build < 1.0 and 0.0 <= t.extract < 1.0
+
+
+def test_a_one_watt_charger_under_a_tiny_ramp_ends_all_off_not_in_the_fallback() -> None:
+    """A DC charger of 1 W with a 0.8 W minimum, a 0.1 W ramp from 0: no step can reach
+    the minimum without breaking the ramp, so all off is the only safe plan; the stage gets
+    there by closing the dropped steps (a feasible plan), however small their powers."""
+    # catches: only columns above 1 W closed (``ub > 0`` -> ``ub > 1``: no progress, fallback)
+    p = Problem.model_validate(_problem(
+        n=16, step_s=900,
+        nodes=[{"id": "grid", "max_power_w": 250000.0, "max_ramp_w": 0.1,
+                "initial_power_w": 0.0}],
+        evses=[{"id": "e1", "node": "grid", "kind": "DC", "max_power_w": 1.0,
+                "min_power_w": 0.8}],
+        sessions=[{"id": "c", "evse": "e1", "arrival": START,
+                   "departure": "2024-06-02T00:00:00Z", "energy_wh": 1e6}]))
+    plan = optimize(p)
+    assert plan.status is SolverStatus.FEASIBLE, plan.message
+    assert np.all(plan.session_power_w == 0.0) and verify(p, plan) == []
