@@ -231,6 +231,51 @@ def test_a_battery_covers_an_overload_the_site_load_alone_causes() -> None:
     assert b[1] == pytest.approx(-b[0], abs=1e-6)
 
 
+def test_covering_an_overload_comes_before_energy_even_on_ten_day_steps() -> None:
+    """Two 240-hour steps, a 5 kW grid connection, 7 kW of site load in the first, a full
+    720 kWh battery (3 kW for 240 h, lossless) and, in the second step only, a car wanting
+    more than it can get. The overload's cost grows with the step's hours like energy's
+    value, so the battery still covers the 2 kW (plus the LP's margin) for the whole first
+    step and gives the car the 1 kW left in the second: the car gets 5 kW + 1 kW (less the
+    grid row's margin), not 5 kW + 3 kW."""
+    # catches: the slack's ``SLACK_COST * dt`` -> ``SLACK_COST / dt`` (on 240 h steps an
+    # overloaded W then weighs less than the 240 Wh it takes to cover it)
+    bat = _battery(capacity_wh=720000.0, initial_wh=720000.0, max_charge_w=3000.0,
+                   max_discharge_w=3000.0)
+    car = {"id": "c", "evse": "e1", "arrival": "2024-06-11T00:00:00Z",
+           "departure": "2024-06-21T00:00:00Z", "energy_wh": 1e7}
+    _, plan = _ok(_problem(step_s=864000, nodes=[{"id": "grid", "max_power_w": 5000.0}],
+                           evses=[{"id": "e1", "node": "grid", "max_current_a": 32.0}],
+                           batteries=[bat], sessions=[car],
+                           tariff={"price": 0.30, "site_load_w": [7000.0, 0.0]}))
+    np.testing.assert_allclose(plan.battery_power_w[0], [-2000.0, -1000.0], atol=1e-3)
+    np.testing.assert_allclose(plan.session_power_w[0], [0.0, 6000.0], atol=1e-3)
+
+
+@pytest.mark.parametrize(("fairness", "car_w"), [(0.0, 0.0), (0.01, 4140.0)])
+def test_a_cars_unbonused_energy_comes_after_a_batterys_final_target(
+    fairness: float, car_w: float,
+) -> None:
+    """One hour, a 5 kW grid connection, an empty lossless battery with a 5 kWh final
+    target and a car wanting 5 kWh (4,140 W minimum). A Wh below the target costs one
+    value of a Wh; a car's Wh is worth one value of a Wh times its fairness bonus (four
+    tiers of 1,250 Wh: 1 + fairness x 3/3, 2/3, 1/3, 0) less the charge-early term
+    (1e-5 x (step + 1) / n_steps). Without fairness the battery gets the grid (less the
+    LP's margin); with 0.01 the car's first three tiers (3,750 Wh) come first, raised to
+    its 4,140 W minimum, and the battery takes the rest."""
+    # catches: the charge-early term ``(vt + 1)`` -> ``(vt - 1)`` (the first step's Wh then
+    # worth more than a value of a Wh)
+    bat = _battery(capacity_wh=10000.0, final_wh=5000.0)
+    car = {"id": "c", "evse": "e1", "arrival": START, "departure": "2024-06-01T01:00:00Z",
+           "energy_wh": 5000.0}
+    p = Problem.model_validate(_problem(n=1, nodes=[{"id": "grid", "max_power_w": 5000.0}],
+                                        batteries=[bat], sessions=[car]))
+    plan = optimize(p, Objective(fairness=fairness))
+    assert plan.status is SolverStatus.OPTIMAL and verify(p, plan) == []
+    assert plan.session_power_w[0, 0] == pytest.approx(car_w, abs=1e-6)
+    assert plan.battery_power_w[0, 0] == pytest.approx(5000.0 - car_w, abs=1e-3)
+
+
 def test_a_fast_car_present_for_one_step_comes_before_a_planned_one() -> None:
     """One hour, an 11,040 W grid connection, a ``fast`` and a ``planned`` car each wanting
     11,040 Wh: the fast car's target (its maximum from arrival) takes the whole limit
