@@ -451,8 +451,8 @@ def test_the_grids_blocks_are_exactly_their_documented_lengths_on_one_second_ste
     replan's has one step for half an hour, 15 minutes up to two hours, then hours."""
     # catches: a grid constant nudged (900 -> 901, 3600 -> 3601 in either grid, 4 x 3600
     # -> 4 / 3600)
-    default = block_starts(18000, 1, DEFAULT_GRID)
-    assert default.tolist() == [*range(3600), *range(3600, 14400, 900), 14400]
+    default = block_starts(21600, 1, DEFAULT_GRID)
+    assert default.tolist() == [*range(3600), *range(3600, 14400, 900), 14400, 18000]
     replan = block_starts(18000, 1, REPLAN_GRID)
     assert replan.tolist() == [*range(1800), *range(1800, 7200, 900), 7200, 10800, 14400]
 
