@@ -276,6 +276,36 @@ def test_a_cars_unbonused_energy_comes_after_a_batterys_final_target(
     assert plan.battery_power_w[0, 0] == pytest.approx(5000.0 - car_w, abs=1e-3)
 
 
+def test_a_dive_out_of_rounds_rounds_every_binary_left_and_still_plans(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The dive (relax, round the binaries whose rule breaks, repeat) rounds every binary
+    left at once after ``MAX_DIVES`` rounds. With that cut to 2, a min_pv car (12 kWh in
+    three hours of 5, 5, 9 kW PV, 0.5 kW site load, a half-full 5 kWh battery) still gets
+    a feasible, safe plan from the dive, not the fallback, and never more than the exact
+    MIP's energy."""
+    # catches: ``rounds >= MAX_DIVES`` -> ``>`` (one round too late: out of LP rounds with
+    # a rule still broken, the dive fails)
+    from smartcharge.optimizer import _storage
+
+    car = {"id": "c", "evse": "e1", "arrival": START, "departure": "2024-06-01T03:00:00Z",
+           "energy_wh": 12000.0, "mode": "min_pv"}
+    bat = _battery(initial_wh=2500.0, max_charge_w=3000.0, max_discharge_w=3000.0,
+                   efficiency=0.9)
+    p = Problem.model_validate(_problem(
+        n=3, nodes=[{"id": "grid", "max_power_w": 30000.0}], sessions=[car], batteries=[bat],
+        generation=[{"id": "pv", "node": "grid", "power_w": [5000.0, 5000.0, 9000.0]}],
+        tariff={"price": [0.1, 0.1, 0.6], "export_price": 0.05, "site_load_w": 500.0}))
+    net = p.network()
+    monkeypatch.setattr(_storage, "MAX_DIVES", 2)
+    dive = _storage.optimize_site(p, net, net.rows(10.0), Objective(), None, "auto", "highs",
+                                  0.0, 10.0, exact=False)
+    assert dive.status is SolverStatus.FEASIBLE, dive.message
+    assert verify(p, dive) == []
+    exact = optimize(p, min_current="mip")
+    assert 0.0 < dive.energy_wh.sum() <= exact.energy_wh.sum() + 1e-3
+
+
 def test_a_fast_car_present_for_one_step_comes_before_a_planned_one() -> None:
     """One hour, an 11,040 W grid connection, a ``fast`` and a ``planned`` car each wanting
     11,040 Wh: the fast car's target (its maximum from arrival) takes the whole limit
@@ -471,15 +501,17 @@ def test_the_far_polygon_starts_at_the_first_block_longer_than_one_step() -> Non
     """Ten-minute steps on the default grid: six single steps, then 15-minute blocks of two
     steps (1.5 rounds to 2) from block 6: the coarser polygon applies from there on, the
     fine one before it."""
-    # catches: the first coarse block found by ``lengths > 2`` instead of ``> 1``
-    p = synthetic_problem(12, n_steps=30, step_s=600, seed=5)
+    # catches: the far rows used only if some block is longer than two steps
+    # (``any(lengths > 1)`` -> ``any(lengths > 2)``)
+    p = synthetic_problem(12, n_steps=24, step_s=600, seed=5)
     net = p.network()
     fine, far = net.rows(10.0), net.rows(20.0)
     starts = block_starts(net.T, net.step_s, DEFAULT_GRID)
-    assert starts.tolist() == [*range(6), *range(6, 24, 2), 24]
+    assert starts.tolist() == [*range(6), *range(6, 24, 2)]  # no block longer than two
     _, crows = coarsen(net, fine, starts, far)
     for n, r in enumerate(crows):
         k = fine[n].coef.shape[0]
+        assert np.array_equal(r.coef, np.vstack([fine[n].coef, far[n].coef]))
         assert np.all(np.isinf(r.rhs[:k, 6:])) and np.all(np.isfinite(r.rhs[:k, :6]))
         assert np.all(np.isinf(r.rhs[k:, :6])) and np.all(np.isfinite(r.rhs[k:, 6:]))
 
