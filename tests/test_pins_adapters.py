@@ -178,3 +178,94 @@ def test_a_non_finite_limit_is_a_property_constraint_violation(limit: float) -> 
     err = info.value
     assert err.path == "chargingProfile.chargingSchedule[0].chargingSchedulePeriod[0].limit"
     assert (err.rule, err.ocpp_error) == ("value", "PropertyConstraintViolation")
+
+
+# ---- ocpp/interop and ocpp/plans ------------------------------------------------------------
+
+
+def test_only_the_ocpp_packages_own_dataclasses_of_that_version_count_as_ocpp_messages() -> None:
+    """A CSMS's own dataclass is not an OCPP message; an ``ocpp.v201.call`` dataclass is one
+    for 2.0.1 and not for 1.6."""
+    # catches: `module in {call, call_result} and hasattr(...)` -> `or`
+    from dataclasses import dataclass
+
+    pytest.importorskip("ocpp")
+    from ocpp.v201 import call
+
+    from smartcharge.ocpp.interop import is_ocpp_dataclass
+
+    @dataclass
+    class Mine:
+        evse_id: int = 1
+
+    assert not is_ocpp_dataclass(Mine(), "2.0.1")
+    assert is_ocpp_dataclass(call.ClearChargingProfile(charging_profile_id=3), "2.0.1")
+    assert not is_ocpp_dataclass(call.ClearChargingProfile(charging_profile_id=3), "1.6")
+
+
+def test_camel_payload_of_handler_kwargs_is_plain_camel_case_json() -> None:
+    """Handler keyword arguments (snake_case, Decimals, the package's enums, nested lists of
+    objects) become the camelCase JSON the station sent: ints stay ints, 16.5 a float, enums
+    their values."""
+    # catches: `_plain`'s list/tuple branch negated; its enum branch negated
+    from decimal import Decimal
+
+    pytest.importorskip("ocpp")
+    from ocpp.v201.enums import ChargingRateUnitEnumType
+
+    from smartcharge.ocpp.interop import camel_payload
+
+    kwargs = {"evse_id": Decimal("1"), "charging_profile": {
+        "stack_level": 0, "charging_schedule": [{
+            "id": 1, "charging_rate_unit": ChargingRateUnitEnumType.amps,
+            "charging_schedule_period": [{"start_period": 0, "limit": Decimal("16.5")}]}]}}
+    got = camel_payload(kwargs)
+    assert got == {"evseId": 1, "chargingProfile": {"stackLevel": 0, "chargingSchedule": [{
+        "id": 1, "chargingRateUnit": "A",
+        "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 16.5}]}]}}
+    unit = got["chargingProfile"]["chargingSchedule"][0]["chargingRateUnit"]
+    assert type(unit) is str and type(got["evseId"]) is int
+
+
+@pytest.mark.parametrize(("ids", "expected"), [
+    (["1", "3"], {"1": 1, "3": 3}),          # positive integers: used as they are
+    (["0", "1"], {"0": 1, "1": 2}),          # "0" would be the station: positions instead
+    (["7", "x"], {"7": 1, "x": 2}),          # one name not a number: positions for all
+    (["e1", "e2"], {"e1": 1, "e2": 2}),
+])
+def test_ocpp_evse_ids_use_positive_integer_ids_else_positions(
+    ids: list[str], expected: dict[str, int],
+) -> None:
+    """An EVSE id is its OCPP evseId only when EVERY id is a positive integer; never 0 (the
+    whole station)."""
+    # catches: `all(...)` -> `any(...)`; `int(i) > 0` -> `>= 0` or `> 1`
+    from smartcharge.ocpp.plans import ocpp_evse_ids
+    from smartcharge.optimizer import Problem
+
+    p = Problem.model_validate({
+        "horizon": {"start": "2024-01-01T00:00:00Z", "step_s": 3600, "n_steps": 1},
+        "nodes": [{"id": "grid"}],
+        "evses": [{"id": i, "node": "grid", "max_current_a": 16} for i in ids],
+        "sessions": []})
+    assert ocpp_evse_ids(p) == expected
+
+
+def test_initial_requests_put_the_fallback_at_stack_0_and_the_plan_at_stack_1() -> None:
+    """What ``smartcharge demo`` sends to empty stations: per EVSE a TxDefaultProfile at stack
+    level 0 (the offline fallback) and the plan's TxProfiles at stack level 1 above it."""
+    # catches: the plan's `stack_level=1` -> 2
+    from smartcharge.ocpp.plans import initial_requests, ocpp_evse_ids
+    from smartcharge.optimizer import Problem, optimize
+
+    p = Problem.model_validate({
+        "horizon": {"start": "2024-01-01T00:00:00Z", "step_s": 3600, "n_steps": 2},
+        "nodes": [{"id": "grid", "max_power_w": 11040}],
+        "evses": [{"id": "e1", "node": "grid", "max_current_a": 16}],
+        "sessions": [{"id": "s1", "evse": "e1", "arrival": "2024-01-01T00:00:00Z",
+                      "departure": "2024-01-01T02:00:00Z", "energy_wh": 11040,
+                      "transaction_id": "t1"}]})
+    reqs = initial_requests(optimize(p), ocpp_evse_ids(p))
+    levels = sorted((r["chargingProfile"]["chargingProfilePurpose"],
+                     r["chargingProfile"]["stackLevel"]) for r in reqs)
+    assert levels == [("TxDefaultProfile", 0), ("TxProfile", 1)]
+    assert {r["evseId"] for r in reqs} == {1}
