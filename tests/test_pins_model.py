@@ -190,3 +190,17 @@ def test_composite_lookups_refuse_a_time_that_is_neither_a_datetime_nor_an_int(t
     with pytest.raises(ScheduleError) as info:
         _composite().offset_of(t)
     assert (info.value.path, info.value.rule) == ("t", "type")
+
+
+@pytest.mark.parametrize("value", ["5000", 5000.0, True])
+def test_strict_integer_fields_of_the_charging_needs_take_json_integers_only(value: Any) -> None:
+    """energyAmount, evMinCurrent, evMaxCurrent, evMaxVoltage are JSON integers: a string,
+    a float (even a whole one) or a bool is refused, not coerced."""
+    # catches: StrictInteger's `strict=True` -> False
+    from smartcharge.model.types import ACChargingParameters
+
+    good = {"energyAmount": 5000, "evMinCurrent": 6, "evMaxCurrent": 32, "evMaxVoltage": 400}
+    assert ACChargingParameters.model_validate(good).energy_amount == 5000
+    for field in good:
+        with pytest.raises(ValidationError):
+            ACChargingParameters.model_validate({**good, field: value})
