@@ -170,7 +170,8 @@ def test_a_null_nested_in_a_payload_names_its_path() -> None:
 def test_a_non_finite_limit_is_a_property_constraint_violation(limit: float) -> None:
     """A NaN or infinite number (possible from Python, not from JSON text) breaks a value rule:
     rule ``value`` and PropertyConstraintViolation at the field's path."""
-    # catches: `kind == "finite_number"` -> `!=`
+    # catches: `kind == "finite_number"` -> `!=`; OneDecimal's `allow_inf_nan=False` -> True
+    # (the one-decimal validator's own "must be a finite number" would answer instead)
     from smartcharge.ocpp import v201
 
     with pytest.raises(InvalidPayloadError) as info:
@@ -178,6 +179,7 @@ def test_a_non_finite_limit_is_a_property_constraint_violation(limit: float) -> 
     err = info.value
     assert err.path == "chargingProfile.chargingSchedule[0].chargingSchedulePeriod[0].limit"
     assert (err.rule, err.ocpp_error) == ("value", "PropertyConstraintViolation")
+    assert err.message == "Input should be a finite number"  # the type's own rule, first
 
 
 # ---- ocpp/interop and ocpp/plans ------------------------------------------------------------

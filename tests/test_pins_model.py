@@ -204,3 +204,30 @@ def test_strict_integer_fields_of_the_charging_needs_take_json_integers_only(val
     for field in good:
         with pytest.raises(ValidationError):
             ACChargingParameters.model_validate({**good, field: value})
+
+
+def test_one_decimal_limits_tolerate_float_noise_relative_to_their_size() -> None:
+    """OCPP limits have at most one fraction digit; a value computed in floating point that is
+    one ulp off a one-decimal number (1,000,000,000.1 + 1 ulp: x10 is 1.9e-6 off a whole
+    number) is still accepted -- the tolerance is 1e-6 of the value, at least 1e-6 -- while
+    0.10000015 (1.5e-6 off after x10) has a second significant fraction and is refused."""
+    # catches: the tolerance `1e-6 * max(1.0, |v|)` -> `/`, `min`, or `max(2.0, ...)`
+    noisy = math.nextafter(1_000_000_000.1, math.inf)
+    assert abs(noisy * 10 - round(noisy * 10)) > 1e-6  # the noise this test is about
+    period = ChargingSchedulePeriod.model_validate({"startPeriod": 0, "limit": noisy})
+    assert period.limit == noisy
+    with pytest.raises(ValidationError, match="one digit fraction"):
+        ChargingSchedulePeriod.model_validate({"startPeriod": 0, "limit": 0.10000015})
+
+
+@pytest.mark.parametrize("value", ["1.5", float("nan"), float("inf"), True])
+def test_a_consumption_blocks_start_value_is_a_finite_json_number(value: Any) -> None:
+    """ConsumptionCost.startValue [kWh] is a finite number: not a string (not coerced), not
+    NaN or infinite, not a bool."""
+    # catches: FiniteFloat's `strict=True` -> False and `allow_inf_nan=False` -> True
+    from smartcharge.model.types import ConsumptionCost
+
+    cost = [{"costKind": "CarbonDioxideEmission", "amount": 1}]
+    assert ConsumptionCost.model_validate({"startValue": 1.5, "cost": cost}).start_value == 1.5
+    with pytest.raises(ValidationError):
+        ConsumptionCost.model_validate({"startValue": value, "cost": cost})

@@ -119,7 +119,8 @@ MODULES: dict[str, tuple[str, ...]] = {
                    "tests/test_cli.py::test_plan_writes_plan_and_profiles",
                    "tests/test_cli.py::test_plan_json_format_is_deterministic",
                    "tests/test_cli.py::test_demo_without_plot"),
-    "model/_base": ("tests/test_model.py", "tests/test_pins_model.py", "tests/test_ocpp_v201.py"),
+    "model/_base": ("tests/test_pins_model.py", "tests/test_pins_adapters.py",
+                    "tests/test_model.py", "tests/test_ocpp_v201.py"),
     "ocpp/check": (
         "tests/test_pins_adapters.py", "tests/test_cli.py::test_validate_accepts_good_payloads",
         "tests/test_cli.py::test_validate_reports_every_problem_with_its_path",
