@@ -173,3 +173,56 @@ def test_the_re_solve_never_plans_a_car_more_minimum_steps_than_its_need_allows(
     assert verify(p, plan) == []
     assert float(plan.energy_wh.sum()) == pytest.approx(27040.0, abs=1e-2)
     assert int((plan.session_power_w[1] > 0).sum()) == 1  # C on in one hour only
+
+
+# ---- replan: its fixed options -------------------------------------------------------------
+
+def test_replan_re_solves_after_the_minimum_current_repair() -> None:
+    """A 6 kW node, one hour, two cars (6 A minimum: 4,140 W) wanting 5 kWh each: the fair
+    LP's 3 kW each are below the minimum, the repair keeps one car at 4,140 W, and the
+    re-solve (replan's ``resolve_share`` 0.1 %: 860 Wh lost is far above it) gives that car
+    its whole 5 kWh (within the 6 kW node), as ``optimize`` does."""
+    # catches: replan's resolve_share 1e-3 -> 1.001 (never re-solves: 4,140 Wh)
+    p = _site(6000.0, [{"a": 0, "d": 3600, "wh": 5000.0}] * 2, n_steps=1, step_s=3600)
+    plan, _ = solve_module.replan(p)
+    assert verify(p, plan) == []
+    assert sorted(plan.energy_wh.tolist()) == pytest.approx([0.0, 5000.0], abs=1e-3)
+
+
+def _a_remainder_only_the_first_step_can_serve() -> Problem:
+    """One car on a 230 V single-phase EVSE (6 A minimum: 1,380 W; the car draws at most
+    6,600 W), nine 5-minute steps, wanting 600 Wh. The node allows 20 kW in the first step
+    and 1 kW (below the minimum) after it: only the first step can charge, at most
+    6,600 W x 5 min = 550 Wh."""
+    d: dict[str, Any] = {
+        "horizon": {"start": "2026-03-02T08:00:00Z", "step_s": 300, "n_steps": 9},
+        "nodes": [{"id": "site", "max_power_w": [20000.0] + [1000.0] * 8}],
+        "evses": [{"id": "e", "node": "site", "voltage_v": 230.0, "phases": 1,
+                   "connection": "L1", "max_current_a": 32.0, "min_current_a": 6.0}],
+        "sessions": [{"id": "car", "evse": "e", "arrival": "2026-03-02T08:00:00Z",
+                      "departure": "2026-03-02T08:45:00Z", "energy_wh": 600.0,
+                      "max_power_w": 6600.0}],
+    }
+    return Problem.model_validate(d)
+
+
+def test_replan_leaves_a_remainder_one_minimum_step_can_serve() -> None:
+    """Re-planning applies only the first step. 6,600 W now would leave 50 Wh, less than
+    one 5-minute step at the minimum (115 Wh): no later step could ever serve it. So replan
+    lowers the first step to leave exactly 115 Wh: (600 - 115) Wh x 12 / h = 5,820 W."""
+    # catches: replan's first_step_only True -> False (no unstrand: 6,600 W)
+    p = _a_remainder_only_the_first_step_can_serve()
+    plan, _ = solve_module.replan(p)
+    assert verify(p, plan) == []
+    assert plan.session_power_w[0].tolist() == pytest.approx([5820.0] + [0.0] * 8, abs=1e-6)
+
+
+def test_optimize_plans_the_whole_horizon_and_keeps_the_first_step_at_its_most() -> None:
+    """``optimize`` is not a re-plan: the plan is applied whole, so the first step keeps
+    its 6,600 W (550 Wh, the most this horizon allows)."""
+    # catches: `_optimize`'s first_step_only default False -> True (optimize unstrands)
+    p = _a_remainder_only_the_first_step_can_serve()
+    plan = optimize(p)
+    assert verify(p, plan) == []
+    assert plan.session_power_w[0].tolist() == pytest.approx([6600.0] + [0.0] * 8, abs=1e-6)
+    assert float(plan.energy_wh.sum()) == pytest.approx(550.0, abs=1e-6)
