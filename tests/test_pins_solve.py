@@ -9,11 +9,15 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+import numpy as np
 import pytest
 
-from smartcharge.optimizer import Problem, optimize, verify
+from smartcharge.errors import InvalidProblemError
+from smartcharge.optimizer import Objective, Problem, optimize, verify
 
 solve_module = importlib.import_module("smartcharge.optimizer.solve")
+model_module = importlib.import_module("smartcharge.optimizer._model")
+repair_module = importlib.import_module("smartcharge.optimizer._repair")
 
 
 def _one_car_two_hours(need_wh: float = 5000.0) -> Problem:
@@ -226,3 +230,107 @@ def test_optimize_plans_the_whole_horizon_and_keeps_the_first_step_at_its_most()
     assert verify(p, plan) == []
     assert plan.session_power_w[0].tolist() == pytest.approx([6600.0] + [0.0] * 8, abs=1e-6)
     assert float(plan.energy_wh.sum()) == pytest.approx(550.0, abs=1e-6)
+
+
+# ---- the objective: urgency and the front load (``_model``) ---------------------------------
+
+def _cars_on_l1(cars: list[tuple[int, int, float, float]], *, step_s: int, n_steps: int,
+                limit_w: float | None = None, price: list[float] | None = None) -> Problem:
+    """Cars on their own 230 V single-phase 32 A EVSEs (no minimum current): ``(arrival
+    [s], departure [s], need [Wh], max power [W])`` each; an optional site limit."""
+    def at(s: int) -> str:
+        return f"2024-01-01T{s // 3600:02d}:{s % 3600 // 60:02d}:{s % 60:02d}Z"
+
+    node: dict[str, Any] = {"id": "site"}
+    if limit_w is not None:
+        node["max_power_w"] = limit_w
+    return Problem.model_validate({
+        "horizon": {"start": at(0), "step_s": step_s, "n_steps": n_steps},
+        "nodes": [node],
+        "evses": [{"id": f"e{i}", "node": "site", "voltage_v": 230.0, "phases": 1,
+                   "connection": "L1", "max_current_a": 32.0, "min_current_a": 0.0}
+                  for i in range(len(cars))],
+        "sessions": [{"id": f"s{i}", "evse": f"e{i}", "arrival": at(a), "departure": at(d),
+                      "energy_wh": w, "max_power_w": m} for i, (a, d, w, m) in enumerate(cars)],
+        "tariff": {"price": price or [0.3] * n_steps},
+    })
+
+
+def test_urgency_is_need_over_what_full_power_gives_in_the_window_clipped_to_0_1() -> None:
+    """15-minute steps over an hour. Car 0: 3.5 kWh in an hour at 7 kW: 0.5. Car 1: 30 kWh
+    (more than its 7 kWh window): 1. Car 2: one second at 1 kW (0.2778 Wh) wanting 0.1 Wh:
+    0.36. Car 3: plugged in only after the horizon (no hour it may charge): 0."""
+    # catches: the hours' `* dt_h` and `frac * allowed` made divisions, `full > 0` -> `>=`
+    # or `> 1`, the `0.0` of an empty window -> 1, the clip's bounds 0 -> 1 and 1 -> 2
+    p = _cars_on_l1([(0, 3600, 3500.0, 7000.0), (0, 3600, 30000.0, 7000.0),
+                     (0, 1, 0.1, 1000.0), (3600, 7200, 100.0, 7000.0)],
+                    step_s=900, n_steps=4)
+    net = p.network()
+    allowed = repair_module.allowed_mask(net, net.rows(10.0))
+    assert model_module.urgency(net, allowed).tolist() == pytest.approx(
+        [0.5, 1.0, 0.36, 0.0], abs=1e-12)
+
+
+def test_the_largest_front_load_still_serves_every_need_that_fits() -> None:
+    """``front_load`` 0.5: a Wh at the horizon's end worth half a Wh now, never nothing.
+    One car, one hour, 5 kWh of its 7 kWh: all of it; over two hours, all of it in the
+    first."""
+    # catches: the front load's step factor `(t + 1) / T` -> `(t + 2) / T` (a Wh of the
+    # last step worth nothing) or `* T`, and the term's `* max(eps, front_load)` -> `/`
+    obj = Objective(front_load=0.5)
+    one = _cars_on_l1([(0, 3600, 5000.0, 7000.0)], step_s=3600, n_steps=1)
+    np.testing.assert_allclose(optimize(one, obj).session_power_w, [[5000.0]], atol=1e-3)
+    two = _cars_on_l1([(0, 7200, 5000.0, 7000.0)], step_s=3600, n_steps=2)
+    np.testing.assert_allclose(optimize(two, obj, grid="all").session_power_w,
+                               [[5000.0, 0.0]], atol=1e-3)
+
+
+def test_urgency_with_a_front_load_serves_the_urgent_car_first_and_every_need() -> None:
+    """A 7 kW site, two hours, car A wanting 6 kWh (urgency 6/14), car B 3 kWh (3/14);
+    ``front_load`` 0.1 with ``urgency`` 4 (0.1 x 5 = 0.5, the most allowed). The site can
+    serve both (9 of 14 kWh): it does, the first hour full (front-loaded) and A, which has
+    less slack, first: A 6 kW then 0, B 1 kW then 2 kW."""
+    # catches: the urgency factor `1 + urgency * u` -> `1 - ...` or `/ u`, its
+    # `early * (...)` -> `/`, the `if urgency > 0` negated
+    p = _cars_on_l1([(0, 7200, 6000.0, 7000.0), (0, 7200, 3000.0, 7000.0)],
+                    step_s=3600, n_steps=2, limit_w=7000.0)
+    plan = optimize(p, Objective(front_load=0.1, urgency=4.0), grid="all")
+    assert verify(p, plan) == []
+    np.testing.assert_allclose(plan.session_power_w, [[6000.0, 0.0], [1000.0, 2000.0]],
+                               atol=1e-3)
+
+
+def test_front_load_times_one_plus_urgency_above_half_is_rejected_by_name() -> None:
+    """The most urgent car's last Wh loses ``front_load * (1 + urgency)`` of its value: at
+    0.2 x 5 = 1 a late Wh would be worth nothing (the LP then left 2 kWh of the case above
+    unserved: A 4 kW, B 3 kW, the second hour empty). Rejected; 0.1 x 5 is accepted."""
+    # a real bug found by the round-4 run: Objective(front_load=0.5, urgency=4) was accepted
+    with pytest.raises(InvalidProblemError, match="urgency") as err:
+        Objective(front_load=0.2, urgency=4.0)
+    assert err.value.path == "front_load"
+    assert Objective(front_load=0.1, urgency=4.0).front_load == 0.1
+
+
+def test_a_front_load_scaled_by_a_little_urgency_trades_against_price_as_documented() -> None:
+    """One car, two hours at 0.40 then 0.06 per kWh, wanting 700 Wh of its 14 kWh window
+    (urgency u = 0.05); ``front_load`` 0.1, ``urgency`` 4. In units of the value of a Wh
+    (V = 10 x 0.4 / 1000 per Wh), a Wh costs 0.1 (price) + 0.1 x 1/2 x (1 + 4 x 0.05) =
+    0.16 in the first hour and 0.015 + 0.1 x 2/2 x 1.2 = 0.135 in the second: it waits."""
+    # catches: the urgency factor `1.0 + urgency * u` -> `2.0 + ...` (0.21 against 0.235:
+    # it would charge now)
+    p = _cars_on_l1([(0, 7200, 700.0, 7000.0)], step_s=3600, n_steps=2, price=[0.4, 0.06])
+    plan = optimize(p, Objective(front_load=0.1, urgency=4.0), grid="all")
+    np.testing.assert_allclose(plan.session_power_w, [[0.0, 700.0]], atol=1e-3)
+
+
+def test_an_urgency_below_one_still_orders_the_cars() -> None:
+    """Any positive urgency weights the tie-break: with ``urgency`` 1 car A (10 kWh in 3 h
+    at 7 kW: u = 10/21) still finishes before B (7 kWh: 1/3) behind a 7 kW site, as with 4:
+    A 7 then 3 kW."""
+    # catches: `if obj.urgency > 0` -> `> 1`
+    p = _cars_on_l1([(0, 10800, 10000.0, 7000.0), (0, 10800, 7000.0, 7000.0)],
+                    step_s=3600, n_steps=4, limit_w=7000.0, price=[0.0] * 4)
+    plan = optimize(p, Objective(urgency=1.0), grid="all")
+    np.testing.assert_allclose(plan.session_power_w,
+                               [[7000.0, 3000.0, 0.0, 0.0], [0.0, 4000.0, 3000.0, 0.0]],
+                               atol=1e-2)
