@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from smartcharge.errors import InvalidProblemError
-from smartcharge.optimizer import Objective, Problem, optimize, verify
+from smartcharge.optimizer import Objective, Problem, Tariff, optimize, verify
 
 solve_module = importlib.import_module("smartcharge.optimizer.solve")
 model_module = importlib.import_module("smartcharge.optimizer._model")
@@ -334,3 +334,22 @@ def test_an_urgency_below_one_still_orders_the_cars() -> None:
     np.testing.assert_allclose(plan.session_power_w,
                                [[7000.0, 3000.0, 0.0, 0.0], [0.0, 4000.0, 3000.0, 0.0]],
                                atol=1e-2)
+
+
+@pytest.mark.parametrize(("co2", "hour"), [(0.5, 1), (3.0, 0)])
+def test_the_value_of_a_wh_counts_the_co2_price_at_the_highest_real_intensity(
+    co2: float, hour: int
+) -> None:
+    """One car wanting 5 kWh (11,040 W), two hours at 0.4 then 0.39994 per kWh, a CO2 price
+    of 1,000 per kg and the same intensity ``co2`` g/kWh in both hours (CO2 favours neither).
+    The value of a Wh is V = 10 x (0.4 / 1000 + 1000 x co2 / 1e6) per Wh, and charging early
+    favours the first hour by 1e-5 x V / 2 per Wh against the second hour's 6e-8 cheaper Wh.
+    At 0.5 g/kWh: V = 0.009, 4.5e-8 < 6e-8, the price wins (second hour); at 3 g/kWh: V =
+    0.034, 1.7e-7 > 6e-8, a tie, charged early (first hour)."""
+    # catches: the CO2 term's `np.max(co2, initial=0.0)` -> `initial=1` (at 0.5 g/kWh V
+    # would be 0.014: 7e-8 > 6e-8, the first hour)
+    p = _one_car_two_hours().model_copy(update={"tariff": Tariff(
+        price=(0.4, 0.4 - 6e-5), co2_g_per_kwh=(co2, co2))})
+    plan = optimize(p, Objective(co2_per_kg=1000.0))
+    assert plan.session_power_w[0, hour] == pytest.approx(5000.0, abs=1e-3)
+    assert plan.session_power_w[0, 1 - hour] == pytest.approx(0.0, abs=1e-3)
