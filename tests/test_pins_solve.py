@@ -51,6 +51,23 @@ def test_the_greedy_fill_is_tried_only_above_its_column_threshold(
 
 
 
+def test_auto_keeps_the_lp_where_the_greedy_fill_does_not_apply(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Above the column threshold ``solver="auto"`` tries the fill only on a pure power tree
+    without a demand charge. One car (no minimum current) wanting 5 kWh over two hours,
+    a demand charge of 10 per kW: the LP plans, spreading it to 2.5 kW in each hour (the
+    lowest peak), not the fill's 5 kW in the first."""
+    # catches: `limits is not None and why is None` -> `or` (the fill taken anyway)
+    monkeypatch.setattr(solve_module, "TREE_MIN_COLUMNS", 1)
+    p = _cars_on_l1([(0, 7200, 5000.0, 7000.0)], step_s=3600, n_steps=2).model_copy(
+        update={"tariff": Tariff(demand_charge_per_kw=10.0)})
+    plan = optimize(p)
+    assert verify(p, plan) == []
+    assert not plan.message.startswith("greedy fill"), plan.message
+    np.testing.assert_allclose(plan.session_power_w, [[2500.0, 2500.0]], atol=1e-3)
+
+
 def _ramped(p: Problem) -> Problem:
     """``p`` with a 20 kW ramp limit on its site node."""
     return p.model_copy(update={"nodes": [p.nodes[0].model_copy(update={"max_ramp_w": 2e4})]})
