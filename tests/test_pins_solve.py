@@ -7,6 +7,7 @@ it was written against."""
 from __future__ import annotations
 
 import importlib
+import math
 from typing import Any
 
 import numpy as np
@@ -370,3 +371,26 @@ def test_the_value_of_a_wh_counts_the_co2_price_at_the_highest_real_intensity(
     plan = optimize(p, Objective(co2_per_kg=1000.0))
     assert plan.session_power_w[0, hour] == pytest.approx(5000.0, abs=1e-3)
     assert plan.session_power_w[0, 1 - hour] == pytest.approx(0.0, abs=1e-3)
+
+
+def test_replan_approximates_a_line_current_by_the_default_10_degree_polygon() -> None:
+    """A bidirectional (V2X) car alone on L1 (230 V) under a 10 A node limit: its current
+    may point either way, so the node's L1 circle is approximated by the full polygon of
+    360 / 10 = 36 chords, one facet centred on the car's phasor: it may charge at most
+    2,300 W x cos 5 deg = 2,291.25 W (a 33-chord polygon, 11 degrees, would allow
+    2,300 x cos(180/33 deg) = 2,289.59 W). The LP's safety margin takes a few hundredths of
+    a watt more."""
+    # catches: replan's max_chord_deg 10.0 -> 11.0
+    p = Problem.model_validate({
+        "horizon": {"start": "2024-01-01T00:00:00Z", "step_s": 900, "n_steps": 2},
+        "nodes": [{"id": "site", "max_current_a": 10.0}],
+        "evses": [{"id": "e", "node": "site", "voltage_v": 230.0, "phases": 1,
+                   "connection": "L1", "max_current_a": 32.0}],
+        "sessions": [{"id": "car", "evse": "e", "arrival": "2024-01-01T00:00:00Z",
+                      "departure": "2024-01-01T00:30:00Z", "energy_wh": 1e5,
+                      "max_discharge_w": 7000.0}],
+    })
+    plan, _ = solve_module.replan(p)
+    assert verify(p, plan) == []
+    edge = 2300.0 * math.cos(math.radians(5.0))
+    np.testing.assert_allclose(plan.session_power_w, [[edge, edge]], atol=0.1)
