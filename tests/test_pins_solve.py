@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import math
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import numpy as np
@@ -394,3 +395,115 @@ def test_replan_approximates_a_line_current_by_the_default_10_degree_polygon() -
     assert verify(p, plan) == []
     edge = 2300.0 * math.cos(math.radians(5.0))
     np.testing.assert_allclose(plan.session_power_w, [[edge, edge]], atol=0.1)
+
+
+# ---- unstrand: a re-plan's first step never strands a remainder (``_repair``) --------------
+
+_T0 = datetime(2026, 3, 2, 8, 0, tzinfo=timezone.utc)
+
+
+def _five_minute_site(
+    cars: list[dict[str, Any]], *, steps: int = 9, limit: Any = None,
+    current_a: float | None = None, sub_w: float | None = None,
+) -> Problem:
+    """5-minute steps from 08:00; car ``i`` on EVSE ``e{i}`` (230 V, L1, ``evse_a`` 32 A:
+    7,360 W; ``min_a`` 6 A: 1,380 W, one 5-minute step at it 115 Wh; the car draws at most
+    ``mx`` 6,600 W), there from ``arr`` to ``dep`` seconds (the whole horizon by default),
+    or on EVSE ``c["evse"]``. The site may have a power limit ``limit`` (a number or a
+    series), a current limit, and a child node ``sub`` of ``sub_w`` holding the EVSEs."""
+    site: dict[str, Any] = {"id": "site"}
+    if limit is not None:
+        site["max_power_w"] = limit
+    if current_a is not None:
+        site["max_current_a"] = current_a
+    nodes = [site] + ([{"id": "sub", "parent": "site", "max_power_w": sub_w}]
+                      if sub_w is not None else [])
+    n_evse = max([c.get("evse", i) for i, c in enumerate(cars)]) + 1
+    return Problem.model_validate({
+        "horizon": {"start": _T0.isoformat(), "step_s": 300, "n_steps": steps},
+        "nodes": nodes,
+        "evses": [{"id": f"e{i}", "node": nodes[-1]["id"], "voltage_v": 230.0, "phases": 1,
+                   "connection": "L1", "max_current_a": 32.0,
+                   "min_current_a": cars[min(i, len(cars) - 1)].get("min_a", 6.0)}
+                  for i in range(n_evse)],
+        "sessions": [{"id": f"c{i}", "evse": f"e{c.get('evse', i)}",
+                      "arrival": (_T0 + timedelta(seconds=c.get("arr", 0))).isoformat(),
+                      "departure": (_T0 + timedelta(seconds=c.get("dep", 300 * steps))
+                                    ).isoformat(),
+                      "energy_wh": c["need"], "max_power_w": c.get("mx", 6600.0)}
+                     for i, c in enumerate(cars)],
+    })
+
+
+def _first_step_after_unstrand(p: Problem, plan: list[list[float]]) -> list[float]:
+    net = p.network()
+    sp = np.zeros((net.S, net.T))
+    for s, row in enumerate(plan):
+        sp[s, :len(row)] = row
+    out = repair_module.unstrand(net, net.rows(10.0), sp)
+    assert np.array_equal(out[:, 1:], sp[:, 1:])  # only the first step ever changes
+    return [float(x) for x in out[:, 0]]
+
+
+@pytest.mark.parametrize(("cars", "site", "plan", "first"), [
+    # two steps are enough: 607 Wh, 6,600 W now leaves 57 Wh: (607 - 115) x 12 = 5,904 W
+    ([{"need": 607.0}], {"steps": 2}, [[6600.0]], [5904.0]),
+    # the car leaves with the first step: nothing later to strand, nothing changes
+    ([{"need": 607.0, "dep": 300}], {}, [[6600.0]], [6600.0]),
+    # something is planned later (a minimum step): left alone
+    ([{"need": 607.0}], {}, [[6600.0, 1380.0]], [6600.0]),
+    # there half of the first step (from 08:02:30): 6,600 W gives 275 Wh, 25 left; the
+    # whole 300 Wh would need 7,200 W: (300 - 115) x 24 = 4,440 W
+    ([{"need": 300.0, "arr": 150}], {}, [[6600.0]], [4440.0]),
+    # there for half of the second step only: still a later step, 57 Wh left: 5,904 W
+    ([{"need": 607.0, "dep": 450}], {}, [[6600.0]], [5904.0]),
+    # nothing now: nothing to raise or lower, whatever the need
+    ([{"need": 50.0}], {}, [[0.0]], [0.0]),
+    # 0.5 Wh left: 550.5 Wh would need 6,606 W: (550.5 - 115) x 12 = 5,226 W
+    ([{"need": 550.5}], {}, [[6600.0]], [5226.0]),
+    # a remainder 0.5 mWh above one minimum step is servable: left exactly alone
+    ([{"need": 665.0000005}], {}, [[6600.0]], [6600.0]),
+    # the whole need at exactly the car's maximum: 550 Wh x 12 = 6,600 W, raised
+    ([{"need": 550.0}], {}, [[6000.0]], [6600.0]),
+    # raising to 2,760 W breaks the 2,500 W site; one minimum step left is exactly the
+    # minimum: (230 - 115) x 12 = 1,380 W
+    ([{"need": 230.0}], {"limit": 2500.0}, [[2000.0]], [1380.0]),
+    # the 5,500 W site is the parent of a 20 kW node: 6,000 W breaks it, 4,620 W
+    ([{"need": 500.0}], {"limit": 5500.0, "sub_w": 20000.0}, [[5000.0]], [4620.0]),
+    # the limit of the FIRST step counts (5,500 W now, 20 kW later): 4,620 W
+    ([{"need": 500.0}], {"limit": [5500.0] + [20000.0] * 8}, [[5000.0]], [4620.0]),
+    # a site with a power row and current rows: breaking the power row alone is enough
+    ([{"need": 500.0}], {"limit": 5500.0, "current_a": 100.0}, [[5000.0]], [4620.0]),
+    # two cars behind 12.5 kW, each 40 Wh short at 6,000 W: the first is raised to
+    # 6,480 W (12,480 W in all), the second then does not fit and is lowered to
+    # (540 - 115) x 12 = 5,100 W
+    ([{"need": 540.0}, {"need": 540.0}], {"limit": 12500.0}, [[6000.0], [6000.0]],
+     [6480.0, 5100.0]),
+    # a 1 mA minimum (0.23 W; 0.0192 Wh a step): 0.5 W now leaves 0.01 Wh, raised to
+    # the whole need, 0.62 W; with 0.5 W planned later too, left alone
+    ([{"need": 0.5 / 12 + 0.01, "min_a": 0.001}], {}, [[0.5]], [0.62]),
+    ([{"need": 0.5 / 12 + 0.01, "min_a": 0.001}], {}, [[0.5, 0.5]], [0.5]),
+    # two sessions on one EVSE in the first step (x leaves at 08:02:30, y arrives): y's
+    # whole 180 Wh needs 4,320 W, with x's 4,000 W over the EVSE's 7,360 W: lowered to
+    # (180 - 115) x 24 = 1,560 W; with x at 3,040 W it fits exactly: raised to 4,320 W
+    ([{"need": 1e4, "dep": 150}, {"need": 180.0, "arr": 150, "evse": 0}], {},
+     [[4000.0], [3000.0]], [4000.0, 1560.0]),
+    ([{"need": 1e4, "dep": 150}, {"need": 180.0, "arr": 150, "evse": 0}], {},
+     [[3040.0], [3000.0]], [3040.0, 4320.0]),
+])
+def test_unstrand_worked_examples(
+    cars: list[dict[str, Any]], site: dict[str, Any], plan: list[list[float]],
+    first: list[float],
+) -> None:
+    """Worked by hand (see each case): a remainder after the first step of more than 0 and
+    less than one 5-minute step at the minimum (115 Wh at 6 A) is served in the first step
+    if everything allows the whole need there, else the first step is lowered to leave
+    exactly one minimum step; nothing else changes."""
+    # catches: unstrand's `T < 2` -> `<=`/`< 3`, the first step's column `[:, 0]` -> 1,
+    # `later`'s `frac[:, 1:].sum() > 0` -> `>=`/`> 1`/`[:, 2:]`, `any` -> `all` and
+    # `sp[:, 1:] > 0` -> `> 1`, `p0 > 0` -> `>=`/`> 1`, `left > 1e-6` -> `> 1.000001`,
+    # `mstep - 1e-6` -> `+`, `full <= max` -> `<`, `low >= min` -> `>`, the EVSE test's
+    # `(1 + 1e-12)` -> `(2 + ...)`/`(1 - ...)`/`/`, a node's rows `.any()` -> `.all()`,
+    # the first step's right-hand side `rhs[:, 0]` -> 1, `ep[:, 0] = new_ep` -> column 1
+    p = _five_minute_site(cars, **site)
+    assert _first_step_after_unstrand(p, plan) == pytest.approx(first, abs=1e-6)
