@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import math
+import time
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -15,7 +16,7 @@ import numpy as np
 import pytest
 
 from smartcharge.errors import InvalidProblemError
-from smartcharge.optimizer import Objective, Problem, Tariff, optimize, verify
+from smartcharge.optimizer import Objective, Problem, SolverStatus, Tariff, optimize, verify
 
 solve_module = importlib.import_module("smartcharge.optimizer.solve")
 model_module = importlib.import_module("smartcharge.optimizer._model")
@@ -507,3 +508,55 @@ def test_unstrand_worked_examples(
     # the first step's right-hand side `rhs[:, 0]` -> 1, `ep[:, 0] = new_ep` -> column 1
     p = _five_minute_site(cars, **site)
     assert _first_step_after_unstrand(p, plan) == pytest.approx(first, abs=1e-6)
+
+
+# ---- what a plan says about its solve --------------------------------------------------------
+
+def test_a_plan_says_when_the_minimum_current_repair_and_re_solves_made_it() -> None:
+    """The two cars behind 6 kW (3 kW each from the LP, below the 4,140 W minimum): the
+    plan is FEASIBLE and its message names the repair and the two LP solves; one car with
+    room to spare needs no repair: OPTIMAL, and the message says nothing of a repair."""
+    # catches: `if status is not SolverStatus.OPTIMAL` negated (the note on the wrong plans)
+    p = _site(6000.0, [{"a": 0, "d": 3600, "wh": 5000.0}] * 2, n_steps=1, step_s=3600)
+    plan = optimize(p)
+    assert plan.status is SolverStatus.FEASIBLE
+    assert plan.message.endswith("; minimum-current repair, 2 LP round(s)"), plan.message
+    easy = optimize(_one_car_two_hours())
+    assert easy.status is SolverStatus.OPTIMAL
+    assert "repair" not in easy.message and "round" not in easy.message, easy.message
+
+
+def test_a_plans_timings_are_at_most_the_time_optimize_took() -> None:
+    """Build, solve and extract are parts of one call: their sum is at most its wall time
+    (measured around it), re-solves included."""
+    # catches: the re-solve stage's solve time starting at 1 s instead of 0
+    p = _site(6000.0, [{"a": 0, "d": 3600, "wh": 5000.0}] * 2, n_steps=1, step_s=3600)
+    t0 = time.perf_counter()
+    plan = optimize(p)
+    wall = time.perf_counter() - t0
+    t = plan.timings
+    assert t.build >= 0.0 and t.solve >= 0.0 and t.extract >= 0.0
+    assert t.solve <= wall and t.build + t.solve + t.extract <= wall
+
+
+def test_a_generous_time_limit_leaves_room_for_the_re_solve() -> None:
+    """With a minute to spare the re-solve still runs: the two cars behind 6 kW get
+    5,000 Wh, as without a limit (not the first plan's 4,140 Wh)."""
+    # catches: the re-solve's time test `now - start >= limit` -> `now + start >= limit`
+    p = _site(6000.0, [{"a": 0, "d": 3600, "wh": 5000.0}] * 2, n_steps=1, step_s=3600)
+    plan = optimize(p, time_limit_s=60.0)
+    assert verify(p, plan) == []
+    assert sorted(plan.energy_wh.tolist()) == pytest.approx([0.0, 5000.0], abs=1e-3)
+
+
+def test_a_grid_entry_needs_only_a_positive_until() -> None:
+    """A grid's ``until`` only has to be above 0 s: half a second of single steps, then
+    hour blocks, is a valid grid (the one car still gets its 5 kWh); 0 s is refused by
+    name."""
+    # catches: the grid check `until > 0` -> `until > 1`
+    p = _one_car_two_hours()
+    plan = optimize(p, grid=[(0.5, 0.0), (math.inf, 3600.0)])
+    assert float(plan.energy_wh.sum()) == pytest.approx(5000.0, abs=1e-3)
+    with pytest.raises(InvalidProblemError, match="grid") as err:
+        optimize(p, grid=[(0.0, 0.0)])
+    assert err.value.path == "grid[0]"
