@@ -560,3 +560,24 @@ def test_a_grid_entry_needs_only_a_positive_until() -> None:
     with pytest.raises(InvalidProblemError, match="grid") as err:
         optimize(p, grid=[(0.0, 0.0)])
     assert err.value.path == "grid[0]"
+
+
+def test_the_far_blocks_polygon_is_never_finer_than_the_plans(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``far_chord_deg`` is "at least ``max_chord_deg``": asking for 5 degrees with the
+    default 10 builds the 10-degree rows only (and the plan is safe)."""
+    # catches: `max(max_chord_deg, far_chord_deg)` -> `min` (a 5-degree polygon built)
+    network_cls = importlib.import_module("smartcharge.optimizer._network").Network
+    asked: list[float] = []
+    real = network_cls.rows
+
+    def spy(self: Any, max_chord_deg: float = 10.0) -> Any:
+        asked.append(max_chord_deg)
+        return real(self, max_chord_deg)
+
+    monkeypatch.setattr(network_cls, "rows", spy)
+    p = _two_cars_arriving_in_a_block("2024-01-01T00:30:00Z")
+    plan = optimize(p, grid=[(900.0, 0.0), (math.inf, 1800.0)], far_chord_deg=5.0)
+    assert verify(p, plan) == []
+    assert asked and set(asked) == {10.0}
