@@ -581,3 +581,29 @@ def test_the_far_blocks_polygon_is_never_finer_than_the_plans(
     plan = optimize(p, grid=[(900.0, 0.0), (math.inf, 1800.0)], far_chord_deg=5.0)
     assert verify(p, plan) == []
     assert asked and set(asked) == {10.0}
+
+
+@pytest.mark.parametrize(("solver", "second_try"), [("glop", False), ("auto", True)])
+def test_only_the_auto_solver_gets_highs_as_a_second_try_after_glop(
+    monkeypatch: pytest.MonkeyPatch, solver: str, second_try: bool
+) -> None:
+    """GLOP failing: ``solver="glop"`` asked for GLOP only, so the plan is the safe
+    fallback; ``"auto"`` (GLOP for a problem this small) tries HiGHS next and gets the
+    LP's plan (5 kWh in the first hour)."""
+    # catches: `solver == "auto" and first == "glop"` -> `or` (HiGHS tried after an
+    # explicitly chosen GLOP)
+    real = model_module.solve_lp
+
+    def glop_fails(*a: Any, **k: Any) -> Any:
+        if k.get("solver") == "glop":
+            raise RuntimeError("glop crashed")
+        return real(*a, **k)
+
+    monkeypatch.setattr(model_module, "solve_lp", glop_fails)
+    p = _one_car_two_hours()
+    plan = optimize(p, solver=solver)  # type: ignore[arg-type]
+    assert verify(p, plan) == []
+    assert (plan.status is SolverStatus.FALLBACK) is not second_try, plan.message
+    assert "glop crashed" in plan.message or second_try
+    if second_try:
+        np.testing.assert_allclose(plan.session_power_w, [[5000.0, 0.0]], atol=1e-3)
