@@ -607,3 +607,61 @@ def test_only_the_auto_solver_gets_highs_as_a_second_try_after_glop(
     assert "glop crashed" in plan.message or second_try
     if second_try:
         np.testing.assert_allclose(plan.session_power_w, [[5000.0, 0.0]], atol=1e-3)
+
+
+@pytest.mark.parametrize(("demand_per_kw", "step"), [(1.0, 0), (0.0, 1)])
+def test_the_value_of_a_wh_counts_the_demand_charge_of_one_step_of_its_length(
+    demand_per_kw: float, step: int
+) -> None:
+    """Three 15-minute steps; a 50 kW site load in the last sets the peak whatever the car
+    does (so the demand charge favours no step); the car (2 kWh, 11,040 W) is there for the
+    first two, at 0.4 then 0.39994 per kWh. V = 10 x (0.4 / 1000 + demand / 1000 / 0.25 h)
+    per Wh: with 1 per kW, V = 0.044 and charge-early's 1e-5 x V / 3 = 1.5e-7 per Wh beats
+    the second step's 6e-8 saving (the first step); without a demand charge, V = 0.004,
+    1.3e-8 < 6e-8 (the second)."""
+    # catches: the demand charge per Wh `/ 1000 / dt_h` -> `/ 1000 * dt_h` (V = 0.0065:
+    # 2.2e-8 < 6e-8, the second step)
+    p = Problem.model_validate({
+        "horizon": {"start": "2024-01-01T00:00:00Z", "step_s": 900, "n_steps": 3},
+        "nodes": [{"id": "site"}],
+        "evses": [{"id": "e1", "node": "site", "max_current_a": 16.0}],
+        "sessions": [{"id": "s", "evse": "e1", "arrival": "2024-01-01T00:00:00Z",
+                      "departure": "2024-01-01T00:30:00Z", "energy_wh": 2000.0}],
+        "tariff": {"price": [0.4, 0.4 - 6e-5, 0.4], "site_load_w": [0.0, 0.0, 50000.0],
+                   "demand_charge_per_kw": demand_per_kw},
+    })
+    plan = optimize(p)
+    assert plan.session_power_w[0, step] == pytest.approx(8000.0, abs=1e-3)
+    assert plan.session_power_w[0, 1 - step] == pytest.approx(0.0, abs=1e-3)
+
+
+@pytest.mark.parametrize(("tariff", "objective", "value"), [
+    ({"price": [0.4, 0.1]}, {}, 10 * 0.4 / 1000),  # the dearest Wh: 0.0004
+    ({"price": [-0.5, 0.2]}, {}, 10 * 0.5 / 1000),  # the largest price in size
+    ({"price": [0.4, 0.1]}, {"cost": 2.0}, 10 * 2 * 0.4 / 1000),
+    ({"price": [0.4, 0.1], "co2_g_per_kwh": [100.0, 300.0]}, {"co2_per_kg": 0.1},
+     10 * (0.4 / 1000 + 0.1 * 300 / 1e6)),  # + the dearest CO2 per Wh
+    ({"price": [0.4, 0.1], "demand_charge_per_kw": 2.0}, {},
+     10 * (0.4 / 1000 + 2.0 / 1000 / 0.25)),  # + a kW's demand charge within one step
+    ({"price": [0.4, 0.1], "demand_charge_per_kw": 2.0}, {"demand": False}, 10 * 0.4 / 1000),
+    ({"price": [0.0, 0.0]}, {}, 1e-3),  # at least 1 per kWh
+])
+def test_the_value_of_a_wh_is_ten_times_the_dearest_wh(
+    tariff: dict[str, Any], objective: dict[str, Any], value: float
+) -> None:
+    """``V`` [currency/Wh] (the optimizer's docstring): ten times the most a Wh can cost:
+    its price (in size), its CO2 at the CO2 price, and the demand charge of delivering it
+    within one step (15 minutes here), at least 1e-3."""
+    # catches: in `energy_value`, the price's `cost *` -> `/`, `initial=0.0` -> 1, the
+    # `/ 1000.0` -> `/ 1001.0` or `*`, the CO2 term's `/ 1e6` -> `*` or `+=` -> `-=`, the
+    # demand term's `/ dt_h` -> `* dt_h`
+    p = Problem.model_validate({
+        "horizon": {"start": "2024-01-01T00:00:00Z", "step_s": 900, "n_steps": 2},
+        "nodes": [{"id": "site"}],
+        "evses": [{"id": "e1", "node": "site", "max_current_a": 16.0}],
+        "sessions": [{"id": "s", "evse": "e1", "arrival": "2024-01-01T00:00:00Z",
+                      "departure": "2024-01-01T00:30:00Z", "energy_wh": 2000.0}],
+        "tariff": tariff,
+    })
+    v = model_module.energy_value(p.network(), Objective(**objective))
+    assert v == pytest.approx(value, rel=1e-12)
