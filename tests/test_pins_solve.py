@@ -665,3 +665,30 @@ def test_the_value_of_a_wh_is_ten_times_the_dearest_wh(
     })
     v = model_module.energy_value(p.network(), Objective(**objective))
     assert v == pytest.approx(value, rel=1e-12)
+
+
+def test_the_re_solve_may_plan_a_car_exactly_its_need_at_the_minimum() -> None:
+    """As above, but car C wants 13,800 Wh: exactly two hours at its 6,900 W minimum. Then
+    C can be on in both hours (C 6,900 W and A 9,100 W in each): the node's whole 2 x
+    16 kWh = 32,000 Wh, the most any plan can deliver, and the plan does."""
+    # catches: the promotion's need test `e + gain > need` -> `>=` (C's second hour not
+    # promoted: 27,040 Wh)
+    p = _site(16000.0, [{"a": 0, "d": 7200, "wh": 30000.0},
+                        {"a": 0, "d": 7200, "wh": 13800.0, "min_a": 10.0}],
+              n_steps=2, step_s=3600)
+    plan = optimize(p)
+    assert verify(p, plan) == []
+    assert float(plan.energy_wh.sum()) == pytest.approx(32000.0, abs=1e-2)
+
+
+def test_the_min_cost_flow_plan_says_when_the_minimum_current_repair_changed_it() -> None:
+    """The two cars behind 6 kW through the min-cost flow: its 3 kW each are below the
+    4,140 W minimum, the repair keeps one car at the minimum (the flow has no re-solve):
+    FEASIBLE, 4,140 Wh, and the message says so."""
+    # catches: `message += "; minimum-current repair"` -> `-=` (a TypeError)
+    p = _site(6000.0, [{"a": 0, "d": 3600, "wh": 5000.0}] * 2, n_steps=1, step_s=3600)
+    plan = optimize(p, method="flow")
+    assert verify(p, plan) == []
+    assert plan.status is SolverStatus.FEASIBLE
+    assert plan.message.endswith("; minimum-current repair"), plan.message
+    assert sorted(plan.energy_wh.tolist()) == pytest.approx([0.0, 4140.0], abs=1e-3)
