@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 from smartcharge.errors import InvalidProblemError
 from smartcharge.optimizer import Objective, Problem, SolverStatus, Tariff, optimize, verify
@@ -692,3 +694,23 @@ def test_the_min_cost_flow_plan_says_when_the_minimum_current_repair_changed_it(
     assert plan.status is SolverStatus.FEASIBLE
     assert plan.message.endswith("; minimum-current repair"), plan.message
     assert sorted(plan.energy_wh.tolist()) == pytest.approx([0.0, 4140.0], abs=1e-3)
+
+
+@given(st.floats(0.0, 0.5), st.floats(0.0, 20.0), st.integers(1, 4),
+       st.floats(0.05, 1.0), st.sampled_from([0.0, 0.1, 0.4]))
+@settings(deadline=None)
+def test_any_accepted_front_load_and_urgency_serve_every_need_that_fits(
+    front_load: float, urgency: float, n_steps: int, share: float, price: float
+) -> None:
+    """Energy first: with every (``front_load``, ``urgency``) that ``Objective`` accepts,
+    two cars (no minimum current) that together fit a 7 kW site get their whole needs
+    (``share`` of the site's energy over ``n_steps`` hours, split 2:1)."""
+    assume(front_load * (1.0 + urgency) <= 0.5)
+    total = 7000.0 * n_steps * share
+    p = _cars_on_l1([(0, 3600 * n_steps, 2 * total / 3, 7000.0),
+                     (0, 3600 * n_steps, total / 3, 7000.0)],
+                    step_s=3600, n_steps=n_steps, limit_w=7000.0,
+                    price=[price + 0.01 * t for t in range(n_steps)])
+    plan = optimize(p, Objective(front_load=front_load, urgency=urgency), grid="all")
+    assert verify(p, plan) == []
+    np.testing.assert_allclose(plan.energy_wh, [2 * total / 3, total / 3], rtol=1e-6)
