@@ -714,3 +714,23 @@ def test_any_accepted_front_load_and_urgency_serve_every_need_that_fits(
     plan = optimize(p, Objective(front_load=front_load, urgency=urgency), grid="all")
     assert verify(p, plan) == []
     np.testing.assert_allclose(plan.energy_wh, [2 * total / 3, total / 3], rtol=1e-6)
+
+
+def test_a_ramp_binds_between_the_two_steps_of_a_two_step_horizon() -> None:
+    """A 5 kW ramp, two hours at 0.1 then 0.4 per kWh, one car (no minimum current) wanting
+    11,040 Wh, no power before the horizon (the first step is free). As much as possible
+    in the cheap hour, the drop to the second at most 5 kW: x + y = 11,040, x - y = 5,000:
+    8,020 then 3,020 W, the LP's optimum (not the even fallback)."""
+    # catches: ramp_rows' `if T > 1` -> `T > 2`, `np.full(2 * (T - 1), cap)` -> `2 * (T - 2)`
+    p = Problem.model_validate({
+        "horizon": {"start": "2024-01-01T00:00:00Z", "step_s": 3600, "n_steps": 2},
+        "nodes": [{"id": "site", "max_ramp_w": 5000.0}],
+        "evses": [{"id": "e1", "node": "site", "max_current_a": 16.0, "min_current_a": 0.0}],
+        "sessions": [{"id": "s", "evse": "e1", "arrival": "2024-01-01T00:00:00Z",
+                      "departure": "2024-01-01T02:00:00Z", "energy_wh": 11040.0}],
+        "tariff": {"price": [0.1, 0.4]},
+    })
+    plan = optimize(p)
+    assert verify(p, plan) == []
+    assert plan.status is SolverStatus.OPTIMAL, plan.message
+    np.testing.assert_allclose(plan.session_power_w, [[8020.0, 3020.0]], atol=1e-2)
