@@ -734,3 +734,48 @@ def test_a_ramp_binds_between_the_two_steps_of_a_two_step_horizon() -> None:
     assert verify(p, plan) == []
     assert plan.status is SolverStatus.OPTIMAL, plan.message
     np.testing.assert_allclose(plan.session_power_w, [[8020.0, 3020.0]], atol=1e-2)
+
+
+# ---- make_safe: the snap to the minimum (``_repair``) --------------------------------------
+
+def _one_evse_at(limit_w: float | None) -> Problem:
+    """One 16 A three-phase EVSE (6 A minimum: 4,140 W) alone on the site, one hour; the
+    site limited to ``limit_w``."""
+    node: dict[str, Any] = {"id": "site"}
+    if limit_w is not None:
+        node["max_power_w"] = limit_w
+    return Problem.model_validate({
+        "horizon": {"start": "2024-01-01T00:00:00Z", "step_s": 3600, "n_steps": 1},
+        "nodes": [node],
+        "evses": [{"id": "e1", "node": "site", "max_current_a": 16.0}],
+        "sessions": [{"id": "s", "evse": "e1", "arrival": "2024-01-01T00:00:00Z",
+                      "departure": "2024-01-01T01:00:00Z", "energy_wh": 1e5}],
+    })
+
+
+def test_a_power_within_1e_9_below_the_minimum_snaps_up_to_it() -> None:
+    """``make_safe`` snaps a power within 1e-9 (relative) below the minimum up to it,
+    exactly at the edge too: 4,140 x (1 - 1e-9) W becomes 4,140 W, not 0."""
+    # catches: the snap's `sp >= mn * (1 - 1e-9)` -> `>`
+    p = _one_evse_at(None)
+    net = p.network()
+    rows = net.rows(10.0)
+    mn = float(net.sess_min_w[0])
+    out, _ = repair_module.make_safe(net, rows, np.array([[mn * (1 - 1e-9)]]),
+                                     repair_module.allowed_mask(net, rows))
+    assert out.tolist() == [[mn]]
+
+
+def test_a_snap_up_to_the_minimum_that_breaks_a_one_row_node_turns_the_step_off() -> None:
+    """The site's one row allows exactly 4,140 x (1 - 1e-9) W; the plan draws that. The
+    snap would raise it to the 4,140 W minimum, over the row: the step goes to 0 (the
+    second pass checks every node after a snap, one row or many)."""
+    # catches: the second pass skipping nodes with `coef.shape[0] == 1` instead of 0
+    mn = 4140.0
+    p = _one_evse_at(mn * (1 - 1e-9))
+    net = p.network()
+    rows = net.rows(10.0)
+    assert float(net.sess_min_w[0]) == mn and rows[0].coef.shape[0] == 1
+    out, changed = repair_module.make_safe(net, rows, np.array([[float(rows[0].rhs[0, 0])]]),
+                                           repair_module.allowed_mask(net, rows))
+    assert out.tolist() == [[0.0]] and changed
