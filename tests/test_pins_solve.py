@@ -779,3 +779,28 @@ def test_a_snap_up_to_the_minimum_that_breaks_a_one_row_node_turns_the_step_off(
     out, changed = repair_module.make_safe(net, rows, np.array([[float(rows[0].rhs[0, 0])]]),
                                            repair_module.allowed_mask(net, rows))
     assert out.tolist() == [[0.0]] and changed
+
+
+@pytest.mark.parametrize(("step_s", "departure", "need_wh", "even_w"), [
+    (3600, "2024-01-01T02:00:00Z", 10000.0, 5000.0),  # 10 kWh over 2 of 3 hours
+    (900, "2024-01-01T00:30:00Z", 3000.0, 6000.0),  # 3 kWh over 30 of 45 minutes
+])
+def test_the_fallback_spreads_each_need_evenly_over_its_own_window(
+    step_s: int, departure: str, need_wh: float, even_w: float
+) -> None:
+    """The solver-free fallback: need over the hours the car may charge, in each of its
+    steps, nothing after it leaves (both shares are above the 4,140 W minimum and below
+    the 11,040 W maximum)."""
+    # catches: the fallback's hours `frac * allowed` -> `frac / allowed` (NaN outside the
+    # window: every step at the minimum instead)
+    p = Problem.model_validate({
+        "horizon": {"start": "2024-01-01T00:00:00Z", "step_s": step_s, "n_steps": 3},
+        "nodes": [{"id": "site"}],
+        "evses": [{"id": "e1", "node": "site", "max_current_a": 16.0}],
+        "sessions": [{"id": "s", "evse": "e1", "arrival": "2024-01-01T00:00:00Z",
+                      "departure": departure, "energy_wh": need_wh}],
+    })
+    net = p.network()
+    rows = net.rows(10.0)
+    out = repair_module.fallback_plan(net, rows, repair_module.allowed_mask(net, rows))
+    np.testing.assert_allclose(out, [[even_w, even_w, 0.0]], atol=1e-9)
