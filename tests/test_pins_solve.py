@@ -804,3 +804,14 @@ def test_the_fallback_spreads_each_need_evenly_over_its_own_window(
     rows = net.rows(10.0)
     out = repair_module.fallback_plan(net, rows, repair_module.allowed_mask(net, rows))
     np.testing.assert_allclose(out, [[even_w, even_w, 0.0]], atol=1e-9)
+
+
+def test_a_plans_energy_per_session_counts_step_hours_and_the_part_of_a_step_there() -> None:
+    """15-minute steps: 4,000 W for a whole step is 1,000 Wh; a car there for the last
+    third of a step (from 00:10) at 6,000 W gets 500 Wh of it."""
+    # catches: `energy_wh`'s `* dt_h` -> `/ dt_h` (16 times too much with 15-minute steps)
+    p = _site(50000.0, [{"a": 0, "d": 900, "wh": 1e5}, {"a": 600, "d": 900, "wh": 1e5}],
+              n_steps=1, step_s=900)
+    net = p.network()
+    got = repair_module.energy_wh(net, np.array([[4000.0], [6000.0]]))
+    np.testing.assert_allclose(got, [1000.0, 500.0], rtol=1e-12)
