@@ -540,10 +540,13 @@ class Objective(_Part):
         A session's "charge early" term is multiplied by ``1 + urgency * u``, where ``u`` is
         the share of its plugged-in time it needs at its maximum power (its need over its
         maximum times its hours, at most 1): among plans that tie on everything else, the
-        sessions with the least slack charge first, the rest later. It changes no plan's
-        energy, cost or fairness, only which of equally good plans is chosen; in a
-        re-planning loop that choice is what is applied. :func:`~smartcharge.optimizer.replan`
-        uses 4 (docs/optimizer.md).
+        sessions with the least slack charge first, the rest later. Without a front load
+        it changes no plan's energy, cost or fairness, only which of equally good plans is
+        chosen; in a re-planning loop that choice is what is applied. With one it scales
+        the front load too (a Wh at the end is worth up to ``front_load * (1 + urgency)``
+        less), so ``front_load * (1 + urgency)`` must be at most 0.5, else a Wh late in the
+        horizon could be worth nothing and energy would no longer come first.
+        :func:`~smartcharge.optimizer.replan` uses 4 (docs/optimizer.md).
     degradation_per_kwh
         Battery wear [currency/kWh] charged on every kWh a V2X session discharges, so that
         discharging pays only when the price spread covers it (no pointless cycling).
@@ -558,6 +561,18 @@ class Objective(_Part):
     front_load: Annotated[float, Field(ge=0, le=0.5)] = 0.0
     urgency: NonNegFloat = 0.0
     degradation_per_kwh: NonNegFloat = 0.02
+
+    @model_validator(mode="after")
+    def _front_load_with_urgency(self) -> Objective:
+        # the most urgent session's Wh at the horizon's end loses front_load * (1 + urgency)
+        # of its value: above 0.5 (with prices up to a tenth of it) a late Wh may be worth
+        # nothing and the LP would leave need unserved without any congestion
+        if self.front_load * (1.0 + self.urgency) > 0.5:
+            raise InvalidProblemError(
+                f"front_load * (1 + urgency) = {self.front_load} * (1 + {self.urgency}) is "
+                f"above 0.5: a late Wh would lose more than half its value",
+                path="front_load", rule="front-load-with-urgency")
+        return self
 
 
 class Generation(_Part):
