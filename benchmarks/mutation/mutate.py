@@ -97,6 +97,12 @@ MODULES: dict[str, tuple[str, ...]] = {
     "ocpp/composite21": ("tests/test_pins_ocpp.py", "tests/test_composite.py",
                          "tests/test_conformance_everest_v21.py"),
     "ocpp/fallback": ("tests/test_pins_ocpp.py", "tests/test_fallback.py"),
+    "optimizer/surplus": ("tests/test_optimize_site.py",),
+    "optimizer/hysteresis": ("tests/test_hysteresis.py", "tests/test_optimize_site.py"),
+    "optimizer/export": ("tests/test_cli.py::test_plan_writes_plan_and_profiles",
+                         "tests/test_cli.py::test_plan_json_format_is_deterministic",
+                         "tests/test_cli.py::test_demo_without_plot",
+                         "tests/test_cli.py::test_demo_compares_optimizer_and_baselines"),
 }
 
 _CMP_SWAP: dict[type[ast.cmpop], type[ast.cmpop]] = {
