@@ -11,7 +11,6 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import numpy as np
-import pytest
 
 from smartcharge.optimizer import Plan, Problem, SurplusHysteresis, SwitchState, surplus_rules
 from smartcharge.optimizer.export import comparison_rows
