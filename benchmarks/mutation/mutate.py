@@ -54,8 +54,8 @@ ROOT = Path(__file__).resolve().parents[2]
 MODULES: dict[str, tuple[str, ...]] = {
     "validation": ("tests/test_validation.py", "tests/test_pins.py"),
     "expand": ("tests/test_expand.py", "tests/test_pins.py"),
-    "composite": ("tests/test_composite.py", "tests/test_pins.py"),
-    "station": ("tests/test_station.py", "tests/test_pins.py"),
+    "composite": ("tests/test_pins_composite.py", "tests/test_composite.py", "tests/test_pins.py"),
+    "station": ("tests/test_pins_composite.py", "tests/test_station.py", "tests/test_pins.py"),
     "optimizer/_repair": ("tests/test_pins_repair.py", "tests/test_pins.py",
                           "tests/test_optimize_solve.py", "tests/test_optimize_ramp.py"),
     "optimizer/verify": ("tests/test_pins_verify.py", "tests/test_pins.py",
