@@ -7,11 +7,15 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from smartcharge.composite import composite_schedule
+from smartcharge.errors import StationError
 from smartcharge.model import ChargingProfile
+from smartcharge.station import ChargingStation
+from smartcharge.validation import EVSEInfo
 
 T0 = datetime(2024, 1, 1, 8, tzinfo=timezone.utc)
 
@@ -45,3 +49,51 @@ def test_composite_does_not_depend_on_the_order_of_duplicate_profiles(
     """Same input in any order, same output: 10 A for the whole hour."""
     # catches: the tie fallback of the canonical order skipped (the first listed wins)
     assert _periods({1: list(listed)}) == [(0, 10.0)]
+
+
+def test_a_long_composite_starts_at_zero_and_merges_equal_neighbours() -> None:
+    """A TxDefaultProfile of 80 one-minute periods whose limits come in equal pairs (10,
+    10, 16, 16, ...): over 80 minutes the composite has 80 cells, more than the 64 above
+    which equal neighbours are merged in numpy, and gives 40 periods of two minutes, the
+    first at 0 with 10 A, then 16 A at 120 s, 10 A at 240 s, ..."""
+    periods = [{"startPeriod": 60 * k, "limit": 10.0 if (k // 2) % 2 == 0 else 16.0}
+               for k in range(80)]
+    profile = ChargingProfile.model_validate({
+        "id": 1, "stackLevel": 0, "chargingProfilePurpose": "TxDefaultProfile",
+        "chargingProfileKind": "Absolute",
+        "chargingSchedule": [{"id": 1, "chargingRateUnit": "A",
+                              "startSchedule": "2024-01-01T08:00:00Z",
+                              "chargingSchedulePeriod": periods}]})
+    c = composite_schedule({1: [profile]}, 1, T0, 80 * 60, "A", evse_ids=[1])
+    # catches: the numpy merge's first cell not marked as a change ("change[0] = True" ->
+    # "change[1] = True": the first period lost whenever np.empty's garbage is False)
+    assert [(p.start_period, p.limit) for p in c.charging_schedule_period] == [
+        (120 * k, 10.0 if k % 2 == 0 else 16.0) for k in range(40)]
+
+
+# ---------------------------------------------------------------- station
+
+
+def test_station_evse_map_reports_a_bad_numbered_evse_before_a_stray_key() -> None:
+    """An EVSE map with a bad numbered key (0) and a stray non-integer key: the error names
+    the numbered one, ``evses[0]``, whichever was inserted first (numbered EVSEs are
+    checked first, then the other keys)."""
+    for evses in ({"x": EVSEInfo(), 0: EVSEInfo()}, {0: EVSEInfo(), "x": EVSEInfo()}):
+        with pytest.raises(StationError) as err:
+            ChargingStation(evses=evses)  # type: ignore[arg-type]
+        # catches: the key order's "not isinstance(k, int)" -> "isinstance" (stray keys
+        # first: evses['x'])
+        assert err.value.path == "evses[0]"
+
+
+def test_station_unknown_evse_error_lists_the_evses_it_has() -> None:
+    """Starting a transaction on EVSE 9 of a two-EVSE station names both EVSEs it has; on a
+    station without EVSEs it says so."""
+    with pytest.raises(StationError) as err:
+        ChargingStation(evses=2).start_transaction(9, "tx", T0)
+    # catches: the list "join(...) or 'none'" -> "and 'none'" (always "none")
+    assert (err.value.path, err.value.rule) == ("evseId", "K01.FR.28")
+    assert "(EVSEs: 1, 2)" in err.value.message
+    with pytest.raises(StationError) as err:
+        ChargingStation(evses=0).start_transaction(1, "tx", T0)
+    assert "(EVSEs: none)" in err.value.message
