@@ -11,6 +11,8 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import numpy as np
+from hypothesis import given
+from hypothesis import strategies as st
 
 from smartcharge.optimizer import Plan, Problem, SurplusHysteresis, SwitchState, surplus_rules
 from smartcharge.optimizer.export import comparison_rows
@@ -237,3 +239,78 @@ def test_rules_curtail_generation_to_the_export_limit_in_listed_order() -> None:
               generation=[{"id": "a", "node": "grid", "power_w": [3000.0, 1000.0]},
                           {"id": "b", "node": "grid", "power_w": [4000.0, 1000.0]}])
     np.testing.assert_allclose(surplus_rules(p).generation_w, [[0.0, 1000.0], [3500.0, 1000.0]])
+
+
+@st.composite
+def _rule_sites(draw: st.DrawFn) -> Problem:
+    """Small sites for the rule-based controller: 1-6 steps of 15, 30 or 60 minutes, two
+    16 A EVSEs with a session each (any mode, arriving on a step or half-way through one),
+    a site load, PV, maybe an export limit and a lossy battery with a floor."""
+    step_s = draw(st.sampled_from([900, 1800, 3600]))
+    n = draw(st.integers(1, 6))
+    sessions = []
+    for k in (1, 2):
+        a = draw(st.integers(0, 2 * n - 1))  # in half steps
+        d = draw(st.integers(a + 1, 2 * n))
+        sessions.append({
+            "id": f"s{k}", "evse": f"e{k}", "mode": draw(st.sampled_from(
+                ["fast", "planned", "pv", "min_pv"])),
+            "arrival": (T0 + timedelta(seconds=a * step_s // 2)).isoformat(),
+            "departure": (T0 + timedelta(seconds=d * step_s // 2)).isoformat(),
+            "energy_wh": draw(st.sampled_from([0.0, 1000.0, 5000.0, 30000.0]))})
+    node: dict[str, Any] = {"id": "grid", "max_power_w": 60000.0}
+    if draw(st.booleans()):
+        node["max_export_w"] = draw(st.sampled_from([0.0, 1500.0]))
+    doc: dict[str, Any] = {
+        "horizon": {"start": T0.isoformat(), "step_s": step_s, "n_steps": n},
+        "nodes": [node],
+        "evses": [{"id": f"e{k}", "node": "grid", "max_current_a": 16.0} for k in (1, 2)],
+        "sessions": sessions,
+        "tariff": {"price": draw(st.lists(st.sampled_from([0.1, 0.3]), min_size=n,
+                                          max_size=n)),
+                   "site_load_w": draw(st.sampled_from([0.0, 800.0]))},
+        "generation": [{"id": "pv", "node": "grid", "power_w": draw(st.lists(
+            st.sampled_from([0.0, 3000.0, 6000.0, 12000.0]), min_size=n, max_size=n))}],
+    }
+    if draw(st.booleans()):
+        doc["batteries"] = [{"id": "b", "node": "grid", "capacity_wh": 4000.0,
+                             "initial_wh": draw(st.sampled_from([500.0, 2000.0])),
+                             "min_wh": 500.0, "max_charge_w": 2500.0,
+                             "max_discharge_w": 2000.0,
+                             "efficiency": draw(st.sampled_from([0.81, 1.0]))}]
+    return Problem.model_validate(doc)
+
+
+@given(_rule_sites())
+def test_rules_plan_stays_within_every_bound_it_controls(p: Problem) -> None:
+    """Whatever the site: the same plan twice (byte for byte); each session between 0 and
+    its maximum, nothing outside its window, never more than its need; the battery within
+    its power limits and, by the documented state-of-charge formula (``eta`` = sqrt of the
+    efficiency each way), within ``[min_wh, capacity]``; generation used between 0 and the
+    forecast; and the export never above the export limit."""
+    plan = surplus_rules(p)
+    again = surplus_rules(p)
+    for a, b in ((plan.session_power_w, again.session_power_w),
+                 (plan.battery_power_w, again.battery_power_w),
+                 (plan.generation_w, again.generation_w)):
+        assert a is not None and b is not None and a.tobytes() == b.tobytes()
+    net = p.network()
+    sp = plan.session_power_w
+    assert np.all(sp >= 0.0) and np.all(sp <= net.sess_max_w[:, None] + 1e-9)
+    assert np.all(sp[net.frac == 0] == 0.0)
+    dt = p.horizon.step_h
+    delivered = (sp * net.frac).sum(axis=1) * dt
+    assert np.all(delivered <= np.array([s.energy_wh for s in p.sessions]) + 1e-6)
+    bat, gen = plan.battery_power_w, plan.generation_w
+    assert bat is not None and gen is not None
+    for k, b in enumerate(p.batteries):
+        x = bat[k]
+        assert np.all(x <= b.max_charge_w + 1e-9) and np.all(x >= -b.max_discharge_w - 1e-9)
+        eta = np.sqrt(b.efficiency)
+        soc = b.initial_wh + np.cumsum(np.where(x > 0, x * eta, x / eta) * dt)
+        assert np.all(soc >= b.min_wh - 1e-6) and np.all(soc <= b.capacity_wh + 1e-6)
+    forecast = np.array([p.series(g.power_w) for g in p.generation])
+    assert np.all(gen >= 0.0) and np.all(gen <= forecast + 1e-9)
+    cap = p.nodes[0].max_export_w
+    if cap is not None:
+        assert np.all(-plan.grid_w <= float(np.asarray(cap)) + 1e-6)
