@@ -11,6 +11,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import numpy as np
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -164,6 +165,61 @@ def test_rules_min_pv_car_takes_its_minimum_and_the_surplus_above_it() -> None:
     p = _site(3600, 3, [_car("min_pv", 40000.0)], tariff={"site_load_w": 1000.0},
               generation=[{"id": "pv", "node": "grid", "power_w": [0.0, 8000.0, 3000.0]}])
     np.testing.assert_allclose(surplus_rules(p).session_power_w[0], [SIX_A, 7000.0, SIX_A])
+
+
+_NO_MINIMUM = [{"id": "e1", "node": "grid", "max_current_a": 16.0, "min_current_a": 0.0}]
+_AT_MINIMUM = [{"id": "e1", "node": "grid", "max_current_a": 6.0}]  # maximum = minimum
+
+
+def test_rules_min_pv_car_without_a_minimum_takes_the_surplus() -> None:
+    """A min_pv car on an EVSE with no minimum (0 A): its minimum is 0 W, and above it the
+    pv rule gives it the surplus, like the optimizer: nothing at 10:00 (no sun), at 11:00
+    the 8 kW of PV minus the 1 kW site load, 7,000 W. (Fixed in round 4: the extra needed
+    the minimum itself to be above 0 W, so such a car never charged.)"""
+    p = _site(3600, 2, [_car("min_pv", 40000.0)], evses=_NO_MINIMUM,
+              tariff={"site_load_w": 1000.0},
+              generation=[{"id": "pv", "node": "grid", "power_w": [0.0, 8000.0]}])
+    # catches: the extra's "p > 0" -> "p > 1", and the bug it had (a 0 W minimum)
+    np.testing.assert_allclose(surplus_rules(p).session_power_w[0], [0.0, 7000.0])
+
+
+def test_rules_min_pv_car_gets_even_half_a_watt_of_surplus() -> None:
+    """PV of 4,140.5 W and no load: the min_pv car takes its 4,140 W minimum and the
+    0.5 W surplus on top."""
+    p = _site(3600, 1, [_car("min_pv", 40000.0)],
+              generation=[{"id": "pv", "node": "grid", "power_w": 4140.5}])
+    # catches: "surplus > 0" -> "surplus > 1" in the min_pv extra
+    np.testing.assert_allclose(surplus_rules(p).session_power_w[0], [4140.5])
+
+
+def test_rules_min_pv_car_never_charges_below_its_minimum() -> None:
+    """A min_pv car needing 6,000 Wh: 4,140 W at 10:00 (no sun), 1,860 Wh left; at 11:00
+    that would take 1,860 W, below its 4,140 W minimum, so it waits even with 8 kW of
+    surplus (the surplus only ever goes on top of the minimum)."""
+    p = _site(3600, 2, [_car("min_pv", 6000.0)],
+              generation=[{"id": "pv", "node": "grid", "power_w": [0.0, 8000.0]}])
+    # catches: the extra's "p > 0" -> "p >= 0" (1,860 W from the surplus)
+    np.testing.assert_allclose(surplus_rules(p).session_power_w[0], [SIX_A, 0.0])
+
+
+@pytest.mark.parametrize("mode", ["fast", "min_pv"])
+def test_rules_car_whose_maximum_is_its_minimum_charges_at_it(mode: str) -> None:
+    """A 6 A EVSE (maximum = minimum = 4,140 W), no sun: a fast or min_pv car needing
+    4,140 Wh charges at 4,140 W for the first hour, then is full."""
+    p = _site(3600, 2, [_car(mode, SIX_A)], evses=_AT_MINIMUM)
+    # catches: "top >= low" -> "top > low" for grid-first and for min_pv sessions
+    np.testing.assert_allclose(surplus_rules(p).session_power_w[0], [SIX_A, 0.0])
+
+
+def test_rules_needs_above_the_tolerance_are_charged_down_to_half_a_watt_hour() -> None:
+    """On an EVSE without a minimum, a fast car needing 0.5 Wh draws 0.5 W for the first
+    hour; one needing 1e-9 Wh (the tolerance of a met need) draws nothing."""
+    p = _site(3600, 2, [_car("fast", 0.5)], evses=_NO_MINIMUM)
+    # catches: the met-need tolerance "left > 1e-9" -> "left > 1.000000001"
+    np.testing.assert_allclose(surplus_rules(p).session_power_w[0], [0.5, 0.0])
+    p = _site(3600, 2, [_car("fast", 1e-9)], evses=_NO_MINIMUM)
+    # catches: "left > 1e-9" -> "left >= 1e-9"
+    assert surplus_rules(p).session_power_w[0].tolist() == [0.0, 0.0]
 
 
 def test_rules_pv_car_there_half_a_step_leaves_the_battery_half_its_draw() -> None:
