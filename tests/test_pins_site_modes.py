@@ -283,6 +283,19 @@ def test_rules_battery_discharges_with_losses_down_to_its_floor() -> None:
                                atol=1e-6)
 
 
+def test_rules_battery_charges_a_half_watt_surplus_within_its_charge_limit() -> None:
+    """0.5 W of PV, no load, no car: the battery (charge limit 0.2 W) charges 0.2 W; the
+    other 0.3 W is exported."""
+    p = _site(3600, 1, [], generation=[{"id": "pv", "node": "grid", "power_w": 0.5}],
+              batteries=[{"id": "b", "node": "grid", "capacity_wh": 1000.0,
+                          "initial_wh": 0.0, "max_charge_w": 0.2, "max_discharge_w": 0.2}])
+    plan = surplus_rules(p)
+    # catches: the charge branch "surplus > 0" -> "surplus > 1" (the discharge branch then
+    # "discharges" -0.5 W, past the charge limit)
+    np.testing.assert_allclose(plan.battery_power_w[0], [0.2])
+    np.testing.assert_allclose(plan.grid_w, [-0.3])
+
+
 def test_rules_curtail_generation_to_the_export_limit_in_listed_order() -> None:
     """A 2.5 kW export limit, a 1 kW load, PV units of 3 and 4 kW at 10:00: 6 kW would go
     out, 3.5 kW too much; the first unit is cut to 0 (3 kW), the second by the other 0.5 kW
