@@ -238,6 +238,42 @@ def test_rules_pv_car_there_half_a_step_leaves_the_battery_half_its_draw() -> No
     np.testing.assert_allclose(plan.battery_power_w[0], [4000.0])
 
 
+def test_rules_min_pv_car_there_half_a_step_leaves_the_battery_the_rest() -> None:
+    """A min_pv car arriving at 10:30 under 8 kW of PV: its 4,140 W minimum for half the
+    step takes 2,070 W of the step's average, leaving 5,930 W; it takes them on top
+    (10,070 W, under its 11,040 W maximum), half the step again: 2,965 W, so the battery
+    (lossless) charges the other 2,965 W."""
+    # catches: the min_pv extra's share "surplus -= extra * frac" -> "+=" or "extra / frac"
+    p = _site(3600, 1, [_car("min_pv", 40000.0, arrival="10:30")],
+              generation=[{"id": "pv", "node": "grid", "power_w": 8000.0}],
+              batteries=[{"id": "b", "node": "grid", "capacity_wh": 10000.0,
+                          "initial_wh": 0.0, "max_charge_w": 5000.0,
+                          "max_discharge_w": 5000.0, "efficiency": 1.0}])
+    plan = surplus_rules(p)
+    np.testing.assert_allclose(plan.session_power_w[0], [10070.0])
+    np.testing.assert_allclose(plan.battery_power_w[0], [2965.0])
+
+
+def test_rules_fast_car_there_half_a_step_counts_half_its_energy() -> None:
+    """A fast car needing 10,000 Wh arriving at 10:30: 11,040 W for half an hour gives
+    5,520 Wh; the 4,480 Wh left take 4,480 W at 11:00; then it is full."""
+    # catches: the need left "p * frac * dt" -> "p / frac * dt"
+    plan = surplus_rules(_site(3600, 3, [_car("fast", 10000.0, arrival="10:30")]))
+    np.testing.assert_allclose(plan.session_power_w[0], [11040.0, 4480.0, 0.0])
+
+
+def test_rules_battery_fills_up_on_half_hour_steps() -> None:
+    """Half-hour steps, 3 kW of PV, a lossless 2,000 Wh battery from empty with a 3 kW
+    charge limit: 3,000 W (1,500 Wh), then the 500 Wh of room at 1,000 W, then full."""
+    # catches: the charge's "soc += x * eta * dt" -> "x * eta / dt"
+    p = _site(1800, 3, [], generation=[{"id": "pv", "node": "grid", "power_w": 3000.0}],
+              batteries=[{"id": "b", "node": "grid", "capacity_wh": 2000.0,
+                          "initial_wh": 0.0, "max_charge_w": 3000.0,
+                          "max_discharge_w": 3000.0, "efficiency": 1.0}])
+    np.testing.assert_allclose(surplus_rules(p).battery_power_w[0], [3000.0, 1000.0, 0.0],
+                               atol=1e-9)
+
+
 def test_rules_pv_car_on_an_evse_limited_to_its_minimum_charges_at_it() -> None:
     """A pv car on a 6 A EVSE (maximum = minimum = 4,140 W) under a 5 kW surplus, no holds:
     it charges at exactly 4,140 W (the surplus clipped to its one possible power)."""
