@@ -419,3 +419,18 @@ def test_rules_plan_stays_within_every_bound_it_controls(p: Problem) -> None:
     cap = p.nodes[0].max_export_w
     if cap is not None:
         assert np.all(-plan.grid_w <= float(np.asarray(cap)) + 1e-6)
+
+
+def test_rules_curtail_only_what_the_battery_does_not_take() -> None:
+    """No export allowed, 5 kW of PV, no load, a lossless battery charging at most 3 kW:
+    the battery takes 3,000 W and only the other 2,000 W of PV are curtailed (3,000 W
+    used)."""
+    # catches: the battery's share "surplus -= x" -> "+=" (all the PV curtailed)
+    p = _site(3600, 1, [], nodes=[{"id": "grid", "max_power_w": 40000.0, "max_export_w": 0.0}],
+              generation=[{"id": "pv", "node": "grid", "power_w": 5000.0}],
+              batteries=[{"id": "b", "node": "grid", "capacity_wh": 10000.0,
+                          "initial_wh": 0.0, "max_charge_w": 3000.0,
+                          "max_discharge_w": 3000.0, "efficiency": 1.0}])
+    plan = surplus_rules(p)
+    np.testing.assert_allclose(plan.battery_power_w[0], [3000.0])
+    np.testing.assert_allclose(plan.generation_w, [[3000.0]])
