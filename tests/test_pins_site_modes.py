@@ -434,3 +434,15 @@ def test_rules_curtail_only_what_the_battery_does_not_take() -> None:
     plan = surplus_rules(p)
     np.testing.assert_allclose(plan.battery_power_w[0], [3000.0])
     np.testing.assert_allclose(plan.generation_w, [[3000.0]])
+
+
+def test_rules_planned_car_on_half_hour_steps_takes_enough_cheap_steps() -> None:
+    """Half-hour steps priced 0.5, 0.1, 0.1, 0.5; a planned car needing 8,280 Wh (a step
+    at full power gives 11,040 x 0.5 = 5,520 Wh): both cheap steps, the second for the
+    2,760 Wh left at 5,520 W."""
+    # catches: a step's energy at full power "frac * dt * max" -> "frac / dt * max" (one
+    # cheap step taken as enough)
+    p = _site(1800, 4, [_car("planned", 8280.0, departure="12:00")],
+              tariff={"price": [0.5, 0.1, 0.1, 0.5]})
+    np.testing.assert_allclose(surplus_rules(p).session_power_w[0],
+                               [0.0, 11040.0, 5520.0, 0.0])
