@@ -97,3 +97,28 @@ def test_station_unknown_evse_error_lists_the_evses_it_has() -> None:
     with pytest.raises(StationError) as err:
         ChargingStation(evses=0).start_transaction(1, "tx", T0)
     assert "(EVSEs: none)" in err.value.message
+
+
+def _external(pid: int, periods: list[dict[str, float]], start: str) -> ChargingProfile:
+    return ChargingProfile.model_validate({
+        "id": pid, "stackLevel": 0, "chargingProfilePurpose":
+        "ChargingStationExternalConstraints", "chargingProfileKind": "Absolute",
+        "chargingSchedule": [{"id": 1, "chargingRateUnit": "A", "startSchedule": start,
+                              "chargingSchedulePeriod": periods}]})
+
+
+@pytest.mark.parametrize("minutes", [4, 400])
+def test_same_level_tie_goes_to_the_period_that_started_earlier(minutes: int) -> None:
+    """"Two periods at the same level: the one that started earlier wins." EVSE 1's
+    external constraint changes every minute from 08:00 (10, 11, 10, ... A); EVSE 0's, at
+    the same stack level, holds 20 A since 07:00. At every instant EVSE 0's period started
+    earlier, so the whole window is 20 A: one period. With 400 minutes (400 cells x 401
+    segments, above the one-matrix limit) the composite takes its per-profile path, with 4
+    the one-matrix path."""
+    own = _external(7, [{"startPeriod": 60 * k, "limit": 10.0 + k % 2}
+                        for k in range(minutes)], "2024-01-01T08:00:00Z")
+    station = _external(3, [{"startPeriod": 0, "limit": 20.0}], "2024-01-01T07:00:00Z")
+    c = composite_schedule({1: [own], 0: [station]}, 1, T0, 60 * minutes, "A", evse_ids=[1])
+    # catches: the per-profile path's "if ties:" negated (the lower rank, EVSE 1's own
+    # profile, wins every tie)
+    assert [(p.start_period, p.limit) for p in c.charging_schedule_period] == [(0, 20.0)]
