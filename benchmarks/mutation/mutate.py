@@ -54,8 +54,8 @@ ROOT = Path(__file__).resolve().parents[2]
 MODULES: dict[str, tuple[str, ...]] = {
     "validation": ("tests/test_validation.py", "tests/test_pins.py"),
     "expand": ("tests/test_expand.py", "tests/test_pins.py"),
-    "composite": ("tests/test_composite.py", "tests/test_pins.py"),
-    "station": ("tests/test_station.py", "tests/test_pins.py"),
+    "composite": ("tests/test_pins_composite.py", "tests/test_composite.py", "tests/test_pins.py"),
+    "station": ("tests/test_pins_composite.py", "tests/test_station.py", "tests/test_pins.py"),
     "optimizer/_repair": ("tests/test_pins_solve.py", "tests/test_pins_repair.py",
                           "tests/test_optimize_unstrand.py", "tests/test_pins.py",
                           "tests/test_optimize_solve.py", "tests/test_optimize_ramp.py"),
@@ -142,6 +142,14 @@ MODULES: dict[str, tuple[str, ...]] = {
         "tests/test_cli.py::test_composite_bad_input_is_one_line_on_stderr",
         "tests/test_cli.py::test_missing_file_and_bad_json",
     ),
+    "optimizer/surplus": ("tests/test_pins_site_modes.py", "tests/test_optimize_site.py"),
+    "optimizer/hysteresis": ("tests/test_pins_site_modes.py", "tests/test_hysteresis.py",
+                             "tests/test_optimize_site.py"),
+    "optimizer/export": ("tests/test_pins_site_modes.py",
+                         "tests/test_cli.py::test_plan_writes_plan_and_profiles",
+                         "tests/test_cli.py::test_plan_json_format_is_deterministic",
+                         "tests/test_cli.py::test_demo_without_plot",
+                         "tests/test_cli.py::test_demo_compares_optimizer_and_baselines"),
 }
 
 _CMP_SWAP: dict[type[ast.cmpop], type[ast.cmpop]] = {

@@ -76,7 +76,9 @@ def surplus_rules(
         top = np.minimum(net.sess_max_w, room)
         low = np.minimum(net.sess_min_w, net.sess_max_w)
         p = np.where(here & grid_first & slot[:, t] & (top >= low), top, 0.0)
-        p = np.where(here & (mode == MODES.index("min_pv")) & (top >= low), low, p)
+        # min_pv sessions charging this step: at their minimum (which may be 0 W), plus surplus
+        floor_on = here & (mode == MODES.index("min_pv")) & (top >= low)
+        p = np.where(floor_on, low, p)
         surplus = float(gen[:, t].sum() - net.base_w[t] - (p * net.frac[:, t]).sum())
         for s in order.tolist():
             if mode[s] == MODES.index("pv"):
@@ -84,7 +86,7 @@ def surplus_rules(
                 if here[s] and state[s].on and top[s] >= low[s]:
                     p[s] = float(np.clip(surplus, low[s], top[s]))
                     surplus -= p[s] * net.frac[s, t]
-            elif mode[s] == MODES.index("min_pv") and p[s] > 0 and surplus > 0:
+            elif floor_on[s] and surplus > 0:
                 extra = min(surplus, top[s] - p[s])
                 p[s] += extra
                 surplus -= extra * net.frac[s, t]
