@@ -14,7 +14,10 @@ from typing import Any
 import numpy as np
 import pytest
 
+from smartcharge.errors import InvalidProblemError
 from smartcharge.optimizer import Objective, Problem, SolverStatus, optimize, verify
+from smartcharge.optimizer._repair import allowed_mask
+from smartcharge.optimizer._tree import fill, tree_limits
 
 START = datetime(2024, 1, 1, tzinfo=timezone.utc)
 
@@ -130,3 +133,97 @@ def test_flow_fairness_bonus_scales_with_priority() -> None:
     assert plan.session_power_w[:, 0].tolist() == pytest.approx([5500.0, 5500.0])
     # catches: the tier value "priority * bonus" -> "priority / bonus" (a's second tier
     # 1.12 / 1.133 = 0.988 then loses to b's first, 1.0)
+
+
+# ---- the greedy tree fill (optimizer/_tree) ---------------------------------------------
+
+
+def test_tree_refuses_single_phase_evses_on_one_line_and_the_lp_plans_them() -> None:
+    # two 16 A single-phase EVSEs on L1 under a 20 A node: L2 and L3 carry nothing, their
+    # rows are all zero, not power limits, so the tree fill does not apply
+    two_hours = "2024-01-01T02:00:00+00:00"
+    p = Problem.model_validate({
+        "horizon": {"start": START.isoformat(), "step_s": 3600, "n_steps": 2},
+        "nodes": [{"id": "g", "max_current_a": 20}],
+        "evses": [{"id": f"e{i}", "node": "g", "max_current_a": 16, "phases": 1}
+                  for i in range(2)],
+        "sessions": [{"id": s, "evse": f"e{i}", "arrival": START.isoformat(),
+                      "departure": two_hours, "energy_wh": 7360}
+                     for i, s in enumerate("ab")]})
+    with pytest.raises(InvalidProblemError) as info:
+        optimize(p, method="tree")
+    assert info.value.path == "method" and "power limit" in str(info.value)
+    # catches: the sign test "any(c0 <= 0)" -> "all" (the zero rows then divide by 0
+    # and give the node a limit of -inf)
+    plan = optimize(p)  # the LP: 20 A x 230 V = 4,600 W on L1 in each step
+    assert plan.session_power_w.sum(axis=0) == pytest.approx([4600.0, 4600.0], abs=0.05)
+    assert verify(p, plan) == []
+
+
+def _three_phase_node(**node: Any) -> Problem:
+    """Three 32 A three-phase EVSEs (22,080 W each) under one node, two 1-hour steps,
+    each session wanting 44,160 Wh (both steps at its maximum)."""
+    return Problem.model_validate({
+        "horizon": {"start": START.isoformat(), "step_s": 3600, "n_steps": 2},
+        "nodes": [{"id": "g", **node}],
+        "evses": [{"id": f"e{i}", "node": "g", "max_current_a": 32} for i in range(3)],
+        "sessions": [{"id": f"s{i}", "evse": f"e{i}", "arrival": START.isoformat(),
+                      "departure": _at(3600, 2), "energy_wh": 44160} for i in range(3)]})
+
+
+def test_tree_takes_the_tighter_of_a_nodes_power_and_current_limit_in_each_step() -> None:
+    # 40 A on each line of three-phase EVSEs = 3 x 230 V x 40 A = 27,600 W; the power
+    # limit is 20,000 W in step 0 and 50,000 W in step 1
+    p = _three_phase_node(max_power_w=[20000, 50000], max_current_a=40)
+    net = p.network()
+    limits = tree_limits(net, net.rows())
+    assert limits is not None
+    assert limits[0].tolist() == pytest.approx([20000.0, 27600.0])
+    # catches: the tightest row "np.min(rhs / c0)" -> "np.max"
+    plan = optimize(p, method="tree")
+    assert verify(p, plan) == []
+    assert plan.session_power_w.sum(axis=0) == pytest.approx([20000.0, 27600.0], rel=1e-6)
+
+
+def _fill_alone(p: Problem, *, finish: bool = False) -> Any:
+    """The greedy fill from zero power, cheapest then earliest steps, on ``p``."""
+    net = p.network()
+    rows = net.rows()
+    limits = tree_limits(net, rows)
+    assert limits is not None
+    return fill(net, limits, allowed_mask(net, rows), np.zeros((net.S, net.T)),
+                net.price / 1000.0, finish=finish)
+
+
+def test_fill_gives_a_scarce_node_to_the_session_leaving_first() -> None:
+    # an 11 kW node, flat price; a stays for steps 0-2, b leaves after step 1, both want
+    # two steps at 11 kW: earliest departure first, so b gets steps 0 and 1, a step 2
+    p = site(4, [("a", 0, 3, 22000.0), ("b", 0, 2, 22000.0)], node_w=11000.0)
+    sp = _fill_alone(p)
+    assert sp.tolist() == [pytest.approx([0.0, 0.0, 11000.0, 0.0], rel=1e-6),
+                           pytest.approx([11000.0, 11000.0, 0.0, 0.0], rel=1e-6)]
+    # catches: the last plugged-in step read from "allowed[:, ::-1]" -> "[:, ::-2]"
+    # (a's and b's departures then tie, and a, first by index, took steps 0 and 1)
+
+
+def test_fill_serves_a_need_of_exactly_one_step_at_the_minimum() -> None:
+    # minimum 4,000 W, need 4,000 Wh in 1-hour steps: one step at exactly the minimum
+    p = site(2, [("a", 0, 2, 4000.0)], min_w=4000.0)
+    for finish in (False, True):
+        assert _fill_alone(p, finish=finish).tolist() == [[4000.0, 0.0]]
+    plan = optimize(p, method="tree")
+    assert plan.message == "greedy fill: every need served"
+    assert plan.session_power_w.tolist() == [[4000.0, 0.0]]
+    # catches: the minimum test "head < pmin" -> "<=" (a grant of exactly the minimum
+    # refused)
+
+
+def test_tree_weighs_price_and_co2_as_the_objective_says() -> None:
+    # as the flow's test: CO2 outweighs price in (a), price outweighs CO2 in (b)
+    obj = Objective(co2_per_kg=1.0)
+    for co2, step in (([100, 400], 0), ([100, 150], 1)):
+        p = site(2, [("a", 0, 2, 10000.0)], price=[0.3, 0.1], co2_g_per_kwh=co2)
+        plan = optimize(p, obj, method="tree")
+        assert plan.message == "greedy fill: every need served"
+        assert _on(plan.session_power_w[0]) == [step]
+    # catches: the step cost's "co2 / 1e6" -> "co2 * 1e6"
