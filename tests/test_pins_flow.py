@@ -16,6 +16,15 @@ import pytest
 
 from smartcharge.errors import InvalidProblemError
 from smartcharge.optimizer import Objective, Problem, SolverStatus, optimize, verify
+from smartcharge.optimizer._maxflow import (
+    arc_rank,
+    augment,
+    flow_graph,
+    flow_plan,
+    flows_of,
+    session_energy,
+    shed_partial,
+)
 from smartcharge.optimizer._repair import allowed_mask
 from smartcharge.optimizer._tree import fill, tree_limits
 
@@ -227,3 +236,74 @@ def test_tree_weighs_price_and_co2_as_the_objective_says() -> None:
         assert plan.message == "greedy fill: every need served"
         assert _on(plan.session_power_w[0]) == [step]
     # catches: the step cost's "co2 / 1e6" -> "co2 * 1e6"
+
+
+# ---- the staged max flow (optimizer/_maxflow) -------------------------------------------
+
+
+def _graph(p: Problem) -> tuple[Any, Any, Any, Any]:
+    net = p.network()
+    rows = net.rows()
+    limits = tree_limits(net, rows)
+    assert limits is not None
+    allowed = allowed_mask(net, rows)
+    return net, limits, allowed, flow_graph(net, allowed, limits)
+
+
+def test_arc_rank_orders_cheap_dear_and_partly_plugged_steps() -> None:
+    # plugged in from 0.4 of step 0 (frac 0.6) to 0.3 of step 3 (frac 0.3); prices 0.1,
+    # 0.3, 0.1, 0.1: the median of the arcs' step costs is 0.1, so step 2 is cheap (0),
+    # step 1 dear (1), step 0 plugged at least half (2), step 3 less (3)
+    p = site(4, [("a", 0.4, 3.3, 20000.0)], price=[0.1, 0.3, 0.1, 0.1])
+    net, _, allowed, g = _graph(p)
+    assert allowed.tolist() == [[True, True, True, True]]
+    assert net.frac[0].tolist() == pytest.approx([0.6, 1.0, 1.0, 0.3])
+    assert arc_rank(net, g, net.price / 1000.0).tolist() == [2, 1, 0, 3]
+    # catches: the "less than half plugged" threshold "frac < 0.5" -> "< 1.5"
+
+
+def test_augment_moves_even_a_single_mwh_to_reach_the_max_flow() -> None:
+    # a 1 W node: 1 Wh (1,000 mWh) per 1-hour step. a (1 mWh, steps 0-1) holds 1 mWh of
+    # step 0; b (1 Wh, step 0 only) needs all of step 0: the max flow, 1,001 mWh, moves a
+    # to step 1, which needs the 1 mWh on a's arc in step 0 taken back
+    p = site(2, [("a", 0, 2, 0.001), ("b", 0, 1, 1.0)], node_w=1.0)
+    net, _, _, g = _graph(p)
+    start = flows_of(net, g, np.array([[0.001, 0.0], [0.0, 0.0]]))
+    assert int(start[-2:].sum()) == 1
+    done = augment(g, start, g.cap)
+    assert done is not None
+    assert done[-2:].tolist() == [1, 1000]  # mWh to a and b
+    assert session_energy(net, g, done).tolist() == [[0.0, 0.001], [1.0, 0.0]]
+    # catches: the residual graph's back arcs "flows > 0" -> "> 1"
+
+
+def test_flow_plan_keeps_a_step_at_exactly_the_minimum_and_drops_one_below() -> None:
+    # one 1-hour step, minimum 4,000 W: a need of 4,000 Wh is one step at the minimum
+    for need, power in ((4000.0, 4000.0), (2000.0, 0.0)):
+        p = site(1, [("a", 0, 1, need)], min_w=4000.0)
+        net, limits, allowed, _ = _graph(p)
+        planned = flow_plan(net, allowed, limits, net.price / 1000.0)
+        assert planned is not None
+        assert planned[0].tolist() == [[power]]
+        assert planned[1] == need  # the bound: the max flow, before the minimum rule
+    # catches: the minimum test "sp < mn * (1 - 1e-9)" -> "mn / (1 - 1e-9)" (4,000 W
+    # dropped) and "1e-9" -> "1 + 1e-9" (2,000 W kept below the minimum)
+
+
+def test_shed_partial_leaves_a_node_with_room_alone() -> None:
+    # plugged in for half of step 0 at 11 kW under a 50 kW node: nothing to shed
+    p = site(2, [("a", 0.5, 2, 20000.0)])
+    net, limits, allowed, _ = _graph(p)
+    partial = allowed & (net.frac > 0) & (net.frac < 1)
+    assert partial.tolist() == [[True, False]]
+    sp = np.array([[11000.0, 11000.0]])
+    assert shed_partial(net, limits, sp, partial).tolist() == [[11000.0, 11000.0]]
+    # over the limit: a 15 kW node with 11 kW of whole-step load sheds the partial step
+    # to the 4 kW left
+    two = site(1, [("a", 0.5, 1, 5000.0), ("b", 0, 1, 11000.0)], node_w=15000.0)
+    net, limits, allowed, _ = _graph(two)
+    partial = allowed & (net.frac > 0) & (net.frac < 1)
+    out = shed_partial(net, limits, np.array([[11000.0], [11000.0]]), partial)
+    assert out.tolist() == [[4000.0], [11000.0]]
+    # catches: the cut's floor "clip(over - before, 0, p)" -> "clip(..., 1, p)" (1 W shed
+    # from every partly plugged step)
