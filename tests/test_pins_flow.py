@@ -14,8 +14,10 @@ from typing import Any
 import numpy as np
 import pytest
 
+import smartcharge.optimizer._lazy as lazy_module
 from smartcharge.errors import InvalidProblemError
 from smartcharge.optimizer import Objective, Problem, SolverStatus, optimize, verify
+from smartcharge.optimizer._lazy import LazyRows, initial_rows, solve_lazy, tight_rows
 from smartcharge.optimizer._maxflow import (
     arc_rank,
     augment,
@@ -25,8 +27,10 @@ from smartcharge.optimizer._maxflow import (
     session_energy,
     shed_partial,
 )
-from smartcharge.optimizer._repair import allowed_mask
+from smartcharge.optimizer._model import build_lp, solve_model
+from smartcharge.optimizer._repair import allowed_mask, energy_wh
 from smartcharge.optimizer._tree import fill, tree_limits
+from smartcharge.synthetic import synthetic_problem
 
 START = datetime(2024, 1, 1, tzinfo=timezone.utc)
 
@@ -307,3 +311,152 @@ def test_shed_partial_leaves_a_node_with_room_alone() -> None:
     assert out.tolist() == [[4000.0], [11000.0]]
     # catches: the cut's floor "clip(over - before, 0, p)" -> "clip(..., 1, p)" (1 W shed
     # from every partly plugged step)
+
+
+def _min_site(n_steps: int, sessions: list[tuple[str, float, float, float]],
+              price: list[float]) -> tuple[Any, Any, Any]:
+    """An 11 kW node; 11 kW EVSEs with a 4 kW minimum."""
+    p = site(n_steps, sessions, node_w=11000.0, min_w=4000.0, price=price)
+    net, limits, allowed, _ = _graph(p)
+    return net, limits, allowed
+
+
+def test_flow_plan_serves_every_need_when_the_node_fits_them_exactly() -> None:
+    # 2 x 11 kWh of node for a (6,000 Wh) and b (16,000 Wh): the bound is every need;
+    # the staged shares (half, three quarters, all) leave a in one step at 6 kW
+    net, limits, allowed = _min_site(2, [("a", 0, 2, 6000.0), ("b", 0, 2, 16000.0)],
+                                     [0.2, 0.2])
+    planned = flow_plan(net, allowed, limits, net.price / 1000.0)
+    assert planned is not None
+    sp, bound = planned
+    assert bound == 22000.0
+    assert energy_wh(net, sp).tolist() == pytest.approx([6000.0, 16000.0])
+    # catches: the passes' ranks "(0, 1)" -> "(1, 1)" above half a need (the 3/4 share
+    # skipped: a spread over both steps below its minimum, then dropped: 16,000 Wh)
+
+
+def test_flow_plan_gives_a_session_back_what_the_minimum_rule_took() -> None:
+    # a (9,000 Wh) and b (20,000 Wh) under an 11 kW node over three hours, minimum 4 kW:
+    # the first flow spreads a below its minimum in some step, and that step is dropped;
+    # the re-augment gives each session back up to what it had first (a: 9,000 Wh),
+    # which the graph allows (a 9,000 in step 0; b 2,000 + 11,000 + 7,000)
+    net, limits, allowed = _min_site(3, [("a", 0, 3, 9000.0), ("b", 0, 3, 20000.0)],
+                                     [0.1, 0.2, 0.3])
+    first = flow_plan(net, allowed, limits, net.price / 1000.0, rounds=0)
+    again = flow_plan(net, allowed, limits, net.price / 1000.0)
+    assert first is not None and again is not None
+    assert energy_wh(net, first[0])[0] < 9000.0  # the drop this test is about
+    assert energy_wh(net, again[0])[0] == pytest.approx(9000.0)
+    assert energy_wh(net, again[0]).sum() > energy_wh(net, first[0]).sum()
+    mn = 4000.0 * (1 - 1e-9)
+    assert np.all((again[0] == 0.0) | (again[0] >= mn))
+    # catches: the re-augment's failure test "got is None" negated (the first plan
+    # returned as it was, a at 6,000 Wh)
+
+
+# ---- lazy node rows (optimizer/_lazy) ---------------------------------------------------
+
+
+def _lazy_lp(p: Problem) -> tuple[Any, Any, Any]:
+    net = p.network()
+    rows = net.rows(10.0)
+    return net, rows, build_lp(net, rows, allowed_mask(net, rows), Objective())
+
+
+def _dense_values(lp: Any, x: Any) -> Any:
+    """``A x`` row by row from the CSR arrays (an oracle independent of the module)."""
+    return np.array([float(np.dot(lp.data[a:b], x[lp.indices[a:b]]))
+                     for a, b in zip(lp.indptr[:-1], lp.indptr[1:], strict=True)])
+
+
+def test_a_replan_starts_with_exactly_the_rows_that_were_tight_one_step_earlier() -> None:
+    p = synthetic_problem(6, n_steps=8, step_s=900, seed=2, feeders=2, congestion=0.4)
+    net, rows, lp = _lazy_lp(p)
+    x = solve_model(lp, lp.lb, lp.ub, None, 0.0, "auto", "glop").x
+    assert x is not None
+    slack = lp.row_ub - _dense_values(lp, x)
+    tight = (lp.row_node >= 0) & (slack <= 0.03 * (np.abs(lp.row_ub) + 1.0))
+    assert 0 < tight.sum() < (lp.row_node >= 0).sum()  # some node rows, not all
+    warm = tight_rows(lp, x, net, rows, None, net.T)
+    # the same problem again: the non-node rows and exactly the tight ones
+    again = initial_rows(lp, net, rows, None, net.T, warm)
+    assert np.array_equal(again, (lp.row_node < 0) | tight)
+    # catches: the slack "ub - act" -> "ub + act", the facet "key // T" -> "key * T" in
+    # either function, the node, facet and span matches "==" -> "!=", "k - 1" -> "k + 1"
+    # one step later (the next re-plan): a row is kept when the same node's same facet
+    # was tight in the block holding this block's start, i.e. one step further on
+    T = net.T
+    was = {(int(lp.row_node[i]), int(lp.row_key[i]) // T, int(lp.row_key[i]) % T)
+           for i in np.flatnonzero(tight)}
+    nxt = _shifted_one_step(p)
+    net1, rows1, lp1 = _lazy_lp(nxt)
+    T1 = net1.T
+    expect = np.array([lp1.row_node[i] < 0 or (
+        int(lp1.row_node[i]), int(lp1.row_key[i]) // T1, int(lp1.row_key[i]) % T1 + 1) in was
+        for i in range(len(lp1.row_ub))])
+    assert np.array_equal(initial_rows(lp1, net1, rows1, None, T1, warm), expect)
+    assert expect.sum() > (lp1.row_node < 0).sum()
+    # catches: the block spans "first * step_s" -> "first / step_s" (no block matches)
+    # a warm state of another site (an unknown node): nothing but the non-node rows
+    other = LazyRows(tuple(("elsewhere", *node[1:]) for node in warm.nodes))
+    assert np.array_equal(initial_rows(lp, net, rows, None, net.T, other), lp.row_node < 0)
+    # catches: the skip test "n is None or ..." -> "and" (looked the unknown node up)
+
+
+def _shifted_one_step(p: Problem) -> Problem:
+    """``p`` one step later (the next re-plan): its series without their first value."""
+    h = p.horizon
+
+    def cut(v: Any) -> Any:
+        return v[1:] if isinstance(v, tuple) else v
+
+    nodes = [x.model_copy(update={"max_power_w": cut(x.max_power_w),
+                                  "max_current_a": cut(x.max_current_a)}) for x in p.nodes]
+    tf = p.tariff
+    tariff = tf.model_copy(update={"price": cut(tf.price), "site_load_w": cut(tf.site_load_w),
+                                   "co2_g_per_kwh": cut(tf.co2_g_per_kwh)})
+    return Problem(horizon={"start": h.start + timedelta(seconds=h.step_s),
+                            "step_s": h.step_s, "n_steps": h.n_steps - 1},
+                   nodes=nodes, evses=p.evses, sessions=p.sessions, tariff=tariff)
+
+
+def test_solve_lazy_counts_its_rounds_and_adds_every_row_after_the_last(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    p = synthetic_problem(6, n_steps=8, step_s=900, seed=2, feeders=2, congestion=0.4)
+    net, rows, lp = _lazy_lp(p)
+    cold = initial_rows(lp, net, rows, None, net.T, None)
+    full = solve_model(lp, lp.lb, lp.ub, None, 0.0, "auto", "glop")
+    # started with every row: one round, nothing to add
+    res, keep, rounds = solve_lazy(lp, lp.lb, lp.ub, np.ones_like(cold), None, 0.0,
+                                   "auto", "glop")
+    assert rounds == 1 and keep.all() and res.objective == pytest.approx(full.objective)
+    # catches: the round counter starting at 1 instead of 0
+    # no subset round allowed: the first round already solves with every row
+    calls: list[int] = []
+    real = lazy_module.solve_model
+
+    def counted(sub: Any, *args: Any) -> Any:
+        calls.append(len(sub.row_ub))
+        assert len(calls) <= 3, "lazy rows do not stop"
+        return real(sub, *args)
+
+    monkeypatch.setattr(lazy_module, "solve_model", counted)
+    monkeypatch.setattr(lazy_module, "MAX_ROUNDS", 0)
+    res, keep, rounds = solve_lazy(lp, lp.lb, lp.ub, cold, None, 0.0, "auto", "glop")
+    assert rounds == 1 and keep.all() and calls == [len(lp.row_ub)]
+    assert res.objective == pytest.approx(full.objective)
+    # catches: "keep[:] = True" -> "False" after the last subset round (never ends)
+
+
+def test_solve_lazy_returns_a_failed_first_round_as_it_is() -> None:
+    # a column's lower bound above its EVSE's maximum (a row every round has): infeasible
+    p = synthetic_problem(6, n_steps=8, step_s=900, seed=2, feeders=2, congestion=0.4)
+    net, rows, lp = _lazy_lp(p)
+    lb = lp.lb.copy()
+    lb[0] = 1e9
+    ub = np.maximum(lp.ub, lb)
+    cold = initial_rows(lp, net, rows, None, net.T, None)
+    res, keep, rounds = solve_lazy(lp, lb, ub, cold, None, 0.0, "auto", "glop")
+    assert res.x is None and rounds == 1 and np.array_equal(keep, cold)
+    # catches: "res.x is None or keep.all()" -> "and" (the row values of no solution)
