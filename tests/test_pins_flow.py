@@ -378,6 +378,11 @@ def test_a_replan_starts_with_exactly_the_rows_that_were_tight_one_step_earlier(
     tight = (lp.row_node >= 0) & (slack <= 0.03 * (np.abs(lp.row_ub) + 1.0))
     assert 0 < tight.sum() < (lp.row_node >= 0).sum()  # some node rows, not all
     warm = tight_rows(lp, x, net, rows, None, net.T)
+    t0 = p.horizon.start.timestamp()
+    for _, _, _, s0, s1 in warm.nodes:  # each row's step [s since the epoch]
+        assert np.all(s1 - s0 == 900.0) and np.all((s0 - t0) % 900.0 == 0.0)
+        assert np.all((s0 >= t0) & (s1 <= t0 + 8 * 900.0))
+    # catches: the block spans "first * step_s" -> "first / step_s"
     # the same problem again: the non-node rows and exactly the tight ones
     again = initial_rows(lp, net, rows, None, net.T, warm)
     assert np.array_equal(again, (lp.row_node < 0) | tight)
@@ -396,7 +401,6 @@ def test_a_replan_starts_with_exactly_the_rows_that_were_tight_one_step_earlier(
         for i in range(len(lp1.row_ub))])
     assert np.array_equal(initial_rows(lp1, net1, rows1, None, T1, warm), expect)
     assert expect.sum() > (lp1.row_node < 0).sum()
-    # catches: the block spans "first * step_s" -> "first / step_s" (no block matches)
     # a warm state of another site (an unknown node): nothing but the non-node rows
     other = LazyRows(tuple(("elsewhere", *node[1:]) for node in warm.nodes))
     assert np.array_equal(initial_rows(lp, net, rows, None, net.T, other), lp.row_node < 0)
@@ -460,3 +464,22 @@ def test_solve_lazy_returns_a_failed_first_round_as_it_is() -> None:
     res, keep, rounds = solve_lazy(lp, lb, ub, cold, None, 0.0, "auto", "glop")
     assert res.x is None and rounds == 1 and np.array_equal(keep, cold)
     # catches: "res.x is None or keep.all()" -> "and" (the row values of no solution)
+
+
+def test_tree_takes_the_staged_flow_where_the_greedy_fill_falls_short() -> None:
+    # an 11 kW node, prices 0.3, 0.1, 0.3, 0.3: a (11,000 Wh) in steps 0-1, b (22,000
+    # Wh) in steps 1-2, c (0.5 Wh) in step 3. The fill visits the cheap step 1 first and
+    # gives it to a (leaving first): 22,000.5 Wh. The optimum gives a step 0 and b steps
+    # 1 and 2: every need, 33,000.5 Wh, which the staged max flow finds
+    p = site(4, [("a", 0, 2, 11000.0), ("b", 1, 3, 22000.0), ("c", 3, 4, 0.5)],
+             node_w=11000.0, price=[0.3, 0.1, 0.3, 0.3])
+    plan = optimize(p, method="tree")
+    assert verify(p, plan) == []
+    assert plan.session_power_w.tolist() == [[11000.0, 0.0, 0.0, 0.0],
+                                             [0.0, 11000.0, 11000.0, 0.0],
+                                             [0.0, 0.0, 0.0, 0.5]]
+    assert plan.message == (
+        "greedy fill: 22.000 kWh, 33.333 % below the bound 33.001 kWh; staged max flow: "
+        "33.001 kWh, 0.000 % below it, every session at least 100.0 % of its need")
+    # catches: the share's guard "reachable > 0" -> "> 1" (c's 0.5 Wh divided by 1 Wh:
+    # "at least 50.0 %")
