@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 import smartcharge.optimizer._lazy as lazy_module
+import smartcharge.optimizer.solve as solve_module
 from smartcharge.errors import InvalidProblemError
 from smartcharge.optimizer import Objective, Problem, SolverStatus, optimize, verify
 from smartcharge.optimizer._lazy import LazyRows, initial_rows, solve_lazy, tight_rows
@@ -483,3 +484,25 @@ def test_tree_takes_the_staged_flow_where_the_greedy_fill_falls_short() -> None:
         "33.001 kWh, 0.000 % below it, every session at least 100.0 % of its need")
     # catches: the share's guard "reachable > 0" -> "> 1" (c's 0.5 Wh divided by 1 Wh:
     # "at least 50.0 %")
+
+
+def test_tree_keeps_the_fill_when_the_staged_flow_is_no_better_and_auto_then_solves_the_lp(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # one 11 kW EVSE, a plugged in for the first half hour, b for the second, 5,500 Wh
+    # each: the EVSE's maximum holds for the two together, so 5,500 Wh in all; the bound
+    # (which ignores that sharing) says 11,000. The fill gives a (leaving first) 11 kW;
+    # the staged flow also reaches only 5,500 Wh, so the fill stays, and is not kept
+    p = site(1, [("a", 0, 0.5, 5500.0), ("b", 0.5, 1, 5500.0)])
+    d = p.model_dump(mode="json")
+    d["sessions"][1]["evse"] = "e0"
+    p = Problem.model_validate(d)
+    plan = optimize(p, method="tree")
+    assert plan.session_power_w.tolist() == [[11000.0], [0.0]]
+    assert plan.message == "greedy fill: 5.500 kWh, 50.000 % below the bound 11.000 kWh"
+    # catches: "fgot <= got" -> "<" (the flow's equal plan, 5,500 W each, taken)
+    monkeypatch.setattr(solve_module, "TREE_MIN_COLUMNS", 1)
+    auto = optimize(p)
+    assert "so the LP" in auto.message and verify(p, auto) == []
+    assert float(auto.energy_wh.sum()) == pytest.approx(5500.0)
+    # catches: the flow-no-better branch's "False" -> "True" (the fill kept by auto)
