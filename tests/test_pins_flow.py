@@ -31,6 +31,12 @@ from smartcharge.optimizer._maxflow import (
 from smartcharge.optimizer._model import build_lp, solve_model
 from smartcharge.optimizer._repair import allowed_mask, energy_wh
 from smartcharge.optimizer._tree import fill, tree_limits
+from smartcharge.optimizer.baselines import (
+    earliest_deadline_first,
+    equal_share,
+    least_laxity_first,
+    uncontrolled,
+)
 from smartcharge.synthetic import synthetic_problem
 
 START = datetime(2024, 1, 1, tzinfo=timezone.utc)
@@ -506,3 +512,92 @@ def test_tree_keeps_the_fill_when_the_staged_flow_is_no_better_and_auto_then_sol
     assert "so the LP" in auto.message and verify(p, auto) == []
     assert float(auto.energy_wh.sum()) == pytest.approx(5500.0)
     # catches: the flow-no-better branch's "False" -> "True" (the fill kept by auto)
+
+
+# ---- the baseline policies (optimizer/baselines) ----------------------------------------
+
+
+def test_equal_share_stops_each_session_at_its_own_limit_and_raises_the_rest() -> None:
+    # all rise together from 0 W: e stops at its EVSE's 3 kW; a and b at their feeders'
+    # 5 kW (both full at once); c at its feeder's 16 A x 3 x 230 V = 11,040 W; d, under
+    # the unlimited root only, at its EVSE's 32 A x 3 x 230 V = 22,080 W
+    feeders = {"a": {"max_power_w": 5000}, "b": {"max_power_w": 5000},
+               "c": {"max_current_a": 16}}
+    p = Problem.model_validate({
+        "horizon": {"start": START.isoformat(), "step_s": 3600, "n_steps": 1},
+        "nodes": [{"id": "g"}] + [{"id": f"f{k}", "parent": "g", **v}
+                                  for k, v in feeders.items()],
+        "evses": [{"id": f"e{k}", "node": f"f{k}", "max_current_a": 32} for k in feeders]
+        + [{"id": "ed", "node": "g", "max_current_a": 32},
+           {"id": "ee", "node": "g", "kind": "DC", "max_power_w": 3000}],
+        "sessions": [{"id": k, "evse": f"e{k}", "arrival": START.isoformat(),
+                      "departure": _at(3600, 1), "energy_wh": 50000} for k in "abcde"]})
+    plan = equal_share(p)
+    assert plan.session_power_w[:, 0].tolist() == pytest.approx(
+        [5000.0, 5000.0, 11040.0, 22080.0, 3000.0], rel=1e-9)
+    assert verify(p, plan) == []
+    # catches: "cnt > 0" -> ">= 0" for the EVSE room (e's full EVSE then held everyone
+    # at 3 kW), full power rows matched with ".any" -> ".all" (a's and b's feeders full
+    # together: no EVSE in both, everyone held at 5 kW), the current rows' EVSE mask
+    # "A != 0" -> "A != 1" (c's full feeder then stopped d at 11,040 W)
+
+
+def _min_sessions(root_w: float) -> Problem:
+    """Three sessions, minimum 4 kW, maximum 11 kW, under a feeder of 20 kW under a root
+    of ``root_w``; one 1-hour step."""
+    p = site(1, [(k, 0, 1, 20000.0) for k in "abc"], min_w=4000.0).model_dump(mode="json")
+    p["nodes"] = [{"id": "r", "max_power_w": root_w},
+                  {"id": "g", "parent": "r", "max_power_w": 20000}]
+    return Problem.model_validate(p)
+
+
+def test_equal_share_admits_at_the_minimum_in_arrival_order_while_it_fits() -> None:
+    # 3 x 4 kW does not fit in 8 kW: a is admitted (room 8 kW), b (room exactly 4 kW),
+    # c not (room 0); nothing is left to rise
+    plan = equal_share(_min_sessions(8000.0))
+    assert plan.session_power_w[:, 0].tolist() == [4000.0, 4000.0, 0.0]
+    # catches: the admission test "room < want" -> "<=" (b refused at exactly its
+    # minimum: a alone rose to 8 kW), the room's tightest power row ".min" -> ".max"
+    # (the feeder's 20 kW: all three admitted, 12 kW under the 8 kW root), the minimum
+    # test "want > 0" negated (all admitted at 0 W and raised to 2,667 W each)
+    plan = equal_share(_min_sessions(10000.0))  # two admitted, then 5 kW each
+    assert plan.session_power_w[:, 0].tolist() == [5000.0, 5000.0, 0.0]
+
+
+def test_edf_gives_a_shared_evse_to_the_session_leaving_first() -> None:
+    # one 11 kW EVSE: a until half past, b from half past, 5,500 Wh each: together they
+    # may draw 11 kW in the step; a (leaving first) gets them
+    d = site(1, [("a", 0, 0.5, 5500.0), ("b", 0.5, 1, 5500.0)]).model_dump(mode="json")
+    d["sessions"][1]["evse"] = "e0"
+    p = Problem.model_validate(d)
+    plan = earliest_deadline_first(p)
+    assert plan.session_power_w[:, 0].tolist() == [11000.0, 0.0]
+    assert verify(p, plan) == []
+    # catches: "fits" returning True for powers over an EVSE's maximum, the EVSE room
+    # "evse_max - ep" -> "+ ep"
+
+
+def test_baselines_deliver_what_a_partly_plugged_step_needs() -> None:
+    # a quarter-hour step, a arrives half way through: 500 Wh in 7.5 minutes is 4,000 W
+    p = site(1, [("a", 0.5, 1, 500.0)], step_s=900)
+    for policy in (earliest_deadline_first, least_laxity_first, equal_share, uncontrolled):
+        plan = policy(p)
+        assert plan.session_power_w.tolist() == [[4000.0]]
+        assert plan.energy_wh.tolist() == [500.0]
+    # catches: the power a need asks for "remaining / frac / dt": "/ frac" -> "* frac"
+    # and "/ dt" -> "* dt"
+    # a need of 0.5 Wh in a 1-hour step: 0.5 W, under every policy
+    tiny = site(1, [("a", 0, 1, 0.5)])
+    for policy in (earliest_deadline_first, least_laxity_first, equal_share):
+        assert policy(tiny).session_power_w.tolist() == [[0.5]]
+    # catches: the admission test "cap > 0" -> "cap > 1"
+
+
+def test_controlled_baselines_never_charge_under_a_node_the_site_load_overloads() -> None:
+    # a 5 kW node carrying 6 kW of site load: nothing may charge below it, not even the
+    # 0.5 W a 0.5 Wh need asks for
+    p = site(1, [("a", 0, 1, 0.5)], node_w=5000.0, site_load_w=6000.0)
+    for policy in (earliest_deadline_first, least_laxity_first, equal_share):
+        assert policy(p).session_power_w.tolist() == [[0.0]]
+    assert uncontrolled(p).session_power_w.tolist() == [[0.5]]  # limits not enforced
+    # catches: a power row counted as in use only above 1 W ("ep > 0" -> "ep > 1")
