@@ -601,3 +601,17 @@ def test_controlled_baselines_never_charge_under_a_node_the_site_load_overloads(
         assert policy(p).session_power_w.tolist() == [[0.0]]
     assert uncontrolled(p).session_power_w.tolist() == [[0.5]]  # limits not enforced
     # catches: a power row counted as in use only above 1 W ("ep > 0" -> "ep > 1")
+
+
+def test_tree_finishes_the_staged_flows_remainder_at_the_minimum() -> None:
+    # as above with a 4 kW minimum and b wanting 24,000 Wh in steps 1-3: every need fits
+    # (a 11,000 in step 0; b e.g. 4,000 + 11,000 + 9,000), but b's last 2,000 Wh are
+    # below a step at its minimum: the top-up fill must start a step at 4 kW and take
+    # the excess back from b's other steps
+    p = site(4, [("a", 0, 2, 11000.0), ("b", 1, 4, 24000.0)], node_w=11000.0,
+             min_w=4000.0, price=[0.3, 0.1, 0.3, 0.3])
+    plan = optimize(p, method="tree")
+    assert verify(p, plan) == []
+    assert plan.energy_wh.tolist() == pytest.approx([11000.0, 24000.0], rel=1e-9)
+    assert "staged max flow: 35.000 kWh, 0.000 % below it" in plan.message
+    # catches: the top-up's "finish=True" -> "False" (b left at 22,000 Wh)
