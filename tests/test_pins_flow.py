@@ -615,3 +615,29 @@ def test_tree_finishes_the_staged_flows_remainder_at_the_minimum() -> None:
     assert plan.energy_wh.tolist() == pytest.approx([11000.0, 24000.0], rel=1e-9)
     assert "staged max flow: 35.000 kWh, 0.000 % below it" in plan.message
     # catches: the top-up's "finish=True" -> "False" (b left at 22,000 Wh)
+
+
+def test_a_row_exactly_three_percent_from_binding_is_passed_on_and_one_beyond_is_not() -> None:
+    # TIGHT_REL: a row is passed on when its slack is AT MOST 3 % of |rhs| + 1. One
+    # column on, set so that a node row's slack is exactly that (searched float by float)
+    p = synthetic_problem(6, n_steps=8, step_s=900, seed=2, feeders=2, congestion=0.4)
+    net, rows, lp = _lazy_lp(p)
+    for r in np.flatnonzero(lp.row_node >= 0).tolist():
+        a, b = int(lp.indptr[r]), int(lp.indptr[r + 1])
+        j, c, ub = int(lp.indices[a]), float(lp.data[a]), float(lp.row_ub[r])
+        if b == a or c <= 0.0:
+            continue
+        limit = 0.03 * (abs(ub) + 1.0)
+        x0 = (ub - limit) / c
+        exact = [x0 + k * float(np.spacing(x0)) for k in range(-50, 51)
+                 if ub - c * (x0 + k * float(np.spacing(x0))) == limit]
+        if exact:
+            break
+    else:
+        pytest.fail("no node row with an exact 3 % slack")
+    for xj, passed in ((exact[0], True), (exact[0] * (1 - 1e-9), False)):
+        x = np.zeros(len(lp.lb))
+        x[j] = xj
+        warm = tight_rows(lp, x, net, rows, None, net.T)
+        assert bool(initial_rows(lp, net, rows, None, net.T, warm)[r]) is passed
+    # catches: the tight test "slack <= TIGHT_REL * ..." -> "<"
