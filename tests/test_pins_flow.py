@@ -277,15 +277,18 @@ def test_augment_moves_even_a_single_mwh_to_reach_the_max_flow() -> None:
     # a 1 W node: 1 Wh (1,000 mWh) per 1-hour step. a (1 mWh, steps 0-1) holds 1 mWh of
     # step 0; b (1 Wh, step 0 only) needs all of step 0: the max flow, 1,001 mWh, moves a
     # to step 1, which needs the 1 mWh on a's arc in step 0 taken back
-    p = site(2, [("a", 0, 2, 0.001), ("b", 0, 1, 1.0)], node_w=1.0)
+    # (four steps: the graph's 4 node arcs come before its 3 session arcs)
+    p = site(4, [("a", 0, 2, 0.001), ("b", 0, 1, 1.0)], node_w=1.0)
     net, _, _, g = _graph(p)
-    start = flows_of(net, g, np.array([[0.001, 0.0], [0.0, 0.0]]))
+    start = flows_of(net, g, np.array([[0.001, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0]]))
     assert int(start[-2:].sum()) == 1
     done = augment(g, start, g.cap)
     assert done is not None
     assert done[-2:].tolist() == [1, 1000]  # mWh to a and b
-    assert session_energy(net, g, done).tolist() == [[0.0, 0.001], [1.0, 0.0]]
-    # catches: the residual graph's back arcs "flows > 0" -> "> 1"
+    assert session_energy(net, g, done).tolist() == [[0.0, 0.001, 0.0, 0.0],
+                                                     [1.0, 0.0, 0.0, 0.0]]
+    # catches: the residual graph's back arcs "flows > 0" -> "> 1", and their range
+    # "first session arc + number of session arcs" -> "-" (no back arc on a's arcs)
 
 
 def test_flow_plan_keeps_a_step_at_exactly_the_minimum_and_drops_one_below() -> None:
