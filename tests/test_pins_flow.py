@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import assume, given, settings
 
 import smartcharge.optimizer._lazy as lazy_module
 import smartcharge.optimizer.solve as solve_module
@@ -25,8 +26,10 @@ from smartcharge.optimizer._maxflow import (
     flow_graph,
     flow_plan,
     flows_of,
+    power_of,
     session_energy,
     shed_partial,
+    staged_flow,
 )
 from smartcharge.optimizer._model import build_lp, solve_model
 from smartcharge.optimizer._repair import allowed_mask, energy_wh
@@ -38,6 +41,7 @@ from smartcharge.optimizer.baselines import (
     uncontrolled,
 )
 from smartcharge.synthetic import synthetic_problem
+from tests.test_optimize_tree import power_trees
 
 START = datetime(2024, 1, 1, tzinfo=timezone.utc)
 
@@ -644,3 +648,25 @@ def test_a_row_exactly_three_percent_from_binding_is_passed_on_and_one_beyond_is
         warm = tight_rows(lp, x, net, rows, None, net.T)
         assert bool(initial_rows(lp, net, rows, None, net.T, warm)[r]) is passed
     # catches: the tight test "slack <= TIGHT_REL * ..." -> "<"
+
+
+@given(power_trees())
+@settings(deadline=None, max_examples=60)
+def test_flow_plan_without_a_drop_is_the_staged_flows_power(d: dict[str, Any]) -> None:
+    """When the minimum rule drops no step, the plan is the staged flow's energies as
+    powers (capped at each maximum), partly plugged steps shed: nothing is re-solved."""
+    p = Problem.model_validate(d)
+    net, limits, allowed, g = _graph(p)
+    step_cost = net.price / 1000.0
+    flows = staged_flow(net, g, step_cost)
+    assert flows is not None
+    raw = np.minimum(power_of(net, session_energy(net, g, flows)), net.sess_max_w[:, None])
+    partial = allowed & (net.frac > 0) & (net.frac < 1)
+    sp = shed_partial(net, limits, raw, partial)
+    mn = np.minimum(net.sess_min_w, net.sess_max_w)[:, None]
+    assume(not np.any((sp > 0) & (sp < mn * (1 - 1e-9))))
+    planned = flow_plan(net, allowed, limits, step_cost)
+    assert planned is not None
+    assert planned[0].tobytes() == sp.tobytes()
+    # catches: the loop's exit "k == rounds or not dropped.any()" -> "and" (a re-solve
+    # after a round that dropped nothing)
