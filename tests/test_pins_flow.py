@@ -8,7 +8,9 @@ planted bug (a mutant of ``benchmarks/mutation/mutate.py``) it was written again
 
 from __future__ import annotations
 
+import time
 from datetime import datetime, timedelta, timezone
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -670,3 +672,21 @@ def test_flow_plan_without_a_drop_is_the_staged_flows_power(d: dict[str, Any]) -
     assert planned[0].tobytes() == sp.tobytes()
     # catches: the loop's exit "k == rounds or not dropped.any()" -> "and" (a re-solve
     # after a round that dropped nothing)
+
+
+def test_solve_lazy_stops_at_exactly_its_time_limit_with_the_relaxations_solution(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # started with no node row, round 1 breaks node rows; the clock (as _lazy reads it)
+    # then says exactly the time limit has passed: stop there ("at least the limit")
+    p = synthetic_problem(6, n_steps=8, step_s=900, seed=2, feeders=2, congestion=0.4)
+    net, rows, lp = _lazy_lp(p)
+    cold = initial_rows(lp, net, rows, None, net.T, None)
+    t_start = time.perf_counter()
+    now = t_start + 1000.0
+    limit = now - t_start  # what _lazy computes: the elapsed time equals the limit
+    monkeypatch.setattr(lazy_module, "time", SimpleNamespace(perf_counter=lambda: now))
+    res, keep, rounds = solve_lazy(lp, lp.lb, lp.ub, cold, limit, t_start, "auto", "glop")
+    assert rounds == 1 and np.array_equal(keep, cold)
+    assert res.status == "feasible" and res.message.endswith("; lazy rows: time limit")
+    # catches: the time test "elapsed >= limit" -> ">"
