@@ -690,3 +690,16 @@ def test_solve_lazy_stops_at_exactly_its_time_limit_with_the_relaxations_solutio
     assert rounds == 1 and np.array_equal(keep, cold)
     assert res.status == "feasible" and res.message.endswith("; lazy rows: time limit")
     # catches: the time test "elapsed >= limit" -> ">"
+
+
+def test_edf_gives_every_session_exactly_its_maximum_when_all_maxima_fit() -> None:
+    # EVSEs of 7,515.9 W and 8,887.2 W under a node of 16,403.1 W: both maxima fit (their
+    # float sum is the limit), so each session gets its maximum exactly. (Granted one by
+    # one, b's room would be 16,403.1 - 7,515.9 = 8,887.199999999999 W in floats.)
+    d = site(1, [("a", 0, 1, 50000.0), ("b", 0, 1, 50000.0)],
+             node_w=16403.1).model_dump(mode="json")
+    d["evses"][0]["max_power_w"], d["evses"][1]["max_power_w"] = 7515.9, 8887.2
+    p = Problem.model_validate(d)
+    for policy in (earliest_deadline_first, least_laxity_first):
+        assert policy(p).session_power_w[:, 0].tolist() == [7515.9, 8887.2]
+    # catches: "fits" refusing powers at exactly an EVSE's maximum ("ep > max" -> ">=")
