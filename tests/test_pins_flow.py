@@ -35,7 +35,7 @@ from smartcharge.optimizer._maxflow import (
 )
 from smartcharge.optimizer._model import build_lp, solve_model
 from smartcharge.optimizer._repair import allowed_mask, energy_wh
-from smartcharge.optimizer._tree import fill, tree_limits
+from smartcharge.optimizer._tree import _take_back, fill, tree_limits
 from smartcharge.optimizer.baselines import (
     earliest_deadline_first,
     equal_share,
@@ -703,3 +703,20 @@ def test_edf_gives_every_session_exactly_its_maximum_when_all_maxima_fit() -> No
     for policy in (earliest_deadline_first, least_laxity_first):
         assert policy(p).session_power_w[:, 0].tolist() == [7515.9, 8887.2]
     # catches: "fits" refusing powers at exactly an EVSE's maximum ("ep > max" -> ">=")
+
+
+def test_take_back_counts_a_remainder_of_at_most_1e9_wh_as_taken_back() -> None:
+    # step 0 was started at 3e-9 W for a need of 2e-9 Wh, step 1 holds 1e-9 W: the
+    # excess, 2e-9 Wh, comes off step 1 (dearest: latest among equals) down to 0, which
+    # leaves 1e-9 Wh, exactly the tolerance: the started step stays
+    p = site(2, [("a", 0, 2, 2e-9)])
+    net = p.network()
+    sp = np.array([[3 * 1e-9, 1e-9]])
+    assert energy_wh(net, sp)[0] - net.need_wh[0] == 2e-9  # floats chosen to be exact
+    out = _take_back(net, sp.copy(), np.array([[True, False]]), np.zeros(1), np.arange(2))
+    assert out.tolist() == [[3 * 1e-9, 0.0]]
+    # with more left over than the tolerance the started step is undone instead
+    out = _take_back(net, np.array([[4e-9, 1e-9]]), np.array([[True, False]]),
+                     np.zeros(1), np.arange(2))
+    assert out.tolist() == [[0.0, 1e-9]]
+    # catches: the final test "left <= 1e-9" -> "<"
