@@ -720,3 +720,13 @@ def test_take_back_counts_a_remainder_of_at_most_1e9_wh_as_taken_back() -> None:
                      np.zeros(1), np.arange(2))
     assert out.tolist() == [[0.0, 1e-9]]
     # catches: the final test "left <= 1e-9" -> "<"
+
+
+def test_baselines_charge_a_session_whose_maximum_is_below_one_watt() -> None:
+    # a session limited to 0.5 W (its own max_power_w) wanting 1 Wh: 0.5 W for the step
+    d = site(1, [("a", 0, 1, 1.0)]).model_dump(mode="json")
+    d["sessions"][0]["max_power_w"] = 0.5
+    p = Problem.model_validate(d)
+    for policy in (earliest_deadline_first, least_laxity_first, equal_share, uncontrolled):
+        assert policy(p).session_power_w.tolist() == [[0.5]]
+    # catches: the active test "smax > 0" -> "smax > 1"
