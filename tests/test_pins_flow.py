@@ -730,3 +730,33 @@ def test_baselines_charge_a_session_whose_maximum_is_below_one_watt() -> None:
     for policy in (earliest_deadline_first, least_laxity_first, equal_share, uncontrolled):
         assert policy(p).session_power_w.tolist() == [[0.5]]
     # catches: the active test "smax > 0" -> "smax > 1"
+
+
+def _two_feeders(feeder_w: float, need_a: float) -> Problem:
+    """a (minimum 4 kW) under a feeder of ``feeder_w``; b (minimum 4 kW) under the
+    unlimited root; 11 kW EVSEs, one 1-hour step, b wanting 20,000 Wh."""
+    d = site(1, [("a", 0, 1, need_a), ("b", 0, 1, 20000.0)], node_w=None,
+             min_w=4000.0).model_dump(mode="json")
+    d["nodes"].append({"id": "f", "parent": "g", "max_power_w": feeder_w})
+    d["evses"][0]["node"] = "f"
+    return Problem.model_validate(d)
+
+
+def test_equal_share_keeps_raising_the_others_after_a_limit_less_than_1_w_away() -> None:
+    # both admitted at 4 kW; a's feeder is full 0.5 W later; b goes on to its 11 kW
+    plan = equal_share(_two_feeders(4000.5, 20000.0))
+    assert plan.session_power_w[:, 0].tolist() == [4000.5, 11000.0]
+    # catches: the "limit reached" tolerance "step * (1 + tie) + tie" -> "- tie" (a step
+    # under 1 W never marks its limit full: every session then stopped there)
+
+
+def test_equal_share_raises_into_the_last_nanowatts_of_a_node() -> None:
+    # a needs exactly its minimum (4,000 Wh: its cap), b is admitted at 4 kW too; the
+    # feeder (a and b both below it here) has 4e-10 W left, and b rises into it
+    d = _two_feeders(8000.0 + 4e-10, 4000.0).model_dump(mode="json")
+    d["evses"][1]["node"] = "f"
+    plan = equal_share(Problem.model_validate(d))
+    a, b = plan.session_power_w[:, 0].tolist()
+    assert a == 4000.0 and 4000.0 < b <= 4000.0 + 1e-9
+    # catches: the rising set "x < cap" -> "<=" (a, already at its cap, joined the first
+    # round with no room to rise: a zero step, and the feeder within 1e-9 W marked full)
