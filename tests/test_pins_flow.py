@@ -746,8 +746,8 @@ def test_equal_share_keeps_raising_the_others_after_a_limit_less_than_1_w_away()
     # both admitted at 4 kW; a's feeder is full 0.5 W later; b goes on to its 11 kW
     plan = equal_share(_two_feeders(4000.5, 20000.0))
     assert plan.session_power_w[:, 0].tolist() == [4000.5, 11000.0]
-    # catches: the "limit reached" tolerance "step * (1 + tie) + tie" -> "- tie" (a step
-    # under 1 W never marks its limit full: every session then stopped there)
+    # (written against "step * (1 + tie)" -> "(1 - tie)", which it does not catch: that
+    # mutant only spends one more round, of a zero step, per limit reached)
 
 
 def test_equal_share_raises_into_the_last_nanowatts_of_a_node() -> None:
