@@ -760,3 +760,17 @@ def test_equal_share_raises_into_the_last_nanowatts_of_a_node() -> None:
     assert a == 4000.0 and 4000.0 < b <= 4000.0 + 1e-9
     # catches: the rising set "x < cap" -> "<=" (a, already at its cap, joined the first
     # round with no room to rise: a zero step, and the feeder within 1e-9 W marked full)
+
+
+def test_flow_weighs_a_tiny_priority_against_the_charge_early_term_as_the_lp_does() -> None:
+    # price 0, fairness 0, four 1-hour steps: a Wh is worth priority x V, and step t costs
+    # the tie-break 1e-5 x (t + 1) / 4 x V = 2.5e-6, 5e-6, 7.5e-6, 1e-5 of V. Priority 3e-6
+    # pays for step 0 only, 6e-6 for steps 0 and 1
+    for priority, steps in ((3e-6, [0]), (6e-6, [0, 1])):
+        d = site(4, [("a", 0, 4, 40000.0)], node_w=None, price=0.0).model_dump(mode="json")
+        d["sessions"][0]["priority"] = priority
+        p = Problem.model_validate(d)
+        for method in ("flow", "lp"):
+            plan = optimize(p, Objective(fairness=0), method=method)
+            assert _on(plan.session_power_w[0]) == steps
+    # catches: the flow's tie-break "(t + 1)" -> "(t + 2)" (step 0 then costs 5e-6)
