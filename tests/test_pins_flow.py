@@ -774,3 +774,28 @@ def test_flow_weighs_a_tiny_priority_against_the_charge_early_term_as_the_lp_doe
             plan = optimize(p, Objective(fairness=0), method=method)
             assert _on(plan.session_power_w[0]) == steps
     # catches: the flow's tie-break "(t + 1)" -> "(t + 2)" (step 0 then costs 5e-6)
+
+
+def test_a_node_without_a_limit_never_caps_the_energy_bound_or_the_flow_plan() -> None:
+    """"No limit" is no limit at any size: one session wanting 2 TWh in one hour on a 5 TW
+    DC charger under a node without a limit -- the max-flow bound is the whole need, and
+    the min-cost flow plan delivers it (a fixed "large" capacity of 2**50 mWh, 1.1 TWh per
+    step, understated both)."""
+    # catches: the unlimited node capacity as a fixed constant (2**50 -> 2**51 moved it)
+    from smartcharge.optimizer._flow import solve_flow
+    from smartcharge.optimizer._maxflow import energy_bound_wh
+    from smartcharge.optimizer._model import EPS_EARLY, energy_value
+
+    need = 2e12
+    p = Problem.model_validate({
+        "horizon": {"start": "2024-01-01T00:00:00Z", "step_s": 3600, "n_steps": 1},
+        "nodes": [{"id": "grid"}],
+        "evses": [{"id": "e", "node": "grid", "kind": "DC", "max_power_w": 5e12}],
+        "sessions": [{"id": "s", "evse": "e", "arrival": "2024-01-01T00:00:00Z",
+                      "departure": "2024-01-01T01:00:00Z", "energy_wh": need}]})
+    net, limits, allowed, _ = _graph(p)
+    assert energy_bound_wh(net, allowed, limits) == need
+    obj = Objective()
+    sp, message = solve_flow(net, allowed, obj, energy_value(net, obj), EPS_EARLY)
+    assert sp is not None, message
+    assert float(sp[0, 0]) == pytest.approx(need, rel=1e-12)

@@ -33,7 +33,6 @@ BoolArray = npt.NDArray[np.bool_]
 
 _UNIT_PER_WH = 1000  # flow unit: 1 mWh
 _COST_SCALE = 1e6  # integer cost per unit = value-scaled cost per Wh * scale / 1000 units
-_BIG = 2**50
 
 
 def flow_applicable(net: Network, obj: Objective) -> str | None:
@@ -76,10 +75,12 @@ def _solve_flow(
     caps: list[npt.NDArray[np.int64]] = []
     costs: list[npt.NDArray[np.int64]] = []
     tt = np.arange(T, dtype=np.int64)
+    # no limit: more than every session together can take, so the arc never binds
+    unlimited = float(np.ceil(net.need_wh * _UNIT_PER_WH).sum()) + 1.0
     for n in range(N):
         limit = net.power_limit[n] - (net.base_w if net.base_under[n] else 0.0)
         cap = np.where(np.isfinite(limit),
-                       np.floor(np.maximum(limit, 0.0) * dt * _UNIT_PER_WH), _BIG)
+                       np.floor(np.maximum(limit, 0.0) * dt * _UNIT_PER_WH), unlimited)
         parent = int(net.parent[n])
         tails.append(np.full(T, src, dtype=np.int64) if parent < 0 else parent * T + tt)
         heads.append(n * T + tt)

@@ -52,8 +52,6 @@ BoolArray = npt.NDArray[np.bool_]
 UNIT_PER_WH = 1000.0
 """Flow unit: 1 mWh."""
 
-_BIG = 2**50
-
 LEVELS = (0.5, 0.75, 1.0)
 """The shares of each need the staged flow fills in turn. Measured at 5,000 EVSEs with
 1.5 kW of transformer per EVSE (after the top-up fill; 20,000 EVSEs alike): these 0.088 %
@@ -95,8 +93,11 @@ def flow_graph(net: Network, allowed: BoolArray, limits: FloatArray) -> FlowGrap
     src, snk = N * T + S, N * T + S + 1
     tt = np.arange(T, dtype=np.int64)
     fin = np.isfinite(limits)
+    need_cap = np.ceil(net.need_wh * UNIT_PER_WH)
+    # no limit: one mWh more than every session together can take, so the arc never binds
+    unlimited = float(need_cap.sum()) + 1.0
     node_cap = np.where(fin, np.ceil(np.maximum(np.where(fin, limits, 0.0), 0.0)
-                                     * net.dt_h * UNIT_PER_WH), float(_BIG))
+                                     * net.dt_h * UNIT_PER_WH), unlimited)
     parent = net.parent[:, None]
     vs, vt = np.nonzero(allowed)
     vs, vt = vs.astype(np.int64), vt.astype(np.int64)
@@ -110,7 +111,7 @@ def flow_graph(net: Network, allowed: BoolArray, limits: FloatArray) -> FlowGrap
     cap = np.concatenate([
         node_cap.ravel(),
         np.ceil(net.sess_max_w[vs] * net.frac[vs, vt] * net.dt_h * UNIT_PER_WH),
-        np.ceil(net.need_wh * UNIT_PER_WH)]).astype(np.int64)
+        need_cap]).astype(np.int64)
     return FlowGraph(tail, head, cap, vs, vt, src, snk, N * T)
 
 
