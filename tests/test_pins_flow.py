@@ -799,3 +799,19 @@ def test_a_node_without_a_limit_never_caps_the_energy_bound_or_the_flow_plan() -
     sp, message = solve_flow(net, allowed, obj, energy_value(net, obj), EPS_EARLY)
     assert sp is not None, message
     assert float(sp[0, 0]) == pytest.approx(need, rel=1e-12)
+
+
+def test_the_energy_bound_rounds_a_need_up_to_a_whole_mwh() -> None:
+    """The max flow counts whole mWh and must bound every plan, so a need of 1.0004 Wh is a
+    1.001 Wh arc (rounded up), never 1.000 Wh (below what a plan may deliver)."""
+    # catches: the sink arcs' `ceil(need * 1000)` -> `floor`
+    from smartcharge.optimizer._maxflow import energy_bound_wh
+
+    p = Problem.model_validate({
+        "horizon": {"start": "2024-01-01T00:00:00Z", "step_s": 3600, "n_steps": 1},
+        "nodes": [{"id": "grid"}],
+        "evses": [{"id": "e", "node": "grid", "kind": "DC", "max_power_w": 10.0}],
+        "sessions": [{"id": "s", "evse": "e", "arrival": "2024-01-01T00:00:00Z",
+                      "departure": "2024-01-01T01:00:00Z", "energy_wh": 1.0004}]})
+    net, limits, allowed, _ = _graph(p)
+    assert energy_bound_wh(net, allowed, limits) == pytest.approx(1.001, abs=1e-12)
