@@ -231,3 +231,19 @@ def test_a_consumption_blocks_start_value_is_a_finite_json_number(value: Any) ->
     assert ConsumptionCost.model_validate({"startValue": 1.5, "cost": cost}).start_value == 1.5
     with pytest.raises(ValidationError):
         ConsumptionCost.model_validate({"startValue": value, "cost": cost})
+
+
+@pytest.mark.parametrize("text", ["2024001T10", "20240101T100000Z", "2024-W01-1T10:00:00Z",
+                                  "2024-01-01T10:00:00Z", " 2024-01-01T10:00:00Z "])
+def test_parse_datetime_reads_the_iso_8601_forms_it_documents(text: str) -> None:
+    """``parse_datetime`` accepts RFC 3339 and ISO 8601 strings (its docstring): the basic,
+    ordinal and week forms of 1 January 2024, 10:00 UTC, down to the shortest, the
+    10-character ordinal ``2024001T10``. Shorter strings, or strings without a ``T``, are
+    refused before parsing."""
+    # catches: the pre-filter `len(text) < 10` -> `<= 10` or `< 11`
+    from smartcharge.model._base import parse_datetime
+
+    assert parse_datetime(text) == datetime(2024, 1, 1, 10, tzinfo=timezone.utc)
+    for bad in ("2024-01-01", "2024001T1", "T10:00:00Z"):
+        with pytest.raises(ValueError, match="not an RFC 3339 date-time"):
+            parse_datetime(bad)
