@@ -26,9 +26,11 @@ Run: ``python benchmarks/bench_controller.py [--part time|caltech|replan|feedbac
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 import time
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -312,22 +314,34 @@ def part_caltech(horizon_h: float, days: int, share_a: float) -> None:
               f"{delivered / need:.1%} of {need / 1000:.0f} kWh ({wall:.0f} s)")
 
 
+@contextlib.contextmanager
+def _wrapped_solve_plan(wrap: Callable[[Any], Any]) -> Iterator[None]:
+    """``controller.plan.solve_plan`` replaced by ``wrap(real)`` inside the block, restored
+    after it (also when the block raises or returns early)."""
+    from smartcharge.controller import plan as plan_mod
+
+    real = plan_mod.solve_plan
+    plan_mod.solve_plan = wrap(real)
+    try:
+        yield
+    finally:
+        plan_mod.solve_plan = real
+
+
 def part_replan(horizon_h: float, days: int, repeat: int, kw: float, step_s: int) -> None:
     """The Caltech day(s) with ``replan_warm`` on and off, in the same run (alternating,
     ``repeat`` times each): CPU time per re-plan event and of its optimizer call
     (``controller.plan.solve_plan``), requests, energy delivered."""
-    from smartcharge.controller import plan as plan_mod
-
     solve_cpu: list[float] = []
-    real = plan_mod.solve_plan
 
-    def timed(*args: Any) -> Any:
-        t0 = time.process_time()
-        out = real(*args)
-        solve_cpu.append(time.process_time() - t0)
-        return out
+    def timed(real: Any) -> Any:
+        def call(*args: Any) -> Any:
+            t0 = time.process_time()
+            out = real(*args)
+            solve_cpu.append(time.process_time() - t0)
+            return out
+        return call
 
-    plan_mod.solve_plan = timed  # type: ignore[assignment]
     got = _caltech(kw)
     if got is None:
         return
@@ -344,7 +358,8 @@ def part_replan(horizon_h: float, days: int, repeat: int, kw: float, step_s: int
             config = sc.ControllerConfig(step_s=step_s, horizon_s=int(horizon_h * 3600),
                                          replan_warm=warm)
             solve_cpu.clear()
-            d, delivered, need, wall = caltech_run(site, sessions, config, days)
+            with _wrapped_solve_plan(timed):
+                d, delivered, need, wall = caltech_run(site, sessions, config, days)
             cpu = np.array(d.replan_cpu_s)
             lp = np.array(solve_cpu)
             rows[warm].append((float(np.mean(cpu)), float(np.mean(lp))))
@@ -367,7 +382,6 @@ def part_replan_lp(horizon_h: float, kw: float, step_s: int) -> None:
     """The optimizer calls of a Caltech day through the controller (``replan_warm`` on),
     each timed again offline (CPU) three ways: ``optimize(grid="mpc")`` (every row),
     ``replan`` with the warm state the controller passed, ``replan`` with none."""
-    from smartcharge.controller import plan as plan_mod
     from smartcharge.controller.warm import lazy_rows
 
     got = _caltech(kw)
@@ -376,16 +390,16 @@ def part_replan_lp(horizon_h: float, kw: float, step_s: int) -> None:
     site, sessions = got
     sessions = _in_window(site, sessions, 1)
     calls: list[tuple[sc.Problem, Any]] = []
-    real = plan_mod.solve_plan
 
-    def spy(problem: sc.Problem, config: sc.ControllerConfig, warm: Any) -> Any:
-        calls.append((problem, warm))
-        return real(problem, config, warm)
+    def spy(real: Any) -> Any:
+        def call(problem: sc.Problem, config: sc.ControllerConfig, warm: Any) -> Any:
+            calls.append((problem, warm))
+            return real(problem, config, warm)
+        return call
 
-    plan_mod.solve_plan = spy  # type: ignore[assignment]
     config = sc.ControllerConfig(step_s=step_s, horizon_s=int(horizon_h * 3600))
-    caltech_run(site, sessions, config, 1)
-    plan_mod.solve_plan = real  # type: ignore[assignment]
+    with _wrapped_solve_plan(spy):
+        caltech_run(site, sessions, config, 1)
     sc.warm_up()
     cpu: dict[str, list[float]] = {"optimize": [], "replan, warm": [], "replan, no warm": []}
     for problem, warm in calls:
